@@ -1,0 +1,31 @@
+//! The channel contract between Usher's engine and its platform adapters.
+//!
+//! An adapter translates one platform's events into [`Inbound`] messages and
+//! renders the engine's [`Outbound`] replies natively (or as plain text, via
+//! [`render_plain`]). Adapters depend on this crate only, never on the engine.
+//!
+//! # Layout
+//! - [`message`]: the message types, `Inbound`, `Outbound` and their parts.
+//! - [`adapter`]: the [`Adapter`] trait and the [`Context`] it runs in: the
+//!   sender into the engine, the receiver of replies and the shutdown signal.
+//! - [`render`]: the plain-text fallback renderer for platforms without
+//!   buttons or attachments.
+//! - [`error`]: the crate's error enum.
+//! - `compliance` (feature `compliance`): the shared suite every adapter runs.
+#![deny(missing_docs)]
+
+pub mod adapter;
+#[cfg(feature = "compliance")]
+pub mod compliance;
+pub mod error;
+pub mod message;
+pub mod render;
+
+pub use adapter::{
+    Accepted, Adapter, Context, InboundSender, Rejection, Shutdown, ShutdownTrigger, Submission,
+};
+pub use error::Error;
+pub use message::{
+    Attachment, AttachmentKind, Button, ConversationId, Inbound, Outbound, Part, MAX_TEXT_BYTES,
+};
+pub use render::render_plain;

@@ -1,0 +1,72 @@
+//! Command-line interface (clap).
+
+mod chat;
+mod progress;
+mod serve;
+mod train;
+mod validate;
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use usher::config::Config;
+
+/// Usher: a customer-service bot for ticketing, streaming and venues.
+#[derive(Debug, Parser)]
+#[command(name = "usher", version, about)]
+pub struct Args {
+    /// The configuration file.
+    #[arg(long, short, global = true, default_value = "config.yaml")]
+    config: PathBuf,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the bot: HTTP API, web chat widget and every enabled channel.
+    Serve,
+    /// Chat with the bot in this terminal.
+    Chat {
+        /// Conversation id (reuse one to continue a conversation).
+        #[arg(long, default_value = "cli-local")]
+        conversation: String,
+    },
+    /// Check intent files; exits 1 listing every error.
+    Validate {
+        /// A directory of intent files or one file (default: the config's `intents`).
+        path: Option<PathBuf>,
+    },
+    /// Train the intent classifier and print its training accuracy.
+    Train,
+}
+
+pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
+    match args.command {
+        Command::Serve => serve::run(&load_config(&args.config)?).await,
+        Command::Chat { conversation } => {
+            chat::run(&load_config(&args.config)?, &conversation).await
+        }
+        Command::Validate { path } => {
+            let path = match path {
+                Some(p) => p,
+                None => load_config(&args.config)?.intents,
+            };
+            Ok(validate::run(&path))
+        }
+        Command::Train => train::run(&load_config(&args.config)?),
+    }
+}
+
+/// Loads the config; a missing default `config.yaml` means built-in defaults.
+fn load_config(path: &Path) -> anyhow::Result<Config> {
+    if !path.exists() && path == Path::new("config.yaml") {
+        let mut config = Config::parse("").map_err(anyhow::Error::msg)?;
+        config
+            .apply_env(|k| std::env::var(k).ok())
+            .map_err(anyhow::Error::msg)?;
+        return Ok(config);
+    }
+    Ok(Config::load(path)?)
+}

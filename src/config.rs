@@ -1,0 +1,237 @@
+//! `config.yaml`, parsed into typed structs that reject unknown keys.
+//! Relative paths are resolved against the config file's directory.
+//! Secrets never live here: they come from the environment.
+//!
+//! Environment overrides: `USHER_HTTP_HOST`, `USHER_HTTP_PORT`, `USHER_DATA_DIR`.
+
+use serde::Deserialize;
+use std::path::{Path, PathBuf};
+
+use crate::nlu::TrainConfig;
+use crate::Error;
+
+/// The whole configuration.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// The HTTP server (API, web chat, widget).
+    #[serde(default)]
+    pub http: HttpConfig,
+    /// Where the store, model cache and indexes live. Default `data`.
+    #[serde(default = "default_data_dir")]
+    pub data_dir: PathBuf,
+    /// The intent files: a directory or one file. Default `intents`.
+    #[serde(default = "default_intents")]
+    pub intents: PathBuf,
+    /// The conversation store.
+    #[serde(default)]
+    pub store: StoreConfig,
+    /// Intent classifier training.
+    #[serde(default)]
+    pub nlu: NluConfig,
+    /// Channel adapters.
+    #[serde(default)]
+    pub channels: ChannelsConfig,
+}
+
+/// The HTTP listener.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct HttpConfig {
+    /// Interface to bind. Default `127.0.0.1`.
+    #[serde(default = "default_host")]
+    pub host: String,
+    /// Port. Default 8080; 0 picks a free one.
+    #[serde(default = "default_port")]
+    pub port: u16,
+}
+
+/// Which conversation store to use.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct StoreConfig {
+    /// `sqlite` (the embedded default: `<data_dir>/usher.db`).
+    #[serde(default)]
+    pub kind: StoreKind,
+}
+
+/// Store backends.
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum StoreKind {
+    /// One SQLite file in WAL mode.
+    #[default]
+    Sqlite,
+}
+
+/// Intent classifier settings.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct NluConfig {
+    /// Seed for training (same seed, same model). Default 42.
+    #[serde(default = "default_seed")]
+    pub seed: u64,
+    /// Training epochs. Default 40.
+    #[serde(default = "default_epochs")]
+    pub epochs: usize,
+    /// Hidden layer width. Default 64.
+    #[serde(default = "default_hidden")]
+    pub hidden: usize,
+}
+
+/// Channel adapters; each adapter's config type lives in its crate.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ChannelsConfig {
+    /// The web chat widget.
+    #[serde(default)]
+    pub webchat: usher_webchat::Config,
+}
+
+fn default_data_dir() -> PathBuf {
+    PathBuf::from("data")
+}
+fn default_intents() -> PathBuf {
+    PathBuf::from("intents")
+}
+fn default_host() -> String {
+    "127.0.0.1".into()
+}
+fn default_port() -> u16 {
+    8080
+}
+fn default_seed() -> u64 {
+    TrainConfig::default().seed
+}
+fn default_epochs() -> usize {
+    TrainConfig::default().epochs
+}
+fn default_hidden() -> usize {
+    TrainConfig::default().hidden
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        Self {
+            host: default_host(),
+            port: default_port(),
+        }
+    }
+}
+
+impl Default for NluConfig {
+    fn default() -> Self {
+        Self {
+            seed: default_seed(),
+            epochs: default_epochs(),
+            hidden: default_hidden(),
+        }
+    }
+}
+
+impl NluConfig {
+    /// The training settings these stand for.
+    pub fn train_config(&self) -> TrainConfig {
+        TrainConfig {
+            seed: self.seed,
+            epochs: self.epochs,
+            hidden: self.hidden,
+            ..TrainConfig::default()
+        }
+    }
+}
+
+impl Config {
+    /// Reads, parses, applies environment overrides and resolves paths.
+    pub fn load(path: &Path) -> Result<Self, Error> {
+        let err = |message: String| Error::Config {
+            file: path.to_path_buf(),
+            message,
+        };
+        let text = std::fs::read_to_string(path).map_err(|e| err(format!("cannot read: {e}")))?;
+        let mut config = Self::parse(&text).map_err(err)?;
+        config.apply_env(|k| std::env::var(k).ok()).map_err(err)?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        config.resolve(base);
+        Ok(config)
+    }
+
+    /// Parses YAML text; the error names line and column.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        if text.trim().is_empty() {
+            return serde_yaml::from_str("{}").map_err(|e| e.to_string());
+        }
+        serde_yaml::from_str(text).map_err(|e| e.to_string())
+    }
+
+    /// Applies `USHER_*` overrides read through `var`.
+    pub fn apply_env(&mut self, var: impl Fn(&str) -> Option<String>) -> Result<(), String> {
+        if let Some(host) = var("USHER_HTTP_HOST") {
+            self.http.host = host;
+        }
+        if let Some(port) = var("USHER_HTTP_PORT") {
+            self.http.port = port
+                .parse()
+                .map_err(|_| format!("USHER_HTTP_PORT={port:?} is not a port number"))?;
+        }
+        if let Some(dir) = var("USHER_DATA_DIR") {
+            self.data_dir = PathBuf::from(dir);
+        }
+        Ok(())
+    }
+
+    /// Makes relative paths relative to `base`.
+    pub fn resolve(&mut self, base: &Path) {
+        for p in [&mut self.data_dir, &mut self.intents] {
+            if p.is_relative() {
+                *p = base.join(&*p);
+            }
+        }
+    }
+
+    /// The SQLite database file.
+    pub fn sqlite_path(&self) -> PathBuf {
+        self.data_dir.join("usher.db")
+    }
+
+    /// Where trained models are cached.
+    pub fn model_cache(&self) -> PathBuf {
+        self.data_dir.join("models")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_and_unknown_keys() {
+        let c = Config::parse("").unwrap();
+        assert_eq!(c.http.port, 8080);
+        assert_eq!(c.store.kind, StoreKind::Sqlite);
+        let e = Config::parse("http:\n  prot: 9\n").unwrap_err();
+        assert!(
+            e.contains("unknown field `prot`") && e.contains("line 2 column 3"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn environment_overrides() {
+        let mut c = Config::parse("http: {port: 1}").unwrap();
+        let env = |k: &str| match k {
+            "USHER_HTTP_PORT" => Some("9999".to_string()),
+            "USHER_DATA_DIR" => Some("/tmp/x".to_string()),
+            _ => None,
+        };
+        c.apply_env(env).unwrap();
+        assert_eq!(
+            (c.http.port, c.data_dir.as_path()),
+            (9999, Path::new("/tmp/x"))
+        );
+        assert!(c
+            .apply_env(|_| Some("nope".into()))
+            .unwrap_err()
+            .contains("USHER_HTTP_PORT"));
+    }
+}

@@ -1,0 +1,10 @@
+//! Dialogue management: the per-conversation [`Tracker`] and the policy that
+//! turns a parsed message into replies (responses, forms, clarification,
+//! fallback and handoff).
+
+mod policy;
+mod system;
+mod tracker;
+
+pub use policy::{decide, fill, payload_intent, Message};
+pub use tracker::{ActiveForm, Handoff, Tracker};

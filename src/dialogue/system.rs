@@ -1,0 +1,38 @@
+//! The engine's own responses, used when the intent files do not override
+//! them (see `SYSTEM_RESPONSES` in the loader).
+
+use usher_channel::Button;
+
+use crate::intents::Response;
+
+/// The built-in variation for a system response.
+pub fn default_response(name: &str) -> Response {
+    let text = match name {
+        "clarify" => "Sorry, I'm not sure I understood. Did you mean one of these?",
+        "offer_human" => "I'm having trouble helping with this. Would you like to talk to a person?",
+        "handoff" => "I'm handing you over to a member of our support team. A person will answer here shortly.",
+        "handoff_waiting" => "A person will answer here shortly.",
+        "form_cancelled" => "Okay, I've cancelled that. Anything else I can help with?",
+        "continue" => "Okay! Try asking another way, for example \"I want a refund\".",
+        "not_available" => "Not available yet: {feature} is coming in a future version of this bot.",
+        _ => "Sorry, something went wrong on my side.",
+    };
+    let buttons = if name == "offer_human" {
+        vec![
+            Button {
+                title: "Talk to a person".into(),
+                payload: "/talk_to_human".into(),
+            },
+            Button {
+                title: "No thanks, I'll rephrase".into(),
+                payload: "/continue".into(),
+            },
+        ]
+    } else {
+        Vec::new()
+    };
+    Response {
+        text: text.into(),
+        buttons,
+    }
+}

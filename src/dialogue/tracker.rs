@@ -1,0 +1,64 @@
+//! The conversation tracker: what the bot remembers between turns.
+//! Stored as JSON with the conversation, so any replica can resume it.
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+use crate::nlu::Ranked;
+
+/// How many recent intents the tracker keeps.
+pub const RECENT: usize = 10;
+
+/// Dialogue state of one conversation.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Tracker {
+    /// Filled slot values.
+    pub slots: BTreeMap<String, String>,
+    /// The form being filled, if any.
+    pub form: Option<ActiveForm>,
+    /// The latest recognised intents with confidences, newest last.
+    pub recent: Vec<Ranked>,
+    /// Consecutive messages the bot did not understand.
+    pub fallbacks: u32,
+    /// Whether a human has (or is about to) take over.
+    pub handoff: Handoff,
+    /// Fan messages so far.
+    pub turns: u64,
+}
+
+/// A form in progress.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ActiveForm {
+    /// The form's name.
+    pub name: String,
+    /// The response to send when complete.
+    pub respond: String,
+    /// The slot asked for last.
+    pub requested: String,
+    /// Invalid answers to `requested` so far.
+    pub attempts: u32,
+}
+
+/// Who answers the fan.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "state")]
+pub enum Handoff {
+    /// The bot.
+    #[default]
+    Bot,
+    /// Parked for a human agent: the bot stays silent.
+    Waiting {
+        /// When the handoff began (ms since the epoch).
+        since_ms: i64,
+    },
+}
+
+impl Tracker {
+    /// Remembers a recognised intent.
+    pub fn remember(&mut self, intent: Ranked) {
+        self.recent.push(intent);
+        if self.recent.len() > RECENT {
+            self.recent.remove(0);
+        }
+    }
+}

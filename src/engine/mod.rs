@@ -1,0 +1,213 @@
+//! The engine: routes each fan message through its conversation's ordered
+//! worker, NLU (on the blocking pool), the dialogue policy and the store,
+//! then hands the replies to the message's channel.
+//!
+//! Messages of one conversation are processed strictly in arrival order, one
+//! at a time (platforms do not promise order; serenity even spawns a task per
+//! event). Different conversations run concurrently.
+
+mod worker;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, RwLock};
+
+use tokio::sync::{mpsc, oneshot, Semaphore};
+use tokio::task::JoinHandle;
+use usher_channel::{
+    Accepted, Adapter, Context, ConversationId, Inbound, InboundSender, Outbound, Rejection,
+    Shutdown, Submission,
+};
+
+use crate::intents::Domain;
+use crate::nlu::{Nlu, Parse};
+use crate::store::{Store, Transcript};
+use crate::Error;
+
+/// A domain and the NLU trained for it: swapped as one on reload.
+pub struct Brain {
+    /// The intent files' content.
+    pub domain: Domain,
+    /// Its trained NLU.
+    pub nlu: Nlu,
+}
+
+/// The result of one processed fan message.
+#[derive(Debug, Clone)]
+pub struct Turn {
+    /// The stored inbound message's id.
+    pub inbound_id: i64,
+    /// What NLU made of it (also while a human owns the conversation).
+    pub parse: Parse,
+    /// The bot's replies, already stored.
+    pub replies: Vec<Outbound>,
+}
+
+pub(crate) struct Job {
+    inbound: Inbound,
+    /// Set when the message is already in the store (crash recovery).
+    stored: Option<i64>,
+    ack: Option<oneshot::Sender<Result<Accepted, Rejection>>>,
+    done: Option<oneshot::Sender<Result<Turn, Error>>>,
+}
+
+/// Cheap to clone; all clones share one engine.
+#[derive(Clone)]
+pub struct Engine {
+    inner: Arc<Inner>,
+}
+
+pub(crate) struct Inner {
+    store: Arc<dyn Store>,
+    brain: RwLock<Arc<Brain>>,
+    workers: Mutex<HashMap<ConversationId, mpsc::Sender<Job>>>,
+    routes: RwLock<HashMap<String, mpsc::Sender<Outbound>>>,
+    /// Bounds concurrent CPU-heavy NLU calls to the number of cores.
+    inference: Semaphore,
+}
+
+/// Queued messages per conversation before senders wait.
+const QUEUE: usize = 64;
+
+impl Engine {
+    /// An engine over `store` answering with `brain`.
+    pub fn new(store: Arc<dyn Store>, brain: Brain) -> Self {
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        Self {
+            inner: Arc::new(Inner {
+                store,
+                brain: RwLock::new(Arc::new(brain)),
+                workers: Mutex::new(HashMap::new()),
+                routes: RwLock::new(HashMap::new()),
+                inference: Semaphore::new(cores),
+            }),
+        }
+    }
+
+    /// The brain answering now.
+    pub fn brain(&self) -> Arc<Brain> {
+        let guard = self.inner.brain.read().unwrap_or_else(|p| p.into_inner());
+        Arc::clone(&guard)
+    }
+
+    /// Replaces the brain atomically; turns in flight finish with the old one.
+    pub fn swap_brain(&self, brain: Brain) {
+        let mut guard = self.inner.brain.write().unwrap_or_else(|p| p.into_inner());
+        *guard = Arc::new(brain);
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.inner.store
+    }
+
+    /// Processes one message and waits for its replies (the HTTP API's path).
+    /// Replies also go to the channel's adapter if one is registered.
+    pub async fn handle(&self, inbound: Inbound) -> Result<Turn, Error> {
+        inbound.validate()?;
+        let (done, turn) = oneshot::channel();
+        self.dispatch(Job {
+            inbound,
+            stored: None,
+            ack: None,
+            done: Some(done),
+        })
+        .await?;
+        turn.await.map_err(|_| Error::ShuttingDown)?
+    }
+
+    /// The conversation's transcript.
+    pub async fn transcript(
+        &self,
+        conversation: &ConversationId,
+    ) -> Result<Option<Transcript>, Error> {
+        self.inner.store.transcript(conversation).await
+    }
+
+    /// Re-processes messages stored but never answered (after a crash).
+    pub async fn recover(&self) -> Result<usize, Error> {
+        let pending = self.inner.store.pending().await?;
+        let n = pending.len();
+        for (id, inbound) in pending {
+            self.dispatch(Job {
+                inbound,
+                stored: Some(id),
+                ack: None,
+                done: None,
+            })
+            .await?;
+        }
+        Ok(n)
+    }
+
+    /// Starts `adapter`: its messages flow into the engine, replies for its
+    /// channel flow out to it. The returned task ends when the adapter does.
+    pub fn start_adapter(&self, adapter: Box<dyn Adapter>, shutdown: Shutdown) -> JoinHandle<()> {
+        let name = adapter.name().to_string();
+        let (reply_tx, replies) = mpsc::channel(256);
+        self.inner
+            .routes
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(name.clone(), reply_tx);
+        let (sub_tx, mut submissions) = mpsc::channel::<Submission>(256);
+        let engine = self.clone();
+        tokio::spawn(async move {
+            while let Some(Submission { inbound, ack }) = submissions.recv().await {
+                let job = Job {
+                    inbound,
+                    stored: None,
+                    ack: Some(ack),
+                    done: None,
+                };
+                if let Err(e) = engine.dispatch(job).await {
+                    tracing::warn!(error = %e, "could not queue a message");
+                }
+            }
+        });
+        let ctx = Context {
+            output: InboundSender::new(sub_tx),
+            replies,
+            shutdown,
+        };
+        tokio::spawn(async move {
+            if let Err(e) = adapter.run(ctx).await {
+                tracing::error!(channel = %name, error = %e, "adapter stopped");
+            }
+        })
+    }
+
+    /// Queues a job on its conversation's worker, starting one if needed.
+    async fn dispatch(&self, job: Job) -> Result<(), Error> {
+        let mut job = job;
+        loop {
+            let sender = {
+                let mut workers = self.inner.workers.lock().unwrap_or_else(|p| p.into_inner());
+                let conversation = job.inbound.conversation.clone();
+                let sender = workers
+                    .entry(conversation.clone())
+                    .or_insert_with(|| worker::spawn(Arc::clone(&self.inner), conversation))
+                    .clone();
+                // try_send under the lock: a worker only retires (under the same
+                // lock) when its queue is empty, so a queued job is never orphaned.
+                match sender.try_send(job) {
+                    Ok(()) => return Ok(()),
+                    Err(mpsc::error::TrySendError::Full(j)) => {
+                        job = j;
+                        sender
+                    }
+                    Err(mpsc::error::TrySendError::Closed(j)) => {
+                        job = j;
+                        workers.remove(&job.inbound.conversation);
+                        continue;
+                    }
+                }
+            };
+            // Full queue: wait for room outside the lock. The worker cannot
+            // retire while its queue is non-empty.
+            match sender.send(job).await {
+                Ok(()) => return Ok(()),
+                Err(mpsc::error::SendError(j)) => job = j,
+            }
+        }
+    }
+}

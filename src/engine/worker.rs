@@ -1,0 +1,165 @@
+//! One conversation's ordered worker: a task that processes that
+//! conversation's messages one at a time and retires when idle.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+use usher_channel::{Accepted, ConversationId, Inbound, Outbound, Rejection};
+
+use super::{Inner, Job, Turn};
+use crate::dialogue::{self, payload_intent, Message};
+use crate::nlu::{Parse, Ranked};
+use crate::store::TurnRecord;
+use crate::Error;
+
+/// How long an idle worker waits before retiring.
+const IDLE: Duration = Duration::from_secs(30);
+
+pub(super) fn spawn(inner: Arc<Inner>, conversation: ConversationId) -> mpsc::Sender<Job> {
+    let (tx, rx) = mpsc::channel(super::QUEUE);
+    tokio::spawn(run(inner, conversation, rx, tx.clone()));
+    tx
+}
+
+async fn run(
+    inner: Arc<Inner>,
+    conversation: ConversationId,
+    mut rx: mpsc::Receiver<Job>,
+    me: mpsc::Sender<Job>,
+) {
+    loop {
+        match tokio::time::timeout(IDLE, rx.recv()).await {
+            Ok(Some(job)) => process(&inner, job).await,
+            Ok(None) => return,
+            Err(_idle) => {
+                let mut workers = inner.workers.lock().unwrap_or_else(|p| p.into_inner());
+                if rx.is_empty() {
+                    if workers
+                        .get(&conversation)
+                        .is_some_and(|s| s.same_channel(&me))
+                    {
+                        workers.remove(&conversation);
+                    }
+                    rx.close();
+                    return;
+                }
+            }
+        }
+    }
+}
+
+async fn process(inner: &Arc<Inner>, job: Job) {
+    let Job {
+        inbound,
+        stored,
+        ack,
+        done,
+    } = job;
+    let result = turn(inner, inbound, stored, ack).await;
+    if let Err(e) = &result {
+        tracing::error!(error = %e, "turn failed");
+    }
+    if let Some(done) = done {
+        let _ = done.send(result);
+    }
+}
+
+async fn turn(
+    inner: &Arc<Inner>,
+    inbound: Inbound,
+    stored: Option<i64>,
+    ack: Option<tokio::sync::oneshot::Sender<Result<Accepted, Rejection>>>,
+) -> Result<Turn, Error> {
+    let inbound_id = match stored {
+        Some(id) => id,
+        None => match inner.store.append_inbound(&inbound).await {
+            Ok(id) => id,
+            Err(e) => {
+                if let Some(ack) = ack {
+                    let _ = ack.send(Err(Rejection {
+                        reason: "the message could not be stored; please retry".into(),
+                    }));
+                }
+                return Err(e);
+            }
+        },
+    };
+    if let Some(ack) = ack {
+        let _ = ack.send(Ok(Accepted {
+            message_id: inbound_id,
+        }));
+    }
+    let brain = {
+        let guard = inner.brain.read().unwrap_or_else(|p| p.into_inner());
+        Arc::clone(&guard)
+    };
+    let mut tracker = inner.store.tracker(&inbound.conversation).await?;
+    let parse = match payload_intent(&brain.domain, inbound.payload.as_deref()) {
+        Some(name) => Parse {
+            intent: Ranked {
+                name: name.to_string(),
+                confidence: 1.0,
+            },
+            ranking: vec![Ranked {
+                name: name.to_string(),
+                confidence: 1.0,
+            }],
+            entities: brain.nlu.entities(&inbound.text),
+        },
+        None => {
+            let permit = inner
+                .inference
+                .acquire()
+                .await
+                .map_err(|_| Error::ShuttingDown)?;
+            let (nlu_brain, text) = (Arc::clone(&brain), inbound.text.clone());
+            let parsed = tokio::task::spawn_blocking(move || nlu_brain.nlu.parse(&text))
+                .await
+                .map_err(|e| Error::Model(format!("NLU task failed: {e}")))??;
+            drop(permit);
+            parsed
+        }
+    };
+    let msg = Message {
+        text: &inbound.text,
+        payload: inbound.payload.as_deref(),
+    };
+    let replies = dialogue::decide(&brain.domain, &mut tracker, msg, &parse);
+    let record = TurnRecord {
+        conversation: &inbound.conversation,
+        inbound_id,
+        nlu: serde_json::to_value(&parse)?,
+        replies: &replies,
+        tracker: &tracker,
+    };
+    let ids = inner.store.complete_turn(record).await?;
+    let outbound: Vec<Outbound> = ids
+        .into_iter()
+        .zip(replies)
+        .map(|(id, parts)| Outbound {
+            conversation: inbound.conversation.clone(),
+            channel: inbound.channel.clone(),
+            id,
+            parts,
+        })
+        .collect();
+    let route = inner
+        .routes
+        .read()
+        .unwrap_or_else(|p| p.into_inner())
+        .get(&inbound.channel)
+        .cloned();
+    if let Some(route) = route {
+        for reply in &outbound {
+            if route.send(reply.clone()).await.is_err() {
+                tracing::warn!(channel = %inbound.channel, "channel gone; reply stays in the store");
+            }
+        }
+    }
+    Ok(Turn {
+        inbound_id,
+        parse,
+        replies: outbound,
+    })
+}

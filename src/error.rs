@@ -1,0 +1,62 @@
+//! The engine's one error enum.
+
+use std::path::{Path, PathBuf};
+
+/// Everything that can go wrong in the engine.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The intent files are invalid (every problem is listed).
+    #[error("{0}")]
+    Intents(crate::intents::Report),
+    /// The configuration file is missing or invalid.
+    #[error("config {file}: {message}")]
+    Config {
+        /// The config file.
+        file: PathBuf,
+        /// What is wrong, with line and column where known.
+        message: String,
+    },
+    /// A file could not be read or written.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file or directory.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// The conversation store failed.
+    #[error("store: {0}")]
+    Store(#[from] sqlx::Error),
+    /// A store migration failed.
+    #[error("store migration: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    /// A tensor operation failed.
+    #[error("model: {0}")]
+    Tensor(#[from] candle_core::Error),
+    /// A model could not be trained or loaded.
+    #[error("model: {0}")]
+    Model(String),
+    /// JSON (de)serialisation failed.
+    #[error("json: {0}")]
+    Json(#[from] serde_json::Error),
+    /// A message broke the channel contract.
+    #[error(transparent)]
+    Channel(#[from] usher_channel::Error),
+    /// No such conversation.
+    #[error("conversation {0} not found")]
+    NotFound(String),
+    /// The engine is shutting down.
+    #[error("the engine is shutting down")]
+    ShuttingDown,
+}
+
+impl Error {
+    /// An I/O error on `path`.
+    pub fn io(path: &Path, source: std::io::Error) -> Self {
+        Self::Io {
+            path: path.to_path_buf(),
+            source,
+        }
+    }
+}

@@ -1,0 +1,96 @@
+//! The intent files as written: serde structs that reject unknown keys.
+//! [`super::load`] turns them into a validated [`super::Domain`].
+
+use indexmap::IndexMap;
+use serde::Deserialize;
+use std::collections::BTreeMap;
+
+/// One intent file. Every section is optional; files are merged.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawFile {
+    #[serde(default)]
+    pub intents: Vec<RawIntent>,
+    #[serde(default)]
+    pub entities: BTreeMap<String, RawEntity>,
+    #[serde(default)]
+    pub forms: BTreeMap<String, RawForm>,
+    #[serde(default)]
+    pub responses: BTreeMap<String, Vec<RawResponse>>,
+    #[serde(default)]
+    pub policy: Option<RawPolicy>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawIntent {
+    pub name: String,
+    #[serde(default)]
+    pub title: Option<String>,
+    pub examples: Vec<String>,
+    #[serde(default)]
+    pub respond: Option<String>,
+    #[serde(default)]
+    pub form: Option<String>,
+    #[serde(default)]
+    pub action: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawEntity {
+    #[serde(default)]
+    pub pattern: Option<String>,
+    #[serde(default)]
+    pub values: Vec<String>,
+    #[serde(default)]
+    pub synonyms: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawForm {
+    pub slots: IndexMap<String, RawSlot>,
+    #[serde(default)]
+    pub cancel: Option<Vec<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawSlot {
+    pub ask: String,
+    #[serde(default)]
+    pub entity: Option<String>,
+    #[serde(default)]
+    pub pattern: Option<String>,
+    #[serde(default)]
+    pub invalid: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawResponse {
+    pub text: String,
+    #[serde(default)]
+    pub buttons: Vec<RawButton>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawButton {
+    pub title: String,
+    pub payload: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawPolicy {
+    #[serde(default)]
+    pub fallback_threshold: Option<f32>,
+    #[serde(default)]
+    pub handoff_after_fallbacks: Option<u32>,
+    #[serde(default)]
+    pub form_max_attempts: Option<u32>,
+    #[serde(default)]
+    pub handoff_keywords: Vec<String>,
+}

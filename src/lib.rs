@@ -1,0 +1,34 @@
+//! Usher: a customer-service bot engine for ticketing, streaming and venues.
+//!
+//! A fan's message travels from a channel adapter ([`usher_channel`]) into the
+//! [`engine`], which stores it, runs [`nlu`] on it, lets the [`dialogue`]
+//! policy decide the replies from the staff-owned [`intents`], stores those
+//! and hands them back to the channel.
+//!
+//! # Layout
+//! - [`config`]: `config.yaml` as typed structs, with environment overrides.
+//! - [`intents`]: the intent YAML format, its loader (every error with file,
+//!   line and column) and the validated `Domain`.
+//! - [`nlu`]: the `IntentClassifier` trait, the hashing n-gram classifier
+//!   trained with candle-nn, and rule-based entity extraction.
+//! - [`dialogue`]: the conversation tracker and the policy (responses, forms,
+//!   clarification, fallback, handoff).
+//! - [`store`]: the `Store` trait and the SQLite store.
+//! - [`engine`]: per-conversation ordered workers tying it all together.
+//! - [`http`]: the axum server: REST API, health, and the web chat routes.
+//! - [`bootstrap`]: building a ready engine from a config.
+//! - [`error`]: the crate's error enum.
+#![deny(missing_docs)]
+
+pub mod bootstrap;
+pub mod config;
+pub mod dialogue;
+pub mod engine;
+pub mod error;
+pub mod http;
+pub mod intents;
+pub mod nlu;
+pub mod store;
+pub mod util;
+
+pub use error::Error;

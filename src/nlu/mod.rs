@@ -1,0 +1,165 @@
+//! Natural-language understanding: which intent a message expresses, how
+//! sure we are, and which entities it mentions.
+//!
+//! The [`IntentClassifier`] trait is the boundary where the transformer
+//! encoder of a later issue slots in; [`HashingClassifier`] is the first,
+//! download-free implementation. Model code here is synchronous: the engine
+//! calls it on a blocking pool, never on async worker threads.
+
+mod entities;
+pub mod features;
+mod hashing;
+
+pub use entities::{EntityExtractor, EntityMatch};
+pub use hashing::{HashingClassifier, TrainConfig, TrainReport};
+
+use serde::{Deserialize, Serialize};
+use std::path::Path;
+use std::sync::Arc;
+
+use crate::intents::Domain;
+use crate::Error;
+
+/// Ranks intents for texts.
+pub trait IntentClassifier: Send + Sync {
+    /// A name for logs.
+    fn name(&self) -> &str;
+    /// The intent names, in output order.
+    fn labels(&self) -> &[String];
+    /// For each text, a probability per label.
+    fn predict(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, Error>;
+}
+
+/// An intent and the classifier's confidence in it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Ranked {
+    /// The intent name.
+    pub name: String,
+    /// Probability, 0 to 1.
+    pub confidence: f32,
+}
+
+/// What NLU made of one message.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Parse {
+    /// The best intent.
+    pub intent: Ranked,
+    /// The top five intents, best first.
+    pub ranking: Vec<Ranked>,
+    /// Entities found.
+    pub entities: Vec<EntityMatch>,
+}
+
+/// A trained classifier and the entity rules of one domain.
+pub struct Nlu {
+    classifier: Arc<dyn IntentClassifier>,
+    extractor: EntityExtractor,
+}
+
+/// How the classifier came to be.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Provenance {
+    /// Loaded from the on-disk cache.
+    Cached,
+    /// Trained now.
+    Trained(TrainReport),
+}
+
+impl Nlu {
+    /// Wraps a classifier with the domain's entity rules.
+    pub fn new(classifier: Arc<dyn IntentClassifier>, domain: &Domain) -> Self {
+        Self {
+            classifier,
+            extractor: EntityExtractor::new(domain),
+        }
+    }
+
+    /// Loads the hashing classifier for `domain` from `cache_dir`, or trains
+    /// and caches it. The cache key is the domain's fingerprint plus the
+    /// training settings, so any edit to an intent file retrains.
+    pub fn train_or_load(
+        domain: &Domain,
+        cache_dir: &Path,
+        cfg: &TrainConfig,
+        progress: &mut dyn FnMut(usize, usize, f32),
+    ) -> Result<(Self, Provenance), Error> {
+        let labels: Vec<String> = domain.intents.iter().map(|i| i.name.clone()).collect();
+        let key = format!("{}-{:?}", domain.fingerprint, cfg);
+        let digest = crate::util::sha256_hex(key.as_bytes());
+        let path = cache_dir.join(format!("intent-head-{}.safetensors", &digest[..16]));
+        if path.exists() {
+            match HashingClassifier::load(&path, labels.clone()) {
+                Ok(model) => return Ok((Self::new(Arc::new(model), domain), Provenance::Cached)),
+                Err(e) => tracing::warn!(error = %e, "ignoring unreadable model cache; retraining"),
+            }
+        }
+        let data: Vec<(String, usize)> = domain
+            .intents
+            .iter()
+            .enumerate()
+            .flat_map(|(i, intent)| intent.examples.iter().map(move |ex| (ex.text.clone(), i)))
+            .collect();
+        let (model, report) = HashingClassifier::train(labels, &data, cfg, progress)?;
+        std::fs::create_dir_all(cache_dir).map_err(|e| Error::io(cache_dir, e))?;
+        // A unique temporary name: concurrent trainers never write the same file.
+        let tmp = path.with_extension(format!(
+            "tmp-{}-{:?}",
+            std::process::id(),
+            std::thread::current().id()
+        ));
+        model.save(&tmp)?;
+        std::fs::rename(&tmp, &path).map_err(|e| Error::io(&path, e))?;
+        Ok((
+            Self::new(Arc::new(model), domain),
+            Provenance::Trained(report),
+        ))
+    }
+
+    /// The classifier's name, for logs.
+    pub fn classifier_name(&self) -> &str {
+        self.classifier.name()
+    }
+
+    /// Parses a batch of messages.
+    pub fn parse_batch(&self, texts: &[&str]) -> Result<Vec<Parse>, Error> {
+        let probs = self.classifier.predict(texts)?;
+        let labels = self.classifier.labels();
+        Ok(texts
+            .iter()
+            .zip(probs)
+            .map(|(text, p)| {
+                let mut ranking: Vec<Ranked> = labels
+                    .iter()
+                    .zip(p)
+                    .map(|(name, confidence)| Ranked {
+                        name: name.clone(),
+                        confidence,
+                    })
+                    .collect();
+                ranking.sort_by(|a, b| b.confidence.total_cmp(&a.confidence));
+                ranking.truncate(5);
+                let intent = ranking.first().cloned().unwrap_or(Ranked {
+                    name: String::new(),
+                    confidence: 0.0,
+                });
+                Parse {
+                    intent,
+                    ranking,
+                    entities: self.extractor.extract(text),
+                }
+            })
+            .collect())
+    }
+
+    /// Parses one message.
+    pub fn parse(&self, text: &str) -> Result<Parse, Error> {
+        self.parse_batch(&[text])?
+            .pop()
+            .ok_or_else(|| Error::Model("classifier returned nothing".into()))
+    }
+
+    /// Entities only (for button payloads, which skip the classifier).
+    pub fn entities(&self, text: &str) -> Vec<EntityMatch> {
+        self.extractor.extract(text)
+    }
+}

@@ -1,0 +1,79 @@
+//! The conversation store: every inbound message is written before it is
+//! acknowledged, every reply before it is sent. [`Store`] is the boundary
+//! where the PostgreSQL store of the scale-out issue slots in;
+//! [`SqliteStore`] is the embedded default.
+
+mod sqlite;
+
+pub use sqlite::SqliteStore;
+
+use async_trait::async_trait;
+use serde::Serialize;
+use usher_channel::{ConversationId, Inbound, Part};
+
+use crate::dialogue::Tracker;
+use crate::Error;
+
+/// One message as stored.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct StoredMessage {
+    /// Store id (increasing within a conversation).
+    pub id: i64,
+    /// `in` (from the fan) or `out` (from the bot).
+    pub direction: String,
+    /// The fan's text, or the reply rendered as plain text.
+    pub text: String,
+    /// A pressed button's payload.
+    pub payload: Option<String>,
+    /// Reply parts (outbound only).
+    pub parts: Option<Vec<Part>>,
+    /// NLU result (inbound only, once processed).
+    pub nlu: Option<serde_json::Value>,
+    /// Milliseconds since the epoch.
+    pub created_ms: i64,
+}
+
+/// A conversation's full history.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Transcript {
+    /// Its id.
+    pub conversation: ConversationId,
+    /// The channel it started on.
+    pub channel: String,
+    /// Its dialogue state.
+    pub tracker: Tracker,
+    /// Messages, oldest first.
+    pub messages: Vec<StoredMessage>,
+}
+
+/// The outcome of one processed message, written in one transaction.
+#[derive(Debug, Clone)]
+pub struct TurnRecord<'a> {
+    /// The conversation.
+    pub conversation: &'a ConversationId,
+    /// The inbound message answered.
+    pub inbound_id: i64,
+    /// What NLU made of it.
+    pub nlu: serde_json::Value,
+    /// The replies, each one message.
+    pub replies: &'a [Vec<Part>],
+    /// The tracker after the turn.
+    pub tracker: &'a Tracker,
+}
+
+/// Persistence of conversations.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Stores a fan message (creating the conversation); returns its id.
+    async fn append_inbound(&self, inbound: &Inbound) -> Result<i64, Error>;
+    /// The tracker of a conversation (a fresh one if it has none).
+    async fn tracker(&self, conversation: &ConversationId) -> Result<Tracker, Error>;
+    /// Stores replies, NLU result and tracker atomically; returns reply ids.
+    async fn complete_turn(&self, turn: TurnRecord<'_>) -> Result<Vec<i64>, Error>;
+    /// The whole conversation, or `None` if it does not exist.
+    async fn transcript(&self, conversation: &ConversationId) -> Result<Option<Transcript>, Error>;
+    /// Inbound messages stored but not yet answered (after a crash), oldest first.
+    async fn pending(&self) -> Result<Vec<(i64, Inbound)>, Error>;
+    /// Marks a reply as delivered by its channel.
+    async fn mark_delivered(&self, reply_id: i64) -> Result<(), Error>;
+}
