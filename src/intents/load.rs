@@ -177,6 +177,28 @@ impl Checker<'_> {
     }
 
     fn yaml_error(&mut self, file: usize, err: &serde_yaml::Error, intent: Option<&str>) {
+        self.yaml_error_at(file, err, intent, &[]);
+    }
+
+    /// Reports a serde_yaml error on the item at `item`, with the item's own
+    /// path dropped from the message (the diagnostic already locates it).
+    fn yaml_error_at(
+        &mut self,
+        file: usize,
+        err: &serde_yaml::Error,
+        intent: Option<&str>,
+        item: &[Seg],
+    ) {
+        let mut message = bare_message(err);
+        let prefix = yaml_path(item);
+        if !prefix.is_empty() {
+            if let Some(rest) = message.strip_prefix(&prefix) {
+                message = rest
+                    .trim_start_matches(": ")
+                    .trim_start_matches('.')
+                    .to_string();
+            }
+        }
         let loc = err.location();
         self.diagnostics.push(Diagnostic {
             severity: Severity::Error,
@@ -184,7 +206,7 @@ impl Checker<'_> {
             line: loc.as_ref().map_or(0, |l| l.line()),
             column: loc.as_ref().map_or(0, |l| l.column()),
             intent: intent.map(str::to_string),
-            message: bare_message(err),
+            message,
         });
     }
 
@@ -298,7 +320,7 @@ impl Checker<'_> {
         intent: Option<&str>,
     ) -> Option<T> {
         if let Err(e) = locate::check::<T>(&self.files[file].1, path) {
-            self.yaml_error(file, &e, intent);
+            self.yaml_error_at(file, &e, intent, path);
             return None;
         }
         serde_yaml::from_value(value.clone()).ok()
@@ -784,6 +806,19 @@ impl Checker<'_> {
             }
         }
     }
+}
+
+/// A path as serde_yaml prints it: `intents[4]`, `entities.order_id`.
+fn yaml_path(path: &[Seg]) -> String {
+    let mut out = String::new();
+    for seg in path {
+        match seg {
+            Seg::Index(i) => out.push_str(&format!("[{i}]")),
+            Seg::Key(k) if out.is_empty() => out.push_str(k),
+            Seg::Key(k) => out.push_str(&format!(".{k}")),
+        }
+    }
+    out
 }
 
 /// `refund_request` → "Refund request".

@@ -1,0 +1,170 @@
+//! Helpers shared by the integration tests: a real engine over a temporary
+//! SQLite store, and a collecting channel that plays the fan.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use tokio::sync::{mpsc, oneshot};
+use usher::config::Config;
+use usher::engine::{Brain, Engine};
+use usher::store::{SqliteStore, Transcript};
+use usher_channel::{
+    Adapter, Context, ConversationId, Inbound, InboundSender, Outbound, Part, Shutdown,
+};
+
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// A config over the shipped intents with its data in `data_dir`.
+pub fn config(data_dir: &Path) -> Config {
+    let mut c = Config::parse("").unwrap();
+    c.intents = repo().join("intents");
+    c.data_dir = data_dir.to_path_buf();
+    c
+}
+
+/// The demo domain's brain; the trained model is cached once for all tests.
+pub fn brain() -> Brain {
+    let cache = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("shared-model-cache");
+    let (brain, _, _) = usher::bootstrap::brain(&config(&cache), &mut |_, _, _| {}).unwrap();
+    brain
+}
+
+/// An engine over a fresh SQLite store in `dir`.
+pub async fn engine(dir: &Path) -> Engine {
+    let store = SqliteStore::open(&dir.join("usher.db")).await.unwrap();
+    let brain = tokio::task::spawn_blocking(brain).await.unwrap();
+    Engine::new(Arc::new(store), brain)
+}
+
+/// The collecting channel: an adapter that hands its context to the test.
+pub struct Collector {
+    ready: oneshot::Sender<(InboundSender, mpsc::Receiver<Outbound>)>,
+}
+
+#[async_trait]
+impl Adapter for Collector {
+    fn name(&self) -> &str {
+        "collect"
+    }
+
+    async fn run(self: Box<Self>, ctx: Context) -> Result<(), usher_channel::Error> {
+        let Context {
+            output,
+            replies,
+            mut shutdown,
+        } = ctx;
+        let _ = self.ready.send((output, replies));
+        shutdown.recv().await;
+        Ok(())
+    }
+}
+
+/// A fan talking through the collecting channel.
+pub struct Fan {
+    pub conversation: ConversationId,
+    engine: Engine,
+    output: InboundSender,
+    replies: mpsc::Receiver<Outbound>,
+}
+
+pub async fn collector(
+    engine: &Engine,
+    shutdown: Shutdown,
+) -> (InboundSender, mpsc::Receiver<Outbound>) {
+    let (ready, rx) = oneshot::channel();
+    engine.start_adapter(Box::new(Collector { ready }), shutdown);
+    rx.await.unwrap()
+}
+
+impl Fan {
+    pub async fn new(engine: &Engine, conversation: &str) -> Fan {
+        let (_trigger, shutdown) = Shutdown::new();
+        std::mem::forget(_trigger); // the collector runs until the test ends
+        let (output, replies) = collector(engine, shutdown).await;
+        Fan {
+            conversation: ConversationId::new(conversation).unwrap(),
+            engine: engine.clone(),
+            output,
+            replies,
+        }
+    }
+
+    /// Sends text; returns the replies once the store shows the turn done.
+    pub async fn say(&mut self, text: &str) -> Vec<Vec<Part>> {
+        self.send(Inbound::text(self.conversation.clone(), "collect", text))
+            .await
+    }
+
+    /// Presses a button.
+    pub async fn press(&mut self, payload: &str) -> Vec<Vec<Part>> {
+        let mut inbound = Inbound::text(self.conversation.clone(), "collect", "");
+        inbound.payload = Some(payload.to_string());
+        self.send(inbound).await
+    }
+
+    pub async fn send(&mut self, inbound: Inbound) -> Vec<Vec<Part>> {
+        let id = self.output.submit(inbound).await.unwrap().message_id;
+        let expected = self.wait_processed(id).await;
+        let mut got = Vec::new();
+        for _ in 0..expected {
+            let reply = tokio::time::timeout(Duration::from_secs(10), self.replies.recv())
+                .await
+                .unwrap()
+                .unwrap();
+            assert_eq!(reply.conversation, self.conversation);
+            got.push(reply.parts);
+        }
+        got
+    }
+
+    /// Waits until message `id` is processed; returns how many replies the store holds for it.
+    async fn wait_processed(&self, id: i64) -> usize {
+        for _ in 0..500 {
+            let t = self.transcript().await;
+            if let Some(pos) = t
+                .messages
+                .iter()
+                .position(|m| m.id == id && m.nlu.is_some())
+            {
+                return t.messages[pos + 1..]
+                    .iter()
+                    .take_while(|m| m.direction == "out")
+                    .count();
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        panic!("message {id} was not processed within 10 s");
+    }
+
+    pub async fn transcript(&self) -> Transcript {
+        self.engine
+            .transcript(&self.conversation)
+            .await
+            .unwrap()
+            .unwrap()
+    }
+}
+
+/// All text of a reply.
+pub fn text(parts: &[Part]) -> String {
+    usher_channel::render_plain(parts)
+}
+
+/// The button payloads of a reply.
+pub fn payloads(parts: &[Part]) -> Vec<String> {
+    parts
+        .iter()
+        .flat_map(|p| match p {
+            Part::Buttons { buttons } => buttons.iter().map(|b| b.payload.clone()).collect(),
+            _ => Vec::new(),
+        })
+        .collect()
+}
