@@ -1,0 +1,33 @@
+//! The web chat widget in real headless Chromium: Debian's `chromium`
+//! driven by `playwright-core` (tests/browser/widget.mjs). Needs
+//! `npm ci --prefix tests/browser` and the chromium package, which
+//! `scripts/test` and `.ci/run` install.
+
+mod common;
+
+use std::process::Command;
+
+#[test]
+fn widget_chats_clicks_buttons_keeps_history_and_reconnects_in_chromium() {
+    let repo = common::repo();
+    let browser_dir = repo.join("tests/browser");
+    assert!(
+        browser_dir.join("node_modules/playwright-core").exists(),
+        "playwright-core is missing: run `npm ci --prefix tests/browser` (scripts/test does)"
+    );
+    assert!(
+        std::path::Path::new("/usr/bin/chromium").exists() || std::env::var_os("CHROMIUM").is_some(),
+        "Debian's chromium is missing: `apt-get install chromium` (scripts/test does)"
+    );
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let out = Command::new("node")
+        .arg(browser_dir.join("widget.mjs"))
+        .env("USHER_BIN", env!("CARGO_BIN_EXE_usher"))
+        .env("USHER_REPO", &repo)
+        .env("USHER_PORT", port.to_string())
+        .output()
+        .expect("node is needed for the browser tests");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success() && stdout.contains("BROWSER OK"), "stdout:\n{stdout}\nstderr:\n{stderr}");
+}
