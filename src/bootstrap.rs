@@ -17,16 +17,8 @@ pub fn brain(
 ) -> Result<(Brain, Provenance, Vec<Diagnostic>), Error> {
     let loaded = intents::load(&config.intents).map_err(Error::Intents)?;
     let train = config.nlu.train_config();
-    let (nlu, provenance) =
-        Nlu::train_or_load(&loaded.domain, &config.model_cache(), &train, progress)?;
-    Ok((
-        Brain {
-            domain: loaded.domain,
-            nlu,
-        },
-        provenance,
-        loaded.warnings,
-    ))
+    let (nlu, provenance) = Nlu::train_or_load(&loaded.domain, &config.model_cache(), &train, progress)?;
+    Ok((Brain { domain: loaded.domain, nlu }, provenance, loaded.warnings))
 }
 
 /// Opens the configured store.
@@ -43,20 +35,16 @@ pub async fn engine(
     mut progress: impl FnMut(usize, usize, f32) + Send + 'static,
 ) -> Result<(Engine, Provenance), Error> {
     let cfg = config.clone();
-    let (brain, provenance, warnings) =
-        tokio::task::spawn_blocking(move || brain(&cfg, &mut progress))
-            .await
-            .map_err(|e| Error::Model(format!("training task failed: {e}")))??;
+    let (brain, provenance, warnings) = tokio::task::spawn_blocking(move || brain(&cfg, &mut progress))
+        .await
+        .map_err(|e| Error::Model(format!("training task failed: {e}")))??;
     for w in warnings {
         tracing::warn!("{w}");
     }
     let engine = Engine::new(store(config).await?, brain);
     let recovered = engine.recover().await?;
     if recovered > 0 {
-        tracing::info!(
-            recovered,
-            "answering messages left unanswered by the last run"
-        );
+        tracing::info!(recovered, "answering messages left unanswered by the last run");
     }
     Ok((engine, provenance))
 }

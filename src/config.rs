@@ -112,42 +112,27 @@ fn default_hidden() -> usize {
 
 impl Default for HttpConfig {
     fn default() -> Self {
-        Self {
-            host: default_host(),
-            port: default_port(),
-        }
+        Self { host: default_host(), port: default_port() }
     }
 }
 
 impl Default for NluConfig {
     fn default() -> Self {
-        Self {
-            seed: default_seed(),
-            epochs: default_epochs(),
-            hidden: default_hidden(),
-        }
+        Self { seed: default_seed(), epochs: default_epochs(), hidden: default_hidden() }
     }
 }
 
 impl NluConfig {
     /// The training settings these stand for.
     pub fn train_config(&self) -> TrainConfig {
-        TrainConfig {
-            seed: self.seed,
-            epochs: self.epochs,
-            hidden: self.hidden,
-            ..TrainConfig::default()
-        }
+        TrainConfig { seed: self.seed, epochs: self.epochs, hidden: self.hidden, ..TrainConfig::default() }
     }
 }
 
 impl Config {
     /// Reads, parses, applies environment overrides and resolves paths.
     pub fn load(path: &Path) -> Result<Self, Error> {
-        let err = |message: String| Error::Config {
-            file: path.to_path_buf(),
-            message,
-        };
+        let err = |message: String| Error::Config { file: path.to_path_buf(), message };
         let text = std::fs::read_to_string(path).map_err(|e| err(format!("cannot read: {e}")))?;
         let mut config = Self::parse(&text).map_err(err)?;
         config.apply_env(|k| std::env::var(k).ok()).map_err(err)?;
@@ -170,9 +155,7 @@ impl Config {
             self.http.host = host;
         }
         if let Some(port) = var("USHER_HTTP_PORT") {
-            self.http.port = port
-                .parse()
-                .map_err(|_| format!("USHER_HTTP_PORT={port:?} is not a port number"))?;
+            self.http.port = port.parse().map_err(|_| format!("USHER_HTTP_PORT={port:?} is not a port number"))?;
         }
         if let Some(dir) = var("USHER_DATA_DIR") {
             self.data_dir = PathBuf::from(dir);
@@ -210,10 +193,7 @@ mod tests {
         assert_eq!(c.http.port, 8080);
         assert_eq!(c.store.kind, StoreKind::Sqlite);
         let e = Config::parse("http:\n  prot: 9\n").unwrap_err();
-        assert!(
-            e.contains("unknown field `prot`") && e.contains("line 2 column 3"),
-            "{e}"
-        );
+        assert!(e.contains("unknown field `prot`") && e.contains("line 2 column 3"), "{e}");
     }
 
     #[test]
@@ -225,13 +205,7 @@ mod tests {
             _ => None,
         };
         c.apply_env(env).unwrap();
-        assert_eq!(
-            (c.http.port, c.data_dir.as_path()),
-            (9999, Path::new("/tmp/x"))
-        );
-        assert!(c
-            .apply_env(|_| Some("nope".into()))
-            .unwrap_err()
-            .contains("USHER_HTTP_PORT"));
+        assert_eq!((c.http.port, c.data_dir.as_path()), (9999, Path::new("/tmp/x")));
+        assert!(c.apply_env(|_| Some("nope".into())).unwrap_err().contains("USHER_HTTP_PORT"));
     }
 }

@@ -10,16 +10,8 @@ fn usher() -> Command {
 
 #[test]
 fn validate_accepts_the_shipped_intents() {
-    let out = usher()
-        .args(["validate", "intents"])
-        .current_dir(common::repo())
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = usher().args(["validate", "intents"]).current_dir(common::repo()).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.starts_with("ok: 26 intents"), "{stdout}");
 }
@@ -33,13 +25,11 @@ fn validate_lists_every_error_of_a_broken_copy_and_exits_1() {
     }
     let tickets = dir.path().join("tickets.yaml");
     let src = std::fs::read_to_string(&tickets).unwrap();
-    let broken = src
-        .replacen(
-            "    respond: lost_ticket\n",
-            "    respond: lost_tikcet\n",
-            1,
-        )
-        .replacen("    respond: seat_change\n", "    respnd: seat_change\n", 1);
+    let broken = src.replacen("    respond: lost_ticket\n", "    respond: lost_tikcet\n", 1).replacen(
+        "    respond: seat_change\n",
+        "    respnd: seat_change\n",
+        1,
+    );
     std::fs::write(&tickets, broken).unwrap();
     let out = usher().arg("validate").arg(dir.path()).output().unwrap();
     assert_eq!(out.status.code(), Some(1));
@@ -51,33 +41,18 @@ fn validate_lists_every_error_of_a_broken_copy_and_exits_1() {
             && stderr.contains("intent \"lost_ticket\": no response named \"lost_tikcet\""),
         "{stderr}"
     );
-    assert!(
-        stderr.contains("intent \"seat_change\": unknown field `respnd`"),
-        "{stderr}"
-    );
+    assert!(stderr.contains("intent \"seat_change\": unknown field `respnd`"), "{stderr}");
     let line_of = |needle: &str| src.lines().position(|l| l.contains(needle)).unwrap() + 1;
-    assert!(
-        stderr.contains(&format!("{file}:{}:", line_of("respond: lost_ticket"))),
-        "{stderr}"
-    );
-    assert!(
-        stderr.contains(&format!("{file}:{}:", line_of("respond: seat_change"))),
-        "{stderr}"
-    );
+    assert!(stderr.contains(&format!("{file}:{}:", line_of("respond: lost_ticket"))), "{stderr}");
+    assert!(stderr.contains(&format!("{file}:{}:", line_of("respond: seat_change"))), "{stderr}");
 }
 
 #[test]
 fn serve_names_a_missing_config_file() {
-    let out = usher()
-        .args(["serve", "--config", "/nonexistent/usher.yaml"])
-        .output()
-        .unwrap();
+    let out = usher().args(["serve", "--config", "/nonexistent/usher.yaml"]).output().unwrap();
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        stderr.contains("/nonexistent/usher.yaml") && stderr.contains("cannot read"),
-        "{stderr}"
-    );
+    assert!(stderr.contains("/nonexistent/usher.yaml") && stderr.contains("cannot read"), "{stderr}");
 }
 
 #[test]
@@ -85,25 +60,14 @@ fn serve_refuses_broken_intents_with_exit_1_and_every_error() {
     let dir = tempfile::tempdir().unwrap();
     let intents = dir.path().join("intents");
     std::fs::create_dir(&intents).unwrap();
-    std::fs::write(
-        intents.join("bad.yaml"),
-        "intents:\n  - name: greet\n    examples: [hi]\n    colour: red\n",
-    )
-    .unwrap();
+    std::fs::write(intents.join("bad.yaml"), "intents:\n  - name: greet\n    examples: [hi]\n    colour: red\n")
+        .unwrap();
     let config = dir.path().join("config.yaml");
     std::fs::write(&config, "intents: intents\ndata_dir: data\n").unwrap();
-    let out = usher()
-        .arg("serve")
-        .arg("--config")
-        .arg(&config)
-        .output()
-        .unwrap();
+    let out = usher().arg("serve").arg("--config").arg(&config).output().unwrap();
     assert_eq!(out.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        stderr.contains("bad.yaml:4:5: error: intent \"greet\": unknown field `colour`"),
-        "{stderr}"
-    );
+    assert!(stderr.contains("bad.yaml:4:5: error: intent \"greet\": unknown field `colour`"), "{stderr}");
 }
 
 #[test]
@@ -111,26 +75,9 @@ fn train_prints_training_accuracy() {
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("config.yaml");
     let intents = common::repo().join("intents");
-    std::fs::write(
-        &config,
-        format!(
-            "intents: {}\ndata_dir: {}\n",
-            intents.display(),
-            dir.path().display()
-        ),
-    )
-    .unwrap();
-    let out = usher()
-        .arg("train")
-        .arg("--config")
-        .arg(&config)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    std::fs::write(&config, format!("intents: {}\ndata_dir: {}\n", intents.display(), dir.path().display())).unwrap();
+    let out = usher().arg("train").arg("--config").arg(&config).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let stdout = String::from_utf8_lossy(&out.stdout);
     let accuracy: f32 = stdout
         .lines()

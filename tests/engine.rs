@@ -18,10 +18,7 @@ async fn refund_form_validates_reasks_and_completes() {
     assert!(text(&r[0]).contains("order number"), "{r:?}");
 
     let r = fan.say("no idea sorry").await;
-    assert!(
-        text(&r[0]).starts_with("Hmm, that doesn't look like an order number."),
-        "{r:?}"
-    );
+    assert!(text(&r[0]).starts_with("Hmm, that doesn't look like an order number."), "{r:?}");
     assert!(text(&r[0]).contains("order number"));
 
     let r = fan.say("it's A12345").await;
@@ -29,18 +26,12 @@ async fn refund_form_validates_reasks_and_completes() {
 
     let r = fan.say("fan@example.com").await;
     let done = text(&r[0]);
-    assert!(
-        done.contains("refund for order A12345") && done.contains("fan@example.com"),
-        "{done}"
-    );
+    assert!(done.contains("refund for order A12345") && done.contains("fan@example.com"), "{done}");
     assert_eq!(payloads(&r[0]), vec!["/talk_to_human"]);
 
     let t = fan.transcript().await;
     assert!(t.tracker.form.is_none());
-    assert_eq!(
-        t.tracker.slots.get("order_id").map(String::as_str),
-        Some("A12345")
-    );
+    assert_eq!(t.tracker.slots.get("order_id").map(String::as_str), Some("A12345"));
     assert_eq!(t.messages.len(), 8, "every message and reply is stored");
 }
 
@@ -50,15 +41,9 @@ async fn entities_in_the_first_message_prefill_the_form() {
     let engine = common::engine(dir.path()).await;
     let mut fan = Fan::new(&engine, "fan-transfer").await;
     let r = fan.say("transfer ticket C34567 to my friend please").await;
-    assert!(
-        text(&r[0]).contains("email address of the person receiving"),
-        "{r:?}"
-    );
+    assert!(text(&r[0]).contains("email address of the person receiving"), "{r:?}");
     let r = fan.say("sam@example.org").await;
-    assert!(
-        text(&r[0]).contains("C34567") && text(&r[0]).contains("sam@example.org"),
-        "{r:?}"
-    );
+    assert!(text(&r[0]).contains("C34567") && text(&r[0]).contains("sam@example.org"), "{r:?}");
 }
 
 #[tokio::test]
@@ -75,10 +60,7 @@ async fn a_form_can_be_cancelled_and_gives_up_after_three_bad_answers() {
     fan.say("nope").await;
     fan.say("still nope").await;
     let r = fan.say("whatever").await;
-    assert!(
-        payloads(&r[0]).contains(&"/talk_to_human".to_string()),
-        "offers a human: {r:?}"
-    );
+    assert!(payloads(&r[0]).contains(&"/talk_to_human".to_string()), "offers a human: {r:?}");
     assert!(fan.transcript().await.tracker.form.is_none());
 }
 
@@ -94,11 +76,7 @@ async fn low_confidence_asks_to_clarify_then_offers_a_human() {
     assert_eq!(options.len(), 2, "top two intents as buttons: {options:?}");
     assert!(options.iter().all(|p| p.starts_with('/')));
     let r = fan.say("zzkq plimph").await;
-    assert_eq!(
-        payloads(&r[0]),
-        vec!["/talk_to_human", "/continue"],
-        "{r:?}"
-    );
+    assert_eq!(payloads(&r[0]), vec!["/talk_to_human", "/continue"], "{r:?}");
 
     // Pressing a clarification button runs that intent at full confidence.
     let r = fan.press("/playback_issue").await;
@@ -113,24 +91,13 @@ async fn handoff_parks_the_conversation() {
     let mut fan = Fan::new(&engine, "fan-handoff").await;
 
     let r = fan.say("I want to talk to a human").await;
-    assert!(
-        matches!(&r[0][0], Part::Handoff { notice } if notice.contains("A person will answer")),
-        "{r:?}"
-    );
-    assert!(matches!(
-        fan.transcript().await.tracker.handoff,
-        Handoff::Waiting { .. }
-    ));
+    assert!(matches!(&r[0][0], Part::Handoff { notice } if notice.contains("A person will answer")), "{r:?}");
+    assert!(matches!(fan.transcript().await.tracker.handoff, Handoff::Waiting { .. }));
 
     let r = fan.say("hello? anyone?").await;
     assert!(r.is_empty(), "the bot stays silent while parked: {r:?}");
     let t = fan.transcript().await;
-    assert_eq!(
-        t.messages
-            .last()
-            .map(|m| (m.direction.as_str(), m.text.as_str())),
-        Some(("in", "hello? anyone?"))
-    );
+    assert_eq!(t.messages.last().map(|m| (m.direction.as_str(), m.text.as_str())), Some(("in", "hello? anyone?")));
 }
 
 #[tokio::test]
@@ -148,15 +115,9 @@ async fn tool_and_knowledge_actions_say_they_are_not_available_yet() {
     let engine = common::engine(dir.path()).await;
     let mut fan = Fan::new(&engine, "fan-tools").await;
     let r = fan.press("/write_poem").await;
-    assert_eq!(
-        text(&r[0]),
-        "Not available yet: the write poem tool is coming in a future version of this bot."
-    );
+    assert_eq!(text(&r[0]), "Not available yet: the write poem tool is coming in a future version of this bot.");
     let r = fan.press("/faq_question").await;
-    assert!(
-        text(&r[0]).starts_with("Not available yet: the knowledge base"),
-        "{r:?}"
-    );
+    assert!(text(&r[0]).starts_with("Not available yet: the knowledge base"), "{r:?}");
 }
 
 #[tokio::test]
@@ -170,9 +131,7 @@ async fn messages_of_one_conversation_are_processed_in_order() {
         let msg = if i % 2 == 0 { "hello" } else { "thanks a lot" };
         let inbound = usher_channel::Inbound::text(conv.clone(), "api", msg);
         let engine = engine.clone();
-        tasks.push(tokio::spawn(async move {
-            engine.handle(inbound).await.unwrap()
-        }));
+        tasks.push(tokio::spawn(async move { engine.handle(inbound).await.unwrap() }));
         tokio::task::yield_now().await;
     }
     for t in tasks {
@@ -182,22 +141,10 @@ async fn messages_of_one_conversation_are_processed_in_order() {
     assert_eq!(t.messages.len(), 40);
     let mut last_in = 0;
     for pair in t.messages.chunks(2) {
-        assert_eq!(
-            (pair[0].direction.as_str(), pair[1].direction.as_str()),
-            ("in", "out")
-        );
+        assert_eq!((pair[0].direction.as_str(), pair[1].direction.as_str()), ("in", "out"));
         assert!(pair[0].id > last_in);
         last_in = pair[0].id;
-        let expected = if pair[0].text == "hello" {
-            "Hi!"
-        } else {
-            "You're welcome"
-        };
-        assert!(
-            pair[1].text.starts_with(expected),
-            "{} -> {}",
-            pair[0].text,
-            pair[1].text
-        );
+        let expected = if pair[0].text == "hello" { "Hi!" } else { "You're welcome" };
+        assert!(pair[1].text.starts_with(expected), "{} -> {}", pair[0].text, pair[1].text);
     }
 }

@@ -11,31 +11,16 @@ async fn conversations_and_form_state_survive_a_restart() {
     let conv = ConversationId::new("restart-1").unwrap();
     {
         let engine = common::engine(dir.path()).await;
-        engine
-            .handle(Inbound::text(conv.clone(), "api", "I'd like a refund"))
-            .await
-            .unwrap();
-        engine
-            .handle(Inbound::text(conv.clone(), "api", "order D45678"))
-            .await
-            .unwrap();
+        engine.handle(Inbound::text(conv.clone(), "api", "I'd like a refund")).await.unwrap();
+        engine.handle(Inbound::text(conv.clone(), "api", "order D45678")).await.unwrap();
     }
     let engine = common::engine(dir.path()).await;
     let t = engine.transcript(&conv).await.unwrap().unwrap();
     assert_eq!(t.messages.len(), 4);
-    assert_eq!(
-        t.tracker.form.as_ref().map(|f| f.requested.as_str()),
-        Some("email")
-    );
-    let turn = engine
-        .handle(Inbound::text(conv.clone(), "api", "me@example.net"))
-        .await
-        .unwrap();
+    assert_eq!(t.tracker.form.as_ref().map(|f| f.requested.as_str()), Some("email"));
+    let turn = engine.handle(Inbound::text(conv.clone(), "api", "me@example.net")).await.unwrap();
     let reply = usher_channel::render_plain(&turn.replies[0].parts);
-    assert!(
-        reply.contains("D45678") && reply.contains("me@example.net"),
-        "{reply}"
-    );
+    assert!(reply.contains("D45678") && reply.contains("me@example.net"), "{reply}");
 }
 
 #[tokio::test]
@@ -44,13 +29,8 @@ async fn messages_stored_but_unanswered_are_answered_on_start() {
     let conv = ConversationId::new("crash-1").unwrap();
     {
         // A message acknowledged (stored) just before a crash.
-        let store = SqliteStore::open(&dir.path().join("usher.db"))
-            .await
-            .unwrap();
-        store
-            .append_inbound(&Inbound::text(conv.clone(), "api", "hello there"))
-            .await
-            .unwrap();
+        let store = SqliteStore::open(&dir.path().join("usher.db")).await.unwrap();
+        store.append_inbound(&Inbound::text(conv.clone(), "api", "hello there")).await.unwrap();
         assert_eq!(store.pending().await.unwrap().len(), 1);
     }
     let engine = common::engine(dir.path()).await;

@@ -39,10 +39,7 @@ pub async fn run(config: &Config, conversation: &str) -> anyhow::Result<ExitCode
                     println!("   ({} {:.2})", i.name, i.confidence);
                 }
                 for reply in turn.replies {
-                    println!(
-                        "bot> {}",
-                        render_plain(&reply.parts).replace('\n', "\n     ")
-                    );
+                    println!("bot> {}", render_plain(&reply.parts).replace('\n', "\n     "));
                 }
             }
             Err(e) => println!("error: {e}"),

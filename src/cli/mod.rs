@@ -45,9 +45,7 @@ enum Command {
 pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     match args.command {
         Command::Serve => serve::run(&load_config(&args.config)?).await,
-        Command::Chat { conversation } => {
-            chat::run(&load_config(&args.config)?, &conversation).await
-        }
+        Command::Chat { conversation } => chat::run(&load_config(&args.config)?, &conversation).await,
         Command::Validate { path } => {
             let path = match path {
                 Some(p) => p,
@@ -63,9 +61,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
 fn load_config(path: &Path) -> anyhow::Result<Config> {
     if !path.exists() && path == Path::new("config.yaml") {
         let mut config = Config::parse("").map_err(anyhow::Error::msg)?;
-        config
-            .apply_env(|k| std::env::var(k).ok())
-            .map_err(anyhow::Error::msg)?;
+        config.apply_env(|k| std::env::var(k).ok()).map_err(anyhow::Error::msg)?;
         return Ok(config);
     }
     Ok(Config::load(path)?)

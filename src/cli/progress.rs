@@ -8,10 +8,9 @@ pub fn training_bar(label: &'static str) -> impl FnMut(usize, usize, f32) + Send
     move |epoch, epochs, loss| {
         let b = bar.get_or_insert_with(|| {
             let b = ProgressBar::new(epochs as u64);
-            let style =
-                ProgressStyle::with_template("{msg} [{bar:30}] {pos}/{len} epochs {prefix}")
-                    .unwrap_or_else(|_| ProgressStyle::default_bar())
-                    .progress_chars("=> ");
+            let style = ProgressStyle::with_template("{msg} [{bar:30}] {pos}/{len} epochs {prefix}")
+                .unwrap_or_else(|_| ProgressStyle::default_bar())
+                .progress_chars("=> ");
             b.set_style(style);
             b.set_message(label);
             b

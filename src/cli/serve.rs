@@ -11,15 +11,14 @@ use usher_webchat::WebChat;
 use super::progress::training_bar;
 
 pub async fn run(config: &Config) -> anyhow::Result<ExitCode> {
-    let (engine, provenance) =
-        match usher::bootstrap::engine(config, training_bar("intent classifier")).await {
-            Ok(ready) => ready,
-            Err(usher::Error::Intents(report)) => {
-                eprint!("{report}");
-                return Ok(ExitCode::FAILURE);
-            }
-            Err(e) => return Err(e.into()),
-        };
+    let (engine, provenance) = match usher::bootstrap::engine(config, training_bar("intent classifier")).await {
+        Ok(ready) => ready,
+        Err(usher::Error::Intents(report)) => {
+            eprint!("{report}");
+            return Ok(ExitCode::FAILURE);
+        }
+        Err(e) => return Err(e.into()),
+    };
     match provenance {
         Provenance::Cached => tracing::info!("intent classifier loaded from cache"),
         Provenance::Trained(r) => {
@@ -35,15 +34,12 @@ pub async fn run(config: &Config) -> anyhow::Result<ExitCode> {
         adapters.push(engine.start_adapter(Box::new(webchat), shutdown.clone()));
     }
     let addr = format!("{}:{}", config.http.host, config.http.port);
-    let listener = tokio::net::TcpListener::bind(&addr)
-        .await
-        .with_context(|| format!("cannot listen on {addr}"))?;
+    let listener = tokio::net::TcpListener::bind(&addr).await.with_context(|| format!("cannot listen on {addr}"))?;
     let local = listener.local_addr()?;
     tracing::info!("usher listening on http://{local}");
     println!("usher listening on http://{local}");
     let mut on_shutdown = shutdown.clone();
-    let server =
-        axum::serve(listener, app).with_graceful_shutdown(async move { on_shutdown.recv().await });
+    let server = axum::serve(listener, app).with_graceful_shutdown(async move { on_shutdown.recv().await });
     let server = tokio::spawn(async move { server.await });
     wait_for_signal().await;
     tracing::info!("shutting down: closing channels, draining requests");
@@ -59,11 +55,10 @@ async fn wait_for_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {
-        let mut term =
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(s) => s,
-                Err(_) => return ctrl_c.await.unwrap_or(()),
-            };
+        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(s) => s,
+            Err(_) => return ctrl_c.await.unwrap_or(()),
+        };
         tokio::select! {
             _ = ctrl_c => {}
             _ = term.recv() => {}

@@ -19,19 +19,11 @@ pub fn run(config: &Config) -> anyhow::Result<ExitCode> {
         }
     }
     let examples: usize = loaded.domain.intents.iter().map(|i| i.examples.len()).sum();
-    println!(
-        "training on {} intents, {examples} examples",
-        loaded.domain.intents.len()
-    );
+    println!("training on {} intents, {examples} examples", loaded.domain.intents.len());
     let mut bar = training_bar("intent classifier");
-    let (_, provenance) =
-        Nlu::train_or_load(&loaded.domain, &cache, &config.nlu.train_config(), &mut bar)?;
+    let (_, provenance) = Nlu::train_or_load(&loaded.domain, &cache, &config.nlu.train_config(), &mut bar)?;
     if let Provenance::Trained(report) = provenance {
-        println!(
-            "training accuracy: {:.1}% (final loss {:.4})",
-            report.accuracy * 100.0,
-            report.loss
-        );
+        println!("training accuracy: {:.1}% (final loss {:.4})", report.accuracy * 100.0, report.loss);
     }
     println!("model cached in {}", cache.display());
     Ok(ExitCode::SUCCESS)

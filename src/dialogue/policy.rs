@@ -23,22 +23,13 @@ pub struct Message<'a> {
 }
 
 /// Decides the replies to one fan message; each reply is one message of parts.
-pub fn decide(
-    domain: &Domain,
-    tracker: &mut Tracker,
-    msg: Message<'_>,
-    parse: &Parse,
-) -> Vec<Vec<Part>> {
+pub fn decide(domain: &Domain, tracker: &mut Tracker, msg: Message<'_>, parse: &Parse) -> Vec<Vec<Part>> {
     tracker.turns += 1;
     if let Handoff::Waiting { .. } = tracker.handoff {
         // Parked: a human answers; the bot stays silent.
         return Vec::new();
     }
-    let mut turn = Turn {
-        domain,
-        tracker,
-        replies: Vec::new(),
-    };
+    let mut turn = Turn { domain, tracker, replies: Vec::new() };
     turn.run(msg, parse);
     turn.replies
 }
@@ -62,13 +53,7 @@ impl Turn<'_> {
             self.tracker.fallbacks = 0;
             return self.respond("continue", &BTreeMap::new());
         }
-        if self
-            .domain
-            .policy
-            .handoff_keywords
-            .iter()
-            .any(|k| contains_phrase(&lower, k))
-        {
+        if self.domain.policy.handoff_keywords.iter().any(|k| contains_phrase(&lower, k)) {
             self.tracker.form = None;
             return self.handoff();
         }
@@ -101,30 +86,17 @@ impl Turn<'_> {
                     self.tracker.slots.remove(&slot.name);
                 }
                 self.fill_from_entities(form, entities);
-                self.tracker.form = Some(ActiveForm {
-                    name: form.name.clone(),
-                    respond,
-                    requested: String::new(),
-                    attempts: 0,
-                });
+                self.tracker.form =
+                    Some(ActiveForm { name: form.name.clone(), respond, requested: String::new(), attempts: 0 });
                 self.next_slot(form);
             }
             Action::Handoff => self.handoff(),
             Action::Knowledge => self.not_available("the knowledge base"),
-            Action::Tool(tool) => {
-                self.not_available(&format!("the {} tool", tool.replace('_', " ")))
-            }
+            Action::Tool(tool) => self.not_available(&format!("the {} tool", tool.replace('_', " "))),
         }
     }
 
-    fn continue_form(
-        &mut self,
-        form: &Form,
-        mut active: ActiveForm,
-        msg: Message<'_>,
-        parse: &Parse,
-        by_button: bool,
-    ) {
+    fn continue_form(&mut self, form: &Form, mut active: ActiveForm, msg: Message<'_>, parse: &Parse, by_button: bool) {
         let lower = msg.text.trim().to_lowercase();
         if form.cancel.iter().any(|c| contains_phrase(&lower, c)) {
             self.tracker.form = None;
@@ -139,18 +111,11 @@ impl Turn<'_> {
             return self.next_slot(form);
         }
         let digression = by_button
-            || (parse.intent.confidence
-                >= DIGRESSION_CONFIDENCE.max(self.domain.policy.fallback_threshold)
-                && self
-                    .domain
-                    .intent(&parse.intent.name)
-                    .is_some_and(|i| !matches!(i.action, Action::Form { .. })));
+            || (parse.intent.confidence >= DIGRESSION_CONFIDENCE.max(self.domain.policy.fallback_threshold)
+                && self.domain.intent(&parse.intent.name).is_some_and(|i| !matches!(i.action, Action::Form { .. })));
         if digression {
             self.tracker.remember(parse.intent.clone());
-            let leaves = matches!(
-                self.domain.intent(&parse.intent.name).map(|i| &i.action),
-                Some(Action::Handoff)
-            );
+            let leaves = matches!(self.domain.intent(&parse.intent.name).map(|i| &i.action), Some(Action::Handoff));
             if leaves {
                 self.tracker.form = None;
                 return self.handoff();
@@ -177,19 +142,13 @@ impl Turn<'_> {
                 .filter(|m| slot.entity.as_deref() == Some(m.entity.as_str()))
                 .find(|m| slot.pattern.as_ref().is_none_or(|p| p.is_match(&m.value)));
             if let Some(m) = value {
-                self.tracker
-                    .slots
-                    .insert(slot.name.clone(), m.value.clone());
+                self.tracker.slots.insert(slot.name.clone(), m.value.clone());
             }
         }
     }
 
     fn next_slot(&mut self, form: &Form) {
-        match form
-            .slots
-            .iter()
-            .find(|s| !self.tracker.slots.contains_key(&s.name))
-        {
+        match form.slots.iter().find(|s| !self.tracker.slots.contains_key(&s.name)) {
             Some(slot) => {
                 if let Some(active) = self.tracker.form.as_mut() {
                     if active.requested != slot.name {
@@ -223,19 +182,14 @@ impl Turn<'_> {
             .iter()
             .filter_map(|r: &Ranked| self.domain.intent(&r.name))
             .take(2)
-            .map(|i| Button {
-                title: i.title.clone(),
-                payload: format!("/{}", i.name),
-            })
+            .map(|i| Button { title: i.title.clone(), payload: format!("/{}", i.name) })
             .collect();
         buttons.extend(response.buttons.iter().cloned());
         self.say(response.text, buttons);
     }
 
     fn handoff(&mut self) {
-        self.tracker.handoff = Handoff::Waiting {
-            since_ms: crate::util::now_ms(),
-        };
+        self.tracker.handoff = Handoff::Waiting { since_ms: crate::util::now_ms() };
         let notice = fill(&self.pick("handoff").text, &self.tracker.slots);
         self.replies.push(vec![Part::Handoff { notice }]);
     }
@@ -249,9 +203,7 @@ impl Turn<'_> {
     /// The choice rotates with the turn count, so it is deterministic.
     fn pick(&self, name: &str) -> Response {
         match self.domain.responses.get(name) {
-            Some(vars) if !vars.is_empty() => {
-                vars[(self.tracker.turns as usize) % vars.len()].clone()
-            }
+            Some(vars) if !vars.is_empty() => vars[(self.tracker.turns as usize) % vars.len()].clone(),
             _ => default_response(name),
         }
     }
@@ -275,10 +227,7 @@ impl Turn<'_> {
 fn slot_value(slot: &Slot, text: &str, entities: &[EntityMatch]) -> Option<String> {
     let valid = |v: &str| slot.pattern.as_ref().is_none_or(|p| p.is_match(v));
     if let Some(entity) = &slot.entity {
-        if let Some(m) = entities
-            .iter()
-            .find(|m| &m.entity == entity && valid(&m.value))
-        {
+        if let Some(m) = entities.iter().find(|m| &m.entity == entity && valid(&m.value)) {
             return Some(m.value.clone());
         }
     }
@@ -321,9 +270,6 @@ mod tests {
     #[test]
     fn placeholders_are_filled() {
         let vars = BTreeMap::from([("order_id".to_string(), "A12345".to_string())]);
-        assert_eq!(
-            fill("Order {order_id}, {email}", &vars),
-            "Order A12345, {email}"
-        );
+        assert_eq!(fill("Order {order_id}, {email}", &vars), "Order A12345, {email}");
     }
 }

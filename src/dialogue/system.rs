@@ -19,20 +19,11 @@ pub fn default_response(name: &str) -> Response {
     };
     let buttons = if name == "offer_human" {
         vec![
-            Button {
-                title: "Talk to a person".into(),
-                payload: "/talk_to_human".into(),
-            },
-            Button {
-                title: "No thanks, I'll rephrase".into(),
-                payload: "/continue".into(),
-            },
+            Button { title: "Talk to a person".into(), payload: "/talk_to_human".into() },
+            Button { title: "No thanks, I'll rephrase".into(), payload: "/continue".into() },
         ]
     } else {
         Vec::new()
     };
-    Response {
-        text: text.into(),
-        buttons,
-    }
+    Response { text: text.into(), buttons }
 }

@@ -14,8 +14,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use tokio::sync::{mpsc, oneshot, Semaphore};
 use tokio::task::JoinHandle;
 use usher_channel::{
-    Accepted, Adapter, Context, ConversationId, Inbound, InboundSender, Outbound, Rejection,
-    Shutdown, Submission,
+    Accepted, Adapter, Context, ConversationId, Inbound, InboundSender, Outbound, Rejection, Shutdown, Submission,
 };
 
 use crate::intents::Domain;
@@ -105,21 +104,12 @@ impl Engine {
     pub async fn handle(&self, inbound: Inbound) -> Result<Turn, Error> {
         inbound.validate()?;
         let (done, turn) = oneshot::channel();
-        self.dispatch(Job {
-            inbound,
-            stored: None,
-            ack: None,
-            done: Some(done),
-        })
-        .await?;
+        self.dispatch(Job { inbound, stored: None, ack: None, done: Some(done) }).await?;
         turn.await.map_err(|_| Error::ShuttingDown)?
     }
 
     /// The conversation's transcript.
-    pub async fn transcript(
-        &self,
-        conversation: &ConversationId,
-    ) -> Result<Option<Transcript>, Error> {
+    pub async fn transcript(&self, conversation: &ConversationId) -> Result<Option<Transcript>, Error> {
         self.inner.store.transcript(conversation).await
     }
 
@@ -128,13 +118,7 @@ impl Engine {
         let pending = self.inner.store.pending().await?;
         let n = pending.len();
         for (id, inbound) in pending {
-            self.dispatch(Job {
-                inbound,
-                stored: Some(id),
-                ack: None,
-                done: None,
-            })
-            .await?;
+            self.dispatch(Job { inbound, stored: Some(id), ack: None, done: None }).await?;
         }
         Ok(n)
     }
@@ -144,31 +128,18 @@ impl Engine {
     pub fn start_adapter(&self, adapter: Box<dyn Adapter>, shutdown: Shutdown) -> JoinHandle<()> {
         let name = adapter.name().to_string();
         let (reply_tx, replies) = mpsc::channel(256);
-        self.inner
-            .routes
-            .write()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(name.clone(), reply_tx);
+        self.inner.routes.write().unwrap_or_else(|p| p.into_inner()).insert(name.clone(), reply_tx);
         let (sub_tx, mut submissions) = mpsc::channel::<Submission>(256);
         let engine = self.clone();
         tokio::spawn(async move {
             while let Some(Submission { inbound, ack }) = submissions.recv().await {
-                let job = Job {
-                    inbound,
-                    stored: None,
-                    ack: Some(ack),
-                    done: None,
-                };
+                let job = Job { inbound, stored: None, ack: Some(ack), done: None };
                 if let Err(e) = engine.dispatch(job).await {
                     tracing::warn!(error = %e, "could not queue a message");
                 }
             }
         });
-        let ctx = Context {
-            output: InboundSender::new(sub_tx),
-            replies,
-            shutdown,
-        };
+        let ctx = Context { output: InboundSender::new(sub_tx), replies, shutdown };
         tokio::spawn(async move {
             if let Err(e) = adapter.run(ctx).await {
                 tracing::error!(channel = %name, error = %e, "adapter stopped");

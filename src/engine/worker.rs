@@ -22,12 +22,7 @@ pub(super) fn spawn(inner: Arc<Inner>, conversation: ConversationId) -> mpsc::Se
     tx
 }
 
-async fn run(
-    inner: Arc<Inner>,
-    conversation: ConversationId,
-    mut rx: mpsc::Receiver<Job>,
-    me: mpsc::Sender<Job>,
-) {
+async fn run(inner: Arc<Inner>, conversation: ConversationId, mut rx: mpsc::Receiver<Job>, me: mpsc::Sender<Job>) {
     loop {
         match tokio::time::timeout(IDLE, rx.recv()).await {
             Ok(Some(job)) => process(&inner, job).await,
@@ -35,10 +30,7 @@ async fn run(
             Err(_idle) => {
                 let mut workers = inner.workers.lock().unwrap_or_else(|p| p.into_inner());
                 if rx.is_empty() {
-                    if workers
-                        .get(&conversation)
-                        .is_some_and(|s| s.same_channel(&me))
-                    {
+                    if workers.get(&conversation).is_some_and(|s| s.same_channel(&me)) {
                         workers.remove(&conversation);
                     }
                     rx.close();
@@ -50,12 +42,7 @@ async fn run(
 }
 
 async fn process(inner: &Arc<Inner>, job: Job) {
-    let Job {
-        inbound,
-        stored,
-        ack,
-        done,
-    } = job;
+    let Job { inbound, stored, ack, done } = job;
     let result = turn(inner, inbound, stored, ack).await;
     if let Err(e) = &result {
         tracing::error!(error = %e, "turn failed");
@@ -77,18 +64,14 @@ async fn turn(
             Ok(id) => id,
             Err(e) => {
                 if let Some(ack) = ack {
-                    let _ = ack.send(Err(Rejection {
-                        reason: "the message could not be stored; please retry".into(),
-                    }));
+                    let _ = ack.send(Err(Rejection { reason: "the message could not be stored; please retry".into() }));
                 }
                 return Err(e);
             }
         },
     };
     if let Some(ack) = ack {
-        let _ = ack.send(Ok(Accepted {
-            message_id: inbound_id,
-        }));
+        let _ = ack.send(Ok(Accepted { message_id: inbound_id }));
     }
     let brain = {
         let guard = inner.brain.read().unwrap_or_else(|p| p.into_inner());
@@ -97,22 +80,12 @@ async fn turn(
     let mut tracker = inner.store.tracker(&inbound.conversation).await?;
     let parse = match payload_intent(&brain.domain, inbound.payload.as_deref()) {
         Some(name) => Parse {
-            intent: Ranked {
-                name: name.to_string(),
-                confidence: 1.0,
-            },
-            ranking: vec![Ranked {
-                name: name.to_string(),
-                confidence: 1.0,
-            }],
+            intent: Ranked { name: name.to_string(), confidence: 1.0 },
+            ranking: vec![Ranked { name: name.to_string(), confidence: 1.0 }],
             entities: brain.nlu.entities(&inbound.text),
         },
         None => {
-            let permit = inner
-                .inference
-                .acquire()
-                .await
-                .map_err(|_| Error::ShuttingDown)?;
+            let permit = inner.inference.acquire().await.map_err(|_| Error::ShuttingDown)?;
             let (nlu_brain, text) = (Arc::clone(&brain), inbound.text.clone());
             let parsed = tokio::task::spawn_blocking(move || nlu_brain.nlu.parse(&text))
                 .await
@@ -121,10 +94,7 @@ async fn turn(
             parsed
         }
     };
-    let msg = Message {
-        text: &inbound.text,
-        payload: inbound.payload.as_deref(),
-    };
+    let msg = Message { text: &inbound.text, payload: inbound.payload.as_deref() };
     let replies = dialogue::decide(&brain.domain, &mut tracker, msg, &parse);
     let record = TurnRecord {
         conversation: &inbound.conversation,
@@ -144,12 +114,7 @@ async fn turn(
             parts,
         })
         .collect();
-    let route = inner
-        .routes
-        .read()
-        .unwrap_or_else(|p| p.into_inner())
-        .get(&inbound.channel)
-        .cloned();
+    let route = inner.routes.read().unwrap_or_else(|p| p.into_inner()).get(&inbound.channel).cloned();
     if let Some(route) = route {
         for reply in &outbound {
             if route.send(reply.clone()).await.is_err() {
@@ -157,9 +122,5 @@ async fn turn(
             }
         }
     }
-    Ok(Turn {
-        inbound_id,
-        parse,
-        replies: outbound,
-    })
+    Ok(Turn { inbound_id, parse, replies: outbound })
 }

@@ -66,18 +66,9 @@ pub(super) async fn post_message(
     let replies = turn
         .replies
         .into_iter()
-        .map(|o| ReplyView {
-            id: o.id,
-            text: render_plain(&o.parts),
-            parts: o.parts,
-        })
+        .map(|o| ReplyView { id: o.id, text: render_plain(&o.parts), parts: o.parts })
         .collect();
-    Ok(Json(PostedMessage {
-        conversation_id: conversation,
-        message_id: turn.inbound_id,
-        replies,
-        nlu: turn.parse,
-    }))
+    Ok(Json(PostedMessage { conversation_id: conversation, message_id: turn.inbound_id, replies, nlu: turn.parse }))
 }
 
 pub(super) async fn transcript(

@@ -17,10 +17,7 @@ pub struct AppError {
 impl AppError {
     /// An error with a status and a message for the client.
     pub fn new(status: StatusCode, message: impl Into<String>) -> Self {
-        Self {
-            status,
-            message: message.into(),
-        }
+        Self { status, message: message.into() }
     }
 }
 
@@ -29,9 +26,7 @@ impl From<Error> for AppError {
         use usher_channel::Error as Channel;
         match &e {
             Error::NotFound(_) => Self::new(StatusCode::NOT_FOUND, e.to_string()),
-            Error::Channel(Channel::MessageTooLarge { .. }) => {
-                Self::new(StatusCode::PAYLOAD_TOO_LARGE, e.to_string())
-            }
+            Error::Channel(Channel::MessageTooLarge { .. }) => Self::new(StatusCode::PAYLOAD_TOO_LARGE, e.to_string()),
             Error::Channel(_) => Self::new(StatusCode::BAD_REQUEST, e.to_string()),
             Error::ShuttingDown => Self::new(StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
             _ => {
@@ -44,10 +39,6 @@ impl From<Error> for AppError {
 
 impl IntoResponse for AppError {
     fn into_response(self) -> Response {
-        (
-            self.status,
-            Json(serde_json::json!({ "error": self.message })),
-        )
-            .into_response()
+        (self.status, Json(serde_json::json!({ "error": self.message }))).into_response()
     }
 }

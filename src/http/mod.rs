@@ -28,10 +28,7 @@ pub fn app(engine: Engine) -> Router {
     Router::new()
         .route("/healthz", get(health))
         .route("/api/v1/conversations/{id}", get(conversations::transcript))
-        .route(
-            "/api/v1/conversations/{id}/messages",
-            axum::routing::post(conversations::post_message),
-        )
+        .route("/api/v1/conversations/{id}/messages", axum::routing::post(conversations::post_message))
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .with_state(AppState { engine })
 }

@@ -35,13 +35,7 @@ impl fmt::Display for Diagnostic {
             Severity::Error => "error",
             Severity::Warning => "warning",
         };
-        write!(
-            f,
-            "{}:{}:{}: {kind}: ",
-            self.file.display(),
-            self.line,
-            self.column
-        )?;
+        write!(f, "{}:{}:{}: {kind}: ", self.file.display(), self.line, self.column)?;
         if let Some(intent) = &self.intent {
             write!(f, "intent {intent:?}: ")?;
         }
@@ -59,9 +53,7 @@ pub struct Report {
 impl Report {
     /// Only the errors.
     pub fn errors(&self) -> impl Iterator<Item = &Diagnostic> {
-        self.diagnostics
-            .iter()
-            .filter(|d| d.severity == Severity::Error)
+        self.diagnostics.iter().filter(|d| d.severity == Severity::Error)
     }
 }
 

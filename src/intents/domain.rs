@@ -151,11 +151,4 @@ impl Default for Policy {
 }
 
 /// Phrases that cancel a form when its `cancel:` list is not given.
-pub const DEFAULT_CANCEL: &[&str] = &[
-    "cancel",
-    "stop",
-    "never mind",
-    "nevermind",
-    "forget it",
-    "quit",
-];
+pub const DEFAULT_CANCEL: &[&str] = &["cancel", "stop", "never mind", "nevermind", "forget it", "quit"];

@@ -16,15 +16,8 @@ use super::locate::{self, Seg};
 use super::raw::*;
 
 /// Response names the engine itself uses; staff may override them.
-pub const SYSTEM_RESPONSES: &[&str] = &[
-    "clarify",
-    "offer_human",
-    "handoff",
-    "handoff_waiting",
-    "form_cancelled",
-    "continue",
-    "not_available",
-];
+pub const SYSTEM_RESPONSES: &[&str] =
+    &["clarify", "offer_human", "handoff", "handoff_waiting", "form_cancelled", "continue", "not_available"];
 
 /// A successfully loaded intent set and its warnings.
 #[derive(Debug, Clone)]
@@ -53,8 +46,7 @@ fn read_files(path: &Path) -> Result<Vec<(PathBuf, String)>, Report> {
         }],
     };
     let mut paths = if path.is_dir() {
-        let entries =
-            std::fs::read_dir(path).map_err(|e| whole(format!("cannot read directory: {e}")))?;
+        let entries = std::fs::read_dir(path).map_err(|e| whole(format!("cannot read directory: {e}")))?;
         entries
             .filter_map(|e| e.ok().map(|e| e.path()))
             .filter(|p| matches!(p.extension().and_then(|e| e.to_str()), Some("yaml" | "yml")))
@@ -67,15 +59,11 @@ fn read_files(path: &Path) -> Result<Vec<(PathBuf, String)>, Report> {
         return Err(whole("no intent files (*.yaml) found".into()));
     }
     let mut files = Vec::new();
-    let mut report = Report {
-        diagnostics: Vec::new(),
-    };
+    let mut report = Report { diagnostics: Vec::new() };
     for p in paths {
         match std::fs::read_to_string(&p) {
             Ok(src) => files.push((p, src)),
-            Err(e) => report
-                .diagnostics
-                .extend(whole(format!("cannot read {}: {e}", p.display())).diagnostics),
+            Err(e) => report.diagnostics.extend(whole(format!("cannot read {}: {e}", p.display())).diagnostics),
         }
     }
     if report.diagnostics.is_empty() {
@@ -87,21 +75,13 @@ fn read_files(path: &Path) -> Result<Vec<(PathBuf, String)>, Report> {
 
 /// Loads intent files given as (path, contents); the path is only used in messages.
 pub fn load_sources(files: &[(PathBuf, String)]) -> Result<Loaded, Report> {
-    let mut cx = Checker {
-        files,
-        diagnostics: Vec::new(),
-    };
+    let mut cx = Checker { files, diagnostics: Vec::new() };
     let parsed: Vec<Parsed> = (0..files.len()).map(|i| cx.parse_file(i)).collect();
     let domain = cx.build(parsed);
-    let (errors, warnings): (Vec<_>, Vec<_>) = cx
-        .diagnostics
-        .into_iter()
-        .partition(|d| d.severity == Severity::Error);
+    let (errors, warnings): (Vec<_>, Vec<_>) = cx.diagnostics.into_iter().partition(|d| d.severity == Severity::Error);
     match domain {
         Some(domain) if errors.is_empty() => Ok(Loaded { domain, warnings }),
-        _ => Err(Report {
-            diagnostics: errors.into_iter().chain(warnings).collect(),
-        }),
+        _ => Err(Report { diagnostics: errors.into_iter().chain(warnings).collect() }),
     }
 }
 
@@ -149,14 +129,7 @@ struct TopKeys {
 }
 
 impl Checker<'_> {
-    fn push(
-        &mut self,
-        severity: Severity,
-        file: usize,
-        path: &[Seg],
-        intent: Option<&str>,
-        message: String,
-    ) {
+    fn push(&mut self, severity: Severity, file: usize, path: &[Seg], intent: Option<&str>, message: String) {
         let pos = locate::locate(&self.files[file].1, path).unwrap_or_default();
         self.diagnostics.push(Diagnostic {
             severity,
@@ -182,21 +155,12 @@ impl Checker<'_> {
 
     /// Reports a serde_yaml error on the item at `item`, with the item's own
     /// path dropped from the message (the diagnostic already locates it).
-    fn yaml_error_at(
-        &mut self,
-        file: usize,
-        err: &serde_yaml::Error,
-        intent: Option<&str>,
-        item: &[Seg],
-    ) {
+    fn yaml_error_at(&mut self, file: usize, err: &serde_yaml::Error, intent: Option<&str>, item: &[Seg]) {
         let mut message = bare_message(err);
         let prefix = yaml_path(item);
         if !prefix.is_empty() {
             if let Some(rest) = message.strip_prefix(&prefix) {
-                message = rest
-                    .trim_start_matches(": ")
-                    .trim_start_matches('.')
-                    .to_string();
+                message = rest.trim_start_matches(": ").trim_start_matches('.').to_string();
             }
         }
         let loc = err.location();
@@ -255,21 +219,9 @@ impl Checker<'_> {
         } else {
             self.section_shape::<Vec<serde::de::IgnoredAny>>(file, "intents");
         }
-        self.map_section(
-            file,
-            &value,
-            "entities",
-            &mut parsed.entities,
-            &mut parsed.broken,
-        );
+        self.map_section(file, &value, "entities", &mut parsed.entities, &mut parsed.broken);
         self.map_section(file, &value, "forms", &mut parsed.forms, &mut parsed.broken);
-        self.map_section(
-            file,
-            &value,
-            "responses",
-            &mut parsed.responses,
-            &mut parsed.broken,
-        );
+        self.map_section(file, &value, "responses", &mut parsed.responses, &mut parsed.broken);
         if let Some(policy) = value.get("policy") {
             parsed.policy = self.item::<RawPolicy>(file, &[key("policy")], policy, None);
         }
@@ -328,10 +280,7 @@ impl Checker<'_> {
 
     /// Cross-links the parsed files into a domain, reporting what does not fit.
     fn build(&mut self, parsed: Vec<Parsed>) -> Option<Domain> {
-        let broken: HashSet<String> = parsed
-            .iter()
-            .flat_map(|p| p.broken.iter().cloned())
-            .collect();
+        let broken: HashSet<String> = parsed.iter().flat_map(|p| p.broken.iter().cloned()).collect();
         let mut entities = BTreeMap::new();
         let mut forms = BTreeMap::new();
         let mut responses = BTreeMap::new();
@@ -360,12 +309,7 @@ impl Checker<'_> {
             if let Some(raw) = p.policy {
                 if let Some((first, _)) = &policy {
                     let first = self.files[*first].0.display().to_string();
-                    self.error(
-                        file,
-                        &[key("policy")],
-                        None,
-                        format!("policy is already set in {first}"),
-                    );
+                    self.error(file, &[key("policy")], None, format!("policy is already set in {first}"));
                 } else if let Some(settled) = self.policy(file, raw) {
                     policy = Some((file, settled));
                 }
@@ -375,17 +319,9 @@ impl Checker<'_> {
         let forms = self.forms(forms, &entities);
         let intents = self.intents(raw_intents, &entities, &forms, &responses, &broken);
         self.unused_responses(&intents, &responses);
-        let failed_files = self
-            .diagnostics
-            .iter()
-            .any(|d| d.severity == Severity::Error);
+        let failed_files = self.diagnostics.iter().any(|d| d.severity == Severity::Error);
         if intents.is_empty() && broken.is_empty() && !failed_files && !self.files.is_empty() {
-            self.error(
-                0,
-                &[],
-                None,
-                "no intents defined: add an `intents:` list".into(),
-            );
+            self.error(0, &[], None, "no intents defined: add an `intents:` list".into());
         }
         Some(Domain {
             intents,
@@ -400,11 +336,7 @@ impl Checker<'_> {
     fn fingerprint(&self) -> String {
         let mut hash = Sha256::new();
         for (path, src) in self.files {
-            hash.update(
-                path.file_name()
-                    .map(|n| n.as_encoded_bytes())
-                    .unwrap_or_default(),
-            );
+            hash.update(path.file_name().map(|n| n.as_encoded_bytes()).unwrap_or_default());
             hash.update([0]);
             hash.update(src.as_bytes());
             hash.update([0]);
@@ -417,17 +349,8 @@ impl Checker<'_> {
             Ok(r) => Some(r),
             Err(e) => {
                 let text = e.to_string();
-                let why = text
-                    .lines()
-                    .last()
-                    .unwrap_or_default()
-                    .trim_start_matches("error: ");
-                self.error(
-                    file,
-                    path,
-                    None,
-                    format!("invalid regular expression {pattern:?}: {why}"),
-                );
+                let why = text.lines().last().unwrap_or_default().trim_start_matches("error: ");
+                self.error(file, path, None, format!("invalid regular expression {pattern:?}: {why}"));
                 None
             }
         }
@@ -436,12 +359,7 @@ impl Checker<'_> {
     fn entity(&mut self, file: usize, name: &str, raw: RawEntity) -> Option<Entity> {
         let path = [key("entities"), key(name)];
         if raw.pattern.is_none() && raw.values.is_empty() && raw.synonyms.is_empty() {
-            self.error(
-                file,
-                &path,
-                None,
-                format!("entity {name:?} needs a pattern, values or synonyms"),
-            );
+            self.error(file, &path, None, format!("entity {name:?} needs a pattern, values or synonyms"));
             return None;
         }
         let pattern = match &raw.pattern {
@@ -454,30 +372,14 @@ impl Checker<'_> {
         }
         for (alias, canonical) in &raw.synonyms {
             lookup.insert(alias.to_lowercase(), canonical.clone());
-            lookup
-                .entry(canonical.to_lowercase())
-                .or_insert_with(|| canonical.clone());
+            lookup.entry(canonical.to_lowercase()).or_insert_with(|| canonical.clone());
         }
-        Some(Entity {
-            name: name.to_string(),
-            pattern,
-            lookup,
-        })
+        Some(Entity { name: name.to_string(), pattern, lookup })
     }
 
-    fn response(
-        &mut self,
-        file: usize,
-        name: &str,
-        raw: Vec<RawResponse>,
-    ) -> Option<Vec<Response>> {
+    fn response(&mut self, file: usize, name: &str, raw: Vec<RawResponse>) -> Option<Vec<Response>> {
         if raw.is_empty() {
-            self.error(
-                file,
-                &[key("responses"), key(name)],
-                None,
-                format!("response {name:?} has no variations"),
-            );
+            self.error(file, &[key("responses"), key(name)], None, format!("response {name:?} has no variations"));
             return None;
         }
         let mut ok = true;
@@ -487,16 +389,8 @@ impl Checker<'_> {
                 self.error(file, &path, None, "response text is empty".into());
                 ok = false;
             }
-            if v.buttons
-                .iter()
-                .any(|b| b.title.trim().is_empty() || b.payload.trim().is_empty())
-            {
-                self.error(
-                    file,
-                    &path,
-                    None,
-                    "every button needs a title and a payload".into(),
-                );
+            if v.buttons.iter().any(|b| b.title.trim().is_empty() || b.payload.trim().is_empty()) {
+                self.error(file, &path, None, "every button needs a title and a payload".into());
                 ok = false;
             }
         }
@@ -507,10 +401,7 @@ impl Checker<'_> {
                     buttons: v
                         .buttons
                         .into_iter()
-                        .map(|b| usher_channel::Button {
-                            title: b.title,
-                            payload: b.payload,
-                        })
+                        .map(|b| usher_channel::Button { title: b.title, payload: b.payload })
                         .collect(),
                 })
                 .collect()
@@ -519,34 +410,17 @@ impl Checker<'_> {
 
     fn policy(&mut self, file: usize, raw: RawPolicy) -> Option<Policy> {
         let defaults = Policy::default();
-        let threshold = raw
-            .fallback_threshold
-            .unwrap_or(defaults.fallback_threshold);
+        let threshold = raw.fallback_threshold.unwrap_or(defaults.fallback_threshold);
         if !(0.0..=1.0).contains(&threshold) {
             let path = [key("policy"), key("fallback_threshold")];
-            self.error(
-                file,
-                &path,
-                None,
-                format!("fallback_threshold must be between 0 and 1, not {threshold}"),
-            );
+            self.error(file, &path, None, format!("fallback_threshold must be between 0 and 1, not {threshold}"));
             return None;
         }
         Some(Policy {
             fallback_threshold: threshold,
-            handoff_after_fallbacks: raw
-                .handoff_after_fallbacks
-                .unwrap_or(defaults.handoff_after_fallbacks)
-                .max(1),
-            form_max_attempts: raw
-                .form_max_attempts
-                .unwrap_or(defaults.form_max_attempts)
-                .max(1),
-            handoff_keywords: raw
-                .handoff_keywords
-                .iter()
-                .map(|k| k.to_lowercase())
-                .collect(),
+            handoff_after_fallbacks: raw.handoff_after_fallbacks.unwrap_or(defaults.handoff_after_fallbacks).max(1),
+            form_max_attempts: raw.form_max_attempts.unwrap_or(defaults.form_max_attempts).max(1),
+            handoff_keywords: raw.handoff_keywords.iter().map(|k| k.to_lowercase()).collect(),
         })
     }
 
@@ -558,12 +432,7 @@ impl Checker<'_> {
         let mut forms = BTreeMap::new();
         for (name, (file, form)) in raw {
             if form.slots.is_empty() {
-                self.error(
-                    file,
-                    &[key("forms"), key(&name)],
-                    None,
-                    format!("form {name:?} has no slots"),
-                );
+                self.error(file, &[key("forms"), key(&name)], None, format!("form {name:?} has no slots"));
                 continue;
             }
             let mut slots = Vec::new();
@@ -591,23 +460,14 @@ impl Checker<'_> {
                     ask: s.ask,
                     entity: s.entity,
                     pattern,
-                    invalid: s
-                        .invalid
-                        .unwrap_or_else(|| "Sorry, that doesn't look right.".into()),
+                    invalid: s.invalid.unwrap_or_else(|| "Sorry, that doesn't look right.".into()),
                 });
             }
             let cancel = form
                 .cancel
                 .map(|c| c.iter().map(|w| w.to_lowercase()).collect())
                 .unwrap_or_else(|| DEFAULT_CANCEL.iter().map(|s| s.to_string()).collect());
-            forms.insert(
-                name.clone(),
-                Form {
-                    name,
-                    slots,
-                    cancel,
-                },
-            );
+            forms.insert(name.clone(), Form { name, slots, cancel });
         }
         forms
     }
@@ -629,12 +489,7 @@ impl Checker<'_> {
             let at = |field: &str| [key("intents"), Seg::Index(index), key(field)];
             let valid = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_';
             if name.is_empty() || !name.chars().all(valid) {
-                self.error(
-                    file,
-                    &at("name"),
-                    Some(&name),
-                    "intent names use a-z, 0-9 and _ only".into(),
-                );
+                self.error(file, &at("name"), Some(&name), "intent names use a-z, 0-9 and _ only".into());
                 continue;
             }
             if seen_names.insert(name.clone(), ()).is_some() {
@@ -643,19 +498,12 @@ impl Checker<'_> {
             }
             let mut examples = Vec::new();
             for (i, raw_ex) in r.examples.iter().enumerate() {
-                let ex_path = [
-                    key("intents"),
-                    Seg::Index(index),
-                    key("examples"),
-                    Seg::Index(i),
-                ];
+                let ex_path = [key("intents"), Seg::Index(index), key("examples"), Seg::Index(i)];
                 match annotation::parse(raw_ex) {
                     Err(msg) => self.error(file, &ex_path, Some(&name), msg),
                     Ok(ex) => {
                         for span in &ex.entities {
-                            if !entities.contains_key(&span.entity)
-                                && !broken.contains(&span.entity)
-                            {
+                            if !entities.contains_key(&span.entity) && !broken.contains(&span.entity) {
                                 let msg = format!("example marks unknown entity {:?}", span.entity);
                                 self.error(file, &ex_path, Some(&name), msg);
                             }
@@ -663,10 +511,7 @@ impl Checker<'_> {
                         let norm = ex.text.to_lowercase();
                         match seen_examples.get(&norm) {
                             Some(other) if other != &name => {
-                                let msg = format!(
-                                    "example {:?} is also an example of intent {other:?}",
-                                    ex.text
-                                );
+                                let msg = format!("example {:?} is also an example of intent {other:?}", ex.text);
                                 self.warn(file, &ex_path, Some(&name), msg);
                             }
                             _ => {
@@ -678,30 +523,17 @@ impl Checker<'_> {
                 }
             }
             if r.examples.is_empty() {
-                self.error(
-                    file,
-                    &at("examples"),
-                    Some(&name),
-                    "an intent needs examples".into(),
-                );
+                self.error(file, &at("examples"), Some(&name), "an intent needs examples".into());
                 continue;
             } else if r.examples.len() < 5 {
-                let msg = format!(
-                    "only {} examples: give at least 5 for reliable recognition",
-                    r.examples.len()
-                );
+                let msg = format!("only {} examples: give at least 5 for reliable recognition", r.examples.len());
                 self.warn(file, &at("examples"), Some(&name), msg);
             }
             let Some(action) = self.action(file, index, &r, forms, responses, broken) else {
                 continue;
             };
             let title = r.title.unwrap_or_else(|| humanize(&name));
-            intents.push(Intent {
-                name,
-                title,
-                examples,
-                action,
-            });
+            intents.push(Intent { name, title, examples, action });
         }
         intents
     }
@@ -724,20 +556,14 @@ impl Checker<'_> {
             "knowledge" => Some(Action::Knowledge),
             t if t.starts_with("tool.") && t.len() > 5 => Some(Action::Tool(t[5..].to_string())),
             unknown => {
-                let msg = format!(
-                    "unknown action {unknown:?}: use respond, handoff, knowledge or tool.<name>"
-                );
+                let msg = format!("unknown action {unknown:?}: use respond, handoff, knowledge or tool.<name>");
                 self.error(file, &at("action"), Some(name), msg);
                 return None;
             }
         };
         if let Some(action) = other {
             for field in ["form", "respond"] {
-                let set = if field == "form" {
-                    r.form.is_some()
-                } else {
-                    r.respond.is_some()
-                };
+                let set = if field == "form" { r.form.is_some() } else { r.respond.is_some() };
                 if set {
                     let msg = format!("`{field}:` only goes with the respond action, not {kind:?}");
                     self.error(file, &at(field), Some(name), msg);
@@ -747,40 +573,22 @@ impl Checker<'_> {
         }
         let respond = r.respond.clone().unwrap_or_else(|| name.to_string());
         if !responses.contains_key(&respond) && !broken.contains(&respond) {
-            let field = if r.respond.is_some() {
-                "respond"
-            } else {
-                "name"
-            };
-            let msg = format!(
-                "no response named {respond:?}: add it under `responses:` or set `respond:`"
-            );
+            let field = if r.respond.is_some() { "respond" } else { "name" };
+            let msg = format!("no response named {respond:?}: add it under `responses:` or set `respond:`");
             self.error(file, &at(field), Some(name), msg);
             return None;
         }
         match &r.form {
             Some(form) if !forms.contains_key(form) && !broken.contains(form) => {
-                self.error(
-                    file,
-                    &at("form"),
-                    Some(name),
-                    format!("no form named {form:?}"),
-                );
+                self.error(file, &at("form"), Some(name), format!("no form named {form:?}"));
                 None
             }
-            Some(form) => Some(Action::Form {
-                form: form.clone(),
-                respond,
-            }),
+            Some(form) => Some(Action::Form { form: form.clone(), respond }),
             None => Some(Action::Respond(respond)),
         }
     }
 
-    fn unused_responses(
-        &mut self,
-        intents: &[Intent],
-        responses: &BTreeMap<String, Vec<Response>>,
-    ) {
+    fn unused_responses(&mut self, intents: &[Intent], responses: &BTreeMap<String, Vec<Response>>) {
         let used: HashSet<&str> = intents
             .iter()
             .filter_map(|i| match &i.action {
@@ -794,15 +602,9 @@ impl Checker<'_> {
                 continue;
             }
             let path = [key("responses"), key(name)];
-            let file =
-                (0..self.files.len()).find(|&f| locate::locate(&self.files[f].1, &path).is_some());
+            let file = (0..self.files.len()).find(|&f| locate::locate(&self.files[f].1, &path).is_some());
             if let Some(file) = file {
-                self.warn(
-                    file,
-                    &path,
-                    None,
-                    format!("response {name:?} is never used"),
-                );
+                self.warn(file, &path, None, format!("response {name:?} is never used"));
             }
         }
     }
@@ -825,8 +627,5 @@ fn yaml_path(path: &[Seg]) -> String {
 fn humanize(name: &str) -> String {
     let spaced = name.replace('_', " ");
     let mut chars = spaced.chars();
-    chars
-        .next()
-        .map(|c| c.to_uppercase().chain(chars).collect())
-        .unwrap_or_default()
+    chars.next().map(|c| c.to_uppercase().chain(chars).collect()).unwrap_or_default()
 }

@@ -29,25 +29,15 @@ pub(crate) struct Pos {
 
 /// Deserializes the node at `path` of `src` as `T`; `Ok(())` when the node
 /// is fine or absent.
-pub(crate) fn check<T: de::DeserializeOwned>(
-    src: &str,
-    path: &[Seg],
-) -> Result<(), serde_yaml::Error> {
-    Nav::<T> {
-        path,
-        target: PhantomData,
-    }
-    .deserialize(serde_yaml::Deserializer::from_str(src))
+pub(crate) fn check<T: de::DeserializeOwned>(src: &str, path: &[Seg]) -> Result<(), serde_yaml::Error> {
+    Nav::<T> { path, target: PhantomData }.deserialize(serde_yaml::Deserializer::from_str(src))
 }
 
 /// The position of the node at `path`, if it exists.
 pub(crate) fn locate(src: &str, path: &[Seg]) -> Option<Pos> {
     let err = check::<Here>(src, path).err()?;
     let loc = err.location()?;
-    Some(Pos {
-        line: loc.line(),
-        column: loc.column(),
-    })
+    Some(Pos { line: loc.line(), column: loc.column() })
 }
 
 struct Nav<'p, T> {
@@ -61,11 +51,7 @@ impl<'de, T: Deserialize<'de>> DeserializeSeed<'de> for Nav<'_, T> {
     fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
         match self.path.split_first() {
             None => T::deserialize(d).map(drop),
-            Some((seg, rest)) => d.deserialize_any(Step::<T> {
-                seg,
-                rest,
-                target: PhantomData,
-            }),
+            Some((seg, rest)) => d.deserialize_any(Step::<T> { seg, rest, target: PhantomData }),
         }
     }
 }
@@ -87,10 +73,7 @@ impl<'de, T: Deserialize<'de>> Visitor<'de> for Step<'_, T> {
         while let Some(key) = map.next_key::<serde_yaml::Value>()? {
             let hit = matches!((self.seg, key.as_str()), (Seg::Key(k), Some(s)) if k == s);
             if hit {
-                map.next_value_seed(Nav::<T> {
-                    path: self.rest,
-                    target: PhantomData,
-                })?;
+                map.next_value_seed(Nav::<T> { path: self.rest, target: PhantomData })?;
             } else {
                 map.next_value::<IgnoredAny>()?;
             }
@@ -102,10 +85,7 @@ impl<'de, T: Deserialize<'de>> Visitor<'de> for Step<'_, T> {
         let mut i = 0;
         loop {
             let found = if *self.seg == Seg::Index(i) {
-                seq.next_element_seed(Nav::<T> {
-                    path: self.rest,
-                    target: PhantomData,
-                })?
+                seq.next_element_seed(Nav::<T> { path: self.rest, target: PhantomData })?
             } else {
                 seq.next_element::<IgnoredAny>()?.map(drop)
             };
@@ -165,24 +145,10 @@ mod tests {
     #[test]
     fn locates_nodes_by_path() {
         let key = |k: &str| Seg::Key(k.into());
-        assert_eq!(
-            locate(DOC, &[key("intents"), Seg::Index(1)]),
-            Some(Pos { line: 4, column: 5 })
-        );
-        let ex = [
-            key("intents"),
-            Seg::Index(1),
-            key("examples"),
-            Seg::Index(1),
-        ];
+        assert_eq!(locate(DOC, &[key("intents"), Seg::Index(1)]), Some(Pos { line: 4, column: 5 }));
+        let ex = [key("intents"), Seg::Index(1), key("examples"), Seg::Index(1)];
         assert_eq!(locate(DOC, &ex), Some(Pos { line: 7, column: 9 }));
-        assert_eq!(
-            locate(DOC, &[key("responses"), key("hi")]),
-            Some(Pos {
-                line: 10,
-                column: 5
-            })
-        );
+        assert_eq!(locate(DOC, &[key("responses"), key("hi")]), Some(Pos { line: 10, column: 5 }));
         assert_eq!(locate(DOC, &[key("intents"), Seg::Index(5)]), None);
         assert_eq!(locate(DOC, &[key("nope")]), None);
     }

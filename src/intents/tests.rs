@@ -6,23 +6,13 @@ use std::path::{Path, PathBuf};
 use super::*;
 
 fn files(list: &[(&str, &str)]) -> Vec<(PathBuf, String)> {
-    list.iter()
-        .map(|(p, s)| (PathBuf::from(p), s.to_string()))
-        .collect()
+    list.iter().map(|(p, s)| (PathBuf::from(p), s.to_string())).collect()
 }
 
 fn errors(report: &Report) -> Vec<(String, usize, usize, Option<String>, String)> {
     report
         .errors()
-        .map(|d| {
-            (
-                d.file.display().to_string(),
-                d.line,
-                d.column,
-                d.intent.clone(),
-                d.message.clone(),
-            )
-        })
+        .map(|d| (d.file.display().to_string(), d.line, d.column, d.intent.clone(), d.message.clone()))
         .collect()
 }
 
@@ -53,41 +43,19 @@ fn every_shipped_intent_file_loads_cleanly() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("intents");
     let loaded = load(&dir).unwrap_or_else(|r| panic!("{r}"));
     let d = &loaded.domain;
-    assert!(
-        loaded.warnings.is_empty(),
-        "warnings: {:#?}",
-        loaded.warnings
-    );
+    assert!(loaded.warnings.is_empty(), "warnings: {:#?}", loaded.warnings);
     assert!(d.intents.len() >= 25, "{} intents", d.intents.len());
     for i in &d.intents {
-        assert!(
-            i.examples.len() >= 15,
-            "{} has {} examples",
-            i.name,
-            i.examples.len()
-        );
+        assert!(i.examples.len() >= 15, "{} has {} examples", i.name, i.examples.len());
     }
     for name in ["refund", "transfer"] {
         assert!(d.forms.contains_key(name), "form {name}");
     }
-    for name in [
-        "talk_to_human",
-        "out_of_scope",
-        "compose_melody",
-        "write_poem",
-        "analyze_text",
-        "greet",
-    ] {
+    for name in ["talk_to_human", "out_of_scope", "compose_melody", "write_poem", "analyze_text", "greet"] {
         assert!(d.intent(name).is_some(), "intent {name}");
     }
-    assert_eq!(
-        d.intent("talk_to_human").map(|i| &i.action),
-        Some(&Action::Handoff)
-    );
-    assert_eq!(
-        d.intent("write_poem").map(|i| &i.action),
-        Some(&Action::Tool("write_poem".into()))
-    );
+    assert_eq!(d.intent("talk_to_human").map(|i| &i.action), Some(&Action::Handoff));
+    assert_eq!(d.intent("write_poem").map(|i| &i.action), Some(&Action::Tool("write_poem".into())));
 }
 
 #[test]
@@ -95,30 +63,18 @@ fn a_good_file_builds_a_linked_domain() {
     let loaded = load_sources(&files(&[("a.yaml", GOOD)])).unwrap_or_else(|r| panic!("{r}"));
     let d = loaded.domain;
     let refund = d.intent("refund_request").unwrap();
-    assert_eq!(
-        refund.action,
-        Action::Form {
-            form: "refund".into(),
-            respond: "refund_done".into()
-        }
-    );
+    assert_eq!(refund.action, Action::Form { form: "refund".into(), respond: "refund_done".into() });
     assert_eq!(refund.examples[0].text, "refund A12345");
     assert_eq!(refund.title, "Refund request");
-    assert_eq!(
-        d.responses["refund_done"][0].buttons[0].payload,
-        "/talk_to_human"
-    );
+    assert_eq!(d.responses["refund_done"][0].buttons[0].payload, "/talk_to_human");
     assert_eq!(d.policy, Policy::default());
     assert_eq!(d.fingerprint.len(), 64);
 }
 
 #[test]
 fn a_syntax_error_names_file_line_and_column() {
-    let report = load_sources(&files(&[(
-        "intents/bad.yaml",
-        "intents:\n  - name: a\n    examples: [x, y\n",
-    )]))
-    .unwrap_err();
+    let report =
+        load_sources(&files(&[("intents/bad.yaml", "intents:\n  - name: a\n    examples: [x, y\n")])).unwrap_err();
     let errs = errors(&report);
     assert_eq!(errs.len(), 1, "{report}");
     assert_eq!(errs[0].0, "intents/bad.yaml");
@@ -152,24 +108,12 @@ responses:
     let report = load_sources(&files(&[("a.yaml", a), ("b.yaml", b)])).unwrap_err();
     let errs = errors(&report);
     let find = |needle: &str| {
-        errs.iter()
-            .find(|e| e.4.contains(needle))
-            .unwrap_or_else(|| panic!("no error with {needle:?} in\n{report}"))
+        errs.iter().find(|e| e.4.contains(needle)).unwrap_or_else(|| panic!("no error with {needle:?} in\n{report}"))
     };
     let unknown_key = find("unknown field `exmples`");
-    assert_eq!(
-        (
-            unknown_key.0.as_str(),
-            unknown_key.1,
-            unknown_key.3.as_deref()
-        ),
-        ("a.yaml", 5, Some("refund"))
-    );
+    assert_eq!((unknown_key.0.as_str(), unknown_key.1, unknown_key.3.as_deref()), ("a.yaml", 5, Some("refund")));
     let missing = find("no response named \"lost_answer\"");
-    assert_eq!(
-        (missing.1, missing.2, missing.3.as_deref()),
-        (8, 14, Some("lost_ticket"))
-    );
+    assert_eq!((missing.1, missing.2, missing.3.as_deref()), (8, 14, Some("lost_ticket")));
     let action = find("unknown action \"teleport\"");
     assert_eq!((action.1, action.3.as_deref()), (11, Some("bad_action")));
     let entity = find("unknown entity \"order_number\"");
@@ -179,16 +123,10 @@ responses:
     let top = find("unknown field `colour`");
     assert_eq!((top.0.as_str(), top.1), ("b.yaml", 4));
     let dup = find("intent is defined twice");
-    assert_eq!(
-        (dup.0.as_str(), dup.1, dup.3.as_deref()),
-        ("b.yaml", 2, Some("greet"))
-    );
+    assert_eq!((dup.0.as_str(), dup.1, dup.3.as_deref()), ("b.yaml", 2, Some("greet")));
     assert!(errs.len() >= 7, "{report}");
     for line in report.to_string().lines().skip(1) {
-        assert!(
-            line.trim_start().starts_with("a.yaml:") || line.trim_start().starts_with("b.yaml:"),
-            "{line}"
-        );
+        assert!(line.trim_start().starts_with("a.yaml:") || line.trim_start().starts_with("b.yaml:"), "{line}");
     }
 }
 
@@ -198,18 +136,12 @@ fn wrong_types_and_bad_policy_are_located() {
     let report = load_sources(&files(&[("p.yaml", src)])).unwrap_err();
     let errs = errors(&report);
     assert!(
-        errs.iter()
-            .any(|e| e.1 == 3 && e.3.as_deref() == Some("greet") && e.4.contains("invalid type")),
+        errs.iter().any(|e| e.1 == 3 && e.3.as_deref() == Some("greet") && e.4.contains("invalid type")),
         "{report}"
     );
     let src = "intents:\n  - name: greet\n    examples: [a, b, c, d, e]\npolicy:\n  fallback_threshold: 1.5\nresponses:\n  greet:\n    - text: hi\n";
     let report = load_sources(&files(&[("p.yaml", src)])).unwrap_err();
-    assert!(
-        errors(&report)
-            .iter()
-            .any(|e| e.1 == 5 && e.4.contains("between 0 and 1")),
-        "{report}"
-    );
+    assert!(errors(&report).iter().any(|e| e.1 == 5 && e.4.contains("between 0 and 1")), "{report}");
 }
 
 #[test]
@@ -233,10 +165,7 @@ responses:
     let loaded = load_sources(&files(&[("w.yaml", src)])).unwrap_or_else(|r| panic!("{r}"));
     let msgs: Vec<String> = loaded.warnings.iter().map(|w| w.to_string()).collect();
     let has = |needle: &str| msgs.iter().any(|m| m.contains(needle));
-    assert!(
-        has("w.yaml:3:15: warning: intent \"greet\": only 3 examples"),
-        "{msgs:#?}"
-    );
+    assert!(has("w.yaml:3:15: warning: intent \"greet\": only 3 examples"), "{msgs:#?}");
     assert!(has("is also an example of intent \"greet\""), "{msgs:#?}");
     assert!(has("response \"orphan\" is never used"), "{msgs:#?}");
     assert!(has("names unknown entity \"nowhere\""), "{msgs:#?}");

@@ -41,29 +41,17 @@ impl EntityExtractor {
         let mut rules = Vec::new();
         for e in domain.entities.values() {
             if let Some(re) = &e.pattern {
-                rules.push(Rule {
-                    entity: e.name.clone(),
-                    regex: re.clone(),
-                    lookup: None,
-                });
+                rules.push(Rule { entity: e.name.clone(), regex: re.clone(), lookup: None });
             }
             if e.lookup.is_empty() {
                 continue;
             }
             let mut surfaces: Vec<&String> = e.lookup.keys().collect();
             surfaces.sort_by_key(|s| std::cmp::Reverse(s.len()));
-            let alternation = surfaces
-                .iter()
-                .map(|s| regex::escape(s))
-                .collect::<Vec<_>>()
-                .join("|");
+            let alternation = surfaces.iter().map(|s| regex::escape(s)).collect::<Vec<_>>().join("|");
             // Built from escaped literals, so it always compiles; skip the entity if not.
             if let Ok(regex) = Regex::new(&format!(r"(?i)\b(?:{alternation})\b")) {
-                rules.push(Rule {
-                    entity: e.name.clone(),
-                    regex,
-                    lookup: Some(e.lookup.clone()),
-                });
+                rules.push(Rule { entity: e.name.clone(), regex, lookup: Some(e.lookup.clone()) });
             }
         }
         Self { rules }
@@ -75,10 +63,7 @@ impl EntityExtractor {
         for rule in &self.rules {
             for m in rule.regex.find_iter(text) {
                 let value = match &rule.lookup {
-                    Some(map) => map
-                        .get(&m.as_str().to_lowercase())
-                        .cloned()
-                        .unwrap_or_else(|| m.as_str().into()),
+                    Some(map) => map.get(&m.as_str().to_lowercase()).cloned().unwrap_or_else(|| m.as_str().into()),
                     None => m.as_str().to_string(),
                 };
                 found.push(EntityMatch {
@@ -87,11 +72,7 @@ impl EntityExtractor {
                     text: m.as_str().to_string(),
                     start: m.start(),
                     end: m.end(),
-                    extractor: if rule.lookup.is_some() {
-                        "lookup"
-                    } else {
-                        "regex"
-                    },
+                    extractor: if rule.lookup.is_some() { "lookup" } else { "regex" },
                 });
             }
         }

@@ -69,24 +69,13 @@ mod tests {
         let b = featurize("i want a refnd for my tickets");
         let c = featurize("my stream keeps buffering");
         assert!((cosine(&a, &a) - 1.0).abs() < 1e-5);
-        assert!(
-            cosine(&a, &b) > 0.5,
-            "typos keep most features: {}",
-            cosine(&a, &b)
-        );
-        assert!(
-            cosine(&a, &c) < 0.2,
-            "unrelated texts differ: {}",
-            cosine(&a, &c)
-        );
+        assert!(cosine(&a, &b) > 0.5, "typos keep most features: {}", cosine(&a, &b));
+        assert!(cosine(&a, &c) < 0.2, "unrelated texts differ: {}", cosine(&a, &c));
         assert!(featurize("").iter().all(|x| *x == 0.0));
     }
 
     #[test]
     fn tokens_split_on_punctuation() {
-        assert_eq!(
-            tokens("Where's my TICKET?!"),
-            vec!["where's", "my", "ticket"]
-        );
+        assert_eq!(tokens("Where's my TICKET?!"), vec!["where's", "my", "ticket"]);
     }
 }

@@ -31,13 +31,7 @@ pub struct TrainConfig {
 
 impl Default for TrainConfig {
     fn default() -> Self {
-        Self {
-            seed: 42,
-            epochs: 40,
-            hidden: 64,
-            learning_rate: 3e-3,
-            batch_size: 64,
-        }
+        Self { seed: 42, epochs: 40, hidden: 64, learning_rate: 3e-3, batch_size: 64 }
     }
 }
 
@@ -67,23 +61,11 @@ fn features(texts: &[&str]) -> Result<Tensor, Error> {
 
 fn uniform(rng: &mut StdRng, shape: (usize, usize), fan_in: usize) -> Result<Var, Error> {
     let bound = (1.0 / fan_in as f32).sqrt();
-    let data: Vec<f32> = (0..shape.0 * shape.1)
-        .map(|_| rng.random_range(-bound..bound))
-        .collect();
-    Ok(Var::from_tensor(&Tensor::from_vec(
-        data,
-        shape,
-        &Device::Cpu,
-    )?)?)
+    let data: Vec<f32> = (0..shape.0 * shape.1).map(|_| rng.random_range(-bound..bound)).collect();
+    Ok(Var::from_tensor(&Tensor::from_vec(data, shape, &Device::Cpu)?)?)
 }
 
-fn forward(
-    x: &Tensor,
-    w1: &Tensor,
-    b1: &Tensor,
-    w2: &Tensor,
-    b2: &Tensor,
-) -> Result<Tensor, Error> {
+fn forward(x: &Tensor, w1: &Tensor, b1: &Tensor, w2: &Tensor, b2: &Tensor) -> Result<Tensor, Error> {
     let h = x.matmul(w1)?.broadcast_add(b1)?.relu()?;
     Ok(h.matmul(w2)?.broadcast_add(b2)?)
 }
@@ -98,9 +80,7 @@ impl HashingClassifier {
         progress: &mut dyn FnMut(usize, usize, f32),
     ) -> Result<(Self, TrainReport), Error> {
         if data.is_empty() || labels.is_empty() {
-            return Err(Error::Model(
-                "nothing to train on: no intents or examples".into(),
-            ));
+            return Err(Error::Model("nothing to train on: no intents or examples".into()));
         }
         let mut rng = StdRng::seed_from_u64(cfg.seed);
         let n_out = labels.len();
@@ -108,11 +88,7 @@ impl HashingClassifier {
         let b1 = Var::from_tensor(&Tensor::zeros((1, cfg.hidden), DType::F32, &Device::Cpu)?)?;
         let w2 = uniform(&mut rng, (cfg.hidden, n_out), cfg.hidden)?;
         let b2 = Var::from_tensor(&Tensor::zeros((1, n_out), DType::F32, &Device::Cpu)?)?;
-        let params = ParamsAdamW {
-            lr: cfg.learning_rate,
-            weight_decay: 1e-4,
-            ..Default::default()
-        };
+        let params = ParamsAdamW { lr: cfg.learning_rate, weight_decay: 1e-4, ..Default::default() };
         let mut opt = AdamW::new(vec![w1.clone(), b1.clone(), w2.clone(), b2.clone()], params)?;
 
         let texts: Vec<&str> = data.iter().map(|(t, _)| t.as_str()).collect();
@@ -143,34 +119,18 @@ impl HashingClassifier {
             w2: w2.as_tensor().clone(),
             b2: b2.as_tensor().clone(),
         };
-        let predicted =
-            forward(&x, &model.w1, &model.b1, &model.w2, &model.b2)?.argmax(D::Minus1)?;
-        let correct = predicted
-            .eq(&y)?
-            .to_dtype(DType::F32)?
-            .sum_all()?
-            .to_scalar::<f32>()?;
+        let predicted = forward(&x, &model.w1, &model.b1, &model.w2, &model.b2)?.argmax(D::Minus1)?;
+        let correct = predicted.eq(&y)?.to_dtype(DType::F32)?.sum_all()?.to_scalar::<f32>()?;
         let accuracy = correct / data.len() as f32;
-        Ok((
-            model,
-            TrainReport {
-                accuracy,
-                loss: loss_sum,
-            },
-        ))
+        Ok((model, TrainReport { accuracy, loss: loss_sum }))
     }
 
     /// Writes the weights as safetensors.
     pub fn save(&self, path: &Path) -> Result<(), Error> {
-        let tensors: HashMap<String, Tensor> = [
-            ("w1", &self.w1),
-            ("b1", &self.b1),
-            ("w2", &self.w2),
-            ("b2", &self.b2),
-        ]
-        .into_iter()
-        .map(|(k, t)| (k.to_string(), t.clone()))
-        .collect();
+        let tensors: HashMap<String, Tensor> = [("w1", &self.w1), ("b1", &self.b1), ("w2", &self.w2), ("b2", &self.b2)]
+            .into_iter()
+            .map(|(k, t)| (k.to_string(), t.clone()))
+            .collect();
         candle_core::safetensors::save(&tensors, path)?;
         Ok(())
     }
@@ -178,22 +138,10 @@ impl HashingClassifier {
     /// Reads weights written by [`Self::save`] for these `labels`.
     pub fn load(path: &Path, labels: Vec<String>) -> Result<Self, Error> {
         let mut t = candle_core::safetensors::load(path, &Device::Cpu)?;
-        let mut take = |k: &str| {
-            t.remove(k)
-                .ok_or_else(|| Error::Model(format!("{}: no tensor {k}", path.display())))
-        };
-        let model = Self {
-            w1: take("w1")?,
-            b1: take("b1")?,
-            w2: take("w2")?,
-            b2: take("b2")?,
-            labels,
-        };
+        let mut take = |k: &str| t.remove(k).ok_or_else(|| Error::Model(format!("{}: no tensor {k}", path.display())));
+        let model = Self { w1: take("w1")?, b1: take("b1")?, w2: take("w2")?, b2: take("b2")?, labels };
         if model.w2.dims() != [model.w1.dim(1)?, model.labels.len()] || model.w1.dim(0)? != DIM {
-            return Err(Error::Model(format!(
-                "{}: weights do not fit the intents",
-                path.display()
-            )));
+            return Err(Error::Model(format!("{}: weights do not fit the intents", path.display())));
         }
         Ok(model)
     }

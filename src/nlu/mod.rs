@@ -68,10 +68,7 @@ pub enum Provenance {
 impl Nlu {
     /// Wraps a classifier with the domain's entity rules.
     pub fn new(classifier: Arc<dyn IntentClassifier>, domain: &Domain) -> Self {
-        Self {
-            classifier,
-            extractor: EntityExtractor::new(domain),
-        }
+        Self { classifier, extractor: EntityExtractor::new(domain) }
     }
 
     /// Loads the hashing classifier for `domain` from `cache_dir`, or trains
@@ -102,17 +99,10 @@ impl Nlu {
         let (model, report) = HashingClassifier::train(labels, &data, cfg, progress)?;
         std::fs::create_dir_all(cache_dir).map_err(|e| Error::io(cache_dir, e))?;
         // A unique temporary name: concurrent trainers never write the same file.
-        let tmp = path.with_extension(format!(
-            "tmp-{}-{:?}",
-            std::process::id(),
-            std::thread::current().id()
-        ));
+        let tmp = path.with_extension(format!("tmp-{}-{:?}", std::process::id(), std::thread::current().id()));
         model.save(&tmp)?;
         std::fs::rename(&tmp, &path).map_err(|e| Error::io(&path, e))?;
-        Ok((
-            Self::new(Arc::new(model), domain),
-            Provenance::Trained(report),
-        ))
+        Ok((Self::new(Arc::new(model), domain), Provenance::Trained(report)))
     }
 
     /// The classifier's name, for logs.
@@ -128,34 +118,19 @@ impl Nlu {
             .iter()
             .zip(probs)
             .map(|(text, p)| {
-                let mut ranking: Vec<Ranked> = labels
-                    .iter()
-                    .zip(p)
-                    .map(|(name, confidence)| Ranked {
-                        name: name.clone(),
-                        confidence,
-                    })
-                    .collect();
+                let mut ranking: Vec<Ranked> =
+                    labels.iter().zip(p).map(|(name, confidence)| Ranked { name: name.clone(), confidence }).collect();
                 ranking.sort_by(|a, b| b.confidence.total_cmp(&a.confidence));
                 ranking.truncate(5);
-                let intent = ranking.first().cloned().unwrap_or(Ranked {
-                    name: String::new(),
-                    confidence: 0.0,
-                });
-                Parse {
-                    intent,
-                    ranking,
-                    entities: self.extractor.extract(text),
-                }
+                let intent = ranking.first().cloned().unwrap_or(Ranked { name: String::new(), confidence: 0.0 });
+                Parse { intent, ranking, entities: self.extractor.extract(text) }
             })
             .collect())
     }
 
     /// Parses one message.
     pub fn parse(&self, text: &str) -> Result<Parse, Error> {
-        self.parse_batch(&[text])?
-            .pop()
-            .ok_or_else(|| Error::Model("classifier returned nothing".into()))
+        self.parse_batch(&[text])?.pop().ok_or_else(|| Error::Model("classifier returned nothing".into()))
     }
 
     /// Entities only (for button payloads, which skip the classifier).

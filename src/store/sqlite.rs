@@ -32,19 +32,14 @@ impl SqliteStore {
             .synchronous(SqliteSynchronous::Normal)
             .busy_timeout(Duration::from_secs(5))
             .foreign_keys(true);
-        let pool = SqlitePoolOptions::new()
-            .max_connections(4)
-            .connect_with(options)
-            .await?;
+        let pool = SqlitePoolOptions::new().max_connections(4).connect_with(options).await?;
         sqlx::migrate!("./migrations").run(&pool).await?;
         Ok(Self { pool })
     }
 }
 
 fn json_col<T: serde::de::DeserializeOwned>(raw: Option<String>) -> Result<Option<T>, Error> {
-    raw.map(|s| serde_json::from_str(&s))
-        .transpose()
-        .map_err(Error::from)
+    raw.map(|s| serde_json::from_str(&s)).transpose().map_err(Error::from)
 }
 
 #[async_trait]
@@ -180,10 +175,7 @@ impl Store for SqliteStore {
     }
 
     async fn mark_delivered(&self, reply_id: i64) -> Result<(), Error> {
-        sqlx::query("UPDATE messages SET delivered = 1 WHERE id = ?1")
-            .bind(reply_id)
-            .execute(&self.pool)
-            .await?;
+        sqlx::query("UPDATE messages SET delivered = 1 WHERE id = ?1").bind(reply_id).execute(&self.pool).await?;
         Ok(())
     }
 }

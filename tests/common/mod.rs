@@ -11,9 +11,7 @@ use tokio::sync::{mpsc, oneshot};
 use usher::config::Config;
 use usher::engine::{Brain, Engine};
 use usher::store::{SqliteStore, Transcript};
-use usher_channel::{
-    Adapter, Context, ConversationId, Inbound, InboundSender, Outbound, Part, Shutdown,
-};
+use usher_channel::{Adapter, Context, ConversationId, Inbound, InboundSender, Outbound, Part, Shutdown};
 
 #[global_allocator]
 static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -56,11 +54,7 @@ impl Adapter for Collector {
     }
 
     async fn run(self: Box<Self>, ctx: Context) -> Result<(), usher_channel::Error> {
-        let Context {
-            output,
-            replies,
-            mut shutdown,
-        } = ctx;
+        let Context { output, replies, mut shutdown } = ctx;
         let _ = self.ready.send((output, replies));
         shutdown.recv().await;
         Ok(())
@@ -75,10 +69,7 @@ pub struct Fan {
     replies: mpsc::Receiver<Outbound>,
 }
 
-pub async fn collector(
-    engine: &Engine,
-    shutdown: Shutdown,
-) -> (InboundSender, mpsc::Receiver<Outbound>) {
+pub async fn collector(engine: &Engine, shutdown: Shutdown) -> (InboundSender, mpsc::Receiver<Outbound>) {
     let (ready, rx) = oneshot::channel();
     engine.start_adapter(Box::new(Collector { ready }), shutdown);
     rx.await.unwrap()
@@ -89,18 +80,12 @@ impl Fan {
         let (_trigger, shutdown) = Shutdown::new();
         std::mem::forget(_trigger); // the collector runs until the test ends
         let (output, replies) = collector(engine, shutdown).await;
-        Fan {
-            conversation: ConversationId::new(conversation).unwrap(),
-            engine: engine.clone(),
-            output,
-            replies,
-        }
+        Fan { conversation: ConversationId::new(conversation).unwrap(), engine: engine.clone(), output, replies }
     }
 
     /// Sends text; returns the replies once the store shows the turn done.
     pub async fn say(&mut self, text: &str) -> Vec<Vec<Part>> {
-        self.send(Inbound::text(self.conversation.clone(), "collect", text))
-            .await
+        self.send(Inbound::text(self.conversation.clone(), "collect", text)).await
     }
 
     /// Presses a button.
@@ -115,10 +100,7 @@ impl Fan {
         let expected = self.wait_processed(id).await;
         let mut got = Vec::new();
         for _ in 0..expected {
-            let reply = tokio::time::timeout(Duration::from_secs(10), self.replies.recv())
-                .await
-                .unwrap()
-                .unwrap();
+            let reply = tokio::time::timeout(Duration::from_secs(10), self.replies.recv()).await.unwrap().unwrap();
             assert_eq!(reply.conversation, self.conversation);
             got.push(reply.parts);
         }
@@ -129,15 +111,8 @@ impl Fan {
     async fn wait_processed(&self, id: i64) -> usize {
         for _ in 0..500 {
             let t = self.transcript().await;
-            if let Some(pos) = t
-                .messages
-                .iter()
-                .position(|m| m.id == id && m.nlu.is_some())
-            {
-                return t.messages[pos + 1..]
-                    .iter()
-                    .take_while(|m| m.direction == "out")
-                    .count();
+            if let Some(pos) = t.messages.iter().position(|m| m.id == id && m.nlu.is_some()) {
+                return t.messages[pos + 1..].iter().take_while(|m| m.direction == "out").count();
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
@@ -145,11 +120,7 @@ impl Fan {
     }
 
     pub async fn transcript(&self) -> Transcript {
-        self.engine
-            .transcript(&self.conversation)
-            .await
-            .unwrap()
-            .unwrap()
+        self.engine.transcript(&self.conversation).await.unwrap().unwrap()
     }
 }
 

@@ -72,18 +72,11 @@ impl InboundSender {
     /// Sends a message and waits until the engine has stored or refused it.
     pub async fn submit(&self, inbound: Inbound) -> Result<Accepted, Rejection> {
         if let Err(e) = inbound.validate() {
-            return Err(Rejection {
-                reason: e.to_string(),
-            });
+            return Err(Rejection { reason: e.to_string() });
         }
         let (ack, answer) = oneshot::channel();
-        let closed = || Rejection {
-            reason: Error::EngineClosed.to_string(),
-        };
-        self.tx
-            .send(Submission { inbound, ack })
-            .await
-            .map_err(|_| closed())?;
+        let closed = || Rejection { reason: Error::EngineClosed.to_string() };
+        self.tx.send(Submission { inbound, ack }).await.map_err(|_| closed())?;
         answer.await.map_err(|_| closed())?
     }
 }
@@ -144,14 +137,7 @@ mod tests {
             assert_eq!(sub.inbound.text, "hi");
             sub.ack.send(Ok(Accepted { message_id: 7 })).unwrap();
         });
-        assert_eq!(
-            sender
-                .submit(Inbound::text(id, "t", "hi"))
-                .await
-                .unwrap()
-                .message_id,
-            7
-        );
+        assert_eq!(sender.submit(Inbound::text(id, "t", "hi")).await.unwrap().message_id, 7);
         engine.await.unwrap();
     }
 

@@ -12,8 +12,8 @@ use async_trait::async_trait;
 use tokio::sync::mpsc;
 
 use crate::{
-    Accepted, Adapter, Attachment, AttachmentKind, Button, Context, ConversationId, InboundSender,
-    Outbound, Part, Rejection, Shutdown, Submission,
+    Accepted, Adapter, Attachment, AttachmentKind, Button, Context, ConversationId, InboundSender, Outbound, Part,
+    Rejection, Shutdown, Submission,
 };
 
 /// What the fan saw, flattened for checks.
@@ -56,93 +56,46 @@ pub async fn run(adapter: Box<dyn Adapter>, mut platform: impl Platform) {
     let (sub_tx, mut submissions) = mpsc::channel::<Submission>(16);
     let (reply_tx, replies) = mpsc::channel::<Outbound>(16);
     let (trigger, shutdown) = Shutdown::new();
-    let ctx = Context {
-        output: InboundSender::new(sub_tx),
-        replies,
-        shutdown,
-    };
+    let ctx = Context { output: InboundSender::new(sub_tx), replies, shutdown };
     let task = tokio::spawn(adapter.run(ctx));
 
     // 1. Text reaches the engine, tagged with the channel.
     let conversation = platform.fan_says("hello from compliance").await;
     let sub = next(&mut submissions).await;
-    assert_eq!(
-        sub.inbound.text, "hello from compliance",
-        "{name}: text must arrive unchanged"
-    );
-    assert_eq!(
-        sub.inbound.channel, name,
-        "{name}: inbound must carry the adapter's name"
-    );
-    assert_eq!(
-        sub.inbound.conversation, conversation,
-        "{name}: conversation id"
-    );
+    assert_eq!(sub.inbound.text, "hello from compliance", "{name}: text must arrive unchanged");
+    assert_eq!(sub.inbound.channel, name, "{name}: inbound must carry the adapter's name");
+    assert_eq!(sub.inbound.conversation, conversation, "{name}: conversation id");
     let _ = sub.ack.send(Ok(Accepted { message_id: 1 }));
 
     // 2. Every reply part reaches the fan.
     let parts = vec![
-        Part::Text {
-            text: "Compliance reply.".into(),
-        },
-        Part::Buttons {
-            buttons: vec![Button {
-                title: "Refund me".into(),
-                payload: "/refund_request".into(),
-            }],
-        },
+        Part::Text { text: "Compliance reply.".into() },
+        Part::Buttons { buttons: vec![Button { title: "Refund me".into(), payload: "/refund_request".into() }] },
         Part::Attachment(Attachment {
             kind: AttachmentKind::Image,
             url: "http://127.0.0.1:9/roll.png".into(),
             name: "roll.png".into(),
             mime: "image/png".into(),
         }),
-        Part::Handoff {
-            notice: "A person will answer soon".into(),
-        },
+        Part::Handoff { notice: "A person will answer soon".into() },
     ];
-    let reply = Outbound {
-        conversation: conversation.clone(),
-        channel: name.clone(),
-        id: 1,
-        parts,
-    };
-    reply_tx
-        .send(reply)
-        .await
-        .expect("adapter dropped its reply receiver");
-    let expected = [
-        "Compliance reply.",
-        "Refund me",
-        "roll.png",
-        "A person will answer soon",
-    ];
+    let reply = Outbound { conversation: conversation.clone(), channel: name.clone(), id: 1, parts };
+    reply_tx.send(reply).await.expect("adapter dropped its reply receiver");
+    let expected = ["Compliance reply.", "Refund me", "roll.png", "A person will answer soon"];
     let shown = platform.shown(&conversation, &expected).await;
     for needle in expected {
-        assert!(
-            shown.shows(needle),
-            "{name}: the fan must see {needle:?}, saw {shown:?}"
-        );
+        assert!(shown.shows(needle), "{name}: the fan must see {needle:?}, saw {shown:?}");
     }
 
     // 3. Button presses come back as payloads.
     platform.fan_presses(&conversation, "/refund_request").await;
     let sub = next(&mut submissions).await;
-    assert_eq!(
-        sub.inbound.payload.as_deref(),
-        Some("/refund_request"),
-        "{name}: payload"
-    );
+    assert_eq!(sub.inbound.payload.as_deref(), Some("/refund_request"), "{name}: payload");
     // A refusal must not stop the adapter.
-    let _ = sub.ack.send(Err(Rejection {
-        reason: "refused by compliance".into(),
-    }));
+    let _ = sub.ack.send(Err(Rejection { reason: "refused by compliance".into() }));
     let again = platform.fan_says("still there?").await;
     let sub = next(&mut submissions).await;
-    assert_eq!(
-        sub.inbound.text, "still there?",
-        "{name}: adapter must survive a refusal"
-    );
+    assert_eq!(sub.inbound.text, "still there?", "{name}: adapter must survive a refusal");
     assert_eq!(sub.inbound.conversation, again);
     let _ = sub.ack.send(Ok(Accepted { message_id: 2 }));
 
@@ -150,9 +103,7 @@ pub async fn run(adapter: Box<dyn Adapter>, mut platform: impl Platform) {
     trigger.fire();
     let ended = tokio::time::timeout(WAIT, task).await;
     let result = ended.unwrap_or_else(|_| panic!("{name}: adapter ignored shutdown"));
-    result
-        .expect("adapter task panicked")
-        .expect("adapter returned an error on shutdown");
+    result.expect("adapter task panicked").expect("adapter returned an error on shutdown");
 }
 
 async fn next(submissions: &mut mpsc::Receiver<Submission>) -> Submission {

@@ -21,11 +21,7 @@ pub mod error;
 pub mod message;
 pub mod render;
 
-pub use adapter::{
-    Accepted, Adapter, Context, InboundSender, Rejection, Shutdown, ShutdownTrigger, Submission,
-};
+pub use adapter::{Accepted, Adapter, Context, InboundSender, Rejection, Shutdown, ShutdownTrigger, Submission};
 pub use error::Error;
-pub use message::{
-    Attachment, AttachmentKind, Button, ConversationId, Inbound, Outbound, Part, MAX_TEXT_BYTES,
-};
+pub use message::{Attachment, AttachmentKind, Button, ConversationId, Inbound, Outbound, Part, MAX_TEXT_BYTES};
 pub use render::render_plain;

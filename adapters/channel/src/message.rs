@@ -92,10 +92,7 @@ impl Inbound {
         }
         let size = self.text.len() + self.payload.as_deref().map_or(0, str::len);
         if size > MAX_TEXT_BYTES {
-            return Err(Error::MessageTooLarge {
-                size,
-                limit: MAX_TEXT_BYTES,
-            });
+            return Err(Error::MessageTooLarge { size, limit: MAX_TEXT_BYTES });
         }
         Ok(())
     }
@@ -188,10 +185,7 @@ mod tests {
     #[test]
     fn inbound_limits() {
         let id = ConversationId::new("c1").unwrap();
-        assert!(matches!(
-            Inbound::text(id.clone(), "api", "  ").validate(),
-            Err(Error::EmptyMessage)
-        ));
+        assert!(matches!(Inbound::text(id.clone(), "api", "  ").validate(), Err(Error::EmptyMessage)));
         let big = Inbound::text(id.clone(), "api", "a".repeat(MAX_TEXT_BYTES + 1));
         assert!(matches!(big.validate(), Err(Error::MessageTooLarge { .. })));
         let mut button = Inbound::text(id, "api", "");
@@ -202,9 +196,6 @@ mod tests {
     #[test]
     fn parts_serialize_with_a_type_tag() {
         let part = Part::Text { text: "hi".into() };
-        assert_eq!(
-            serde_json::to_value(&part).unwrap(),
-            serde_json::json!({"type": "text", "text": "hi"})
-        );
+        assert_eq!(serde_json::to_value(&part).unwrap(), serde_json::json!({"type": "text", "text": "hi"}));
     }
 }

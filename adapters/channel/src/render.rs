@@ -12,12 +12,7 @@ pub fn render_plain(parts: &[Part]) -> String {
             Part::Text { text } => lines.push(text.clone()),
             Part::Buttons { buttons } => {
                 for (i, b) in buttons.iter().enumerate() {
-                    lines.push(format!(
-                        "  [{}] {} (reply \"{}\")",
-                        i + 1,
-                        b.title,
-                        b.payload
-                    ));
+                    lines.push(format!("  [{}] {} (reply \"{}\")", i + 1, b.title, b.payload));
                 }
             }
             Part::Attachment(a) => {
@@ -42,24 +37,15 @@ mod tests {
     #[test]
     fn degrades_every_part_to_text() {
         let parts = vec![
-            Part::Text {
-                text: "Hello".into(),
-            },
-            Part::Buttons {
-                buttons: vec![Button {
-                    title: "Refund".into(),
-                    payload: "/refund".into(),
-                }],
-            },
+            Part::Text { text: "Hello".into() },
+            Part::Buttons { buttons: vec![Button { title: "Refund".into(), payload: "/refund".into() }] },
             Part::Attachment(Attachment {
                 kind: AttachmentKind::Audio,
                 url: "/files/a.wav".into(),
                 name: "a.wav".into(),
                 mime: "audio/wav".into(),
             }),
-            Part::Handoff {
-                notice: "A person will answer".into(),
-            },
+            Part::Handoff { notice: "A person will answer".into() },
         ];
         let text = render_plain(&parts);
         assert_eq!(

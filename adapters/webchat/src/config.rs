@@ -24,9 +24,6 @@ fn title() -> String {
 
 impl Default for Config {
     fn default() -> Self {
-        Self {
-            enabled: enabled(),
-            title: title(),
-        }
+        Self { enabled: enabled(), title: title() }
     }
 }

@@ -28,10 +28,7 @@ impl Hub {
     pub fn register(&self, conversation: &ConversationId, tx: SocketTx) -> u64 {
         let id = self.next_socket.fetch_add(1, Ordering::Relaxed);
         let mut sockets = self.sockets.lock().unwrap_or_else(|p| p.into_inner());
-        sockets
-            .entry(conversation.clone())
-            .or_default()
-            .push((id, tx));
+        sockets.entry(conversation.clone()).or_default().push((id, tx));
         id
     }
 
@@ -53,10 +50,7 @@ impl Hub {
             return;
         };
         for (_, tx) in list {
-            let _ = tx.send(ServerFrame::Reply {
-                id: reply.id,
-                parts: reply.parts.clone(),
-            });
+            let _ = tx.send(ServerFrame::Reply { id: reply.id, parts: reply.parts.clone() });
         }
     }
 }
@@ -89,11 +83,7 @@ impl Adapter for WebChat {
     }
 
     async fn run(self: Box<Self>, ctx: Context) -> Result<(), Error> {
-        let Context {
-            output,
-            mut replies,
-            mut shutdown,
-        } = ctx;
+        let Context { output, mut replies, mut shutdown } = ctx;
         let _ = self.hub.output.set(output);
         loop {
             tokio::select! {

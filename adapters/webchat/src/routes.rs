@@ -23,11 +23,7 @@ pub(crate) fn router(hub: Arc<Hub>) -> Router {
     if !hub.config.enabled {
         return Router::new();
     }
-    Router::new()
-        .route("/", get(demo))
-        .route("/widget.js", get(widget))
-        .route("/ws", get(socket))
-        .with_state(hub)
+    Router::new().route("/", get(demo)).route("/widget.js", get(widget)).route("/ws", get(socket)).with_state(hub)
 }
 
 async fn demo(State(hub): State<Arc<Hub>>) -> Html<String> {
@@ -37,14 +33,7 @@ async fn demo(State(hub): State<Arc<Hub>>) -> Html<String> {
 async fn widget(State(hub): State<Arc<Hub>>) -> Response {
     let title = serde_json::to_string(&hub.config.title).unwrap_or_else(|_| "\"Support\"".into());
     let body = WIDGET_JS.replace("\"{{title}}\"", &title);
-    (
-        [(
-            header::CONTENT_TYPE,
-            "application/javascript; charset=utf-8",
-        )],
-        body,
-    )
-        .into_response()
+    ([(header::CONTENT_TYPE, "application/javascript; charset=utf-8")], body).into_response()
 }
 
 #[derive(Deserialize)]
@@ -52,11 +41,7 @@ struct SocketQuery {
     conversation: String,
 }
 
-async fn socket(
-    State(hub): State<Arc<Hub>>,
-    Query(q): Query<SocketQuery>,
-    ws: WebSocketUpgrade,
-) -> Response {
+async fn socket(State(hub): State<Arc<Hub>>, Query(q): Query<SocketQuery>, ws: WebSocketUpgrade) -> Response {
     let conversation = match ConversationId::new(q.conversation) {
         Ok(c) => c,
         Err(e) => return (StatusCode::BAD_REQUEST, e.to_string()).into_response(),
@@ -114,10 +99,7 @@ async fn send(socket: &mut WebSocket, frame: &ServerFrame) -> Result<(), axum::E
 }
 
 fn error(client_id: Option<u64>, reason: &str) -> ServerFrame {
-    ServerFrame::Error {
-        client_id,
-        reason: reason.to_string(),
-    }
+    ServerFrame::Error { client_id, reason: reason.to_string() }
 }
 
 /// Submits one text frame (waiting for the store's ack keeps order).
@@ -126,26 +108,16 @@ async fn handle_text(hub: &Hub, conversation: &ConversationId, text: &str) -> Op
         Ok(f) => f,
         Err(e) => return Some(error(None, &format!("invalid frame: {e}"))),
     };
-    let ClientFrame::Message {
-        client_id,
-        text,
-        payload,
-    } = frame;
+    let ClientFrame::Message { client_id, text, payload } = frame;
     let output = hub.output.get()?;
     let mut inbound = Inbound::text(conversation.clone(), CHANNEL, text);
     inbound.payload = payload;
     Some(match output.submit(inbound).await {
-        Ok(accepted) => ServerFrame::Ack {
-            client_id,
-            message_id: accepted.message_id,
-        },
+        Ok(accepted) => ServerFrame::Ack { client_id, message_id: accepted.message_id },
         Err(rejection) => error(Some(client_id), &rejection.reason),
     })
 }
 
 fn escape_html(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
+    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
 }

@@ -47,7 +47,8 @@ impl Browser {
 
     async fn send(&mut self, conversation: &ConversationId, text: &str, payload: Option<&str>) {
         self.next_client_id += 1;
-        let frame = serde_json::json!({"type": "message", "client_id": self.next_client_id, "text": text, "payload": payload});
+        let frame =
+            serde_json::json!({"type": "message", "client_id": self.next_client_id, "text": text, "payload": payload});
         let socket = self.socket(conversation).await;
         socket.send(Message::Text(frame.to_string().into())).await.unwrap();
     }
@@ -109,7 +110,8 @@ async fn the_widget_and_demo_page_are_served() {
     let get = |path: &str| {
         let url = format!("http://{addr}{path}");
         async move {
-            let mut stream = TcpStream::connect(url.trim_start_matches("http://").split('/').next().unwrap()).await.unwrap();
+            let mut stream =
+                TcpStream::connect(url.trim_start_matches("http://").split('/').next().unwrap()).await.unwrap();
             use tokio::io::{AsyncReadExt, AsyncWriteExt};
             let path = url.splitn(4, '/').nth(3).unwrap_or("");
             let req = format!("GET /{path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
