@@ -3,15 +3,13 @@
 
 mod common;
 
-use common::{payloads, text, Fan};
+use common::{payloads, text};
 use usher::dialogue::Handoff;
 use usher_channel::Part;
 
 #[tokio::test]
 async fn refund_form_validates_reasks_and_completes() {
-    let dir = tempfile::tempdir().unwrap();
-    let engine = common::engine(dir.path()).await;
-    let mut fan = Fan::new(&engine, "fan-refund").await;
+    let (_dir, mut fan) = common::fan("fan-refund").await;
 
     let r = fan.say("I want a refund for my ticket").await;
     assert_eq!(r.len(), 1);
@@ -37,9 +35,7 @@ async fn refund_form_validates_reasks_and_completes() {
 
 #[tokio::test]
 async fn entities_in_the_first_message_prefill_the_form() {
-    let dir = tempfile::tempdir().unwrap();
-    let engine = common::engine(dir.path()).await;
-    let mut fan = Fan::new(&engine, "fan-transfer").await;
+    let (_dir, mut fan) = common::fan("fan-transfer").await;
     let r = fan.say("transfer ticket C34567 to my friend please").await;
     assert!(text(&r[0]).contains("email address of the person receiving"), "{r:?}");
     let r = fan.say("sam@example.org").await;
@@ -48,9 +44,7 @@ async fn entities_in_the_first_message_prefill_the_form() {
 
 #[tokio::test]
 async fn a_form_can_be_cancelled_and_gives_up_after_three_bad_answers() {
-    let dir = tempfile::tempdir().unwrap();
-    let engine = common::engine(dir.path()).await;
-    let mut fan = Fan::new(&engine, "fan-cancel").await;
+    let (_dir, mut fan) = common::fan("fan-cancel").await;
     fan.say("I want my money back").await;
     let r = fan.say("cancel").await;
     assert!(text(&r[0]).contains("cancelled"), "{r:?}");
@@ -66,9 +60,7 @@ async fn a_form_can_be_cancelled_and_gives_up_after_three_bad_answers() {
 
 #[tokio::test]
 async fn low_confidence_asks_to_clarify_then_offers_a_human() {
-    let dir = tempfile::tempdir().unwrap();
-    let engine = common::engine(dir.path()).await;
-    let mut fan = Fan::new(&engine, "fan-fallback").await;
+    let (_dir, mut fan) = common::fan("fan-fallback").await;
 
     let r = fan.say("qwxz blorf vrumm").await;
     assert!(text(&r[0]).contains("not sure I understood"), "{r:?}");
@@ -86,9 +78,7 @@ async fn low_confidence_asks_to_clarify_then_offers_a_human() {
 
 #[tokio::test]
 async fn handoff_parks_the_conversation() {
-    let dir = tempfile::tempdir().unwrap();
-    let engine = common::engine(dir.path()).await;
-    let mut fan = Fan::new(&engine, "fan-handoff").await;
+    let (_dir, mut fan) = common::fan("fan-handoff").await;
 
     let r = fan.say("I want to talk to a human").await;
     assert!(matches!(&r[0][0], Part::Handoff { notice } if notice.contains("A person will answer")), "{r:?}");
@@ -102,18 +92,14 @@ async fn handoff_parks_the_conversation() {
 
 #[tokio::test]
 async fn configured_keywords_hand_off_at_once() {
-    let dir = tempfile::tempdir().unwrap();
-    let engine = common::engine(dir.path()).await;
-    let mut fan = Fan::new(&engine, "fan-lawyer").await;
+    let (_dir, mut fan) = common::fan("fan-lawyer").await;
     let r = fan.say("fix this or I'm calling my lawyer").await;
     assert!(matches!(r[0][0], Part::Handoff { .. }), "{r:?}");
 }
 
 #[tokio::test]
 async fn tool_and_knowledge_actions_say_they_are_not_available_yet() {
-    let dir = tempfile::tempdir().unwrap();
-    let engine = common::engine(dir.path()).await;
-    let mut fan = Fan::new(&engine, "fan-tools").await;
+    let (_dir, mut fan) = common::fan("fan-tools").await;
     let r = fan.press("/write_poem").await;
     assert_eq!(text(&r[0]), "Not available yet: the write poem tool is coming in a future version of this bot.");
     let r = fan.press("/faq_question").await;

@@ -42,6 +42,14 @@ pub async fn engine(dir: &Path) -> Engine {
     Engine::new(Arc::new(store), brain)
 }
 
+/// A fan in conversation `conversation` on a fresh engine; keep the dir alive.
+pub async fn fan(conversation: &str) -> (tempfile::TempDir, Fan) {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = engine(dir.path()).await;
+    let fan = Fan::new(&engine, conversation).await;
+    (dir, fan)
+}
+
 /// The collecting channel: an adapter that hands its context to the test.
 pub struct Collector {
     ready: oneshot::Sender<(InboundSender, mpsc::Receiver<Outbound>)>,
