@@ -5,19 +5,52 @@ use std::sync::Arc;
 use crate::config::{Config, StoreKind};
 use crate::engine::{Brain, Engine};
 use crate::intents::{self, Diagnostic};
-use crate::nlu::{Nlu, Provenance};
+use crate::nlu::encoder::{fetch, EmbeddingCache, Encoder};
+use crate::nlu::{Features, Nlu, Provenance};
 use crate::store::{SqliteStore, Store};
 use crate::Error;
+
+/// The classifier's features: the configured encoder plus n-grams, or
+/// n-grams alone (logged clearly) when no encoder is configured or it cannot
+/// be loaded. Loads the encoder: call it off the runtime.
+pub fn features(config: &Config) -> Features {
+    let Some(dir) = &config.nlu.encoder else {
+        tracing::info!("no encoder configured: using the hashed n-gram classifier");
+        return Features::Ngrams;
+    };
+    if !fetch::present(dir) {
+        tracing::warn!(
+            "no sentence encoder in {}: falling back to the hashed n-gram classifier (run `usher models fetch`)",
+            dir.display()
+        );
+        return Features::Ngrams;
+    }
+    let loaded = Encoder::load(dir).and_then(|encoder| {
+        let cache = EmbeddingCache::open(&config.model_cache(), &encoder)?;
+        Ok(Features::EncoderAndNgrams { encoder: Arc::new(encoder), cache: Arc::new(cache) })
+    });
+    match loaded {
+        Ok(features) => {
+            tracing::info!(encoder = %dir.display(), "sentence encoder loaded");
+            features
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "cannot load the sentence encoder: falling back to the hashed n-gram classifier");
+            Features::Ngrams
+        }
+    }
+}
 
 /// Loads and validates the intent files, then trains (or loads the cached)
 /// classifier for them. Synchronous and CPU-heavy: call it off the runtime.
 pub fn brain(
     config: &Config,
+    features: Features,
     progress: &mut dyn FnMut(usize, usize, f32),
 ) -> Result<(Brain, Provenance, Vec<Diagnostic>), Error> {
     let loaded = intents::load(&config.intents).map_err(Error::Intents)?;
     let train = config.nlu.train_config();
-    let (nlu, provenance) = Nlu::train_or_load(&loaded.domain, &config.model_cache(), &train, progress)?;
+    let (nlu, provenance) = Nlu::train_or_load(&loaded.domain, features, &config.model_cache(), &train, progress)?;
     Ok((Brain { domain: loaded.domain, nlu }, provenance, loaded.warnings))
 }
 
@@ -35,7 +68,7 @@ pub async fn engine(
     mut progress: impl FnMut(usize, usize, f32) + Send + 'static,
 ) -> Result<(Engine, Provenance), Error> {
     let cfg = config.clone();
-    let (brain, provenance, warnings) = tokio::task::spawn_blocking(move || brain(&cfg, &mut progress))
+    let (brain, provenance, warnings) = tokio::task::spawn_blocking(move || brain(&cfg, features(&cfg), &mut progress))
         .await
         .map_err(|e| Error::Model(format!("training task failed: {e}")))??;
     for w in warnings {

@@ -77,6 +77,11 @@ pub struct NluConfig {
     /// Hidden layer width. Default 64.
     #[serde(default = "default_hidden")]
     pub hidden: usize,
+    /// The sentence encoder's directory (`config.json`, `tokenizer.json`,
+    /// `model.safetensors`); `usher models fetch` fills it. `null` means
+    /// hashed n-grams only. Default `models/all-MiniLM-L6-v2`.
+    #[serde(default = "default_encoder")]
+    pub encoder: Option<PathBuf>,
 }
 
 /// Channel adapters; each adapter's config type lives in its crate.
@@ -109,6 +114,9 @@ fn default_epochs() -> usize {
 fn default_hidden() -> usize {
     TrainConfig::default().hidden
 }
+fn default_encoder() -> Option<PathBuf> {
+    Some(PathBuf::from("models/all-MiniLM-L6-v2"))
+}
 
 impl Default for HttpConfig {
     fn default() -> Self {
@@ -118,7 +126,7 @@ impl Default for HttpConfig {
 
 impl Default for NluConfig {
     fn default() -> Self {
-        Self { seed: default_seed(), epochs: default_epochs(), hidden: default_hidden() }
+        Self { seed: default_seed(), epochs: default_epochs(), hidden: default_hidden(), encoder: default_encoder() }
     }
 }
 
@@ -165,7 +173,8 @@ impl Config {
 
     /// Makes relative paths relative to `base`.
     pub fn resolve(&mut self, base: &Path) {
-        for p in [&mut self.data_dir, &mut self.intents] {
+        let encoder = self.nlu.encoder.iter_mut();
+        for p in [&mut self.data_dir, &mut self.intents].into_iter().chain(encoder) {
             if p.is_relative() {
                 *p = base.join(&*p);
             }

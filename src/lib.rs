@@ -16,6 +16,7 @@
 //! - [`store`]: the `Store` trait and the SQLite store.
 //! - [`engine`]: per-conversation ordered workers tying it all together.
 //! - [`http`]: the axum server: REST API, health, and the web chat routes.
+//! - [`reload`]: hot reload of the intent files while serving.
 //! - [`bootstrap`]: building a ready engine from a config.
 //! - [`error`]: the crate's error enum.
 #![deny(missing_docs)]
@@ -28,6 +29,7 @@ pub mod error;
 pub mod http;
 pub mod intents;
 pub mod nlu;
+pub mod reload;
 pub mod store;
 pub mod util;
 

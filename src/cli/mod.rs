@@ -1,6 +1,7 @@
 //! Command-line interface (clap).
 
 mod chat;
+mod models;
 mod progress;
 mod serve;
 mod train;
@@ -40,6 +41,21 @@ enum Command {
     },
     /// Train the intent classifier and print its training accuracy.
     Train,
+    /// Manage model files.
+    Models {
+        #[command(subcommand)]
+        command: ModelsCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum ModelsCommand {
+    /// Download the sentence encoder (all-MiniLM-L6-v2) and check its checksums.
+    Fetch {
+        /// Where to put it (default: the config's `nlu.encoder`).
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
 }
 
 pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
@@ -54,6 +70,17 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
             Ok(validate::run(&path))
         }
         Command::Train => train::run(&load_config(&args.config)?),
+        Command::Models { command: ModelsCommand::Fetch { dir } } => {
+            let dir = match dir {
+                Some(d) => d,
+                None => load_config(&args.config)?
+                    .nlu
+                    .encoder
+                    .ok_or_else(|| anyhow::anyhow!("nlu.encoder is null in the config: pass --dir"))?,
+            };
+            models::fetch(&dir)?;
+            Ok(ExitCode::SUCCESS)
+        }
     }
 }
 
@@ -62,6 +89,7 @@ fn load_config(path: &Path) -> anyhow::Result<Config> {
     if !path.exists() && path == Path::new("config.yaml") {
         let mut config = Config::parse("").map_err(anyhow::Error::msg)?;
         config.apply_env(|k| std::env::var(k).ok()).map_err(anyhow::Error::msg)?;
+        config.resolve(Path::new("."));
         return Ok(config);
     }
     Ok(Config::load(path)?)

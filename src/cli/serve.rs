@@ -11,6 +11,15 @@ use usher_webchat::WebChat;
 use super::progress::training_bar;
 
 pub async fn run(config: &Config) -> anyhow::Result<ExitCode> {
+    if let Some(dir) = config.nlu.encoder.clone() {
+        if !usher::nlu::encoder::fetch::present(&dir) {
+            // First start: fetch the encoder; without it the n-gram classifier serves.
+            match tokio::task::spawn_blocking(move || super::models::fetch(&dir)).await? {
+                Ok(()) => {}
+                Err(e) => tracing::warn!("could not fetch the sentence encoder: {e:#}"),
+            }
+        }
+    }
     let (engine, provenance) = match usher::bootstrap::engine(config, training_bar("intent classifier")).await {
         Ok(ready) => ready,
         Err(usher::Error::Intents(report)) => {
@@ -26,7 +35,9 @@ pub async fn run(config: &Config) -> anyhow::Result<ExitCode> {
         }
     }
     let (trigger, shutdown) = Shutdown::new();
-    let mut app = usher::http::app(engine.clone());
+    let state = usher::http::AppState::new(engine.clone());
+    usher::reload::watch(engine.clone(), config.clone(), state.reload.clone(), shutdown.clone())?;
+    let mut app = usher::http::app(state);
     let mut adapters = Vec::new();
     if config.channels.webchat.enabled {
         let (webchat, routes) = WebChat::new(config.channels.webchat.clone());

@@ -21,7 +21,9 @@ pub fn run(config: &Config) -> anyhow::Result<ExitCode> {
     let examples: usize = loaded.domain.intents.iter().map(|i| i.examples.len()).sum();
     println!("training on {} intents, {examples} examples", loaded.domain.intents.len());
     let mut bar = training_bar("intent classifier");
-    let (_, provenance) = Nlu::train_or_load(&loaded.domain, &cache, &config.nlu.train_config(), &mut bar)?;
+    let features = usher::bootstrap::features(config);
+    println!("features: {}", features.id());
+    let (_, provenance) = Nlu::train_or_load(&loaded.domain, features, &cache, &config.nlu.train_config(), &mut bar)?;
     if let Provenance::Trained(report) = provenance {
         println!("training accuracy: {:.1}% (final loss {:.4})", report.accuracy * 100.0, report.loss);
     }

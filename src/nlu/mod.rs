@@ -1,17 +1,22 @@
 //! Natural-language understanding: which intent a message expresses, how
 //! sure we are, and which entities it mentions.
 //!
-//! The [`IntentClassifier`] trait is the boundary where the transformer
-//! encoder of a later issue slots in; [`HashingClassifier`] is the first,
-//! download-free implementation. Model code here is synchronous: the engine
-//! calls it on a blocking pool, never on async worker threads.
+//! The [`IntentClassifier`] trait is the boundary between the dialogue
+//! engine and models. [`Classifier`] trains a small head over
+//! [`Features`]: hashed n-grams (download-free) plus, when the MiniLM
+//! [`encoder::Encoder`] is available, its sentence embeddings. Model code
+//! here is synchronous: the engine calls it on a blocking pool, never on
+//! async worker threads.
 
+mod classifier;
+pub mod encoder;
 mod entities;
 pub mod features;
-mod hashing;
+mod head;
 
+pub use classifier::{Classifier, Features};
 pub use entities::{EntityExtractor, EntityMatch};
-pub use hashing::{HashingClassifier, TrainConfig, TrainReport};
+pub use head::{Head, TrainConfig, TrainReport};
 
 use serde::{Deserialize, Serialize};
 use std::path::Path;
@@ -54,6 +59,7 @@ pub struct Parse {
 pub struct Nlu {
     classifier: Arc<dyn IntentClassifier>,
     extractor: EntityExtractor,
+    features: Features,
 }
 
 /// How the classifier came to be.
@@ -67,26 +73,33 @@ pub enum Provenance {
 
 impl Nlu {
     /// Wraps a classifier with the domain's entity rules.
-    pub fn new(classifier: Arc<dyn IntentClassifier>, domain: &Domain) -> Self {
-        Self { classifier, extractor: EntityExtractor::new(domain) }
+    pub fn new(classifier: Classifier, domain: &Domain) -> Self {
+        let features = classifier.features().clone();
+        Self { classifier: Arc::new(classifier), extractor: EntityExtractor::new(domain), features }
     }
 
-    /// Loads the hashing classifier for `domain` from `cache_dir`, or trains
-    /// and caches it. The cache key is the domain's fingerprint plus the
-    /// training settings, so any edit to an intent file retrains.
+    /// The features the classifier uses (shared with retrains).
+    pub fn features(&self) -> &Features {
+        &self.features
+    }
+
+    /// Loads the classifier for `domain` from `cache_dir`, or trains and
+    /// caches it. The cache key is the domain's fingerprint, the features
+    /// and the training settings, so any edit to an intent file retrains.
     pub fn train_or_load(
         domain: &Domain,
+        features: Features,
         cache_dir: &Path,
         cfg: &TrainConfig,
         progress: &mut dyn FnMut(usize, usize, f32),
     ) -> Result<(Self, Provenance), Error> {
         let labels: Vec<String> = domain.intents.iter().map(|i| i.name.clone()).collect();
-        let key = format!("{}-{:?}", domain.fingerprint, cfg);
+        let key = format!("{}-{}-{:?}", domain.fingerprint, features.id(), cfg);
         let digest = crate::util::sha256_hex(key.as_bytes());
         let path = cache_dir.join(format!("intent-head-{}.safetensors", &digest[..16]));
         if path.exists() {
-            match HashingClassifier::load(&path, labels.clone()) {
-                Ok(model) => return Ok((Self::new(Arc::new(model), domain), Provenance::Cached)),
+            match Classifier::load(&path, labels.clone(), features.clone()) {
+                Ok(model) => return Ok((Self::new(model, domain), Provenance::Cached)),
                 Err(e) => tracing::warn!(error = %e, "ignoring unreadable model cache; retraining"),
             }
         }
@@ -96,13 +109,13 @@ impl Nlu {
             .enumerate()
             .flat_map(|(i, intent)| intent.examples.iter().map(move |ex| (ex.text.clone(), i)))
             .collect();
-        let (model, report) = HashingClassifier::train(labels, &data, cfg, progress)?;
+        let (model, report) = Classifier::train(labels, &data, features, cfg, progress)?;
         std::fs::create_dir_all(cache_dir).map_err(|e| Error::io(cache_dir, e))?;
         // A unique temporary name: concurrent trainers never write the same file.
         let tmp = path.with_extension(format!("tmp-{}-{:?}", std::process::id(), std::thread::current().id()));
         model.save(&tmp)?;
         std::fs::rename(&tmp, &path).map_err(|e| Error::io(&path, e))?;
-        Ok((Self::new(Arc::new(model), domain), Provenance::Trained(report)))
+        Ok((Self::new(model, domain), Provenance::Trained(report)))
     }
 
     /// The classifier's name, for logs.

@@ -25,13 +25,16 @@ pub fn config(data_dir: &Path) -> Config {
     let mut c = Config::parse("").unwrap();
     c.intents = repo().join("intents");
     c.data_dir = data_dir.to_path_buf();
+    // The engine tests use the download-free classifier; tests/encoder.rs covers MiniLM.
+    c.nlu.encoder = None;
     c
 }
 
 /// The demo domain's brain; the trained model is cached once for all tests.
 pub fn brain() -> Brain {
     let cache = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("shared-model-cache");
-    let (brain, _, _) = usher::bootstrap::brain(&config(&cache), &mut |_, _, _| {}).unwrap();
+    let (brain, _, _) =
+        usher::bootstrap::brain(&config(&cache), usher::nlu::Features::Ngrams, &mut |_, _, _| {}).unwrap();
     brain
 }
 

@@ -1,0 +1,106 @@
+//! The pretrained sentence encoder: all-MiniLM-L6-v2 (BERT, 6 layers, 384
+//! wide) run by candle-transformers, with mean pooling and L2
+//! normalisation. Batches are sorted by token length so padding is minimal.
+//!
+//! Model code is synchronous and does no downloading: [`fetch`] gets the
+//! files, the engine calls [`Encoder::encode`] on its blocking pool.
+
+mod cache;
+pub mod fetch;
+
+pub use cache::EmbeddingCache;
+
+use std::path::Path;
+
+use candle_core::{Device, Tensor};
+use candle_nn::VarBuilder;
+use candle_transformers::models::bert::{BertModel, Config, DTYPE};
+use tokenizers::{Tokenizer, TruncationParams};
+
+use crate::Error;
+
+/// Longest input in tokens; longer messages are truncated.
+pub const MAX_TOKENS: usize = 128;
+/// Sentences per forward pass.
+pub const BATCH: usize = 64;
+
+/// A loaded sentence encoder.
+pub struct Encoder {
+    model: BertModel,
+    tokenizer: Tokenizer,
+    dim: usize,
+    id: String,
+    device: Device,
+}
+
+fn model_error(path: &Path, what: impl std::fmt::Display) -> Error {
+    Error::Model(format!("{}: {what}", path.display()))
+}
+
+impl Encoder {
+    /// Loads `config.json`, `tokenizer.json` and `model.safetensors` from `dir`.
+    /// A missing, corrupted or truncated file gives an error naming it.
+    pub fn load(dir: &Path) -> Result<Self, Error> {
+        let config_path = dir.join("config.json");
+        let raw = std::fs::read_to_string(&config_path).map_err(|e| Error::io(&config_path, e))?;
+        let config: Config = serde_json::from_str(&raw).map_err(|e| model_error(&config_path, e))?;
+        let tok_path = dir.join("tokenizer.json");
+        let mut tokenizer = Tokenizer::from_file(&tok_path).map_err(|e| model_error(&tok_path, e))?;
+        tokenizer
+            .with_truncation(Some(TruncationParams { max_length: MAX_TOKENS, ..Default::default() }))
+            .map_err(|e| model_error(&tok_path, e))?;
+        tokenizer.with_padding(None);
+        let weights_path = dir.join("model.safetensors");
+        let bytes = std::fs::read(&weights_path).map_err(|e| Error::io(&weights_path, e))?;
+        let id = crate::util::sha256_hex(&bytes)[..16].to_string();
+        let device = Device::Cpu;
+        let vb =
+            VarBuilder::from_buffered_safetensors(bytes, DTYPE, &device).map_err(|e| model_error(&weights_path, e))?;
+        let model = BertModel::load(vb, &config).map_err(|e| model_error(&weights_path, e))?;
+        Ok(Self { model, tokenizer, dim: config.hidden_size, id, device })
+    }
+
+    /// Embedding width (384 for MiniLM).
+    pub fn dim(&self) -> usize {
+        self.dim
+    }
+
+    /// A short hash of the weights: keys embedding and model caches.
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// Embeds texts: one L2-normalised vector per text, in input order.
+    pub fn encode(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, Error> {
+        let inputs: Vec<String> = texts.iter().map(|t| t.to_string()).collect();
+        let encodings =
+            self.tokenizer.encode_batch(inputs, true).map_err(|e| Error::Model(format!("tokenizer: {e}")))?;
+        let mut order: Vec<usize> = (0..texts.len()).collect();
+        order.sort_by_key(|&i| encodings[i].get_ids().len());
+        let mut out = vec![Vec::new(); texts.len()];
+        for chunk in order.chunks(BATCH) {
+            let longest = chunk.iter().map(|&i| encodings[i].get_ids().len()).max().unwrap_or(0).max(1);
+            let mut ids = Vec::with_capacity(chunk.len() * longest);
+            let mut mask = Vec::with_capacity(chunk.len() * longest);
+            for &i in chunk {
+                let row = encodings[i].get_ids();
+                ids.extend(row.iter().copied().chain(std::iter::repeat_n(0, longest - row.len())));
+                mask.extend((0..longest).map(|j| u32::from(j < row.len())));
+            }
+            let shape = (chunk.len(), longest);
+            let ids = Tensor::from_vec(ids, shape, &self.device)?;
+            let mask = Tensor::from_vec(mask, shape, &self.device)?;
+            let hidden = self.model.forward(&ids, &ids.zeros_like()?, Some(&mask))?;
+            let mask = mask.to_dtype(DTYPE)?.unsqueeze(2)?;
+            let summed = hidden.broadcast_mul(&mask)?.sum(1)?;
+            let counts = mask.sum(1)?.clamp(1e-9, f64::MAX)?;
+            let mean = summed.broadcast_div(&counts)?;
+            let norm = mean.sqr()?.sum_keepdim(1)?.sqrt()?.clamp(1e-12, f64::MAX)?;
+            let rows = mean.broadcast_div(&norm)?.to_vec2::<f32>()?;
+            for (&i, row) in chunk.iter().zip(rows) {
+                out[i] = row;
+            }
+        }
+        Ok(out)
+    }
+}
