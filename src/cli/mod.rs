@@ -4,6 +4,7 @@ mod chat;
 mod models;
 mod progress;
 mod serve;
+mod test_nlu;
 mod train;
 mod validate;
 
@@ -41,11 +42,22 @@ enum Command {
     },
     /// Train the intent classifier and print its training accuracy.
     Train,
+    /// Evaluate models on data sets.
+    Test {
+        #[command(subcommand)]
+        command: TestCommand,
+    },
     /// Manage model files.
     Models {
         #[command(subcommand)]
         command: ModelsCommand,
     },
+}
+
+#[derive(Debug, Subcommand)]
+enum TestCommand {
+    /// Train the intent classifier on a data set's train split and evaluate on its test split.
+    Nlu(test_nlu::Args),
 }
 
 #[derive(Debug, Subcommand)]
@@ -70,6 +82,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
             Ok(validate::run(&path))
         }
         Command::Train => train::run(&load_config(&args.config)?),
+        Command::Test { command: TestCommand::Nlu(a) } => test_nlu::run(&load_config(&args.config)?, &a),
         Command::Models { command: ModelsCommand::Fetch { dir } } => {
             let dir = match dir {
                 Some(d) => d,

@@ -99,6 +99,14 @@ impl Classifier {
         self.head.save(path)
     }
 
+    /// Class probabilities; `cached` embeds through the embedding cache.
+    pub fn probabilities(&self, texts: &[&str], cached: bool) -> Result<Vec<Vec<f32>>, Error> {
+        if texts.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.head.probabilities(&self.features.matrix(texts, cached)?)
+    }
+
     /// The features this classifier uses.
     pub fn features(&self) -> &Features {
         &self.features
@@ -118,9 +126,6 @@ impl IntentClassifier for Classifier {
     }
 
     fn predict(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, Error> {
-        if texts.is_empty() {
-            return Ok(Vec::new());
-        }
-        self.head.probabilities(&self.features.matrix(texts, false)?)
+        self.probabilities(texts, false)
     }
 }

@@ -11,6 +11,7 @@
 mod classifier;
 pub mod encoder;
 mod entities;
+pub mod eval;
 pub mod features;
 mod head;
 

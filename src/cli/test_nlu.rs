@@ -1,0 +1,104 @@
+//! `usher test nlu`: train on a data set's train split, evaluate on its test split.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::ValueEnum;
+use usher::config::Config;
+use usher::nlu::eval::{self, data};
+
+use super::progress::training_bar;
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum Format {
+    /// `train.csv` / `test.csv` with columns `text,category`.
+    Banking77,
+    /// CLINC150 `data_full.json` (in-scope accuracy and OOS recall).
+    Clinc150,
+    /// Like banking77.
+    Csv,
+    /// Our intent files, split 80/20 per intent.
+    Yaml,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The data: a directory or file (see --format).
+    #[arg(long)]
+    data: PathBuf,
+    /// The data's format (default: clinc150 for .json, yaml for intent directories, else csv).
+    #[arg(long, value_enum)]
+    format: Option<Format>,
+    /// Use at most N training examples per intent (few-shot).
+    #[arg(long)]
+    train_limit: Option<usize>,
+    /// Seed for the split, the few-shot sample and training.
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+    /// Where to write report.json and confusion.png (default: <data_dir>/reports/nlu-<time>).
+    #[arg(long)]
+    report: Option<PathBuf>,
+    /// Print one JSON object on the last line.
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn run(config: &Config, args: &Args) -> anyhow::Result<ExitCode> {
+    let format = args.format.unwrap_or_else(|| {
+        let p = &args.data;
+        if p.extension().is_some_and(|e| e == "json") || p.join("data_full.json").exists() {
+            Format::Clinc150
+        } else if p.join("train.csv").exists() || p.extension().is_some_and(|e| e == "csv") {
+            Format::Csv
+        } else {
+            Format::Yaml
+        }
+    });
+    let mut dataset = match format {
+        Format::Banking77 | Format::Csv => data::load_csv(&args.data)?,
+        Format::Clinc150 => data::load_clinc(&args.data)?,
+        Format::Yaml => data::load_yaml(&args.data, args.seed)?,
+    };
+    if let Some(n) = args.train_limit {
+        dataset.train = data::limit_per_label(&dataset.train, n, args.seed);
+    }
+    let features = usher::bootstrap::features(config);
+    let mut cfg = config.nlu.train_config();
+    cfg.seed = args.seed;
+    let out = args
+        .report
+        .clone()
+        .unwrap_or_else(|| config.data_dir.join("reports").join(format!("nlu-{}", usher::util::now_ms())));
+    eprintln!("{} training / {} test examples, features {}", dataset.train.len(), dataset.test.len(), features.id());
+    let report = eval::evaluate(&dataset, features, &cfg, &out, &mut training_bar("training"))?;
+    println!("{:<32} {:>9} {:>9} {:>9} {:>7}", "intent", "precision", "recall", "f1", "support");
+    for s in &report.metrics.per_label {
+        println!("{:<32} {:>9.3} {:>9.3} {:>9.3} {:>7}", s.label, s.precision, s.recall, s.f1, s.support);
+    }
+    println!("accuracy:  {:.2}%", report.accuracy * 100.0);
+    println!("macro-F1:  {:.2}%", report.macro_f1 * 100.0);
+    if let (Some(ins), Some(oos), Some(t)) = (report.in_scope_accuracy, report.oos_recall, report.oos_threshold) {
+        println!(
+            "in-scope accuracy: {:.2}%   OOS recall: {:.2}%   (threshold {t:.2}, calibrated on val)",
+            ins * 100.0,
+            oos * 100.0
+        );
+    }
+    println!("trained in {:.1} s on {} examples; tested on {}", report.train_seconds, report.n_train, report.n_test);
+    println!("report: {}", out.display());
+    if args.json {
+        let summary = serde_json::json!({
+            "accuracy": report.accuracy,
+            "macro_f1": report.macro_f1,
+            "train_seconds": report.train_seconds,
+            "n_train": report.n_train,
+            "n_test": report.n_test,
+            "in_scope_accuracy": report.in_scope_accuracy,
+            "oos_recall": report.oos_recall,
+            "oos_threshold": report.oos_threshold,
+            "features": report.features,
+        });
+        println!("{summary}");
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,143 @@
+//! Evaluation data sets: BANKING77-style CSV, CLINC150's `data_full.json`,
+//! and a stratified split of our own intent files.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+
+use rand::rngs::StdRng;
+use rand::seq::SliceRandom;
+use rand::SeedableRng;
+use serde::Deserialize;
+
+use crate::Error;
+
+/// A labelled text.
+pub type Example = (String, String);
+
+/// Train, (optional) validation and test examples.
+#[derive(Debug, Clone, Default)]
+pub struct Dataset {
+    /// Training examples.
+    pub train: Vec<Example>,
+    /// Held-out examples for calibration (never the test split).
+    pub val: Vec<Example>,
+    /// Test examples.
+    pub test: Vec<Example>,
+    /// The out-of-scope label, for data sets that have one (`oos`).
+    pub oos_label: Option<String>,
+}
+
+/// The supported formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// `train.csv` and `test.csv` with columns `text,category`.
+    Csv,
+    /// CLINC150 `data_full.json` (oos-threshold protocol).
+    Clinc150,
+    /// Our intent YAML, split 80/20 per intent.
+    Yaml,
+}
+
+fn data_error(path: &Path, row: Option<usize>, what: impl std::fmt::Display) -> Error {
+    let at = row.map(|r| format!(" row {r}")).unwrap_or_default();
+    Error::Model(format!("{}{at}: {what}", path.display()))
+}
+
+/// Reads one CSV file with a header holding `text` and `category`.
+pub fn read_csv(path: &Path) -> Result<Vec<Example>, Error> {
+    let mut reader = csv::ReaderBuilder::new().from_path(path).map_err(|e| data_error(path, None, e))?;
+    let headers = reader.headers().map_err(|e| data_error(path, Some(1), e))?.clone();
+    let col = |name: &str| {
+        headers.iter().position(|h| h.trim() == name).ok_or_else(|| {
+            data_error(
+                path,
+                Some(1),
+                format!("missing column `{name}` (header: {})", headers.iter().collect::<Vec<_>>().join(",")),
+            )
+        })
+    };
+    let (text, category) = (col("text")?, col("category")?);
+    let mut out = Vec::new();
+    for (i, record) in reader.records().enumerate() {
+        let row = i + 2;
+        let record = record.map_err(|e| data_error(path, Some(row), e))?;
+        match (record.get(text), record.get(category)) {
+            (Some(t), Some(c)) if !c.trim().is_empty() => out.push((t.to_string(), c.trim().to_string())),
+            _ => return Err(data_error(path, Some(row), "missing text or category")),
+        }
+    }
+    Ok(out)
+}
+
+/// `train.csv` + `test.csv` from `dir` (or the directory holding `path`).
+pub fn load_csv(path: &Path) -> Result<Dataset, Error> {
+    let dir = if path.is_dir() { path } else { path.parent().unwrap_or(Path::new(".")) };
+    let train_path = if path.is_file() { path.to_path_buf() } else { dir.join("train.csv") };
+    let test_path = dir.join("test.csv");
+    let train = read_csv(&train_path)?;
+    let test = read_csv(&test_path)?;
+    let known: BTreeSet<&str> = train.iter().map(|(_, c)| c.as_str()).collect();
+    if let Some(i) = test.iter().position(|(_, c)| !known.contains(c.as_str())) {
+        return Err(data_error(&test_path, Some(i + 2), format!("label {:?} is not in the training split", test[i].1)));
+    }
+    Ok(Dataset { train, val: Vec::new(), test, oos_label: None })
+}
+
+#[derive(Deserialize)]
+struct Clinc {
+    train: Vec<(String, String)>,
+    val: Vec<(String, String)>,
+    test: Vec<(String, String)>,
+    oos_val: Vec<(String, String)>,
+    oos_test: Vec<(String, String)>,
+}
+
+/// CLINC150 under the oos-threshold protocol: train on in-scope `train`,
+/// calibrate on `val` + `oos_val`, test on `test` + `oos_test`.
+pub fn load_clinc(path: &Path) -> Result<Dataset, Error> {
+    let file = if path.is_dir() { path.join("data_full.json") } else { path.to_path_buf() };
+    let raw = std::fs::read_to_string(&file).map_err(|e| Error::io(&file, e))?;
+    let c: Clinc = serde_json::from_str(&raw).map_err(|e| data_error(&file, None, e))?;
+    Ok(Dataset {
+        train: c.train,
+        val: c.val.into_iter().chain(c.oos_val).collect(),
+        test: c.test.into_iter().chain(c.oos_test).collect(),
+        oos_label: Some("oos".into()),
+    })
+}
+
+/// Our intent files, split per intent: 80 % train, 20 % test (seeded).
+pub fn load_yaml(path: &Path, seed: u64) -> Result<Dataset, Error> {
+    let domain = crate::intents::load(path).map_err(Error::Intents)?.domain;
+    let mut rng = StdRng::seed_from_u64(seed);
+    let mut data = Dataset::default();
+    for intent in &domain.intents {
+        let mut texts: Vec<String> = intent.examples.iter().map(|e| e.text.clone()).collect();
+        texts.shuffle(&mut rng);
+        let n_test = (texts.len() / 5).max(1);
+        for (i, t) in texts.into_iter().enumerate() {
+            let ex = (t, intent.name.clone());
+            if i < n_test {
+                data.test.push(ex);
+            } else {
+                data.train.push(ex);
+            }
+        }
+    }
+    Ok(data)
+}
+
+/// At most `n` training examples per label, chosen with `seed`.
+pub fn limit_per_label(train: &[Example], n: usize, seed: u64) -> Vec<Example> {
+    let mut by_label: BTreeMap<&str, Vec<&Example>> = BTreeMap::new();
+    for ex in train {
+        by_label.entry(ex.1.as_str()).or_default().push(ex);
+    }
+    let mut rng = StdRng::seed_from_u64(seed);
+    let mut out = Vec::new();
+    for (_, mut list) in by_label {
+        list.shuffle(&mut rng);
+        out.extend(list.into_iter().take(n).cloned());
+    }
+    out
+}

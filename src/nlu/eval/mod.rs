@@ -1,0 +1,168 @@
+//! `usher test nlu`: train on a data set's train split, evaluate on its test
+//! split, report accuracy, macro-F1, per-label scores, and for data sets
+//! with out-of-scope examples the in-scope accuracy and OOS recall at a
+//! threshold calibrated on the validation split (never the test split).
+
+pub mod data;
+pub mod metrics;
+mod plot;
+
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::time::Instant;
+
+use serde::Serialize;
+
+use super::{Classifier, Features, TrainConfig};
+use crate::Error;
+use data::Dataset;
+use metrics::Metrics;
+
+/// The result of one evaluation.
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    /// Test accuracy (for OOS data sets: over in-scope and OOS examples, OOS predicted by threshold).
+    pub accuracy: f64,
+    /// Macro-F1 over the test labels.
+    pub macro_f1: f64,
+    /// Seconds spent training (feature extraction included).
+    pub train_seconds: f64,
+    /// Training examples.
+    pub n_train: usize,
+    /// Test examples.
+    pub n_test: usize,
+    /// In-scope accuracy (OOS data sets).
+    pub in_scope_accuracy: Option<f64>,
+    /// Recall of OOS examples (OOS data sets).
+    pub oos_recall: Option<f64>,
+    /// The confidence threshold below which a message counts as OOS.
+    pub oos_threshold: Option<f32>,
+    /// The features used.
+    pub features: String,
+    /// Everything else.
+    pub metrics: Metrics,
+}
+
+const CHUNK: usize = 512;
+
+fn probabilities(model: &Classifier, texts: &[&str]) -> Result<Vec<Vec<f32>>, Error> {
+    let mut out = Vec::with_capacity(texts.len());
+    for chunk in texts.chunks(CHUNK) {
+        out.extend(model.probabilities(chunk, true)?);
+    }
+    Ok(out)
+}
+
+fn best(p: &[f32]) -> (usize, f32) {
+    p.iter().enumerate().fold((0, f32::MIN), |(bi, bp), (i, &x)| if x > bp { (i, x) } else { (bi, bp) })
+}
+
+/// Picks the threshold maximising the mean of in-scope accuracy and OOS
+/// recall on `val`.
+fn calibrate(probs: &[Vec<f32>], gold: &[Option<usize>]) -> f32 {
+    let mut best_t = 0.5;
+    let mut best_score = f64::MIN;
+    for step in 1..100 {
+        let t = step as f32 / 100.0;
+        let (mut ins, mut ins_ok, mut oos, mut oos_ok) = (0, 0, 0, 0);
+        for (p, g) in probs.iter().zip(gold) {
+            let (i, conf) = best(p);
+            match g {
+                Some(g) => {
+                    ins += 1;
+                    ins_ok += usize::from(conf >= t && i == *g);
+                }
+                None => {
+                    oos += 1;
+                    oos_ok += usize::from(conf < t);
+                }
+            }
+        }
+        let score = ins_ok as f64 / ins.max(1) as f64 + oos_ok as f64 / oos.max(1) as f64;
+        if score > best_score {
+            best_score = score;
+            best_t = t;
+        }
+    }
+    best_t
+}
+
+/// Trains and evaluates; writes `report.json` and `confusion.png` into `out_dir`.
+pub fn evaluate(
+    data: &Dataset,
+    features: Features,
+    cfg: &TrainConfig,
+    out_dir: &Path,
+    progress: &mut dyn FnMut(usize, usize, f32),
+) -> Result<Report, Error> {
+    let labels: Vec<String> = data.train.iter().map(|(_, l)| l.clone()).collect::<BTreeSet<_>>().into_iter().collect();
+    let index = |l: &str| labels.binary_search_by(|x| x.as_str().cmp(l)).ok();
+    let train: Vec<(String, usize)> = data.train.iter().filter_map(|(t, l)| index(l).map(|i| (t.clone(), i))).collect();
+    let started = Instant::now();
+    let feature_id = features.id();
+    let (model, _) = Classifier::train(labels.clone(), &train, features, cfg, progress)?;
+    let train_seconds = started.elapsed().as_secs_f64();
+
+    let oos = data.oos_label.as_deref();
+    let threshold = match oos {
+        Some(_) if !data.val.is_empty() => {
+            let texts: Vec<&str> = data.val.iter().map(|(t, _)| t.as_str()).collect();
+            let gold: Vec<Option<usize>> = data.val.iter().map(|(_, l)| index(l)).collect();
+            Some(calibrate(&probabilities(&model, &texts)?, &gold))
+        }
+        _ => None,
+    };
+    // Matrix labels: the training labels plus, for OOS data sets, the OOS label last.
+    let mut all_labels = labels.clone();
+    if let Some(o) = oos {
+        all_labels.push(o.to_string());
+    }
+    let oos_index = labels.len();
+    let texts: Vec<&str> = data.test.iter().map(|(t, _)| t.as_str()).collect();
+    let probs = probabilities(&model, &texts)?;
+    let mut gold = Vec::with_capacity(texts.len());
+    let mut predicted = Vec::with_capacity(texts.len());
+    for ((_, label), p) in data.test.iter().zip(&probs) {
+        let g = match index(label) {
+            Some(i) => i,
+            None if oos == Some(label.as_str()) => oos_index,
+            None => return Err(Error::Model(format!("test label {label:?} is not in the training split"))),
+        };
+        let (i, conf) = best(p);
+        let pred = match threshold {
+            Some(t) if conf < t => oos_index,
+            _ => i,
+        };
+        gold.push(g);
+        predicted.push(pred);
+    }
+    let metrics = metrics::compute(&all_labels, &gold, &predicted);
+    let (in_scope_accuracy, oos_recall) = match oos {
+        Some(_) => {
+            let rate = |want_oos: bool| {
+                let pairs: Vec<_> =
+                    gold.iter().zip(&predicted).filter(|(g, _)| (**g == oos_index) == want_oos).collect();
+                pairs.iter().filter(|(g, p)| g == p).count() as f64 / pairs.len().max(1) as f64
+            };
+            (Some(rate(false)), Some(rate(true)))
+        }
+        None => (None, None),
+    };
+    let report = Report {
+        accuracy: metrics.accuracy,
+        macro_f1: metrics.macro_f1,
+        train_seconds,
+        n_train: train.len(),
+        n_test: data.test.len(),
+        in_scope_accuracy,
+        oos_recall,
+        oos_threshold: threshold,
+        features: feature_id,
+        metrics,
+    };
+    std::fs::create_dir_all(out_dir).map_err(|e| Error::io(out_dir, e))?;
+    let json_path = out_dir.join("report.json");
+    std::fs::write(&json_path, serde_json::to_vec_pretty(&report)?).map_err(|e| Error::io(&json_path, e))?;
+    plot::confusion(&report.metrics.confusion, &out_dir.join("confusion.png"))?;
+    Ok(report)
+}
