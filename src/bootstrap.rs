@@ -6,6 +6,7 @@ use crate::config::{Config, StoreKind};
 use crate::engine::{Brain, Engine};
 use crate::intents::{self, Diagnostic};
 use crate::nlu::encoder::{fetch, EmbeddingCache, Encoder};
+use crate::nlu::sentiment::Sentiment;
 use crate::nlu::{Features, Nlu, Provenance};
 use crate::store::{SqliteStore, Store};
 use crate::Error;
@@ -41,17 +42,31 @@ pub fn features(config: &Config) -> Features {
     }
 }
 
+/// The sentiment model, or `None` (logged) when none is configured or it
+/// cannot be loaded.
+pub fn sentiment(config: &Config) -> Option<Arc<Sentiment>> {
+    let dir = config.nlu.sentiment.as_ref()?;
+    match Sentiment::load(dir) {
+        Ok(model) => Some(Arc::new(model)),
+        Err(e) => {
+            tracing::warn!(error = %e, "no sentiment model (train one with `usher train sentiment`): messages get no sentiment score");
+            None
+        }
+    }
+}
+
 /// Loads and validates the intent files, then trains (or loads the cached)
 /// classifier for them. Synchronous and CPU-heavy: call it off the runtime.
 pub fn brain(
     config: &Config,
     features: Features,
+    sentiment: Option<Arc<Sentiment>>,
     progress: &mut dyn FnMut(usize, usize, f32),
 ) -> Result<(Brain, Provenance, Vec<Diagnostic>), Error> {
     let loaded = intents::load(&config.intents).map_err(Error::Intents)?;
     let train = config.nlu.train_config();
     let (nlu, provenance) = Nlu::train_or_load(&loaded.domain, features, &config.model_cache(), &train, progress)?;
-    Ok((Brain { domain: loaded.domain, nlu }, provenance, loaded.warnings))
+    Ok((Brain { domain: loaded.domain, nlu: nlu.with_sentiment(sentiment) }, provenance, loaded.warnings))
 }
 
 /// Opens the configured store.
@@ -68,9 +83,10 @@ pub async fn engine(
     mut progress: impl FnMut(usize, usize, f32) + Send + 'static,
 ) -> Result<(Engine, Provenance), Error> {
     let cfg = config.clone();
-    let (brain, provenance, warnings) = tokio::task::spawn_blocking(move || brain(&cfg, features(&cfg), &mut progress))
-        .await
-        .map_err(|e| Error::Model(format!("training task failed: {e}")))??;
+    let (brain, provenance, warnings) =
+        tokio::task::spawn_blocking(move || brain(&cfg, features(&cfg), sentiment(&cfg), &mut progress))
+            .await
+            .map_err(|e| Error::Model(format!("training task failed: {e}")))??;
     for w in warnings {
         tracing::warn!("{w}");
     }

@@ -82,6 +82,10 @@ pub struct NluConfig {
     /// hashed n-grams only. Default `models/all-MiniLM-L6-v2`.
     #[serde(default = "default_encoder")]
     pub encoder: Option<PathBuf>,
+    /// The sentiment model's directory (`usher train sentiment` writes it);
+    /// `null` disables sentiment scores. Default `models/sentiment`.
+    #[serde(default = "default_sentiment")]
+    pub sentiment: Option<PathBuf>,
 }
 
 /// Channel adapters; each adapter's config type lives in its crate.
@@ -114,6 +118,9 @@ fn default_epochs() -> usize {
 fn default_hidden() -> usize {
     TrainConfig::default().hidden
 }
+fn default_sentiment() -> Option<PathBuf> {
+    Some(PathBuf::from("models/sentiment"))
+}
 fn default_encoder() -> Option<PathBuf> {
     Some(PathBuf::from("models/all-MiniLM-L6-v2"))
 }
@@ -126,7 +133,13 @@ impl Default for HttpConfig {
 
 impl Default for NluConfig {
     fn default() -> Self {
-        Self { seed: default_seed(), epochs: default_epochs(), hidden: default_hidden(), encoder: default_encoder() }
+        Self {
+            seed: default_seed(),
+            epochs: default_epochs(),
+            hidden: default_hidden(),
+            encoder: default_encoder(),
+            sentiment: default_sentiment(),
+        }
     }
 }
 
@@ -173,8 +186,8 @@ impl Config {
 
     /// Makes relative paths relative to `base`.
     pub fn resolve(&mut self, base: &Path) {
-        let encoder = self.nlu.encoder.iter_mut();
-        for p in [&mut self.data_dir, &mut self.intents].into_iter().chain(encoder) {
+        let models = self.nlu.encoder.iter_mut().chain(self.nlu.sentiment.iter_mut());
+        for p in [&mut self.data_dir, &mut self.intents].into_iter().chain(models) {
             if p.is_relative() {
                 *p = base.join(&*p);
             }

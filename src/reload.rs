@@ -81,8 +81,9 @@ pub fn watch(engine: Engine, config: Config, status: StatusHandle, mut shutdown:
 /// Validates and retrains now; swaps the model in on success.
 pub async fn reload(engine: &Engine, config: &Config, status: &StatusHandle, since: Instant) {
     let cfg = config.clone();
-    let features = engine.brain().nlu.features().clone();
-    let built = tokio::task::spawn_blocking(move || bootstrap::brain(&cfg, features, &mut |_, _, _| {}))
+    let current = engine.brain();
+    let (features, sentiment) = (current.nlu.features().clone(), current.nlu.sentiment().cloned());
+    let built = tokio::task::spawn_blocking(move || bootstrap::brain(&cfg, features, sentiment, &mut |_, _, _| {}))
         .await
         .map_err(|e| Error::Model(format!("reload task failed: {e}")))
         .and_then(|r| r);

@@ -134,3 +134,26 @@ async fn messages_of_one_conversation_are_processed_in_order() {
         assert!(pair[1].text.starts_with(expected), "{} -> {}", pair[0].text, pair[1].text);
     }
 }
+
+#[tokio::test]
+async fn upset_fans_are_handed_to_a_person_after_two_negative_messages() {
+    use std::sync::Arc;
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = common::config(dir.path());
+    config.nlu.sentiment = Some(common::repo().join("models/sentiment"));
+    let sentiment = usher::bootstrap::sentiment(&config);
+    assert!(sentiment.is_some(), "the committed sentiment model loads");
+    let (brain, _, _) =
+        usher::bootstrap::brain(&config, usher::nlu::Features::Ngrams, sentiment, &mut |_, _, _| {}).unwrap();
+    let store = usher::store::SqliteStore::open(&dir.path().join("usher.db")).await.unwrap();
+    let engine = usher::engine::Engine::new(Arc::new(store), brain);
+    let conv = usher_channel::ConversationId::new("fan-upset").unwrap();
+    let say = |text: &str| engine.handle(usher_channel::Inbound::text(conv.clone(), "api", text));
+    let first = say("this is a terrible , awful , useless service and i hate it").await.unwrap();
+    assert!(first.parse.sentiment.unwrap() < -0.6, "{:?}", first.parse.sentiment);
+    assert!(!matches!(first.replies[0].parts[0], Part::Handoff { .. }), "one bad message is not enough");
+    let second = say("worst , most boring and painful experience ever").await.unwrap();
+    assert!(matches!(second.replies[0].parts[0], Part::Handoff { .. }), "{:?}", second.replies);
+    let t = engine.transcript(&conv).await.unwrap().unwrap();
+    assert!(t.messages[0].nlu.as_ref().unwrap()["sentiment"].as_f64().unwrap() < -0.6, "the score is stored");
+}

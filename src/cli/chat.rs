@@ -36,7 +36,10 @@ pub async fn run(config: &Config, conversation: &str) -> anyhow::Result<ExitCode
             Ok(turn) => {
                 if !is_payload {
                     let i = &turn.parse.intent;
-                    println!("   ({} {:.2})", i.name, i.confidence);
+                    match turn.parse.sentiment {
+                        Some(s) => println!("   ({} {:.2}, sentiment {s:+.2})", i.name, i.confidence),
+                        None => println!("   ({} {:.2})", i.name, i.confidence),
+                    }
                 }
                 for reply in turn.replies {
                     println!("bot> {}", render_plain(&reply.parts).replace('\n', "\n     "));

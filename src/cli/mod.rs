@@ -1,5 +1,6 @@
 //! Command-line interface (clap).
 
+mod bench;
 mod chat;
 mod models;
 mod progress;
@@ -40,18 +41,39 @@ enum Command {
         /// A directory of intent files or one file (default: the config's `intents`).
         path: Option<PathBuf>,
     },
-    /// Train the intent classifier and print its training accuracy.
-    Train,
+    /// Train a model: the intent classifier (default) or the sentiment model.
+    Train {
+        /// What to train.
+        #[arg(value_enum, default_value_t = train::Target::Intents)]
+        target: train::Target,
+        /// Sentiment: the SST-2 directory (stsa.binary.train/.dev/.test).
+        #[arg(long, default_value = "../shared/data/sst2")]
+        data: PathBuf,
+        /// Sentiment: training epochs.
+        #[arg(long, default_value_t = 4)]
+        epochs: usize,
+    },
     /// Evaluate models on data sets.
     Test {
         #[command(subcommand)]
         command: TestCommand,
+    },
+    /// Benchmarks.
+    Bench {
+        #[command(subcommand)]
+        command: BenchCommand,
     },
     /// Manage model files.
     Models {
         #[command(subcommand)]
         command: ModelsCommand,
     },
+}
+
+#[derive(Debug, Subcommand)]
+enum BenchCommand {
+    /// Sentence-encoder throughput (batch 64 and 1) and single-message latency.
+    Encoder(bench::Args),
 }
 
 #[derive(Debug, Subcommand)]
@@ -81,7 +103,11 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
             };
             Ok(validate::run(&path))
         }
-        Command::Train => train::run(&load_config(&args.config)?),
+        Command::Train { target: train::Target::Intents, .. } => train::run(&load_config(&args.config)?),
+        Command::Train { target: train::Target::Sentiment, data, epochs } => {
+            train::sentiment(&load_config(&args.config)?, &data, epochs)
+        }
+        Command::Bench { command: BenchCommand::Encoder(a) } => bench::encoder(&load_config(&args.config)?, &a),
         Command::Test { command: TestCommand::Nlu(a) } => test_nlu::run(&load_config(&args.config)?, &a),
         Command::Models { command: ModelsCommand::Fetch { dir } } => {
             let dir = match dir {

@@ -57,6 +57,13 @@ impl Turn<'_> {
             self.tracker.form = None;
             return self.handoff();
         }
+        if let (Some(rule), Some(score)) = (self.domain.policy.negative_sentiment, parse.sentiment) {
+            self.tracker.negative_turns = if score < rule.score_below { self.tracker.negative_turns + 1 } else { 0 };
+            if self.tracker.negative_turns >= rule.turns {
+                self.tracker.form = None;
+                return self.handoff();
+            }
+        }
         let by_button = payload_intent(self.domain, msg.payload).is_some();
         if let Some(active) = self.tracker.form.clone() {
             if let Some(form) = self.domain.forms.get(&active.name) {

@@ -24,6 +24,9 @@ pub struct Tracker {
     pub handoff: Handoff,
     /// Fan messages so far.
     pub turns: u64,
+    /// Consecutive messages below the policy's negative-sentiment threshold.
+    #[serde(default)]
+    pub negative_turns: u32,
 }
 
 /// A form in progress.

@@ -83,6 +83,7 @@ async fn turn(
             intent: Ranked { name: name.to_string(), confidence: 1.0 },
             ranking: vec![Ranked { name: name.to_string(), confidence: 1.0 }],
             entities: brain.nlu.entities(&inbound.text),
+            sentiment: None,
         },
         None => {
             let permit = inner.inference.acquire().await.map_err(|_| Error::ShuttingDown)?;

@@ -137,6 +137,17 @@ pub struct Policy {
     pub form_max_attempts: u32,
     /// Lower-cased words that hand the conversation to a human at once.
     pub handoff_keywords: Vec<String>,
+    /// Hand over after this many consecutive messages scoring below a sentiment.
+    pub negative_sentiment: Option<SentimentRule>,
+}
+
+/// "Upset for K turns": sentiment below `score_below` for `turns` messages in a row.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct SentimentRule {
+    /// Threshold in [-1, 1].
+    pub score_below: f32,
+    /// Consecutive messages.
+    pub turns: u32,
 }
 
 impl Default for Policy {
@@ -146,6 +157,7 @@ impl Default for Policy {
             handoff_after_fallbacks: 2,
             form_max_attempts: 3,
             handoff_keywords: Vec::new(),
+            negative_sentiment: None,
         }
     }
 }

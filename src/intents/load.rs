@@ -421,6 +421,9 @@ impl Checker<'_> {
             handoff_after_fallbacks: raw.handoff_after_fallbacks.unwrap_or(defaults.handoff_after_fallbacks).max(1),
             form_max_attempts: raw.form_max_attempts.unwrap_or(defaults.form_max_attempts).max(1),
             handoff_keywords: raw.handoff_keywords.iter().map(|k| k.to_lowercase()).collect(),
+            negative_sentiment: raw
+                .handoff_on_negative_sentiment
+                .map(|r| SentimentRule { score_below: r.score_below.clamp(-1.0, 1.0), turns: r.turns.max(1) }),
         })
     }
 

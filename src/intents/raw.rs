@@ -93,4 +93,13 @@ pub(crate) struct RawPolicy {
     pub form_max_attempts: Option<u32>,
     #[serde(default)]
     pub handoff_keywords: Vec<String>,
+    #[serde(default)]
+    pub handoff_on_negative_sentiment: Option<RawSentimentRule>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawSentimentRule {
+    pub score_below: f32,
+    pub turns: u32,
 }

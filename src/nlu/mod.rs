@@ -14,10 +14,12 @@ mod entities;
 pub mod eval;
 pub mod features;
 mod head;
+pub mod sentiment;
 
 pub use classifier::{Classifier, Features};
 pub use entities::{EntityExtractor, EntityMatch};
 pub use head::{Head, TrainConfig, TrainReport};
+use sentiment::Sentiment;
 
 use serde::{Deserialize, Serialize};
 use std::path::Path;
@@ -54,6 +56,8 @@ pub struct Parse {
     pub ranking: Vec<Ranked>,
     /// Entities found.
     pub entities: Vec<EntityMatch>,
+    /// Sentiment in [-1, 1] (negative to positive), when a model is loaded.
+    pub sentiment: Option<f32>,
 }
 
 /// A trained classifier and the entity rules of one domain.
@@ -61,6 +65,7 @@ pub struct Nlu {
     classifier: Arc<dyn IntentClassifier>,
     extractor: EntityExtractor,
     features: Features,
+    sentiment: Option<Arc<Sentiment>>,
 }
 
 /// How the classifier came to be.
@@ -76,7 +81,18 @@ impl Nlu {
     /// Wraps a classifier with the domain's entity rules.
     pub fn new(classifier: Classifier, domain: &Domain) -> Self {
         let features = classifier.features().clone();
-        Self { classifier: Arc::new(classifier), extractor: EntityExtractor::new(domain), features }
+        Self { classifier: Arc::new(classifier), extractor: EntityExtractor::new(domain), features, sentiment: None }
+    }
+
+    /// Adds a sentiment model: every parse then carries a score.
+    pub fn with_sentiment(mut self, sentiment: Option<Arc<Sentiment>>) -> Self {
+        self.sentiment = sentiment;
+        self
+    }
+
+    /// The sentiment model, if any (shared with retrains).
+    pub fn sentiment(&self) -> Option<&Arc<Sentiment>> {
+        self.sentiment.as_ref()
     }
 
     /// The features the classifier uses (shared with retrains).
@@ -128,16 +144,21 @@ impl Nlu {
     pub fn parse_batch(&self, texts: &[&str]) -> Result<Vec<Parse>, Error> {
         let probs = self.classifier.predict(texts)?;
         let labels = self.classifier.labels();
+        let scores = match &self.sentiment {
+            Some(s) => s.score(texts)?.into_iter().map(Some).collect(),
+            None => vec![None; texts.len()],
+        };
         Ok(texts
             .iter()
             .zip(probs)
-            .map(|(text, p)| {
+            .zip(scores)
+            .map(|((text, p), sentiment)| {
                 let mut ranking: Vec<Ranked> =
                     labels.iter().zip(p).map(|(name, confidence)| Ranked { name: name.clone(), confidence }).collect();
                 ranking.sort_by(|a, b| b.confidence.total_cmp(&a.confidence));
                 ranking.truncate(5);
                 let intent = ranking.first().cloned().unwrap_or(Ranked { name: String::new(), confidence: 0.0 });
-                Parse { intent, ranking, entities: self.extractor.extract(text) }
+                Parse { intent, ranking, entities: self.extractor.extract(text), sentiment }
             })
             .collect())
     }

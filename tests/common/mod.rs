@@ -34,7 +34,7 @@ pub fn config(data_dir: &Path) -> Config {
 pub fn brain() -> Brain {
     let cache = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("shared-model-cache");
     let (brain, _, _) =
-        usher::bootstrap::brain(&config(&cache), usher::nlu::Features::Ngrams, &mut |_, _, _| {}).unwrap();
+        usher::bootstrap::brain(&config(&cache), usher::nlu::Features::Ngrams, None, &mut |_, _, _| {}).unwrap();
     brain
 }
 

@@ -141,3 +141,37 @@ pub fn limit_per_label(train: &[Example], n: usize, seed: u64) -> Vec<Example> {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write(dir: &Path, name: &str, body: &str) {
+        std::fs::write(dir.join(name), body).unwrap();
+    }
+
+    #[test]
+    fn csv_errors_name_file_and_row() {
+        let dir = tempfile::tempdir().unwrap();
+        write(dir.path(), "train.csv", "text,category\n\"hi, there\",greet\nbye,goodbye\n");
+        write(dir.path(), "test.csv", "text,category\nhello,greet\nrefund me,refund\n");
+        let err = load_csv(dir.path()).unwrap_err().to_string();
+        assert!(err.contains("test.csv row 3") && err.contains("\"refund\" is not in the training split"), "{err}");
+
+        write(dir.path(), "test.csv", "text,label\nhello,greet\n");
+        let err = load_csv(dir.path()).unwrap_err().to_string();
+        assert!(err.contains("test.csv row 1: missing column `category`"), "{err}");
+
+        write(dir.path(), "test.csv", "text,category\nhello,greet\n");
+        let data = load_csv(dir.path()).unwrap();
+        assert_eq!(data.train[0], ("hi, there".to_string(), "greet".to_string()));
+    }
+
+    #[test]
+    fn few_shot_limits_each_label() {
+        let train: Vec<Example> = (0..30).map(|i| (format!("t{i}"), format!("l{}", i % 3))).collect();
+        let few = limit_per_label(&train, 4, 1);
+        assert_eq!(few.len(), 12);
+        assert_eq!(few, limit_per_label(&train, 4, 1), "seeded");
+    }
+}

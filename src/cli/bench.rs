@@ -1,0 +1,57 @@
+//! `usher bench encoder`: sentence-encoder throughput and latency.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Instant;
+
+use usher::config::Config;
+use usher::nlu::encoder::Encoder;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// A CSV with a `text` column to encode (e.g. ../shared/data/banking77/test.csv).
+    #[arg(long)]
+    data: PathBuf,
+    /// How many sentences to encode per measurement.
+    #[arg(long, default_value_t = 1000)]
+    sentences: usize,
+    /// Print one JSON object on the last line.
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn encoder(config: &Config, args: &Args) -> anyhow::Result<ExitCode> {
+    let dir = config.nlu.encoder.clone().ok_or_else(|| anyhow::anyhow!("nlu.encoder is null in the config"))?;
+    let enc = Encoder::load(&dir)?;
+    let texts: Vec<String> =
+        usher::nlu::eval::data::read_csv(&args.data)?.into_iter().map(|(t, _)| t).take(args.sentences).collect();
+    let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+    enc.encode(&refs[..refs.len().min(64)])?; // warm-up
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+
+    let t = Instant::now();
+    enc.encode(&refs)?;
+    let batched = refs.len() as f64 / t.elapsed().as_secs_f64();
+
+    let mut latencies = Vec::with_capacity(refs.len().min(300));
+    for text in refs.iter().take(300) {
+        let t = Instant::now();
+        enc.encode(&[text])?;
+        latencies.push(t.elapsed().as_secs_f64() * 1000.0);
+    }
+    let single = latencies.len() as f64 / (latencies.iter().sum::<f64>() / 1000.0);
+    latencies.sort_by(f64::total_cmp);
+    let p50 = latencies[latencies.len() / 2];
+    let p99 = latencies[(latencies.len() * 99 / 100).min(latencies.len() - 1)];
+    println!("encoder {} on {threads} threads, {} sentences", enc.id(), refs.len());
+    println!("batch 64 (length-sorted): {batched:.0} sentences/s");
+    println!("batch 1:                  {single:.0} sentences/s, p50 {p50:.2} ms, p99 {p99:.2} ms");
+    if args.json {
+        let v = serde_json::json!({
+            "threads": threads, "sentences": refs.len(), "batch64_per_s": batched,
+            "batch1_per_s": single, "p50_ms": p50, "p99_ms": p99,
+        });
+        println!("{v}");
+    }
+    Ok(ExitCode::SUCCESS)
+}

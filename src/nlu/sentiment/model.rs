@@ -1,0 +1,194 @@
+//! The sentiment model: embeddings → GRU → masked mean over time → linear
+//! (2 classes). Initialised from a seeded RNG: deterministic under a seed.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use candle_core::{DType, Device, Tensor, D};
+use candle_nn::rnn::{GRUConfig, RNN};
+use candle_nn::{AdamW, Embedding, Linear, Module, Optimizer, ParamsAdamW, VarBuilder, VarMap, GRU};
+use rand::rngs::StdRng;
+use rand::seq::SliceRandom;
+use rand::{Rng, SeedableRng};
+use serde::{Deserialize, Serialize};
+
+use super::{tokens, Labelled};
+use crate::Error;
+
+const EMBED: usize = 64;
+const HIDDEN: usize = 64;
+const MAX_LEN: usize = 48;
+const PAD: u32 = 0;
+const UNK: u32 = 1;
+
+/// Training results.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq)]
+pub struct SentimentReport {
+    /// Accuracy on the test sentences.
+    pub test_accuracy: f64,
+    /// Accuracy on the dev sentences.
+    pub dev_accuracy: f64,
+    /// Sentences trained on.
+    pub n_train: usize,
+    /// Training seconds.
+    pub train_seconds: f64,
+}
+
+#[derive(Serialize, Deserialize)]
+struct Meta {
+    vocab: Vec<String>,
+    report: Option<SentimentReport>,
+}
+
+/// A trained sentiment model.
+pub struct Sentiment {
+    vocab: HashMap<String, u32>,
+    words: Vec<String>,
+    embedding: Embedding,
+    gru: GRU,
+    out: Linear,
+    varmap: VarMap,
+    /// Figures from training, when known.
+    pub report: Option<SentimentReport>,
+}
+
+fn build(vocab_len: usize, vb: &VarBuilder) -> Result<(Embedding, GRU, Linear), Error> {
+    let embedding = candle_nn::embedding(vocab_len, EMBED, vb.pp("embedding"))?;
+    let gru = candle_nn::rnn::gru(EMBED, HIDDEN, GRUConfig::default(), vb.pp("gru"))?;
+    let out = candle_nn::linear(HIDDEN, 2, vb.pp("out"))?;
+    Ok((embedding, gru, out))
+}
+
+impl Sentiment {
+    fn new(words: Vec<String>, varmap: VarMap) -> Result<Self, Error> {
+        let vb = VarBuilder::from_varmap(&varmap, DType::F32, &Device::Cpu);
+        let (embedding, gru, out) = build(words.len(), &vb)?;
+        let vocab = words.iter().enumerate().map(|(i, w)| (w.clone(), i as u32)).collect();
+        Ok(Self { vocab, words, embedding, gru, out, varmap, report: None })
+    }
+
+    fn ids(&self, text: &str) -> Vec<u32> {
+        let mut ids: Vec<u32> =
+            tokens(text).iter().take(MAX_LEN).map(|t| self.vocab.get(t).copied().unwrap_or(UNK)).collect();
+        if ids.is_empty() {
+            ids.push(UNK);
+        }
+        ids
+    }
+
+    fn logits(&self, texts: &[&str]) -> Result<Tensor, Error> {
+        let rows: Vec<Vec<u32>> = texts.iter().map(|t| self.ids(t)).collect();
+        let len = rows.iter().map(Vec::len).max().unwrap_or(1);
+        let mut ids = Vec::with_capacity(rows.len() * len);
+        let mut mask = Vec::with_capacity(rows.len() * len);
+        for r in &rows {
+            ids.extend(r.iter().copied().chain(std::iter::repeat_n(PAD, len - r.len())));
+            mask.extend((0..len).map(|i| if i < r.len() { 1f32 } else { 0.0 }));
+        }
+        let ids = Tensor::from_vec(ids, (rows.len(), len), &Device::Cpu)?;
+        let mask = Tensor::from_vec(mask, (rows.len(), len, 1), &Device::Cpu)?;
+        let x = self.embedding.forward(&ids)?;
+        let states = self.gru.seq(&x)?;
+        let hs: Vec<Tensor> = states.iter().map(|s| s.h.clone()).collect();
+        let h = Tensor::stack(&hs, 1)?; // (batch, time, hidden)
+        let pooled = h.broadcast_mul(&mask)?.sum(1)?.broadcast_div(&mask.sum(1)?)?;
+        Ok(self.out.forward(&pooled)?)
+    }
+
+    /// Scores in [-1, 1] (P(positive) * 2 - 1), one per text.
+    pub fn score(&self, texts: &[&str]) -> Result<Vec<f32>, Error> {
+        if texts.is_empty() {
+            return Ok(Vec::new());
+        }
+        let p = candle_nn::ops::softmax_last_dim(&self.logits(texts)?)?.to_vec2::<f32>()?;
+        Ok(p.iter().map(|row| row[1] * 2.0 - 1.0).collect())
+    }
+
+    /// Accuracy on labelled sentences.
+    pub fn accuracy(&self, data: &[Labelled]) -> Result<f64, Error> {
+        let mut correct = 0;
+        for chunk in data.chunks(256) {
+            let texts: Vec<&str> = chunk.iter().map(|(t, _)| t.as_str()).collect();
+            let pred = self.logits(&texts)?.argmax(D::Minus1)?.to_vec1::<u32>()?;
+            correct += pred.iter().zip(chunk).filter(|(p, (_, l))| *p == l).count();
+        }
+        Ok(correct as f64 / data.len().max(1) as f64)
+    }
+
+    /// Trains on `train`; `progress(epoch, epochs, loss)` after each epoch.
+    pub fn train(
+        train: &[Labelled],
+        epochs: usize,
+        seed: u64,
+        progress: &mut dyn FnMut(usize, usize, f32),
+    ) -> Result<Self, Error> {
+        let mut counts: HashMap<String, usize> = HashMap::new();
+        for (t, _) in train {
+            for w in tokens(t) {
+                *counts.entry(w).or_default() += 1;
+            }
+        }
+        let mut kept: Vec<String> = counts.into_iter().filter(|(_, c)| *c >= 2).map(|(w, _)| w).collect();
+        kept.sort();
+        let words: Vec<String> = ["<pad>", "<unk>"].iter().map(|s| s.to_string()).chain(kept).collect();
+        let model = Self::new(words, VarMap::new())?;
+        // Re-initialise every variable from a seeded RNG, in name order.
+        let mut rng = StdRng::seed_from_u64(seed);
+        let mut vars: Vec<(String, candle_core::Var)> = model
+            .varmap
+            .data()
+            .lock()
+            .map_err(|_| Error::Model("poisoned".into()))?
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        vars.sort_by(|a, b| a.0.cmp(&b.0));
+        for (name, var) in &vars {
+            let shape = var.shape().clone();
+            let fan_in = if shape.rank() == 2 { shape.dims()[1] } else { HIDDEN };
+            let bound = if name.starts_with("embedding") { 0.1 } else { (1.0 / fan_in as f32).sqrt() };
+            let data: Vec<f32> = (0..shape.elem_count()).map(|_| rng.random_range(-bound..bound)).collect();
+            var.set(&Tensor::from_vec(data, shape, &Device::Cpu)?)?;
+        }
+        let params = ParamsAdamW { lr: 2e-3, weight_decay: 1e-4, ..Default::default() };
+        let mut opt = AdamW::new(vars.iter().map(|(_, v)| v.clone()).collect(), params)?;
+        let mut order: Vec<usize> = (0..train.len()).collect();
+        for epoch in 0..epochs {
+            order.shuffle(&mut rng);
+            let (mut loss_sum, mut batches) = (0.0, 0);
+            for chunk in order.chunks(32) {
+                let texts: Vec<&str> = chunk.iter().map(|&i| train[i].0.as_str()).collect();
+                let labels: Vec<u32> = chunk.iter().map(|&i| train[i].1).collect();
+                let y = Tensor::new(labels.as_slice(), &Device::Cpu)?;
+                let loss = candle_nn::loss::cross_entropy(&model.logits(&texts)?, &y)?;
+                opt.backward_step(&loss)?;
+                loss_sum += loss.to_scalar::<f32>()?;
+                batches += 1;
+            }
+            progress(epoch + 1, epochs, loss_sum / batches.max(1) as f32);
+        }
+        Ok(model)
+    }
+
+    /// Writes `model.safetensors` and `vocab.json` into `dir`.
+    pub fn save(&self, dir: &Path) -> Result<(), Error> {
+        std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+        self.varmap.save(dir.join("model.safetensors"))?;
+        let meta = Meta { vocab: self.words.clone(), report: self.report };
+        let path = dir.join("vocab.json");
+        std::fs::write(&path, serde_json::to_vec(&meta)?).map_err(|e| Error::io(&path, e))?;
+        Ok(())
+    }
+
+    /// Loads a model saved by [`Self::save`]; errors name the bad file.
+    pub fn load(dir: &Path) -> Result<Self, Error> {
+        let path = dir.join("vocab.json");
+        let raw = std::fs::read(&path).map_err(|e| Error::io(&path, e))?;
+        let meta: Meta = serde_json::from_slice(&raw).map_err(|e| Error::Model(format!("{}: {e}", path.display())))?;
+        let mut model = Self::new(meta.vocab, VarMap::new())?;
+        let weights = dir.join("model.safetensors");
+        model.varmap.load(&weights).map_err(|e| Error::Model(format!("{}: {e}", weights.display())))?;
+        model.report = meta.report;
+        Ok(model)
+    }
+}
