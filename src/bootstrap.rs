@@ -26,7 +26,7 @@ pub fn features(config: &Config) -> Features {
         );
         return Features::Ngrams;
     }
-    let loaded = Encoder::load(dir).and_then(|encoder| {
+    let loaded = config.nlu.device.device().and_then(|device| Encoder::load_on(dir, device)).and_then(|encoder| {
         let cache = EmbeddingCache::open(&config.model_cache(), &encoder)?;
         Ok(Features::EncoderAndNgrams { encoder: Arc::new(encoder), cache: Arc::new(cache) })
     });

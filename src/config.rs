@@ -86,6 +86,56 @@ pub struct NluConfig {
     /// `null` disables sentiment scores. Default `models/sentiment`.
     #[serde(default = "default_sentiment")]
     pub sentiment: Option<PathBuf>,
+    /// Where the encoder runs: `auto` (the first CUDA GPU when built with
+    /// `--features cuda` and one is present, else the CPU), `cpu` or `cuda:N`.
+    #[serde(default)]
+    pub device: DeviceChoice,
+}
+
+/// Where to run the encoder.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "String")]
+pub enum DeviceChoice {
+    /// A GPU if the build and the machine have one, else the CPU.
+    #[default]
+    Auto,
+    /// The CPU.
+    Cpu,
+    /// CUDA GPU number N.
+    Cuda(usize),
+}
+
+impl TryFrom<String> for DeviceChoice {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        match s.as_str() {
+            "auto" => Ok(Self::Auto),
+            "cpu" => Ok(Self::Cpu),
+            other => other
+                .strip_prefix("cuda:")
+                .and_then(|n| n.parse().ok())
+                .map(Self::Cuda)
+                .ok_or_else(|| format!("device {other:?}: use auto, cpu or cuda:N")),
+        }
+    }
+}
+
+impl DeviceChoice {
+    /// The candle device; `auto` falls back to the CPU (logged) when no GPU works.
+    pub fn device(self) -> Result<candle_core::Device, crate::Error> {
+        match self {
+            Self::Cpu => Ok(candle_core::Device::Cpu),
+            Self::Cuda(n) => Ok(candle_core::Device::new_cuda(n)?),
+            Self::Auto if candle_core::utils::cuda_is_available() => match candle_core::Device::new_cuda(0) {
+                Ok(d) => Ok(d),
+                Err(e) => {
+                    tracing::warn!(error = %e, "no usable CUDA GPU: running the encoder on the CPU");
+                    Ok(candle_core::Device::Cpu)
+                }
+            },
+            Self::Auto => Ok(candle_core::Device::Cpu),
+        }
+    }
 }
 
 /// Channel adapters; each adapter's config type lives in its crate.
@@ -139,6 +189,7 @@ impl Default for NluConfig {
             hidden: default_hidden(),
             encoder: default_encoder(),
             sentiment: default_sentiment(),
+            device: DeviceChoice::Auto,
         }
     }
 }
@@ -216,6 +267,16 @@ mod tests {
         assert_eq!(c.store.kind, StoreKind::Sqlite);
         let e = Config::parse("http:\n  prot: 9\n").unwrap_err();
         assert!(e.contains("unknown field `prot`") && e.contains("line 2 column 3"), "{e}");
+    }
+
+    #[test]
+    fn devices_parse() {
+        let c = Config::parse("nlu: {device: 'cuda:1'}").unwrap();
+        assert_eq!(c.nlu.device, DeviceChoice::Cuda(1));
+        assert_eq!(Config::parse("").unwrap().nlu.device, DeviceChoice::Auto);
+        let e = Config::parse("nlu: {device: gpu}").unwrap_err();
+        assert!(e.contains("use auto, cpu or cuda:N"), "{e}");
+        assert!(DeviceChoice::Cpu.device().unwrap().is_cpu());
     }
 
     #[test]

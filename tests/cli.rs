@@ -87,3 +87,43 @@ fn train_prints_training_accuracy() {
         .unwrap_or_else(|| panic!("{stdout}"));
     assert!(accuracy > 95.0, "{stdout}");
 }
+
+#[test]
+fn test_nlu_reports_metrics_a_confusion_matrix_and_json() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("config.yaml");
+    std::fs::write(&config, "nlu: {encoder: null, sentiment: null}\ndata_dir: data\n").unwrap();
+    let report = dir.path().join("report");
+    let out = usher()
+        .args(["test", "nlu", "--format", "yaml", "--json", "--data"])
+        .arg(common::repo().join("intents"))
+        .arg("--report")
+        .arg(&report)
+        .arg("--config")
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("refund_request") && stdout.contains("macro-F1:"), "{stdout}");
+    let last: serde_json::Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
+    for key in ["accuracy", "macro_f1", "train_seconds", "n_test"] {
+        assert!(last[key].is_number(), "{key} in {last}");
+    }
+    assert!(last["accuracy"].as_f64().unwrap() > 0.5, "{last}");
+    let png = std::fs::read(report.join("confusion.png")).unwrap();
+    assert_eq!(&png[1..4], b"PNG");
+    let json: serde_json::Value = serde_json::from_slice(&std::fs::read(report.join("report.json")).unwrap()).unwrap();
+    assert_eq!(json["metrics"]["labels"].as_array().unwrap().len(), 26);
+}
+
+#[test]
+fn test_nlu_names_file_and_row_of_bad_data() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("train.csv"), "text,category\nhi,greet\n").unwrap();
+    std::fs::write(dir.path().join("test.csv"), "text,category\nhello,greet\nbye,goodbye\n").unwrap();
+    let out = usher().args(["test", "nlu", "--format", "csv", "--data"]).arg(dir.path()).output().unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("test.csv row 3") && stderr.contains("\"goodbye\""), "{stderr}");
+}

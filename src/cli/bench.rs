@@ -22,7 +22,7 @@ pub struct Args {
 
 pub fn encoder(config: &Config, args: &Args) -> anyhow::Result<ExitCode> {
     let dir = config.nlu.encoder.clone().ok_or_else(|| anyhow::anyhow!("nlu.encoder is null in the config"))?;
-    let enc = Encoder::load(&dir)?;
+    let enc = Encoder::load_on(&dir, config.nlu.device.device()?)?;
     let texts: Vec<String> =
         usher::nlu::eval::data::read_csv(&args.data)?.into_iter().map(|(t, _)| t).take(args.sentences).collect();
     let refs: Vec<&str> = texts.iter().map(String::as_str).collect();

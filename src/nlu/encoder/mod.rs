@@ -41,6 +41,11 @@ impl Encoder {
     /// Loads `config.json`, `tokenizer.json` and `model.safetensors` from `dir`.
     /// A missing, corrupted or truncated file gives an error naming it.
     pub fn load(dir: &Path) -> Result<Self, Error> {
+        Self::load_on(dir, Device::Cpu)
+    }
+
+    /// Like [`Self::load`], on `device` (a CUDA GPU with the `cuda` feature).
+    pub fn load_on(dir: &Path, device: Device) -> Result<Self, Error> {
         let config_path = dir.join("config.json");
         let raw = std::fs::read_to_string(&config_path).map_err(|e| Error::io(&config_path, e))?;
         let config: Config = serde_json::from_str(&raw).map_err(|e| model_error(&config_path, e))?;
@@ -53,7 +58,6 @@ impl Encoder {
         let weights_path = dir.join("model.safetensors");
         let bytes = std::fs::read(&weights_path).map_err(|e| Error::io(&weights_path, e))?;
         let id = crate::util::sha256_hex(&bytes)[..16].to_string();
-        let device = Device::Cpu;
         let vb =
             VarBuilder::from_buffered_safetensors(bytes, DTYPE, &device).map_err(|e| model_error(&weights_path, e))?;
         let model = BertModel::load(vb, &config).map_err(|e| model_error(&weights_path, e))?;

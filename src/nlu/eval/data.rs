@@ -69,11 +69,17 @@ pub fn read_csv(path: &Path) -> Result<Vec<Example>, Error> {
     Ok(out)
 }
 
-/// `train.csv` + `test.csv` from `dir` (or the directory holding `path`).
+/// `train.csv` + `test.csv` from a directory; or a training CSV file with
+/// `test.csv` beside it or one level up (BANKING77's `splits/train_10.csv`).
 pub fn load_csv(path: &Path) -> Result<Dataset, Error> {
     let dir = if path.is_dir() { path } else { path.parent().unwrap_or(Path::new(".")) };
     let train_path = if path.is_file() { path.to_path_buf() } else { dir.join("train.csv") };
-    let test_path = dir.join("test.csv");
+    let mut test_path = dir.join("test.csv");
+    if !test_path.exists() && path.is_file() {
+        if let Some(up) = dir.parent() {
+            test_path = up.join("test.csv");
+        }
+    }
     let train = read_csv(&train_path)?;
     let test = read_csv(&test_path)?;
     let known: BTreeSet<&str> = train.iter().map(|(_, c)| c.as_str()).collect();
