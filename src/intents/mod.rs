@@ -5,6 +5,7 @@
 mod annotation;
 mod diagnostic;
 mod domain;
+mod link;
 mod load;
 mod locate;
 mod raw;
