@@ -63,7 +63,7 @@ fn serve_refuses_broken_intents_with_exit_1_and_every_error() {
     std::fs::write(intents.join("bad.yaml"), "intents:\n  - name: greet\n    examples: [hi]\n    colour: red\n")
         .unwrap();
     let config = dir.path().join("config.yaml");
-    std::fs::write(&config, "intents: intents\ndata_dir: data\n").unwrap();
+    std::fs::write(&config, "intents: intents\ndata_dir: data\nnlu: {encoder: null}\n").unwrap();
     let out = usher().arg("serve").arg("--config").arg(&config).output().unwrap();
     assert_eq!(out.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -75,7 +75,11 @@ fn train_prints_training_accuracy() {
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("config.yaml");
     let intents = common::repo().join("intents");
-    std::fs::write(&config, format!("intents: {}\ndata_dir: {}\n", intents.display(), dir.path().display())).unwrap();
+    std::fs::write(
+        &config,
+        format!("intents: {}\ndata_dir: {}\nnlu: {{encoder: null}}\n", intents.display(), dir.path().display()),
+    )
+    .unwrap();
     let out = usher().arg("train").arg("--config").arg(&config).output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let stdout = String::from_utf8_lossy(&out.stdout);

@@ -101,6 +101,16 @@ fn the_classifier_generalises_and_retrains_from_cached_embeddings() {
         let p = nlu.parse(text).unwrap();
         assert_eq!(p.intent.name, intent, "{text}: {:?}", p.ranking);
     }
+    // The learned tagger finds a show that no lookup list names, in a sentence it never saw.
+    let p = nlu.parse("when do doors open for Arctic Monkeys").unwrap();
+    let event = p.entities.iter().find(|m| m.entity == "event");
+    assert_eq!(event.map(|m| (m.text.as_str(), m.extractor)), Some(("Arctic Monkeys", "tagger")), "{:?}", p.entities);
+    let p = nlu.parse("refund order A12345 for Hamilton").unwrap();
+    let found: Vec<_> = p.entities.iter().map(|m| (m.entity.as_str(), m.value.as_str(), m.extractor)).collect();
+    assert!(
+        found.contains(&("order_id", "A12345", "regex")) && found.contains(&("event", "Hamilton", "lookup")),
+        "{found:?}"
+    );
     // Same seed, same model.
     let (again, _) =
         Nlu::train_or_load(&domain, features.clone(), &dir.path().join("other"), &cfg, &mut |_, _, _| {}).unwrap();

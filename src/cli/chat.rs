@@ -36,6 +36,9 @@ pub async fn run(config: &Config, conversation: &str) -> anyhow::Result<ExitCode
             Ok(turn) => {
                 if !is_payload {
                     let i = &turn.parse.intent;
+                    for m in &turn.parse.entities {
+                        println!("   [{} = {:?} via {}]", m.entity, m.value, m.extractor);
+                    }
                     match turn.parse.sentiment {
                         Some(s) => println!("   ({} {:.2}, sentiment {s:+.2})", i.name, i.confidence),
                         None => println!("   ({} {:.2})", i.name, i.confidence),

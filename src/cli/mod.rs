@@ -80,6 +80,15 @@ enum BenchCommand {
 enum TestCommand {
     /// Train the intent classifier on a data set's train split and evaluate on its test split.
     Nlu(test_nlu::Args),
+    /// Entity F1 of the rules, the BiLSTM tagger and both, on a held-out split of the intent files.
+    Entities {
+        /// The intent files.
+        #[arg(long, default_value = "intents")]
+        data: PathBuf,
+        /// Seed for the split and training.
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -108,6 +117,9 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
             train::sentiment(&load_config(&args.config)?, &data, epochs)
         }
         Command::Bench { command: BenchCommand::Encoder(a) } => bench::encoder(&load_config(&args.config)?, &a),
+        Command::Test { command: TestCommand::Entities { data, seed } } => {
+            test_nlu::entities(&load_config(&args.config)?, &data, seed)
+        }
         Command::Test { command: TestCommand::Nlu(a) } => test_nlu::run(&load_config(&args.config)?, &a),
         Command::Models { command: ModelsCommand::Fetch { dir } } => {
             let dir = match dir {

@@ -102,3 +102,18 @@ pub fn run(config: &Config, args: &Args) -> anyhow::Result<ExitCode> {
     }
     Ok(ExitCode::SUCCESS)
 }
+
+/// `usher test entities`: span F1 on a held-out split of the intent files.
+pub fn entities(config: &Config, data: &std::path::Path, seed: u64) -> anyhow::Result<ExitCode> {
+    let domain = usher::intents::load(data).map_err(usher::Error::Intents)?.domain;
+    let dir = config.nlu.encoder.clone().ok_or_else(|| anyhow::anyhow!("the tagger needs nlu.encoder"))?;
+    let encoder = usher::nlu::encoder::Encoder::load_on(&dir, config.nlu.device.device()?)?;
+    let r = usher::nlu::eval::entities::evaluate(&domain, &encoder, seed)?;
+    println!("{:<10} {:>9} {:>9} {:>9}", "extractor", "precision", "recall", "f1");
+    for (name, s) in [("rules", r.rules), ("tagger", r.tagger), ("combined", r.combined)] {
+        println!("{name:<10} {:>9.3} {:>9.3} {:>9.3}", s.precision, s.recall, s.f1);
+    }
+    println!("{} test spans; tagger trained on {} examples in {:.1} s", r.n_test_spans, r.n_train, r.train_seconds);
+    println!("{}", serde_json::to_string(&r)?);
+    Ok(ExitCode::SUCCESS)
+}

@@ -19,7 +19,7 @@ pub struct EntityMatch {
     pub start: usize,
     /// End byte (exclusive).
     pub end: usize,
-    /// `regex` or `lookup`.
+    /// `regex`, `lookup` or `tagger`.
     pub extractor: &'static str,
 }
 
@@ -55,6 +55,15 @@ impl EntityExtractor {
             }
         }
         Self { rules }
+    }
+
+    /// The canonical value of `surface` for `entity`: its lookup entry, else the surface itself.
+    pub fn canonical(&self, entity: &str, surface: &str) -> String {
+        self.rules
+            .iter()
+            .filter(|r| r.entity == entity)
+            .find_map(|r| r.lookup.as_ref().and_then(|m| m.get(&surface.to_lowercase()).cloned()))
+            .unwrap_or_else(|| surface.to_string())
     }
 
     /// All matches in `text`, in order of position.

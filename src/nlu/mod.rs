@@ -14,12 +14,15 @@ mod entities;
 pub mod eval;
 pub mod features;
 mod head;
+mod seeded;
 pub mod sentiment;
+pub mod tagger;
 
 pub use classifier::{Classifier, Features};
 pub use entities::{EntityExtractor, EntityMatch};
 pub use head::{Head, TrainConfig, TrainReport};
 use sentiment::Sentiment;
+use tagger::Tagger;
 
 use serde::{Deserialize, Serialize};
 use std::path::Path;
@@ -66,6 +69,7 @@ pub struct Nlu {
     extractor: EntityExtractor,
     features: Features,
     sentiment: Option<Arc<Sentiment>>,
+    tagger: Option<Arc<Tagger>>,
 }
 
 /// How the classifier came to be.
@@ -81,7 +85,13 @@ impl Nlu {
     /// Wraps a classifier with the domain's entity rules.
     pub fn new(classifier: Classifier, domain: &Domain) -> Self {
         let features = classifier.features().clone();
-        Self { classifier: Arc::new(classifier), extractor: EntityExtractor::new(domain), features, sentiment: None }
+        Self {
+            classifier: Arc::new(classifier),
+            extractor: EntityExtractor::new(domain),
+            features,
+            sentiment: None,
+            tagger: None,
+        }
     }
 
     /// Adds a sentiment model: every parse then carries a score.
@@ -116,7 +126,11 @@ impl Nlu {
         let path = cache_dir.join(format!("intent-head-{}.safetensors", &digest[..16]));
         if path.exists() {
             match Classifier::load(&path, labels.clone(), features.clone()) {
-                Ok(model) => return Ok((Self::new(model, domain), Provenance::Cached)),
+                Ok(model) => {
+                    let mut nlu = Self::new(model, domain);
+                    nlu.tagger = Self::tagger(domain, &features, cache_dir, cfg.seed)?;
+                    return Ok((nlu, Provenance::Cached));
+                }
                 Err(e) => tracing::warn!(error = %e, "ignoring unreadable model cache; retraining"),
             }
         }
@@ -126,13 +140,45 @@ impl Nlu {
             .enumerate()
             .flat_map(|(i, intent)| intent.examples.iter().map(move |ex| (ex.text.clone(), i)))
             .collect();
+        let tagger = Self::tagger(domain, &features, cache_dir, cfg.seed)?;
         let (model, report) = Classifier::train(labels, &data, features, cfg, progress)?;
         std::fs::create_dir_all(cache_dir).map_err(|e| Error::io(cache_dir, e))?;
         // A unique temporary name: concurrent trainers never write the same file.
         let tmp = path.with_extension(format!("tmp-{}-{:?}", std::process::id(), std::thread::current().id()));
         model.save(&tmp)?;
         std::fs::rename(&tmp, &path).map_err(|e| Error::io(&path, e))?;
-        Ok((Self::new(model, domain), Provenance::Trained(report)))
+        let mut nlu = Self::new(model, domain);
+        nlu.tagger = tagger;
+        Ok((nlu, Provenance::Trained(report)))
+    }
+
+    /// The learned entity tagger for `domain`, when an encoder is loaded and
+    /// examples carry annotations. Cached by the encoder, the entity names
+    /// and the annotated examples: edits that only touch other examples
+    /// reuse it, keeping hot reloads fast.
+    fn tagger(domain: &Domain, features: &Features, cache_dir: &Path, seed: u64) -> Result<Option<Arc<Tagger>>, Error> {
+        let Features::EncoderAndNgrams { encoder, .. } = features else { return Ok(None) };
+        let annotated: Vec<String> = domain
+            .intents
+            .iter()
+            .flat_map(|i| &i.examples)
+            .filter(|e| !e.entities.is_empty())
+            .map(|e| format!("{}{:?}", e.text, e.entities))
+            .collect();
+        if annotated.is_empty() {
+            return Ok(None);
+        }
+        let entities: Vec<&String> = domain.entities.keys().collect();
+        let key = format!("{}-{entities:?}-{annotated:?}-{seed}", encoder.id());
+        let path = cache_dir.join(format!("tagger-{}.safetensors", &crate::util::sha256_hex(key.as_bytes())[..16]));
+        if let Ok(t) = Tagger::load(&path) {
+            return Ok(Some(Arc::new(t)));
+        }
+        let examples: Vec<_> = domain.intents.iter().flat_map(|i| i.examples.iter().cloned()).collect();
+        let tagger = Tagger::train_for(domain, encoder, &examples, seed)?;
+        std::fs::create_dir_all(cache_dir).map_err(|e| Error::io(cache_dir, e))?;
+        tagger.save(&path)?;
+        Ok(Some(Arc::new(tagger)))
     }
 
     /// The classifier's name, for logs.
@@ -144,21 +190,61 @@ impl Nlu {
     pub fn parse_batch(&self, texts: &[&str]) -> Result<Vec<Parse>, Error> {
         let probs = self.classifier.predict(texts)?;
         let labels = self.classifier.labels();
+        let tagged = self.tagged(texts)?;
         let scores = match &self.sentiment {
-            Some(s) => s.score(texts)?.into_iter().map(Some).collect(),
+            Some(s) => s.score_known(texts)?,
             None => vec![None; texts.len()],
         };
         Ok(texts
             .iter()
             .zip(probs)
             .zip(scores)
-            .map(|((text, p), sentiment)| {
+            .zip(tagged)
+            .map(|(((text, p), sentiment), tagged)| {
                 let mut ranking: Vec<Ranked> =
                     labels.iter().zip(p).map(|(name, confidence)| Ranked { name: name.clone(), confidence }).collect();
                 ranking.sort_by(|a, b| b.confidence.total_cmp(&a.confidence));
                 ranking.truncate(5);
                 let intent = ranking.first().cloned().unwrap_or(Ranked { name: String::new(), confidence: 0.0 });
-                Parse { intent, ranking, entities: self.extractor.extract(text), sentiment }
+                let mut entities = self.extractor.extract(text);
+                let free: Vec<EntityMatch> = tagged
+                    .into_iter()
+                    .filter(|t| !entities.iter().any(|m| t.start < m.end && m.start < t.end))
+                    .collect();
+                entities.extend(free);
+                entities.sort_by_key(|m| m.start);
+                Parse { intent, ranking, entities, sentiment }
+            })
+            .collect())
+    }
+
+    /// Entities the tagger finds in each text (empty without a tagger).
+    fn tagged(&self, texts: &[&str]) -> Result<Vec<Vec<EntityMatch>>, Error> {
+        let (Some(tagger), Features::EncoderAndNgrams { encoder, .. }) = (&self.tagger, &self.features) else {
+            return Ok(vec![Vec::new(); texts.len()]);
+        };
+        let states = encoder.token_states(texts)?;
+        let predicted = tagger.predict(&states)?;
+        Ok(texts
+            .iter()
+            .zip(&states)
+            .zip(predicted)
+            .map(|((text, s), tags)| {
+                tagger
+                    .spans(&tags, &s.offsets)
+                    .into_iter()
+                    .filter_map(|(start, end, entity)| {
+                        let surface = text.get(start..end)?.to_string();
+                        Some(EntityMatch {
+                            value: self.extractor.canonical(&entity, &surface),
+                            entity,
+                            text: surface,
+                            start,
+                            end,
+                            extractor: "tagger",
+                        })
+                    })
+                    .collect()
             })
             .collect())
     }

@@ -16,7 +16,8 @@ const base = `http://127.0.0.1:${port}`;
 const dir = mkdtempSync(join(tmpdir(), "usher-browser-"));
 writeFileSync(
   join(dir, "config.yaml"),
-  `http: {host: 127.0.0.1, port: ${port}}\ndata_dir: ${join(dir, "data")}\nintents: ${join(repo, "intents")}\n`,
+  `http: {host: 127.0.0.1, port: ${port}}\ndata_dir: ${join(dir, "data")}\nintents: ${join(repo, "intents")}\n` +
+    `nlu: {encoder: null, sentiment: ${join(repo, "models/sentiment")}}\n`,
 );
 
 function check(cond, what) {

@@ -15,7 +15,7 @@ use std::path::Path;
 use candle_core::{Device, Tensor};
 use candle_nn::VarBuilder;
 use candle_transformers::models::bert::{BertModel, Config, DTYPE};
-use tokenizers::{Tokenizer, TruncationParams};
+use tokenizers::{Encoding, Tokenizer, TruncationParams};
 
 use crate::Error;
 
@@ -74,14 +74,19 @@ impl Encoder {
         &self.id
     }
 
-    /// Embeds texts: one L2-normalised vector per text, in input order.
-    pub fn encode(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, Error> {
+    /// Runs the model over `texts` in length-sorted batches; `visit` gets
+    /// each batch's text indices, hidden states (batch × tokens × dim), mask
+    /// and all encodings.
+    fn forward_batches(
+        &self,
+        texts: &[&str],
+        mut visit: impl FnMut(&[usize], &Tensor, &Tensor, &[Encoding]) -> Result<(), Error>,
+    ) -> Result<(), Error> {
         let inputs: Vec<String> = texts.iter().map(|t| t.to_string()).collect();
         let encodings =
             self.tokenizer.encode_batch(inputs, true).map_err(|e| Error::Model(format!("tokenizer: {e}")))?;
         let mut order: Vec<usize> = (0..texts.len()).collect();
         order.sort_by_key(|&i| encodings[i].get_ids().len());
-        let mut out = vec![Vec::new(); texts.len()];
         for chunk in order.chunks(BATCH) {
             let longest = chunk.iter().map(|&i| encodings[i].get_ids().len()).max().unwrap_or(0).max(1);
             let mut ids = Vec::with_capacity(chunk.len() * longest);
@@ -95,16 +100,53 @@ impl Encoder {
             let ids = Tensor::from_vec(ids, shape, &self.device)?;
             let mask = Tensor::from_vec(mask, shape, &self.device)?;
             let hidden = self.model.forward(&ids, &ids.zeros_like()?, Some(&mask))?;
+            visit(chunk, &hidden, &mask, &encodings)?;
+        }
+        Ok(())
+    }
+
+    /// Embeds texts: one L2-normalised vector per text, in input order.
+    pub fn encode(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, Error> {
+        let mut out = vec![Vec::new(); texts.len()];
+        self.forward_batches(texts, |chunk, hidden, mask, _| {
             let mask = mask.to_dtype(DTYPE)?.unsqueeze(2)?;
             let summed = hidden.broadcast_mul(&mask)?.sum(1)?;
             let counts = mask.sum(1)?.clamp(1e-9, f64::MAX)?;
             let mean = summed.broadcast_div(&counts)?;
             let norm = mean.sqr()?.sum_keepdim(1)?.sqrt()?.clamp(1e-12, f64::MAX)?;
-            let rows = mean.broadcast_div(&norm)?.to_vec2::<f32>()?;
-            for (&i, row) in chunk.iter().zip(rows) {
+            for (&i, row) in chunk.iter().zip(mean.broadcast_div(&norm)?.to_vec2::<f32>()?) {
                 out[i] = row;
             }
-        }
+            Ok(())
+        })?;
         Ok(out)
     }
+
+    /// Per-token hidden states with byte offsets into the text (special
+    /// tokens dropped), in input order: the input of token taggers.
+    pub fn token_states(&self, texts: &[&str]) -> Result<Vec<TokenStates>, Error> {
+        let mut out: Vec<TokenStates> = (0..texts.len()).map(|_| TokenStates::default()).collect();
+        self.forward_batches(texts, |chunk, hidden, _, encodings| {
+            for (&i, rows) in chunk.iter().zip(hidden.to_dtype(DTYPE)?.to_vec3::<f32>()?) {
+                let enc = &encodings[i];
+                for (j, special) in enc.get_special_tokens_mask().iter().enumerate() {
+                    if *special == 0 {
+                        out[i].states.push(rows[j].clone());
+                        out[i].offsets.push(enc.get_offsets()[j]);
+                    }
+                }
+            }
+            Ok(())
+        })?;
+        Ok(out)
+    }
+}
+
+/// Hidden states of a text's tokens.
+#[derive(Debug, Clone, Default)]
+pub struct TokenStates {
+    /// One vector per token.
+    pub states: Vec<Vec<f32>>,
+    /// Byte range of each token in the text.
+    pub offsets: Vec<(usize, usize)>,
 }

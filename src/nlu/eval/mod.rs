@@ -4,6 +4,7 @@
 //! threshold calibrated on the validation split (never the test split).
 
 pub mod data;
+pub mod entities;
 pub mod metrics;
 mod plot;
 

@@ -46,6 +46,11 @@ mod tests {
         assert!(s[0] > 0.3 && s[1] < -0.3, "{s:?}");
         assert!(s.iter().all(|x| (-1.0..=1.0).contains(x)));
         assert!(model.report.is_some_and(|r| r.test_accuracy > 0.75));
+        let known = model
+            .score_known(&["A12345", "hi", "fan@example.com", "<img src=x onerror=alert(1)>", "this film is awful"])
+            .unwrap();
+        assert_eq!(&known[..4], &[None, None, None, None], "no mood in codes, greetings, emails or markup");
+        assert!(known[4].is_some_and(|s| s < 0.0));
     }
 
     #[test]

@@ -9,7 +9,7 @@ use candle_nn::rnn::{GRUConfig, RNN};
 use candle_nn::{AdamW, Embedding, Linear, Module, Optimizer, ParamsAdamW, VarBuilder, VarMap, GRU};
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
-use rand::{Rng, SeedableRng};
+use rand::SeedableRng;
 use serde::{Deserialize, Serialize};
 
 use super::{tokens, Labelled};
@@ -18,6 +18,9 @@ use crate::Error;
 const EMBED: usize = 64;
 const HIDDEN: usize = 64;
 const MAX_LEN: usize = 48;
+/// Fewer known words than this and a message gets no score: "A12345" or
+/// "hi" say nothing about mood, and unknown words skew the GRU.
+pub const MIN_KNOWN_WORDS: usize = 3;
 const PAD: u32 = 0;
 const UNK: u32 = 1;
 
@@ -95,6 +98,31 @@ impl Sentiment {
         Ok(self.out.forward(&pooled)?)
     }
 
+    /// Scores in [-1, 1] (P(positive) * 2 - 1), one per text; `None` when
+    /// the text says nothing the model can read: fewer than
+    /// [`MIN_KNOWN_WORDS`] known words, or under 60 % of its words known,
+    /// after dropping emails, links and codes with digits ("A12345").
+    pub fn score_known(&self, texts: &[&str]) -> Result<Vec<Option<f32>>, Error> {
+        let cleaned: Vec<String> = texts
+            .iter()
+            .map(|t| {
+                let noise = |w: &&str| w.contains('@') || w.contains("://") || w.chars().any(|c| c.is_ascii_digit());
+                t.split_whitespace().filter(|w| !noise(w)).collect::<Vec<_>>().join(" ")
+            })
+            .collect();
+        let readable: Vec<bool> = cleaned
+            .iter()
+            .map(|t| {
+                let words = tokens(t);
+                let known = words.iter().filter(|w| self.vocab.contains_key(w.as_str())).count();
+                known >= MIN_KNOWN_WORDS && known * 10 >= words.len() * 6
+            })
+            .collect();
+        let refs: Vec<&str> = cleaned.iter().map(String::as_str).collect();
+        let scores = self.score(&refs)?;
+        Ok(scores.into_iter().zip(readable).map(|(s, ok)| ok.then_some(s)).collect())
+    }
+
     /// Scores in [-1, 1] (P(positive) * 2 - 1), one per text.
     pub fn score(&self, texts: &[&str]) -> Result<Vec<f32>, Error> {
         if texts.is_empty() {
@@ -132,26 +160,10 @@ impl Sentiment {
         kept.sort();
         let words: Vec<String> = ["<pad>", "<unk>"].iter().map(|s| s.to_string()).chain(kept).collect();
         let model = Self::new(words, VarMap::new())?;
-        // Re-initialise every variable from a seeded RNG, in name order.
         let mut rng = StdRng::seed_from_u64(seed);
-        let mut vars: Vec<(String, candle_core::Var)> = model
-            .varmap
-            .data()
-            .lock()
-            .map_err(|_| Error::Model("poisoned".into()))?
-            .iter()
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect();
-        vars.sort_by(|a, b| a.0.cmp(&b.0));
-        for (name, var) in &vars {
-            let shape = var.shape().clone();
-            let fan_in = if shape.rank() == 2 { shape.dims()[1] } else { HIDDEN };
-            let bound = if name.starts_with("embedding") { 0.1 } else { (1.0 / fan_in as f32).sqrt() };
-            let data: Vec<f32> = (0..shape.elem_count()).map(|_| rng.random_range(-bound..bound)).collect();
-            var.set(&Tensor::from_vec(data, shape, &Device::Cpu)?)?;
-        }
+        let vars = crate::nlu::seeded::reinit(&model.varmap, &mut rng, HIDDEN)?;
         let params = ParamsAdamW { lr: 2e-3, weight_decay: 1e-4, ..Default::default() };
-        let mut opt = AdamW::new(vars.iter().map(|(_, v)| v.clone()).collect(), params)?;
+        let mut opt = AdamW::new(vars, params)?;
         let mut order: Vec<usize> = (0..train.len()).collect();
         for epoch in 0..epochs {
             order.shuffle(&mut rng);

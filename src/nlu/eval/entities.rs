@@ -1,0 +1,105 @@
+//! Entity evaluation on a held-out split of the intent files: span-level
+//! precision, recall and F1 (exact start, end and entity) for the rules
+//! (regex + lookup), the learned BiLSTM tagger, and both combined.
+
+use std::collections::HashSet;
+use std::time::Instant;
+
+use rand::rngs::StdRng;
+use rand::seq::SliceRandom;
+use rand::SeedableRng;
+use serde::Serialize;
+
+use crate::intents::{Domain, Example};
+use crate::nlu::encoder::Encoder;
+use crate::nlu::tagger::Tagger;
+use crate::nlu::EntityExtractor;
+use crate::Error;
+
+/// Span-level scores.
+#[derive(Debug, Clone, Copy, Serialize, PartialEq)]
+pub struct Prf {
+    /// Precision.
+    pub precision: f64,
+    /// Recall.
+    pub recall: f64,
+    /// F1.
+    pub f1: f64,
+}
+
+/// The result of an entity evaluation.
+#[derive(Debug, Clone, Serialize)]
+pub struct EntityReport {
+    /// Regex and lookup rules alone.
+    pub rules: Prf,
+    /// The BiLSTM tagger alone.
+    pub tagger: Prf,
+    /// Rules first, tagger spans added where they overlap no rule span.
+    pub combined: Prf,
+    /// Training examples (all, annotated or not).
+    pub n_train: usize,
+    /// Annotated spans in the test split.
+    pub n_test_spans: usize,
+    /// Seconds to train the tagger (token states included).
+    pub train_seconds: f64,
+}
+
+type SpanSet = HashSet<(usize, usize, String)>;
+
+fn prf(gold: &[SpanSet], predicted: &[SpanSet]) -> Prf {
+    let (mut tp, mut n_pred, mut n_gold) = (0, 0, 0);
+    for (g, p) in gold.iter().zip(predicted) {
+        tp += g.intersection(p).count();
+        n_pred += p.len();
+        n_gold += g.len();
+    }
+    let precision = if n_pred == 0 { 0.0 } else { tp as f64 / n_pred as f64 };
+    let recall = if n_gold == 0 { 0.0 } else { tp as f64 / n_gold as f64 };
+    let f1 = if precision + recall == 0.0 { 0.0 } else { 2.0 * precision * recall / (precision + recall) };
+    Prf { precision, recall, f1 }
+}
+
+/// Splits each intent's examples 80/20 (seeded).
+pub fn split(domain: &Domain, seed: u64) -> (Vec<Example>, Vec<Example>) {
+    let mut rng = StdRng::seed_from_u64(seed);
+    let (mut train, mut test) = (Vec::new(), Vec::new());
+    for intent in &domain.intents {
+        let mut examples = intent.examples.clone();
+        examples.shuffle(&mut rng);
+        let n_test = (examples.len() / 5).max(1);
+        test.extend(examples.drain(..n_test));
+        train.extend(examples);
+    }
+    (train, test)
+}
+
+/// Evaluates rules, tagger and both on a held-out split of `domain`.
+pub fn evaluate(domain: &Domain, encoder: &Encoder, seed: u64) -> Result<EntityReport, Error> {
+    let (train, test) = split(domain, seed);
+    let started = Instant::now();
+    let model = Tagger::train_for(domain, encoder, &train, seed)?;
+    let train_seconds = started.elapsed().as_secs_f64();
+    let rules = EntityExtractor::new(domain);
+    let texts: Vec<&str> = test.iter().map(|e| e.text.as_str()).collect();
+    let states = encoder.token_states(&texts)?;
+    let predicted = model.predict(&states)?;
+    let (mut gold, mut by_rules, mut by_tagger, mut combined) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for ((ex, s), tags) in test.iter().zip(&states).zip(&predicted) {
+        gold.push(ex.entities.iter().map(|sp| (sp.start, sp.end, sp.entity.clone())).collect::<SpanSet>());
+        let r: SpanSet = rules.extract(&ex.text).into_iter().map(|m| (m.start, m.end, m.entity)).collect();
+        let t: SpanSet = model.spans(tags, &s.offsets).into_iter().collect();
+        let mut c = r.clone();
+        c.extend(t.iter().filter(|(a, b, _)| !r.iter().any(|(x, y, _)| a < y && x < b)).cloned());
+        by_rules.push(r);
+        by_tagger.push(t);
+        combined.push(c);
+    }
+    Ok(EntityReport {
+        rules: prf(&gold, &by_rules),
+        tagger: prf(&gold, &by_tagger),
+        combined: prf(&gold, &combined),
+        n_train: train.len(),
+        n_test_spans: gold.iter().map(HashSet::len).sum(),
+        train_seconds,
+    })
+}
