@@ -5,6 +5,7 @@ use std::sync::Arc;
 use crate::config::{Config, StoreKind};
 use crate::engine::{Brain, Engine};
 use crate::intents::{self, Diagnostic};
+use crate::knowledge::KnowledgeBase;
 use crate::nlu::encoder::{fetch, EmbeddingCache, Encoder};
 use crate::nlu::sentiment::Sentiment;
 use crate::nlu::{Features, Nlu, Provenance};
@@ -96,4 +97,39 @@ pub async fn engine(
         tracing::info!(recovered, "answering messages left unanswered by the last run");
     }
     Ok((engine, provenance))
+}
+
+/// Opens the configured knowledge base with the engine's sentence encoder,
+/// indexes what changed in `knowledge/` and attaches it to the engine.
+/// `None` (logged) when it is disabled or no encoder is loaded; a damaged
+/// store or an unreachable Qdrant server is an error.
+pub async fn knowledge(
+    config: &Config,
+    engine: &Engine,
+    progress: &mut (dyn FnMut(usize, usize) + Send),
+) -> Result<Option<Arc<KnowledgeBase>>, Error> {
+    if !config.knowledge.enabled {
+        tracing::info!("knowledge base disabled in the config");
+        return Ok(None);
+    }
+    let Features::EncoderAndNgrams { encoder, .. } = engine.brain().nlu.features().clone() else {
+        tracing::warn!(
+            "the knowledge base needs the sentence encoder (run `usher models fetch`): knowledge answers are off"
+        );
+        return Ok(None);
+    };
+    let kb = Arc::new(KnowledgeBase::open(config, encoder, false).await?);
+    let report = kb.index(progress).await?;
+    tracing::info!(
+        store = %kb.store().describe(),
+        documents = report.documents,
+        added = report.added.len(),
+        updated = report.updated.len(),
+        removed = report.removed.len(),
+        skipped = report.problems.len(),
+        ms = report.elapsed_ms,
+        "knowledge base indexed"
+    );
+    engine.set_knowledge(Arc::clone(&kb));
+    Ok(Some(kb))
 }

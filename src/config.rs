@@ -2,7 +2,8 @@
 //! Relative paths are resolved against the config file's directory.
 //! Secrets never live here: they come from the environment.
 //!
-//! Environment overrides: `USHER_HTTP_HOST`, `USHER_HTTP_PORT`, `USHER_DATA_DIR`.
+//! Environment overrides: `USHER_HTTP_HOST`, `USHER_HTTP_PORT`, `USHER_DATA_DIR`,
+//! `QDRANT_URL`.
 
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
@@ -32,6 +33,50 @@ pub struct Config {
     /// Channel adapters.
     #[serde(default)]
     pub channels: ChannelsConfig,
+    /// The knowledge base.
+    #[serde(default)]
+    pub knowledge: KnowledgeConfig,
+}
+
+/// The knowledge base: documents, vector store, answering.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct KnowledgeConfig {
+    /// Answer from the knowledge base at all. Default true.
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    /// The documents (Markdown and YAML Q&A). Default `knowledge`.
+    #[serde(default = "default_knowledge_dir")]
+    pub dir: PathBuf,
+    /// `embedded` (a qdrant-edge shard under the data directory) or
+    /// `qdrant` (a Qdrant server; API key from `QDRANT_API_KEY`).
+    #[serde(default)]
+    pub store: VectorStoreKind,
+    /// The Qdrant server's gRPC URL (store `qdrant`). `QDRANT_URL` overrides it.
+    #[serde(default = "default_qdrant_url")]
+    pub url: String,
+    /// The Qdrant collection (store `qdrant`). Default `usher_knowledge`.
+    #[serde(default = "default_collection")]
+    pub collection: String,
+    /// Files larger than this are refused. Default 5 MB.
+    #[serde(default = "default_max_file_bytes")]
+    pub max_file_bytes: u64,
+    /// The best passage's cosine similarity above which the bot answers;
+    /// below it, it says it is not sure and offers a person. Calibrated by
+    /// `usher kb eval` on `eval/knowledge.yaml`.
+    #[serde(default = "default_answer_threshold")]
+    pub answer_threshold: f32,
+}
+
+/// Vector store backends.
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum VectorStoreKind {
+    /// qdrant-edge, in process, on disk.
+    #[default]
+    Embedded,
+    /// A Qdrant server through qdrant-client.
+    Qdrant,
 }
 
 /// The HTTP listener.
@@ -147,6 +192,24 @@ pub struct ChannelsConfig {
     pub webchat: usher_webchat::Config,
 }
 
+fn yes() -> bool {
+    true
+}
+fn default_knowledge_dir() -> PathBuf {
+    PathBuf::from("knowledge")
+}
+fn default_qdrant_url() -> String {
+    "http://127.0.0.1:6334".into()
+}
+fn default_collection() -> String {
+    "usher_knowledge".into()
+}
+fn default_max_file_bytes() -> u64 {
+    5 * 1024 * 1024
+}
+fn default_answer_threshold() -> f32 {
+    0.33
+}
 fn default_data_dir() -> PathBuf {
     PathBuf::from("data")
 }
@@ -194,6 +257,20 @@ impl Default for NluConfig {
     }
 }
 
+impl Default for KnowledgeConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            dir: default_knowledge_dir(),
+            store: VectorStoreKind::Embedded,
+            url: default_qdrant_url(),
+            collection: default_collection(),
+            max_file_bytes: default_max_file_bytes(),
+            answer_threshold: default_answer_threshold(),
+        }
+    }
+}
+
 impl NluConfig {
     /// The training settings these stand for.
     pub fn train_config(&self) -> TrainConfig {
@@ -232,13 +309,16 @@ impl Config {
         if let Some(dir) = var("USHER_DATA_DIR") {
             self.data_dir = PathBuf::from(dir);
         }
+        if let Some(url) = var("QDRANT_URL") {
+            self.knowledge.url = url;
+        }
         Ok(())
     }
 
     /// Makes relative paths relative to `base`.
     pub fn resolve(&mut self, base: &Path) {
         let models = self.nlu.encoder.iter_mut().chain(self.nlu.sentiment.iter_mut());
-        for p in [&mut self.data_dir, &mut self.intents].into_iter().chain(models) {
+        for p in [&mut self.data_dir, &mut self.intents, &mut self.knowledge.dir].into_iter().chain(models) {
             if p.is_relative() {
                 *p = base.join(&*p);
             }
@@ -248,6 +328,11 @@ impl Config {
     /// The SQLite database file.
     pub fn sqlite_path(&self) -> PathBuf {
         self.data_dir.join("usher.db")
+    }
+
+    /// The embedded vector store's shard directory.
+    pub fn knowledge_shard(&self) -> PathBuf {
+        self.data_dir.join("knowledge")
     }
 
     /// Where trained models are cached.

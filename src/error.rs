@@ -43,6 +43,9 @@ pub enum Error {
     /// A message broke the channel contract.
     #[error(transparent)]
     Channel(#[from] usher_channel::Error),
+    /// The knowledge base or its vector store failed.
+    #[error("knowledge base: {0}")]
+    Knowledge(String),
     /// No such conversation.
     #[error("conversation {0} not found")]
     NotFound(String),

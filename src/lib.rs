@@ -11,12 +11,15 @@
 //!   line and column) and the validated `Domain`.
 //! - [`nlu`]: the `IntentClassifier` trait, the hashing n-gram classifier
 //!   trained with candle-nn, and rule-based entity extraction.
+//! - [`knowledge`]: documents in `knowledge/` indexed into qdrant-edge (or
+//!   a Qdrant server) for hybrid dense + BM25 retrieval and cited answers.
 //! - [`dialogue`]: the conversation tracker and the policy (responses, forms,
 //!   clarification, fallback, handoff).
 //! - [`store`]: the `Store` trait and the SQLite store.
 //! - [`engine`]: per-conversation ordered workers tying it all together.
 //! - [`http`]: the axum server: REST API, health, and the web chat routes.
 //! - [`reload`]: hot reload of the intent files while serving.
+//! - [`watch`]: debounced directory watching (intents, knowledge).
 //! - [`bootstrap`]: building a ready engine from a config.
 //! - [`error`]: the crate's error enum.
 #![deny(missing_docs)]
@@ -28,9 +31,11 @@ pub mod engine;
 pub mod error;
 pub mod http;
 pub mod intents;
+pub mod knowledge;
 pub mod nlu;
 pub mod reload;
 pub mod store;
 pub mod util;
+pub mod watch;
 
 pub use error::Error;

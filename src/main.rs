@@ -19,7 +19,8 @@ async fn main() -> std::process::ExitCode {
     let args = cli::Args::parse();
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info,sqlx=warn".into()),
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "info,sqlx=warn,qdrant_edge=error".into()),
         )
         .with_writer(std::io::stderr)
         .init();

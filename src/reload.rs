@@ -3,13 +3,10 @@
 //! model keeps answering. Invalid files keep the old model; every error is
 //! logged with file:line:column and shown at `/api/v1/admin/reload-status`.
 
-use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use notify::{RecursiveMode, Watcher};
 use serde::Serialize;
-use tokio::sync::mpsc;
 use usher_channel::Shutdown;
 
 use crate::bootstrap;
@@ -17,9 +14,6 @@ use crate::config::Config;
 use crate::engine::Engine;
 use crate::nlu::Provenance;
 use crate::Error;
-
-/// Quiet time after the last file event before reloading (editors write in bursts).
-const DEBOUNCE: Duration = Duration::from_millis(150);
 
 /// The outcome of the latest reload.
 #[derive(Debug, Clone, Default, Serialize, PartialEq)]
@@ -49,33 +43,12 @@ pub fn initial_status(intents: usize) -> StatusHandle {
 }
 
 /// Starts watching `config.intents`; reloads until `shutdown` fires.
-pub fn watch(engine: Engine, config: Config, status: StatusHandle, mut shutdown: Shutdown) -> Result<(), Error> {
-    let (tx, mut rx) = mpsc::unbounded_channel();
-    let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
-        if let Ok(e) = event {
-            if !e.kind.is_access() {
-                let _ = tx.send(Instant::now());
-            }
-        }
+pub fn watch(engine: Engine, config: Config, status: StatusHandle, shutdown: Shutdown) -> Result<(), Error> {
+    let dir = config.intents.clone();
+    crate::watch::watch(&dir, false, shutdown, move |first| {
+        let (engine, config, status) = (engine.clone(), config.clone(), Arc::clone(&status));
+        async move { reload(&engine, &config, &status, first).await }
     })
-    .map_err(|e| Error::Model(format!("cannot watch intent files: {e}")))?;
-    let dir: PathBuf = config.intents.clone();
-    watcher
-        .watch(&dir, RecursiveMode::NonRecursive)
-        .map_err(|e| Error::Model(format!("cannot watch {}: {e}", dir.display())))?;
-    tokio::spawn(async move {
-        let _watcher = watcher; // dropped (unwatched) when the task ends
-        loop {
-            let first = tokio::select! {
-                event = rx.recv() => match event { Some(at) => at, None => return },
-                _ = shutdown.recv() => return,
-            };
-            // Debounce: wait until the files have been quiet for a moment.
-            while let Ok(Some(_)) = tokio::time::timeout(DEBOUNCE, rx.recv()).await {}
-            reload(&engine, &config, &status, first).await;
-        }
-    });
-    Ok(())
 }
 
 /// Validates and retrains now; swaps the model in on success.

@@ -131,3 +131,47 @@ fn test_nlu_names_file_and_row_of_bad_data() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("test.csv row 3") && stderr.contains("\"goodbye\""), "{stderr}");
 }
+
+#[test]
+fn kb_index_search_stats_and_eval() {
+    let data = tempfile::tempdir().unwrap();
+    let kb = |args: &[&str]| {
+        let out = usher()
+            .arg("kb")
+            .args(args)
+            .env("USHER_DATA_DIR", data.path())
+            .current_dir(common::repo())
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let indexed = kb(&["index"]);
+    assert!(indexed.contains("27 documents: 27 added, 0 updated, 0 removed, 0 unchanged, 0 skipped"), "{indexed}");
+    let again = kb(&["index"]);
+    assert!(again.contains("27 unchanged") && again.contains("0 chunks embedded"), "{again}");
+
+    let hits: serde_json::Value =
+        serde_json::from_str(&kb(&["search", "my stream keeps buffering", "--json"])).unwrap();
+    let hits = hits.as_array().unwrap();
+    assert_eq!(hits.len(), 5);
+    assert_eq!(hits[0]["passage"]["path"], "streaming/buffering.md", "{hits:?}");
+    assert!(hits[0]["passage"]["url"].as_str().unwrap().starts_with("https://"));
+    let text = kb(&["search", "wheelchair spaces", "--mode", "bm25", "--limit", "2"]);
+    assert!(text.starts_with("1. [") && text.contains("Accessibility and access tickets"), "{text}");
+
+    let stats: serde_json::Value = serde_json::from_str(&kb(&["stats", "--json"])).unwrap();
+    assert_eq!(stats["documents"], 27);
+    assert!(stats["chunks"].as_u64().unwrap() > 100);
+    assert!(stats["store"].as_str().unwrap().starts_with("qdrant-edge shard at"));
+
+    let eval = kb(&["eval", "--json"]);
+    let last: serde_json::Value = serde_json::from_str(eval.lines().last().unwrap()).unwrap();
+    for mode in ["dense", "bm25", "hybrid"] {
+        for metric in ["recall@1", "recall@5", "mrr"] {
+            let v = last[mode][metric].as_f64().unwrap();
+            assert!((0.0..=1.0).contains(&v), "{mode} {metric} {v}");
+        }
+    }
+    assert!(eval.contains("calibrated answer threshold"), "{eval}");
+}

@@ -2,6 +2,7 @@
 
 mod bench;
 mod chat;
+mod kb;
 mod models;
 mod progress;
 mod serve;
@@ -63,6 +64,11 @@ enum Command {
         #[command(subcommand)]
         command: BenchCommand,
     },
+    /// The knowledge base: index, search, stats, eval.
+    Kb {
+        #[command(subcommand)]
+        command: kb::Command,
+    },
     /// Manage model files.
     Models {
         #[command(subcommand)]
@@ -74,6 +80,8 @@ enum Command {
 enum BenchCommand {
     /// Sentence-encoder throughput (batch 64 and 1) and single-message latency.
     Encoder(bench::Args),
+    /// Knowledge-base scale: index time, query p50/p99 and RSS with synthetic chunks.
+    Kb(kb::BenchArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -117,6 +125,8 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
             train::sentiment(&load_config(&args.config)?, &data, epochs)
         }
         Command::Bench { command: BenchCommand::Encoder(a) } => bench::encoder(&load_config(&args.config)?, &a),
+        Command::Bench { command: BenchCommand::Kb(a) } => kb::bench(&a).await,
+        Command::Kb { command } => kb::run(&load_config(&args.config)?, command).await,
         Command::Test { command: TestCommand::Entities { data, seed } } => {
             test_nlu::entities(&load_config(&args.config)?, &data, seed)
         }

@@ -34,7 +34,12 @@ pub async fn run(config: &Config) -> anyhow::Result<ExitCode> {
             tracing::info!(accuracy = r.accuracy, "intent classifier trained")
         }
     }
+    let mut bar = super::progress::count_bar("knowledge base", "chunks embedded");
+    let kb = usher::bootstrap::knowledge(config, &engine, &mut bar).await?;
     let (trigger, shutdown) = Shutdown::new();
+    if let Some(kb) = kb {
+        usher::knowledge::watch(kb, shutdown.clone())?;
+    }
     let state = usher::http::AppState::new(engine.clone());
     usher::reload::watch(engine.clone(), config.clone(), state.reload.clone(), shutdown.clone())?;
     let mut app = usher::http::app(state);

@@ -8,10 +8,25 @@ use usher_channel::{Button, Part};
 use super::system::default_response;
 use super::tracker::{ActiveForm, Handoff, Tracker};
 use crate::intents::{Action, Domain, Form, Response, Slot};
+use crate::knowledge::Answer;
 use crate::nlu::{EntityMatch, Parse, Ranked};
 
 /// Above this confidence a message mid-form is a digression, not an answer.
 const DIGRESSION_CONFIDENCE: f32 = 0.8;
+
+/// The intent for messages the bot was not built for.
+pub const OUT_OF_SCOPE: &str = "out_of_scope";
+
+/// Whether to look `parse`'s message up in the knowledge base before
+/// deciding: intents whose action is knowledge, and messages NLU is unsure
+/// of or finds out of scope, outside forms and handoffs.
+pub fn wants_knowledge(domain: &Domain, tracker: &Tracker, parse: &Parse) -> bool {
+    if tracker.form.is_some() || matches!(tracker.handoff, Handoff::Waiting { .. }) {
+        return false;
+    }
+    let knowledge_intent = domain.intent(&parse.intent.name).is_some_and(|i| matches!(i.action, Action::Knowledge));
+    knowledge_intent || parse.intent.confidence < domain.policy.fallback_threshold || parse.intent.name == OUT_OF_SCOPE
+}
 
 /// What the fan sent, as the policy sees it.
 #[derive(Debug, Clone, Copy)]
@@ -29,7 +44,7 @@ pub fn decide(domain: &Domain, tracker: &mut Tracker, msg: Message<'_>, parse: &
         // Parked: a human answers; the bot stays silent.
         return Vec::new();
     }
-    let mut turn = Turn { domain, tracker, replies: Vec::new() };
+    let mut turn = Turn { domain, tracker, replies: Vec::new(), knowledge: parse.knowledge.as_ref() };
     turn.run(msg, parse);
     turn.replies
 }
@@ -44,6 +59,7 @@ struct Turn<'a> {
     domain: &'a Domain,
     tracker: &'a mut Tracker,
     replies: Vec<Vec<Part>>,
+    knowledge: Option<&'a Answer>,
 }
 
 impl Turn<'_> {
@@ -71,7 +87,14 @@ impl Turn<'_> {
             }
             self.tracker.form = None; // the form was removed by a reload
         }
-        if !by_button && parse.intent.confidence < self.domain.policy.fallback_threshold {
+        let unsure = parse.intent.confidence < self.domain.policy.fallback_threshold;
+        if !by_button && (unsure || parse.intent.name == OUT_OF_SCOPE) {
+            if let Some(answer) = self.knowledge.filter(|a| a.confident) {
+                self.tracker.fallbacks = 0;
+                return self.cite(answer);
+            }
+        }
+        if !by_button && unsure {
             return self.fallback(parse);
         }
         self.tracker.fallbacks = 0;
@@ -98,7 +121,10 @@ impl Turn<'_> {
                 self.next_slot(form);
             }
             Action::Handoff => self.handoff(),
-            Action::Knowledge => self.not_available("the knowledge base"),
+            Action::Knowledge => match self.knowledge.filter(|a| a.confident) {
+                Some(answer) => self.cite(answer),
+                None => self.respond("kb_unsure", &BTreeMap::new()),
+            },
             Action::Tool(tool) => self.not_available(&format!("the {} tool", tool.replace('_', " "))),
         }
     }
@@ -199,6 +225,13 @@ impl Turn<'_> {
         self.tracker.handoff = Handoff::Waiting { since_ms: crate::util::now_ms() };
         let notice = fill(&self.pick("handoff").text, &self.tracker.slots);
         self.replies.push(vec![Part::Handoff { notice }]);
+    }
+
+    /// A knowledge-base answer with its source.
+    fn cite(&mut self, answer: &Answer) {
+        let vars =
+            BTreeMap::from([("answer".to_string(), answer.text.clone()), ("source".to_string(), answer.citation())]);
+        self.respond("kb_answer", &vars);
     }
 
     fn not_available(&mut self, feature: &str) {

@@ -14,10 +14,12 @@ pub fn default_response(name: &str) -> Response {
         "handoff_waiting" => "A person will answer here shortly.",
         "form_cancelled" => "Okay, I've cancelled that. Anything else I can help with?",
         "continue" => "Okay! Try asking another way, for example \"I want a refund\".",
+        "kb_answer" => "{answer}\n\n{source}",
+        "kb_unsure" => "I'm not sure I have the right answer to that. Would you like to talk to a person?",
         "not_available" => "Not available yet: {feature} is coming in a future version of this bot.",
         _ => "Sorry, something went wrong on my side.",
     };
-    let buttons = if name == "offer_human" {
+    let buttons = if name == "offer_human" || name == "kb_unsure" {
         vec![
             Button { title: "Talk to a person".into(), payload: "/talk_to_human".into() },
             Button { title: "No thanks, I'll rephrase".into(), payload: "/continue".into() },

@@ -18,6 +18,7 @@ use usher_channel::{
 };
 
 use crate::intents::Domain;
+use crate::knowledge::KnowledgeBase;
 use crate::nlu::{Nlu, Parse};
 use crate::store::{Store, Transcript};
 use crate::Error;
@@ -62,6 +63,8 @@ pub(crate) struct Inner {
     routes: RwLock<HashMap<String, mpsc::Sender<Outbound>>>,
     /// Bounds concurrent CPU-heavy NLU calls to the number of cores.
     inference: Semaphore,
+    /// The knowledge base, once indexed.
+    knowledge: RwLock<Option<Arc<KnowledgeBase>>>,
 }
 
 /// Queued messages per conversation before senders wait.
@@ -78,6 +81,7 @@ impl Engine {
                 workers: Mutex::new(HashMap::new()),
                 routes: RwLock::new(HashMap::new()),
                 inference: Semaphore::new(cores),
+                knowledge: RwLock::new(None),
             }),
         }
     }
@@ -92,6 +96,17 @@ impl Engine {
     pub fn swap_brain(&self, brain: Brain) {
         let mut guard = self.inner.brain.write().unwrap_or_else(|p| p.into_inner());
         *guard = Arc::new(brain);
+    }
+
+    /// Lets the policy answer from `kb` (knowledge intents, low-confidence
+    /// and out-of-scope messages).
+    pub fn set_knowledge(&self, kb: Arc<KnowledgeBase>) {
+        *self.inner.knowledge.write().unwrap_or_else(|p| p.into_inner()) = Some(kb);
+    }
+
+    /// The knowledge base, if one is attached.
+    pub fn knowledge(&self) -> Option<Arc<KnowledgeBase>> {
+        self.inner.knowledge.read().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
     /// The store.

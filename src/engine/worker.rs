@@ -78,12 +78,13 @@ async fn turn(
         Arc::clone(&guard)
     };
     let mut tracker = inner.store.tracker(&inbound.conversation).await?;
-    let parse = match payload_intent(&brain.domain, inbound.payload.as_deref()) {
+    let mut parse = match payload_intent(&brain.domain, inbound.payload.as_deref()) {
         Some(name) => Parse {
             intent: Ranked { name: name.to_string(), confidence: 1.0 },
             ranking: vec![Ranked { name: name.to_string(), confidence: 1.0 }],
             entities: brain.nlu.entities(&inbound.text),
             sentiment: None,
+            knowledge: None,
         },
         None => {
             let permit = inner.inference.acquire().await.map_err(|_| Error::ShuttingDown)?;
@@ -95,6 +96,10 @@ async fn turn(
             parsed
         }
     };
+    let by_button = inbound.payload.is_some();
+    if !by_button && dialogue::wants_knowledge(&brain.domain, &tracker, &parse) {
+        parse.knowledge = look_up(inner, &inbound.text).await?;
+    }
     let msg = Message { text: &inbound.text, payload: inbound.payload.as_deref() };
     let replies = dialogue::decide(&brain.domain, &mut tracker, msg, &parse);
     let record = TurnRecord {
@@ -124,4 +129,21 @@ async fn turn(
         }
     }
     Ok(Turn { inbound_id, parse, replies: outbound })
+}
+
+/// The knowledge base's answer, if one is attached; a failed lookup is
+/// logged and treated as no answer.
+async fn look_up(inner: &Inner, text: &str) -> Result<Option<crate::knowledge::Answer>, Error> {
+    let kb = inner.knowledge.read().unwrap_or_else(|p| p.into_inner()).clone();
+    let Some(kb) = kb else {
+        return Ok(None);
+    };
+    let _permit = inner.inference.acquire().await.map_err(|_| Error::ShuttingDown)?;
+    match kb.answer(text).await {
+        Ok(answer) => Ok(answer),
+        Err(e) => {
+            tracing::warn!(error = %e, "knowledge lookup failed");
+            Ok(None)
+        }
+    }
 }

@@ -13,8 +13,17 @@ use super::locate::{self, Seg};
 use super::raw::*;
 
 /// Response names the engine itself uses; staff may override them.
-pub const SYSTEM_RESPONSES: &[&str] =
-    &["clarify", "offer_human", "handoff", "handoff_waiting", "form_cancelled", "continue", "not_available"];
+pub const SYSTEM_RESPONSES: &[&str] = &[
+    "clarify",
+    "offer_human",
+    "handoff",
+    "handoff_waiting",
+    "form_cancelled",
+    "continue",
+    "not_available",
+    "kb_answer",
+    "kb_unsure",
+];
 
 /// A successfully loaded intent set and its warnings.
 #[derive(Debug, Clone)]

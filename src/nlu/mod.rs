@@ -61,6 +61,10 @@ pub struct Parse {
     pub entities: Vec<EntityMatch>,
     /// Sentiment in [-1, 1] (negative to positive), when a model is loaded.
     pub sentiment: Option<f32>,
+    /// The knowledge base's best passage, when the message was looked up
+    /// (knowledge intents, low confidence, out of scope).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub knowledge: Option<crate::knowledge::Answer>,
 }
 
 /// A trained classifier and the entity rules of one domain.
@@ -213,7 +217,7 @@ impl Nlu {
                     .collect();
                 entities.extend(free);
                 entities.sort_by_key(|m| m.start);
-                Parse { intent, ranking, entities, sentiment }
+                Parse { intent, ranking, entities, sentiment, knowledge: None }
             })
             .collect())
     }
