@@ -98,12 +98,15 @@ async fn configured_keywords_hand_off_at_once() {
 }
 
 #[tokio::test]
-async fn tool_and_knowledge_actions_say_they_are_not_available_yet() {
+async fn tools_are_not_available_yet_and_knowledge_without_a_knowledge_base_offers_a_person() {
     let (_dir, mut fan) = common::fan("fan-tools").await;
     let r = fan.press("/write_poem").await;
     assert_eq!(text(&r[0]), "Not available yet: the write poem tool is coming in a future version of this bot.");
     let r = fan.press("/faq_question").await;
-    assert!(text(&r[0]).starts_with("Not available yet: the knowledge base"), "{r:?}");
+    assert!(text(&r[0]).starts_with("I'm not sure I have the right answer"), "{r:?}");
+    assert!(r[0]
+        .iter()
+        .any(|p| matches!(p, Part::Buttons { buttons } if buttons.iter().any(|b| b.payload == "/talk_to_human"))));
 }
 
 #[tokio::test]
