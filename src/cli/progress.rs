@@ -1,25 +1,34 @@
-//! The training progress bar.
+//! Progress bars: training epochs and counted work (chunks embedded).
 
 use indicatif::{ProgressBar, ProgressStyle};
+
+/// A bar of `len` steps labelled `label`, ending with `suffix` (an
+/// indicatif template fragment).
+fn styled(len: usize, label: &'static str, suffix: &str) -> ProgressBar {
+    let b = ProgressBar::new(len as u64);
+    let style = ProgressStyle::with_template(&format!("{{msg}} [{{bar:30}}] {{pos}}/{{len}} {suffix}"))
+        .unwrap_or_else(|_| ProgressStyle::default_bar())
+        .progress_chars("=> ");
+    b.set_style(style);
+    b.set_message(label);
+    b
+}
+
+/// Moves `b` to `done`, finishing it at `total`.
+fn advance(b: &ProgressBar, done: usize, total: usize) {
+    b.set_position(done as u64);
+    if done >= total {
+        b.finish();
+    }
+}
 
 /// A progress callback for `(epoch, epochs, loss)` drawing an indicatif bar.
 pub fn training_bar(label: &'static str) -> impl FnMut(usize, usize, f32) + Send + 'static {
     let mut bar: Option<ProgressBar> = None;
     move |epoch, epochs, loss| {
-        let b = bar.get_or_insert_with(|| {
-            let b = ProgressBar::new(epochs as u64);
-            let style = ProgressStyle::with_template("{msg} [{bar:30}] {pos}/{len} epochs {prefix}")
-                .unwrap_or_else(|_| ProgressStyle::default_bar())
-                .progress_chars("=> ");
-            b.set_style(style);
-            b.set_message(label);
-            b
-        });
-        b.set_position(epoch as u64);
+        let b = bar.get_or_insert_with(|| styled(epochs, label, "epochs {prefix}"));
         b.set_prefix(format!("loss {loss:.4}"));
-        if epoch >= epochs {
-            b.finish();
-        }
+        advance(b, epoch, epochs);
     }
 }
 
@@ -31,19 +40,7 @@ pub fn count_bar(label: &'static str, unit: &'static str) -> impl FnMut(usize, u
         if total == 0 {
             return;
         }
-        let b = bar.get_or_insert_with(|| {
-            let b = ProgressBar::new(total as u64);
-            let template = format!("{{msg}} [{{bar:30}}] {{pos}}/{{len}} {unit}");
-            let style = ProgressStyle::with_template(&template)
-                .unwrap_or_else(|_| ProgressStyle::default_bar())
-                .progress_chars("=> ");
-            b.set_style(style);
-            b.set_message(label);
-            b
-        });
-        b.set_position(done as u64);
-        if done >= total {
-            b.finish();
-        }
+        let b = bar.get_or_insert_with(|| styled(total, label, unit));
+        advance(b, done, total);
     }
 }

@@ -62,13 +62,14 @@ impl KnowledgeBase {
         let mut todo: Vec<Chunk> = Vec::new();
         for doc in &corpus.documents {
             match indexed.get(&doc.path) {
-                Some(hash) if *hash == doc.hash => report.unchanged += 1,
+                Some(hash) if *hash == doc.hash => {
+                    report.unchanged += 1;
+                    continue;
+                }
                 Some(_) => report.updated.push(doc.path.clone()),
                 None => report.added.push(doc.path.clone()),
             }
-            if indexed.get(&doc.path) != Some(&doc.hash) {
-                todo.extend(chunks(doc));
-            }
+            todo.extend(chunks(doc));
         }
         report.removed = indexed
             .keys()
