@@ -190,6 +190,12 @@ pub struct ChannelsConfig {
     /// The web chat widget.
     #[serde(default)]
     pub webchat: usher_webchat::Config,
+    /// Telegram (token from `TELEGRAM_BOT_TOKEN`).
+    #[serde(default)]
+    pub telegram: usher_telegram::Config,
+    /// Discord (token from `DISCORD_TOKEN`).
+    #[serde(default)]
+    pub discord: usher_discord::Config,
 }
 
 fn yes() -> bool {

@@ -1,6 +1,7 @@
 //! Command-line interface (clap).
 
 mod bench;
+mod channels;
 mod chat;
 mod kb;
 mod models;

@@ -1,4 +1,5 @@
-//! `usher serve`: the HTTP server with the API, the web chat and its widget.
+//! `usher serve`: the HTTP server with the API and every enabled channel
+//! (web chat widget, Telegram, Discord) on one engine.
 
 use std::process::ExitCode;
 
@@ -6,7 +7,6 @@ use anyhow::Context as _;
 use usher::config::Config;
 use usher::nlu::Provenance;
 use usher_channel::Shutdown;
-use usher_webchat::WebChat;
 
 use super::progress::training_bar;
 
@@ -42,16 +42,10 @@ pub async fn run(config: &Config) -> anyhow::Result<ExitCode> {
     }
     let state = usher::http::AppState::new(engine.clone());
     usher::reload::watch(engine.clone(), config.clone(), state.reload.clone(), shutdown.clone())?;
-    let mut app = usher::http::app(state);
-    let mut adapters = Vec::new();
-    if config.channels.webchat.enabled {
-        let (webchat, routes) = WebChat::new(config.channels.webchat.clone());
-        app = app.merge(routes);
-        adapters.push(engine.start_adapter(Box::new(webchat), shutdown.clone()));
-    }
     let addr = format!("{}:{}", config.http.host, config.http.port);
     let listener = tokio::net::TcpListener::bind(&addr).await.with_context(|| format!("cannot listen on {addr}"))?;
     let local = listener.local_addr()?;
+    let (app, adapters) = super::channels::start(config, &engine, usher::http::app(state), local, &shutdown)?;
     tracing::info!("usher listening on http://{local}");
     println!("usher listening on http://{local}");
     let mut on_shutdown = shutdown.clone();

@@ -14,7 +14,8 @@ use std::sync::{Arc, Mutex, RwLock};
 use tokio::sync::{mpsc, oneshot, Semaphore};
 use tokio::task::JoinHandle;
 use usher_channel::{
-    Accepted, Adapter, Context, ConversationId, Inbound, InboundSender, Outbound, Rejection, Shutdown, Submission,
+    Accepted, Adapter, Context, ConversationId, Inbound, InboundSender, Outbound, Receipts, Rejection, Shutdown,
+    Submission,
 };
 
 use crate::intents::Domain;
@@ -66,6 +67,9 @@ pub(crate) struct Inner {
     /// The knowledge base, once indexed.
     knowledge: RwLock<Option<Arc<KnowledgeBase>>>,
 }
+
+/// How far back undelivered replies are resent when an adapter starts.
+pub const RESEND_WINDOW: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
 
 /// Queued messages per conversation before senders wait.
 const QUEUE: usize = 64;
@@ -139,11 +143,15 @@ impl Engine {
     }
 
     /// Starts `adapter`: its messages flow into the engine, replies for its
-    /// channel flow out to it. The returned task ends when the adapter does.
+    /// channel flow out to it, and the replies it reports delivered are
+    /// marked so in the store. Replies of the last [`RESEND_WINDOW`] that were
+    /// never reported delivered (a crash, a platform outage) are sent again
+    /// first; adapters recognise a reply they already hold by its id. The
+    /// returned task ends when the adapter does.
     pub fn start_adapter(&self, adapter: Box<dyn Adapter>, shutdown: Shutdown) -> JoinHandle<()> {
         let name = adapter.name().to_string();
         let (reply_tx, replies) = mpsc::channel(256);
-        self.inner.routes.write().unwrap_or_else(|p| p.into_inner()).insert(name.clone(), reply_tx);
+        self.inner.routes.write().unwrap_or_else(|p| p.into_inner()).insert(name.clone(), reply_tx.clone());
         let (sub_tx, mut submissions) = mpsc::channel::<Submission>(256);
         let engine = self.clone();
         tokio::spawn(async move {
@@ -154,7 +162,34 @@ impl Engine {
                 }
             }
         });
-        let ctx = Context { output: InboundSender::new(sub_tx), replies, shutdown };
+        let (receipts, mut delivered) = Receipts::new();
+        let store = Arc::clone(&self.inner.store);
+        tokio::spawn(async move {
+            while let Some(id) = delivered.recv().await {
+                if let Err(e) = store.mark_delivered(id).await {
+                    tracing::warn!(reply = id, error = %e, "could not mark a reply delivered; it may be sent again");
+                }
+            }
+        });
+        let store = Arc::clone(&self.inner.store);
+        let channel = name.clone();
+        tokio::spawn(async move {
+            let since = crate::util::now_ms() - RESEND_WINDOW.as_millis() as i64;
+            match store.undelivered(&channel, since).await {
+                Ok(unsent) => {
+                    if !unsent.is_empty() {
+                        tracing::info!(%channel, replies = unsent.len(), "resending replies never reported delivered");
+                    }
+                    for reply in unsent {
+                        if reply_tx.send(reply).await.is_err() {
+                            break;
+                        }
+                    }
+                }
+                Err(e) => tracing::error!(%channel, error = %e, "could not load undelivered replies"),
+            }
+        });
+        let ctx = Context { output: InboundSender::new(sub_tx), replies, shutdown, receipts };
         tokio::spawn(async move {
             if let Err(e) = adapter.run(ctx).await {
                 tracing::error!(channel = %name, error = %e, "adapter stopped");

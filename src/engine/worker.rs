@@ -64,7 +64,7 @@ async fn turn(
             Ok(id) => id,
             Err(e) => {
                 if let Some(ack) = ack {
-                    let _ = ack.send(Err(Rejection { reason: "the message could not be stored; please retry".into() }));
+                    let _ = ack.send(Err(Rejection::unavailable("the message could not be stored; please retry")));
                 }
                 return Err(e);
             }

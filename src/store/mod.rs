@@ -9,7 +9,7 @@ pub use sqlite::SqliteStore;
 
 use async_trait::async_trait;
 use serde::Serialize;
-use usher_channel::{ConversationId, Inbound, Part};
+use usher_channel::{ConversationId, Inbound, Outbound, Part};
 
 use crate::dialogue::Tracker;
 use crate::Error;
@@ -29,6 +29,8 @@ pub struct StoredMessage {
     pub parts: Option<Vec<Part>>,
     /// NLU result (inbound only, once processed).
     pub nlu: Option<serde_json::Value>,
+    /// Outbound only: the channel reported it delivered.
+    pub delivered: bool,
     /// Milliseconds since the epoch.
     pub created_ms: i64,
 }
@@ -74,6 +76,9 @@ pub trait Store: Send + Sync + 'static {
     async fn transcript(&self, conversation: &ConversationId) -> Result<Option<Transcript>, Error>;
     /// Inbound messages stored but not yet answered (after a crash), oldest first.
     async fn pending(&self) -> Result<Vec<(i64, Inbound)>, Error>;
+    /// Replies on `channel` created since `since_ms` that no adapter has
+    /// reported delivered, oldest first (resent when the adapter starts).
+    async fn undelivered(&self, channel: &str, since_ms: i64) -> Result<Vec<Outbound>, Error>;
     /// Marks a reply as delivered by its channel.
     async fn mark_delivered(&self, reply_id: i64) -> Result<(), Error>;
 }

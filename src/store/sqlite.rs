@@ -6,7 +6,7 @@ use sqlx::{Row, SqlitePool};
 use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration;
-use usher_channel::{render_plain, ConversationId, Inbound, Part};
+use usher_channel::{render_plain, ConversationId, Inbound, Outbound, Part};
 
 use super::{Store, StoredMessage, Transcript, TurnRecord};
 use crate::dialogue::Tracker;
@@ -124,7 +124,7 @@ impl Store for SqliteStore {
             return Ok(None);
         };
         let rows = sqlx::query(
-            "SELECT id, direction, text, payload, parts, nlu, created_ms FROM messages
+            "SELECT id, direction, text, payload, parts, nlu, delivered, created_ms FROM messages
              WHERE conversation_id = ?1 ORDER BY id",
         )
         .bind(conversation.as_str())
@@ -139,6 +139,7 @@ impl Store for SqliteStore {
                 payload: r.try_get("payload")?,
                 parts: json_col::<Vec<Part>>(r.try_get("parts")?)?,
                 nlu: json_col(r.try_get("nlu")?)?,
+                delivered: r.try_get::<i64, _>("delivered")? != 0,
                 created_ms: r.try_get("created_ms")?,
             });
         }
@@ -172,6 +173,29 @@ impl Store for SqliteStore {
             pending.push((r.try_get("id")?, inbound));
         }
         Ok(pending)
+    }
+
+    async fn undelivered(&self, channel: &str, since_ms: i64) -> Result<Vec<Outbound>, Error> {
+        let rows = sqlx::query(
+            "SELECT m.id, m.conversation_id, m.parts
+             FROM messages m JOIN conversations c ON c.id = m.conversation_id
+             WHERE m.direction = 'out' AND m.delivered = 0 AND c.channel = ?1 AND m.created_ms >= ?2
+             ORDER BY m.id",
+        )
+        .bind(channel)
+        .bind(since_ms)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut replies = Vec::with_capacity(rows.len());
+        for r in rows {
+            replies.push(Outbound {
+                conversation: ConversationId::new(r.try_get::<String, _>("conversation_id")?)?,
+                channel: channel.to_string(),
+                id: r.try_get("id")?,
+                parts: json_col::<Vec<Part>>(r.try_get("parts")?)?.unwrap_or_default(),
+            });
+        }
+        Ok(replies)
     }
 
     async fn mark_delivered(&self, reply_id: i64) -> Result<(), Error> {

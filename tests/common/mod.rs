@@ -65,7 +65,7 @@ impl Adapter for Collector {
     }
 
     async fn run(self: Box<Self>, ctx: Context) -> Result<(), usher_channel::Error> {
-        let Context { output, replies, mut shutdown } = ctx;
+        let Context { output, replies, mut shutdown, .. } = ctx;
         let _ = self.ready.send((output, replies));
         shutdown.recv().await;
         Ok(())

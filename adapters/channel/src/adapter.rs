@@ -30,6 +30,29 @@ pub struct Context {
     pub replies: mpsc::Receiver<Outbound>,
     /// Fires once when the server shuts down.
     pub shutdown: Shutdown,
+    /// Where the adapter reports replies the platform accepted.
+    pub receipts: Receipts,
+}
+
+/// Reports replies delivered, so the store can tell sent from unsent (unsent
+/// replies are resent after a restart).
+#[derive(Debug, Clone)]
+pub struct Receipts {
+    tx: mpsc::UnboundedSender<i64>,
+}
+
+impl Receipts {
+    /// A reporter and the receiver of the reply ids it reports.
+    pub fn new() -> (Receipts, mpsc::UnboundedReceiver<i64>) {
+        let (tx, rx) = mpsc::unbounded_channel();
+        (Receipts { tx }, rx)
+    }
+
+    /// Reports the reply with store id `reply_id` delivered.
+    pub fn delivered(&self, reply_id: i64) {
+        // The engine gone means shutdown; the reply is resent on restart at worst.
+        let _ = self.tx.send(reply_id);
+    }
 }
 
 /// A fan message on its way into the engine, with the channel to answer on
@@ -55,6 +78,23 @@ pub struct Accepted {
 pub struct Rejection {
     /// Why, in words fit to show the sender.
     pub reason: String,
+    /// True when the message itself is fine and the engine could not take
+    /// it now (shutting down, store unavailable): platforms that redeliver
+    /// (Telegram's update offset, webhooks' retries) should not confirm it.
+    pub retryable: bool,
+}
+
+impl Rejection {
+    /// A refusal of the message itself (too long, empty): sending it again
+    /// will not help.
+    pub fn invalid(reason: impl Into<String>) -> Self {
+        Self { reason: reason.into(), retryable: false }
+    }
+
+    /// The engine cannot take messages now; the same message may succeed later.
+    pub fn unavailable(reason: impl Into<String>) -> Self {
+        Self { reason: reason.into(), retryable: true }
+    }
 }
 
 /// The sending half into the engine.
@@ -72,10 +112,10 @@ impl InboundSender {
     /// Sends a message and waits until the engine has stored or refused it.
     pub async fn submit(&self, inbound: Inbound) -> Result<Accepted, Rejection> {
         if let Err(e) = inbound.validate() {
-            return Err(Rejection { reason: e.to_string() });
+            return Err(Rejection::invalid(e.to_string()));
         }
         let (ack, answer) = oneshot::channel();
-        let closed = || Rejection { reason: Error::EngineClosed.to_string() };
+        let closed = || Rejection::unavailable(Error::EngineClosed.to_string());
         self.tx.send(Submission { inbound, ack }).await.map_err(|_| closed())?;
         answer.await.map_err(|_| closed())?
     }

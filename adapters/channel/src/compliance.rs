@@ -3,7 +3,7 @@
 //! An adapter's test implements [`Platform`] over a local fake of the
 //! platform API, then calls [`run`]. The suite checks that text and button
 //! presses reach the engine with the adapter's channel name, that every reply
-//! part reaches the fan (natively or as text), that a refused message does not
+//! part reaches the fan (natively or as text) and is reported delivered, that a refused message does not
 //! stop the adapter, and that the adapter returns promptly on shutdown.
 
 use std::time::Duration;
@@ -13,7 +13,7 @@ use tokio::sync::mpsc;
 
 use crate::{
     Accepted, Adapter, Attachment, AttachmentKind, Button, Context, ConversationId, InboundSender, Outbound, Part,
-    Rejection, Shutdown, Submission,
+    Receipts, Rejection, Shutdown, Submission,
 };
 
 /// What the fan saw, flattened for checks.
@@ -53,15 +53,11 @@ const WAIT: Duration = Duration::from_secs(10);
 /// Runs the suite; panics with a description of the first failed check.
 pub async fn run(adapter: Box<dyn Adapter>, mut platform: impl Platform) {
     let name = adapter.name().to_string();
-    let (sub_tx, mut submissions) = mpsc::channel::<Submission>(16);
-    let (reply_tx, replies) = mpsc::channel::<Outbound>(16);
-    let (trigger, shutdown) = Shutdown::new();
-    let ctx = Context { output: InboundSender::new(sub_tx), replies, shutdown };
-    let task = tokio::spawn(adapter.run(ctx));
+    let mut h = Harness::start(adapter);
 
     // 1. Text reaches the engine, tagged with the channel.
     let conversation = platform.fan_says("hello from compliance").await;
-    let sub = next(&mut submissions).await;
+    let sub = h.next().await;
     assert_eq!(sub.inbound.text, "hello from compliance", "{name}: text must arrive unchanged");
     assert_eq!(sub.inbound.channel, name, "{name}: inbound must carry the adapter's name");
     assert_eq!(sub.inbound.conversation, conversation, "{name}: conversation id");
@@ -80,30 +76,71 @@ pub async fn run(adapter: Box<dyn Adapter>, mut platform: impl Platform) {
         Part::Handoff { notice: "A person will answer soon".into() },
     ];
     let reply = Outbound { conversation: conversation.clone(), channel: name.clone(), id: 1, parts };
-    reply_tx.send(reply).await.expect("adapter dropped its reply receiver");
+    h.replies.send(reply).await.expect("adapter dropped its reply receiver");
     let expected = ["Compliance reply.", "Refund me", "roll.png", "A person will answer soon"];
     let shown = platform.shown(&conversation, &expected).await;
     for needle in expected {
         assert!(shown.shows(needle), "{name}: the fan must see {needle:?}, saw {shown:?}");
     }
+    assert_eq!(h.receipt().await, Some(1), "{name}: a delivered reply must be reported by id");
 
     // 3. Button presses come back as payloads.
     platform.fan_presses(&conversation, "/refund_request").await;
-    let sub = next(&mut submissions).await;
+    let sub = h.next().await;
     assert_eq!(sub.inbound.payload.as_deref(), Some("/refund_request"), "{name}: payload");
     // A refusal must not stop the adapter.
-    let _ = sub.ack.send(Err(Rejection { reason: "refused by compliance".into() }));
+    let _ = sub.ack.send(Err(Rejection::invalid("refused by compliance")));
     let again = platform.fan_says("still there?").await;
-    let sub = next(&mut submissions).await;
+    let sub = h.next().await;
     assert_eq!(sub.inbound.text, "still there?", "{name}: adapter must survive a refusal");
     assert_eq!(sub.inbound.conversation, again);
     let _ = sub.ack.send(Ok(Accepted { message_id: 2 }));
 
     // 4. Shutdown ends the adapter promptly.
-    trigger.fire();
-    let ended = tokio::time::timeout(WAIT, task).await;
-    let result = ended.unwrap_or_else(|_| panic!("{name}: adapter ignored shutdown"));
-    result.expect("adapter task panicked").expect("adapter returned an error on shutdown");
+    h.stop().await;
+}
+
+/// One adapter started with a hand-held engine side, for adapter tests
+/// beyond the suite (bad input, retries, platform specifics).
+pub struct Harness {
+    /// Messages the adapter submitted; answer each `ack`.
+    pub submissions: mpsc::Receiver<Submission>,
+    /// Send replies for the adapter to deliver.
+    pub replies: mpsc::Sender<Outbound>,
+    /// Reply ids the adapter reported delivered.
+    pub delivered: mpsc::UnboundedReceiver<i64>,
+    trigger: crate::ShutdownTrigger,
+    task: tokio::task::JoinHandle<Result<(), crate::Error>>,
+}
+
+impl Harness {
+    /// Starts `adapter`.
+    pub fn start(adapter: Box<dyn Adapter>) -> Harness {
+        let (sub_tx, submissions) = mpsc::channel(16);
+        let (replies, reply_rx) = mpsc::channel(16);
+        let (trigger, shutdown) = Shutdown::new();
+        let (receipts, delivered) = Receipts::new();
+        let ctx = Context { output: InboundSender::new(sub_tx), replies: reply_rx, shutdown, receipts };
+        let task = tokio::spawn(adapter.run(ctx));
+        Harness { submissions, replies, delivered, trigger, task }
+    }
+
+    /// The next submitted message (10 s at most).
+    pub async fn next(&mut self) -> Submission {
+        next(&mut self.submissions).await
+    }
+
+    /// The next delivery receipt (20 s at most).
+    pub async fn receipt(&mut self) -> Option<i64> {
+        tokio::time::timeout(2 * WAIT, self.delivered.recv()).await.ok().flatten()
+    }
+
+    /// Shuts the adapter down; panics unless it returns Ok within 10 s.
+    pub async fn stop(self) {
+        self.trigger.fire();
+        let ended = tokio::time::timeout(WAIT, self.task).await.expect("adapter ignored shutdown");
+        ended.expect("adapter task panicked").expect("adapter returned an error on shutdown");
+    }
 }
 
 async fn next(submissions: &mut mpsc::Receiver<Submission>) -> Submission {

@@ -10,6 +10,10 @@
 //!   sender into the engine, the receiver of replies and the shutdown signal.
 //! - [`render`]: the plain-text fallback renderer for platforms without
 //!   buttons or attachments.
+//! - [`delivery`]: the per-chat delivery queue (rate limits, `retry_after`,
+//!   backoff, receipts) the platform adapters send through.
+//! - [`split`]: cutting long replies at sentence or line boundaries to fit
+//!   a platform's length limit.
 //! - [`error`]: the crate's error enum.
 //! - `compliance` (feature `compliance`): the shared suite every adapter runs.
 #![deny(missing_docs)]
@@ -17,11 +21,17 @@
 pub mod adapter;
 #[cfg(feature = "compliance")]
 pub mod compliance;
+pub mod delivery;
 pub mod error;
 pub mod message;
 pub mod render;
+pub mod split;
 
-pub use adapter::{Accepted, Adapter, Context, InboundSender, Rejection, Shutdown, ShutdownTrigger, Submission};
+pub use adapter::{
+    Accepted, Adapter, Context, InboundSender, Receipts, Rejection, Shutdown, ShutdownTrigger, Submission,
+};
+pub use delivery::{DeliveryQueue, Limits, SendError, Transport};
 pub use error::Error;
 pub use message::{Attachment, AttachmentKind, Button, ConversationId, Inbound, Outbound, Part, MAX_TEXT_BYTES};
-pub use render::render_plain;
+pub use render::{pieces, render_plain, Piece};
+pub use split::split_text;

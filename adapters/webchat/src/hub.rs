@@ -42,16 +42,19 @@ impl Hub {
         }
     }
 
-    /// Sends a reply to every open socket of its conversation. With none open
-    /// the reply stays in the store; the widget loads it on reconnect.
-    fn deliver(&self, reply: Outbound) {
+    /// Sends a reply to every open socket of its conversation; true if one
+    /// took it. With none open the reply stays in the store, undelivered;
+    /// the widget loads it with the history on reconnect.
+    fn deliver(&self, reply: Outbound) -> bool {
         let sockets = self.sockets.lock().unwrap_or_else(|p| p.into_inner());
         let Some(list) = sockets.get(&reply.conversation) else {
-            return;
+            return false;
         };
+        let mut taken = false;
         for (_, tx) in list {
-            let _ = tx.send(ServerFrame::Reply { id: reply.id, parts: reply.parts.clone() });
+            taken |= tx.send(ServerFrame::Reply { id: reply.id, parts: reply.parts.clone() }).is_ok();
         }
+        taken
     }
 }
 
@@ -83,12 +86,18 @@ impl Adapter for WebChat {
     }
 
     async fn run(self: Box<Self>, ctx: Context) -> Result<(), Error> {
-        let Context { output, mut replies, mut shutdown } = ctx;
+        let Context { output, mut replies, mut shutdown, receipts } = ctx;
         let _ = self.hub.output.set(output);
+        let deliver = |reply: Outbound| {
+            let id = reply.id;
+            if self.hub.deliver(reply) {
+                receipts.delivered(id);
+            }
+        };
         loop {
             tokio::select! {
                 reply = replies.recv() => match reply {
-                    Some(reply) => self.hub.deliver(reply),
+                    Some(reply) => deliver(reply),
                     None => break,
                 },
                 _ = shutdown.recv() => break,
@@ -96,7 +105,7 @@ impl Adapter for WebChat {
         }
         // Flush what is already queued, then close the sockets.
         while let Ok(reply) = replies.try_recv() {
-            self.hub.deliver(reply);
+            deliver(reply);
         }
         self.hub.closing.send_replace(true);
         Ok(())
