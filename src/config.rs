@@ -361,6 +361,21 @@ mod tests {
     }
 
     #[test]
+    fn channel_sections_parse_and_reject_typos() {
+        let c = Config::parse(
+            "channels:\n  telegram: {enabled: true, mode: webhook, webhook_url: 'https://x.example/telegram/webhook'}\n  discord: {enabled: true, support_channel: 42}\n",
+        )
+        .unwrap();
+        assert_eq!(c.channels.telegram.mode, usher_telegram::Mode::Webhook);
+        assert_eq!(c.channels.discord.support_channel, Some(42));
+        assert!(c.channels.discord.slash_command);
+        let e = Config::parse("channels:\n  telegram:\n    mdoe: polling\n").unwrap_err();
+        assert!(e.contains("unknown field `mdoe`") && e.contains("line 3"), "{e}");
+        let e = Config::parse("channels:\n  telegram: {mode: carrier_pigeon}\n").unwrap_err();
+        assert!(e.contains("carrier_pigeon"), "{e}");
+    }
+
+    #[test]
     fn devices_parse() {
         let c = Config::parse("nlu: {device: 'cuda:1'}").unwrap();
         assert_eq!(c.nlu.device, DeviceChoice::Cuda(1));

@@ -31,7 +31,8 @@ enum Step {
     Press(&'static str),
 }
 
-const REFUND: [Step; 4] = [Step::Say("hello"), Step::Press("/refund_request"), Step::Say("A12345"), Step::Say("buyer@example.com")];
+const REFUND: [Step; 4] =
+    [Step::Say("hello"), Step::Press("/refund_request"), Step::Say("A12345"), Step::Say("buyer@example.com")];
 
 /// Waits until the conversation's every inbound message is processed and
 /// every reply is reported delivered by its channel.
@@ -89,11 +90,13 @@ async fn discord(engine: &Engine, fake: &FakeDiscord, events: &usher_discord::In
         let id = 100 + 2 * i as u64;
         let event = match step {
             Step::Say(text) => {
-                let msg: Message = serde_json::from_value(discord_fake::message_create(id, DC_CHANNEL, None, 42, text)).unwrap();
+                let msg: Message =
+                    serde_json::from_value(discord_fake::message_create(id, DC_CHANNEL, None, 42, text)).unwrap();
                 Incoming::Message(Box::new(msg))
             }
             Step::Press(payload) => {
-                let press: Interaction = serde_json::from_value(discord_fake::button_press(id, DC_CHANNEL, 42, payload)).unwrap();
+                let press: Interaction =
+                    serde_json::from_value(discord_fake::button_press(id, DC_CHANNEL, 42, payload)).unwrap();
                 Incoming::Interaction(Box::new(press))
             }
         };
@@ -131,7 +134,9 @@ async fn widget(engine: &Engine, addr: std::net::SocketAddr) -> Seen {
         settled(engine, conversation, i + 1).await;
         let mut shown = Vec::new();
         // Everything delivered to the socket is already buffered: read until quiet.
-        while let Ok(Some(Ok(WsMessage::Text(raw)))) = tokio::time::timeout(Duration::from_millis(200), socket.next()).await {
+        while let Ok(Some(Ok(WsMessage::Text(raw)))) =
+            tokio::time::timeout(Duration::from_millis(200), socket.next()).await
+        {
             if let Ok(ServerFrame::Reply { parts, .. }) = serde_json::from_str(&raw) {
                 for piece in usher_channel::pieces(&parts, usize::MAX, usize::MAX, |_| true) {
                     match piece {
@@ -185,7 +190,11 @@ async fn one_engine_serves_telegram_discord_and_the_widget_alike() {
     assert_eq!(on_telegram, on_widget, "Telegram and widget fans must see the same conversation");
 
     // One store holds all three, each tagged with its channel.
-    for (id, channel) in [(format!("telegram:{TG_CHAT}"), "telegram"), (format!("discord:{DC_CHANNEL}"), "discord"), ("web-channels-1".into(), "webchat")] {
+    for (id, channel) in [
+        (format!("telegram:{TG_CHAT}"), "telegram"),
+        (format!("discord:{DC_CHANNEL}"), "discord"),
+        ("web-channels-1".into(), "webchat"),
+    ] {
         let t = engine.transcript(&ConversationId::new(id).unwrap()).await.unwrap().unwrap();
         assert_eq!(t.channel, channel);
         assert_eq!(t.messages.iter().filter(|m| m.direction == "in").count(), 4);
@@ -235,7 +244,11 @@ async fn replies_the_platform_never_took_are_resent_after_a_restart() {
     engine.start_adapter(Box::new(adapter), shutdown);
     settled(&engine, conversation.as_str(), 1).await;
     let t = engine.transcript(&conversation).await.unwrap().unwrap();
-    assert_eq!(t.messages.iter().filter(|m| m.direction == "in").count(), 1, "the fan's message is not processed twice");
+    assert_eq!(
+        t.messages.iter().filter(|m| m.direction == "in").count(),
+        1,
+        "the fan's message is not processed twice"
+    );
     assert_eq!(t.messages.iter().filter(|m| m.direction == "out").count(), 1);
     let greeting = &t.messages[1].text;
     let sent: Vec<_> = api.sent_to(TG_CHAT).into_iter().filter(|c| c.method == "sendmessage").collect();

@@ -219,7 +219,10 @@ impl<T: Transport> DeliveryQueue<T> {
     }
 }
 
-fn spawn_chat<T: Transport>(inner: &Arc<Inner<T>>, conversation: &ConversationId) -> mpsc::UnboundedSender<Item<T::Message>> {
+fn spawn_chat<T: Transport>(
+    inner: &Arc<Inner<T>>,
+    conversation: &ConversationId,
+) -> mpsc::UnboundedSender<Item<T::Message>> {
     let (tx, rx) = mpsc::unbounded_channel();
     tokio::spawn(chat_task(Arc::clone(inner), conversation.clone(), rx, tx.clone()));
     tx

@@ -39,8 +39,13 @@ pub fn pieces(parts: &[Part], limit: usize, max_buttons: usize, native: impl Fn(
                     typed.extend(ok.split_off(max_buttons));
                 }
                 if !typed.is_empty() {
-                    let lines: Vec<String> = typed.iter().map(|b| format!("• {} (send \"{}\")", b.title, b.payload)).collect();
-                    out.extend(split_text(&lines.join("\n"), limit).into_iter().map(|text| Piece::Text { text, buttons: Vec::new() }));
+                    let lines: Vec<String> =
+                        typed.iter().map(|b| format!("• {} (send \"{}\")", b.title, b.payload)).collect();
+                    out.extend(
+                        split_text(&lines.join("\n"), limit)
+                            .into_iter()
+                            .map(|text| Piece::Text { text, buttons: Vec::new() }),
+                    );
                 }
                 if ok.is_empty() {
                     continue;
@@ -105,10 +110,17 @@ mod tests {
 
     #[test]
     fn buttons_after_a_file_get_a_prompt_and_refused_or_surplus_ones_become_text() {
-        let file = Attachment { kind: AttachmentKind::Audio, url: "/f/m.wav".into(), name: "m.wav".into(), mime: "audio/wav".into() };
+        let file = Attachment {
+            kind: AttachmentKind::Audio,
+            url: "/f/m.wav".into(),
+            name: "m.wav".into(),
+            mime: "audio/wav".into(),
+        };
         let parts = vec![
             Part::Attachment(file.clone()),
-            Part::Buttons { buttons: vec![button("Again", "/again"), button("Odd", "free text"), button("More", "/more")] },
+            Part::Buttons {
+                buttons: vec![button("Again", "/again"), button("Odd", "free text"), button("More", "/more")],
+            },
         ];
         let out = pieces(&parts, 100, 1, |b| b.payload.starts_with('/'));
         assert_eq!(out[0], Piece::File(file));
@@ -117,10 +129,16 @@ mod tests {
         assert_eq!(out[1], Piece::Text { text: typed.into(), buttons: vec![button("Again", "/again")] });
         assert_eq!(out.len(), 2);
         let only_native = pieces(&parts[1..], 100, 5, |_| true);
-        assert_eq!(only_native[0], Piece::Text { text: CHOOSE.into(), buttons: match &parts[1] {
-            Part::Buttons { buttons } => buttons.clone(),
-            _ => unreachable!(),
-        } });
+        assert_eq!(
+            only_native[0],
+            Piece::Text {
+                text: CHOOSE.into(),
+                buttons: match &parts[1] {
+                    Part::Buttons { buttons } => buttons.clone(),
+                    _ => unreachable!(),
+                }
+            }
+        );
     }
 
     #[test]

@@ -51,8 +51,8 @@ impl IncomingSender {
 pub struct Discord {
     config: Config,
     http: Arc<Http>,
-    /// The bot token when the adapter runs its own gateway connection.
-    gateway: Option<String>,
+    /// Set when the adapter runs its own gateway connection.
+    gateway: Option<crate::gateway::Gateway>,
     tx: IncomingSender,
     incoming: mpsc::Receiver<Incoming>,
 }
@@ -61,9 +61,18 @@ impl Discord {
     /// The production adapter: REST and gateway with the token from `DISCORD_TOKEN`.
     pub fn from_env(config: Config) -> Result<Self, Error> {
         let token = std::env::var("DISCORD_TOKEN").ok().filter(|t| !t.trim().is_empty()).ok_or(Error::MissingToken)?;
-        let mut adapter = Self::with_http(config, Arc::new(Http::new(token.trim())));
-        adapter.gateway = Some(token.trim().to_string());
-        Ok(adapter)
+        Ok(Self::connect(config, token.trim(), None))
+    }
+
+    /// An adapter with its own gateway connection. `api` sends REST calls
+    /// (and the gateway URL lookup) to another base URL, e.g. a proxy or a
+    /// test fake; serenity's rate limiter is then off and the delivery queue
+    /// handles 429s.
+    pub fn connect(config: Config, token: &str, api: Option<&str>) -> Self {
+        let gateway = crate::gateway::Gateway { token: token.to_string(), api: api.map(str::to_string) };
+        let mut adapter = Self::with_http(config, Arc::new(gateway.http()));
+        adapter.gateway = Some(gateway);
+        adapter
     }
 
     /// An adapter over `http` without a gateway connection: events come
@@ -101,9 +110,8 @@ impl Adapter for Discord {
         let files_url = config.files_url.as_deref().and_then(|u| reqwest::Url::parse(u).ok());
         let transport = DiscordTransport { http: Arc::clone(&http), files_url };
         let queue = DeliveryQueue::new(transport, Limits::DISCORD, receipts);
-        let gateway = gateway.map(|token| {
-            tokio::spawn(crate::gateway::run(token, tx.clone(), config.slash_command, shutdown.clone()))
-        });
+        let gateway =
+            gateway.map(|gateway| tokio::spawn(gateway.run(tx.clone(), config.slash_command, shutdown.clone())));
         drop(tx);
         let handler = Handler { config, http, output, queue: queue.clone(), threads: Mutex::new(HashMap::new()) };
         loop {
@@ -128,7 +136,10 @@ impl Adapter for Discord {
         }
         let left = queue.drain(DRAIN).await;
         if left > 0 {
-            tracing::warn!(replies = left, "Discord replies not sent before shutdown; they are resent on the next start");
+            tracing::warn!(
+                replies = left,
+                "Discord replies not sent before shutdown; they are resent on the next start"
+            );
         }
         Ok(())
     }
@@ -156,15 +167,26 @@ impl Handler {
                     Ok(thread) => {
                         self.threads.lock().unwrap_or_else(|p| p.into_inner()).insert(thread.id, true);
                         if let Some(conversation) = convert::conversation(thread.id) {
-                            let inbound = Inbound { conversation, channel: CHANNEL.into(), sender, text, payload: None, attachments: Vec::new() };
+                            let inbound = Inbound {
+                                conversation,
+                                channel: CHANNEL.into(),
+                                sender,
+                                text,
+                                payload: None,
+                                attachments: Vec::new(),
+                            };
                             self.submit(inbound).await;
                         }
                     }
-                    Err(e) => tracing::error!(error = %e, "could not open a support thread (permission Create Public Threads?)"),
+                    Err(e) => {
+                        tracing::error!(error = %e, "could not open a support thread (permission Create Public Threads?)")
+                    }
                 }
             }
             Event::Press { interaction, inbound } => {
-                if let Err(e) = interaction.create_response(self.http.as_ref(), CreateInteractionResponse::Acknowledge).await {
+                if let Err(e) =
+                    interaction.create_response(self.http.as_ref(), CreateInteractionResponse::Acknowledge).await
+                {
                     tracing::warn!(error = %e, "could not acknowledge a button press");
                 }
                 self.submit(inbound).await;
@@ -189,9 +211,12 @@ impl Handler {
             Ok(_) => {}
             Err(rejection) if rejection.retryable => {
                 tracing::warn!(%conversation, reason = %rejection, "engine could not take a Discord message");
-                self.queue.notice(&conversation, "Sorry, I could not take that message just now. Please send it again.");
+                self.queue
+                    .notice(&conversation, "Sorry, I could not take that message just now. Please send it again.");
             }
-            Err(rejection) => self.queue.notice(&conversation, &format!("Sorry, I could not take that message: {rejection}.")),
+            Err(rejection) => {
+                self.queue.notice(&conversation, &format!("Sorry, I could not take that message: {rejection}."))
+            }
         }
     }
 

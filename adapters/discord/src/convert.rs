@@ -113,7 +113,14 @@ pub fn message(msg: &Message, place: Place) -> Event {
             text: msg.content.clone(),
         };
     }
-    let inbound = Inbound { conversation, channel: CHANNEL.into(), sender, text: msg.content.clone(), payload: None, attachments: Vec::new() };
+    let inbound = Inbound {
+        conversation,
+        channel: CHANNEL.into(),
+        sender,
+        text: msg.content.clone(),
+        payload: None,
+        attachments: Vec::new(),
+    };
     Event::Message { inbound }
 }
 

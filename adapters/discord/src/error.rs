@@ -5,7 +5,9 @@
 #[non_exhaustive]
 pub enum Error {
     /// No bot token.
-    #[error("DISCORD_TOKEN is not set: create an application and bot in the Discord developer portal and export its token")]
+    #[error(
+        "DISCORD_TOKEN is not set: create an application and bot in the Discord developer portal and export its token"
+    )]
     MissingToken,
     /// The gateway client failed.
     #[error("Discord gateway: {0}")]

@@ -7,10 +7,13 @@
 //! channel, start a thread from a message, start a private thread, add a
 //! thread member, typing, interaction callbacks, and `GET /files/{name}` for
 //! attachments to download. Scripted 429s (with `retry_after` in the body
-//! and header) for message creation. Not covered: the gateway (events are
-//! handed to the adapter directly), rate-limit headers and buckets,
-//! permissions, guild membership, message edits and deletes, embeds and
-//! slash-command registration.
+//! and header) for message creation. A minimal gateway: `GET /gateway`
+//! points serenity at `ws://…/gateway`, which sends Hello, acknowledges
+//! heartbeats, answers Identify with READY and then sends the dispatches
+//! queued with [`FakeDiscord::dispatch`] as text frames. Not covered:
+//! resuming, zlib transport compression, sharding, rate-limit headers and
+//! buckets, permissions, guild membership, message edits and deletes,
+//! embeds, and slash-command payload validation.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
@@ -18,9 +21,11 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::body::Bytes;
+use axum::extract::ws::{Message as WsMessage, WebSocket, WebSocketUpgrade};
 use axum::extract::{FromRequest, Multipart, Request, State};
 use axum::http::{header, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
+use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::{json, Value};
 use tokio::sync::Notify;
@@ -53,6 +58,12 @@ struct Inner {
     rate_limits: AtomicU32,
     next_id: AtomicU64,
     changed: Notify,
+    /// The fake's base URL, for the gateway URL it hands out.
+    url: Mutex<String>,
+    /// Gateway dispatches not yet sent: (event name, data).
+    dispatches: Mutex<Vec<(String, Value)>>,
+    /// The Identify payload the bot sent.
+    identify: Mutex<Option<Value>>,
 }
 
 /// The running fake. Dropping it stops the server.
@@ -74,9 +85,10 @@ impl FakeDiscord {
     /// Starts the fake on a free loopback port.
     pub async fn start() -> std::io::Result<FakeDiscord> {
         let inner = Arc::new(Inner { next_id: AtomicU64::new(5000), ..Default::default() });
-        let app = Router::new().fallback(route).with_state(Arc::clone(&inner));
+        let app = Router::new().route("/gateway", get(gateway)).fallback(route).with_state(Arc::clone(&inner));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let url = format!("http://{}", listener.local_addr()?);
+        *inner.url.lock().unwrap_or_else(|p| p.into_inner()) = url.clone();
         let server = tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
         });
@@ -124,6 +136,27 @@ impl FakeDiscord {
             let changed = self.inner.changed.notified();
             if let Some(c) = self.calls(method, path).into_iter().next() {
                 return Some(c);
+            }
+            if Instant::now() >= deadline {
+                return None;
+            }
+            let _ = tokio::time::timeout_at(deadline, changed).await;
+        }
+    }
+
+    /// Queues a gateway dispatch (`MESSAGE_CREATE`, …) for the connected bot.
+    pub fn dispatch(&self, event: &str, data: Value) {
+        self.inner.dispatches.lock().unwrap_or_else(|p| p.into_inner()).push((event.to_string(), data));
+        self.inner.changed.notify_waiters();
+    }
+
+    /// Waits for the bot's Identify (15 s at most) and returns its `d`.
+    pub async fn wait_identify(&self) -> Option<Value> {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let changed = self.inner.changed.notified();
+            if let Some(d) = self.inner.identify.lock().unwrap_or_else(|p| p.into_inner()).clone() {
+                return Some(d);
             }
             if Instant::now() >= deadline {
                 return None;
@@ -180,11 +213,66 @@ fn channel_json(id: u64, kind: u8, parent: Option<u64>) -> Value {
         "archive_timestamp": "2026-11-27T10:00:00.000000+00:00", "locked": false}) } else { Value::Null }})
 }
 
+async fn gateway(State(inner): State<Arc<Inner>>, upgrade: WebSocketUpgrade) -> Response {
+    upgrade.on_upgrade(move |socket| session(inner, socket))
+}
+
+/// One gateway session: Hello, heartbeat ACKs, READY after Identify, then
+/// the queued dispatches.
+async fn session(inner: Arc<Inner>, mut socket: WebSocket) {
+    let text = |v: Value| WsMessage::Text(v.to_string().into());
+    if socket.send(text(json!({"op": 10, "d": {"heartbeat_interval": 41_250}}))).await.is_err() {
+        return;
+    }
+    let mut seq = 0u64;
+    let mut ready = false;
+    loop {
+        let changed = inner.changed.notified();
+        if ready {
+            let pending: Vec<(String, Value)> =
+                std::mem::take(&mut *inner.dispatches.lock().unwrap_or_else(|p| p.into_inner()));
+            for (event, data) in pending {
+                seq += 1;
+                if socket.send(text(json!({"op": 0, "s": seq, "t": event, "d": data}))).await.is_err() {
+                    return;
+                }
+            }
+        }
+        let frame = tokio::select! {
+            frame = socket.recv() => frame,
+            _ = changed => continue,
+        };
+        let Some(Ok(WsMessage::Text(raw))) = frame else {
+            return;
+        };
+        let Ok(payload) = serde_json::from_str::<Value>(raw.as_str()) else { continue };
+        match payload["op"].as_u64() {
+            Some(1) => {
+                let _ = socket.send(text(json!({"op": 11}))).await;
+            }
+            Some(2) => {
+                *inner.identify.lock().unwrap_or_else(|p| p.into_inner()) = Some(payload["d"].clone());
+                inner.changed.notify_waiters();
+                seq += 1;
+                let url = inner.url.lock().unwrap_or_else(|p| p.into_inner()).replace("http://", "ws://");
+                let d = json!({"v": 10, "user": user(BOT, "encore", true), "guilds": [], "session_id": "fake-session",
+                    "resume_gateway_url": format!("{url}/gateway"), "shard": [0, 1], "application": {"id": "77", "flags": 0}});
+                if socket.send(text(json!({"op": 0, "s": seq, "t": "READY", "d": d}))).await.is_err() {
+                    return;
+                }
+                ready = true;
+            }
+            _ => {}
+        }
+    }
+}
+
 async fn route(State(inner): State<Arc<Inner>>, request: Request) -> Response {
     let method = request.method().clone();
     let full = request.uri().path().to_string();
     if let Some(name) = full.strip_prefix("/files/") {
-        return ([(header::CONTENT_TYPE, "application/octet-stream")], format!("file {name}").into_bytes()).into_response();
+        return ([(header::CONTENT_TYPE, "application/octet-stream")], format!("file {name}").into_bytes())
+            .into_response();
     }
     let path = full.strip_prefix("/api/v10").unwrap_or(&full).to_string();
     let (body, files) = match read_body(request).await {
@@ -197,7 +285,13 @@ async fn route(State(inner): State<Arc<Inner>>, request: Request) -> Response {
         && segments.len() == 3
         && segments[2] == "messages"
         && inner.rate_limits.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1)).is_ok();
-    let call = Call { method: method.to_string(), path: path.clone(), body: if limited { Value::Null } else { body.clone() }, files, at: Instant::now() };
+    let call = Call {
+        method: method.to_string(),
+        path: path.clone(),
+        body: if limited { Value::Null } else { body.clone() },
+        files,
+        at: Instant::now(),
+    };
     inner.calls.lock().unwrap_or_else(|p| p.into_inner()).push(call);
     inner.changed.notify_waiters();
     if limited {
@@ -206,6 +300,16 @@ async fn route(State(inner): State<Arc<Inner>>, request: Request) -> Response {
     }
     let id = inner.next_id.fetch_add(1, Ordering::SeqCst);
     match (method.as_str(), segments.as_slice()) {
+        ("GET", ["gateway"]) | ("GET", ["gateway", "bot"]) => {
+            let url = inner.url.lock().unwrap_or_else(|p| p.into_inner()).replace("http://", "ws://");
+            Json(json!({"url": format!("{url}/gateway"), "shards": 1,
+                "session_start_limit": {"total": 1000, "remaining": 999, "reset_after": 0, "max_concurrency": 1}}))
+            .into_response()
+        }
+        ("POST", ["applications", app, "commands"]) => Json(json!({"id": id.to_string(), "application_id": app,
+            "version": "1", "type": 1, "name": body["name"], "description": body["description"],
+            "default_member_permissions": null, "nsfw": false}))
+        .into_response(),
         ("POST", ["channels", _, "messages"]) => {
             let mut m = message_create(id, num(1), None, BOT, body["content"].as_str().unwrap_or_default());
             m["author"] = user(BOT, "encore", true);
@@ -225,15 +329,16 @@ async fn route(State(inner): State<Arc<Inner>>, request: Request) -> Response {
                 _ => Json(channel_json(num(1), 0, None)).into_response(),
             }
         }
-        ("PUT", ["channels", _, "thread-members", _]) | ("POST", ["channels", _, "typing"]) | ("POST", ["interactions", _, _, "callback"]) => {
-            StatusCode::NO_CONTENT.into_response()
-        }
+        ("PUT", ["channels", _, "thread-members", _])
+        | ("POST", ["channels", _, "typing"])
+        | ("POST", ["interactions", _, _, "callback"]) => StatusCode::NO_CONTENT.into_response(),
         _ => (StatusCode::NOT_FOUND, Json(json!({"message": "404: Not Found (fake)", "code": 0}))).into_response(),
     }
 }
 
 async fn read_body(request: Request) -> Result<(Value, Vec<String>), String> {
-    let content_type = request.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
+    let content_type =
+        request.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
     if content_type.starts_with("multipart/form-data") {
         let mut form = Multipart::from_request(request, &()).await.map_err(|e| e.to_string())?;
         let (mut body, mut files) = (Value::Null, Vec::new());

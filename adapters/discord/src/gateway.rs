@@ -3,7 +3,8 @@
 
 use async_trait::async_trait;
 use serenity::all::{
-    Client, Command, Context, CreateCommand, EventHandler, GatewayIntents, GuildChannel, Interaction, Message, Ready,
+    ClientBuilder, Command, Context, CreateCommand, EventHandler, GatewayIntents, GuildChannel, Http, HttpBuilder,
+    Interaction, Message, Ready,
 };
 use usher_channel::Shutdown;
 
@@ -46,16 +47,34 @@ impl EventHandler for Forward {
     }
 }
 
-/// Connects and forwards events until shutdown.
-pub(crate) async fn run(token: String, tx: IncomingSender, slash_command: bool, mut shutdown: Shutdown) -> Result<(), Error> {
-    let mut client = Client::builder(&token, INTENTS)
-        .event_handler(Forward { tx, slash_command })
-        .await
-        .map_err(|e| Error::Gateway(e.to_string()))?;
-    let shards = client.shard_manager.clone();
-    tokio::spawn(async move {
-        shutdown.recv().await;
-        shards.shutdown_all().await;
-    });
-    client.start().await.map_err(|e| Error::Gateway(e.to_string()))
+/// How to reach Discord.
+pub(crate) struct Gateway {
+    pub token: String,
+    /// Another base URL for REST (a proxy or a fake); disables serenity's limiter.
+    pub api: Option<String>,
+}
+
+impl Gateway {
+    /// A REST client for this gateway's token and base URL.
+    pub fn http(&self) -> Http {
+        let builder = HttpBuilder::new(&self.token);
+        match &self.api {
+            Some(api) => builder.proxy(api).ratelimiter_disabled(true).build(),
+            None => builder.build(),
+        }
+    }
+
+    /// Connects and forwards events until shutdown.
+    pub async fn run(self, tx: IncomingSender, slash_command: bool, mut shutdown: Shutdown) -> Result<(), Error> {
+        let mut client = ClientBuilder::new_with_http(self.http(), INTENTS)
+            .event_handler(Forward { tx, slash_command })
+            .await
+            .map_err(|e| Error::Gateway(e.to_string()))?;
+        let shards = client.shard_manager.clone();
+        tokio::spawn(async move {
+            shutdown.recv().await;
+            shards.shutdown_all().await;
+        });
+        client.start().await.map_err(|e| Error::Gateway(e.to_string()))
+    }
 }

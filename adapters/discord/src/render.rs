@@ -24,7 +24,9 @@ pub fn text_message(text: &str, buttons: &[Button]) -> CreateMessage {
         let rows = buttons
             .chunks(PER_ROW)
             .map(|row| {
-                let row = row.iter().map(|b| CreateButton::new(&b.payload).label(label(&b.title)).style(ButtonStyle::Primary));
+                let row = row
+                    .iter()
+                    .map(|b| CreateButton::new(&b.payload).label(label(&b.title)).style(ButtonStyle::Primary));
                 CreateActionRow::Buttons(row.collect())
             })
             .collect();

@@ -37,7 +37,8 @@ fn a_direct_message_becomes_a_fan_message() {
 #[test]
 fn a_message_in_the_support_channel_opens_a_thread() {
     let msg = message("message_create_support");
-    let Event::OpenThread { channel, message: id, title, text, .. } = convert::message(&msg, Place::SupportChannel) else {
+    let Event::OpenThread { channel, message: id, title, text, .. } = convert::message(&msg, Place::SupportChannel)
+    else {
         panic!()
     };
     assert_eq!((channel.get(), id.get()), (1280000000000000010, 1311122233344455600));
@@ -171,9 +172,16 @@ async fn a_429_is_retried_by_the_delivery_queue_with_components_intact() {
     fake.rate_limit_next(2);
     let parts = vec![
         Part::Text { text: "Want a person?".into() },
-        Part::Buttons { buttons: vec![usher_channel::Button { title: "Talk to a person".into(), payload: "/talk_to_human".into() }] },
+        Part::Buttons {
+            buttons: vec![usher_channel::Button { title: "Talk to a person".into(), payload: "/talk_to_human".into() }],
+        },
     ];
-    let reply = Outbound { conversation: ConversationId::new(format!("discord:{DM}")).unwrap(), channel: "discord".into(), id: 3, parts };
+    let reply = Outbound {
+        conversation: ConversationId::new(format!("discord:{DM}")).unwrap(),
+        channel: "discord".into(),
+        id: 3,
+        parts,
+    };
     h.replies.send(reply).await.unwrap();
     assert_eq!(h.receipt().await, Some(3));
     let all = fake.calls("POST", &format!("/channels/{DM}/messages"));
@@ -194,7 +202,9 @@ async fn the_support_channel_gives_each_fan_a_thread() {
     let adapter = Discord::with_http(config, http(&fake));
     let events = adapter.events();
     let mut h = Harness::start(Box::new(adapter));
-    let first: Message = serde_json::from_value(fake::message_create(11, SUPPORT, Some(fake::GUILD), 42, "my tickets never arrived")).unwrap();
+    let first: Message =
+        serde_json::from_value(fake::message_create(11, SUPPORT, Some(fake::GUILD), 42, "my tickets never arrived"))
+            .unwrap();
     events.send(Incoming::Message(Box::new(first))).await;
     let sub = h.next().await;
     let threads = fake.threads();
@@ -208,14 +218,16 @@ async fn the_support_channel_gives_each_fan_a_thread() {
     assert_eq!(created[0].body["name"], "Support: fan");
 
     // The fan's next message in the thread continues the same conversation.
-    let next: Message = serde_json::from_value(fake::message_create(13, thread, Some(fake::GUILD), 42, "order A12345")).unwrap();
+    let next: Message =
+        serde_json::from_value(fake::message_create(13, thread, Some(fake::GUILD), 42, "order A12345")).unwrap();
     events.send(Incoming::Message(Box::new(next))).await;
     let sub = h.next().await;
     assert_eq!(sub.inbound.conversation.as_str(), format!("discord:{thread}"));
     let _ = sub.ack.send(Ok(Accepted { message_id: 2 }));
 
     // Chatter in an unrelated channel is looked up once and ignored.
-    let other: Message = serde_json::from_value(fake::message_create(15, 4444, Some(fake::GUILD), 43, "anyone here?")).unwrap();
+    let other: Message =
+        serde_json::from_value(fake::message_create(15, 4444, Some(fake::GUILD), 43, "anyone here?")).unwrap();
     events.send(Incoming::Message(Box::new(other))).await;
     assert!(fake.wait_call("GET", "/channels/4444").await.is_some());
     tokio::time::sleep(Duration::from_millis(200)).await;
@@ -244,5 +256,25 @@ async fn the_support_command_opens_a_private_thread_and_greets() {
     assert_eq!(answer.body["data"]["flags"], 64, "ephemeral");
     assert!(answer.body["data"]["content"].as_str().unwrap().contains(&thread.to_string()));
     let _ = sub.ack.send(Ok(Accepted { message_id: 1 }));
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn serenity_connects_through_the_fake_gateway_and_events_reach_the_engine() {
+    let fake = FakeDiscord::start().await.unwrap();
+    let config = Config { enabled: true, ..Config::default() };
+    let mut h = Harness::start(Box::new(Discord::connect(config, "TEST", Some(fake.url()))));
+    let identify = fake.wait_identify().await.expect("serenity identified");
+    let intents = identify["intents"].as_u64().unwrap();
+    // GUILDS | GUILD_MESSAGES | DIRECT_MESSAGES | MESSAGE_CONTENT
+    assert_eq!(intents & (1 | 1 << 9 | 1 << 12 | 1 << 15), 1 | 1 << 9 | 1 << 12 | 1 << 15, "intents {intents:b}");
+    fake.dispatch("MESSAGE_CREATE", fake::message_create(21, DM, None, 42, "hello over the gateway"));
+    let sub = h.next().await;
+    assert_eq!(sub.inbound.text, "hello over the gateway");
+    assert_eq!(sub.inbound.conversation.as_str(), format!("discord:{DM}"));
+    let _ = sub.ack.send(Ok(Accepted { message_id: 1 }));
+    // READY registered /support.
+    let registered = fake.wait_call("POST", "/applications/77/commands").await.expect("/support registered");
+    assert_eq!(registered.body["name"], "support");
     h.stop().await;
 }

@@ -25,7 +25,8 @@ pub const STALE_BUTTON: &str = "This button is no longer active.";
 const POLL_SECONDS: u32 = 10;
 /// How long queued replies may take to go out on shutdown.
 const DRAIN: Duration = Duration::from_secs(5);
-const UPDATES: [AllowedUpdate; 3] = [AllowedUpdate::Message, AllowedUpdate::EditedMessage, AllowedUpdate::CallbackQuery];
+const UPDATES: [AllowedUpdate; 3] =
+    [AllowedUpdate::Message, AllowedUpdate::EditedMessage, AllowedUpdate::CallbackQuery];
 
 /// The Telegram channel. Create with [`Telegram::from_env`] or
 /// [`Telegram::new`]; in webhook mode merge the returned router into the
@@ -96,7 +97,9 @@ fn random_secret() -> String {
         .map(|i| {
             let mut h = std::collections::hash_map::RandomState::new().build_hasher();
             h.write_u64(i);
-            h.write_u128(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos()));
+            h.write_u128(
+                std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos()),
+            );
             format!("{:016x}", h.finish())
         })
         .collect()
@@ -142,7 +145,10 @@ impl Adapter for Telegram {
         }
         let left = queue.drain(DRAIN).await;
         if left > 0 {
-            tracing::warn!(replies = left, "Telegram replies not sent before shutdown; they are resent on the next start");
+            tracing::warn!(
+                replies = left,
+                "Telegram replies not sent before shutdown; they are resent on the next start"
+            );
         }
         Ok(())
     }

@@ -150,7 +150,9 @@ mod tests {
 
     #[test]
     fn commands_become_payloads() {
-        for (text, payload) in [("/start", "/greet"), ("/help@EncoreBot", "/greet"), ("/human now please", "/talk_to_human")] {
+        for (text, payload) in
+            [("/start", "/greet"), ("/help@EncoreBot", "/greet"), ("/human now please", "/talk_to_human")]
+        {
             let e = event(&update(json!({"update_id": 1, "message": message(json!({"text": text}))})));
             let Event::Message { inbound, .. } = e else { panic!("{e:?}") };
             assert_eq!(inbound.payload.as_deref(), Some(payload), "{text}");
@@ -186,7 +188,8 @@ mod tests {
         assert!(matches!(event(&update(json!({"update_id": 3, "message": sticker}))), Event::Unreadable { .. }));
         let voice = message(json!({"voice": {"file_id": "f", "file_unique_id": "u", "duration": 3}}));
         assert!(matches!(event(&update(json!({"update_id": 4, "message": voice}))), Event::Unreadable { .. }));
-        let edited = json!({"update_id": 5, "edited_message": message(json!({"text": "x", "edit_date": 1_700_000_001}))});
+        let edited =
+            json!({"update_id": 5, "edited_message": message(json!({"text": "x", "edit_date": 1_700_000_001}))});
         assert_eq!(event(&update(edited)), Event::Ignored { reason: "edited message" });
         let unknown = json!({"update_id": 6, "brand_new_kind": {"x": 1}});
         assert!(matches!(event(&update(unknown)), Event::Ignored { .. }));
@@ -197,8 +200,12 @@ mod tests {
     #[test]
     fn a_long_caption_is_text_and_the_engine_judges_its_size() {
         let caption = "c".repeat(10_000);
-        let photo = message(json!({"caption": caption, "photo": [{"file_id": "p", "file_unique_id": "u", "width": 1, "height": 1}]}));
-        let Event::Message { inbound, .. } = event(&update(json!({"update_id": 8, "message": photo}))) else { panic!() };
+        let photo = message(
+            json!({"caption": caption, "photo": [{"file_id": "p", "file_unique_id": "u", "width": 1, "height": 1}]}),
+        );
+        let Event::Message { inbound, .. } = event(&update(json!({"update_id": 8, "message": photo}))) else {
+            panic!()
+        };
         assert_eq!(inbound.text.len(), 10_000);
     }
 

@@ -110,7 +110,11 @@ const WAIT: Duration = Duration::from_secs(15);
 impl FakeBotApi {
     /// Starts the fake on a free loopback port.
     pub async fn start() -> std::io::Result<FakeBotApi> {
-        let inner = Arc::new(Inner { next_update: AtomicU32::new(1), next_message: AtomicI64::new(1000), ..Default::default() });
+        let inner = Arc::new(Inner {
+            next_update: AtomicU32::new(1),
+            next_message: AtomicI64::new(1000),
+            ..Default::default()
+        });
         let app = Router::new().fallback(method).with_state(Arc::clone(&inner));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let url = format!("http://{}", listener.local_addr()?);
@@ -190,7 +194,11 @@ impl FakeBotApi {
     /// Successful sends (`sendMessage`, `sendPhoto`, …) to `chat`, oldest first.
     pub fn sent_to(&self, chat: i64) -> Vec<Call> {
         let calls = self.inner.calls.lock().unwrap_or_else(|p| p.into_inner());
-        calls.iter().filter(|c| c.method.starts_with("send") && c.method != "sendchataction" && c.chat() == Some(chat)).cloned().collect()
+        calls
+            .iter()
+            .filter(|c| c.method.starts_with("send") && c.method != "sendchataction" && c.chat() == Some(chat))
+            .cloned()
+            .collect()
     }
 
     /// Waits until `chat` received at least `n` messages (15 s at most).
@@ -237,7 +245,8 @@ async fn method(State(inner): State<Arc<Inner>>, request: Request) -> Response {
     let path = request.uri().path().to_string();
     if let Some(file) = path.strip_prefix("/files/") {
         // Files for attachment tests to download.
-        return ([(header::CONTENT_TYPE, "application/octet-stream")], format!("file {file}").into_bytes()).into_response();
+        return ([(header::CONTENT_TYPE, "application/octet-stream")], format!("file {file}").into_bytes())
+            .into_response();
     }
     let name = path.rsplit('/').find(|s| !s.is_empty()).unwrap_or_default().to_ascii_lowercase();
     let params = match read_params(request).await {
@@ -296,7 +305,8 @@ async fn updates(inner: &Inner, params: &Map<String, Value>) -> Vec<Value> {
 }
 
 async fn read_params(request: Request) -> Result<Map<String, Value>, String> {
-    let content_type = request.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
+    let content_type =
+        request.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
     if content_type.starts_with("multipart/form-data") {
         let mut form = Multipart::from_request(request, &()).await.map_err(|e| e.to_string())?;
         let mut params = Map::new();

@@ -20,10 +20,7 @@ const MAX_BODY: usize = 256 * 1024;
 
 pub(crate) fn router(shared: Arc<Shared>) -> Router {
     let path = shared.config_path();
-    Router::new()
-        .route(&path, post(receive))
-        .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY))
-        .with_state(shared)
+    Router::new().route(&path, post(receive)).layer(axum::extract::DefaultBodyLimit::max(MAX_BODY)).with_state(shared)
 }
 
 async fn receive(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Bytes) -> (StatusCode, &'static str) {

@@ -67,7 +67,12 @@ async fn telegram_passes_the_channel_compliance_suite() {
 }
 
 fn reply(id: i64, parts: Vec<Part>) -> Outbound {
-    Outbound { conversation: ConversationId::new(format!("telegram:{FAN}")).unwrap(), channel: "telegram".into(), id, parts }
+    Outbound {
+        conversation: ConversationId::new(format!("telegram:{FAN}")).unwrap(),
+        channel: "telegram".into(),
+        id,
+        parts,
+    }
 }
 
 #[tokio::test]
@@ -94,7 +99,12 @@ async fn long_replies_are_split_and_attachments_use_the_right_method() {
     let mut h = Harness::start(Box::new(adapter));
     let long = "Refunds reach your card within five working days. ".repeat(120);
     let file = |kind, name: &str| {
-        Part::Attachment(Attachment { kind, url: format!("{}/files/{name}", api.url()), name: name.into(), mime: "x/y".into() })
+        Part::Attachment(Attachment {
+            kind,
+            url: format!("{}/files/{name}", api.url()),
+            name: name.into(),
+            mime: "x/y".into(),
+        })
     };
     let parts = vec![
         Part::Text { text: long.clone() },
@@ -107,7 +117,11 @@ async fn long_replies_are_split_and_attachments_use_the_right_method() {
     let texts: Vec<String> = api.calls("sendMessage").iter().filter_map(|c| c.text().map(str::to_string)).collect();
     assert!(texts.len() >= 2 && texts.iter().all(|t| t.encode_utf16().count() <= 4096));
     assert_eq!(texts.join(" "), long.trim(), "splitting must lose nothing");
-    for (method, field, name) in [("sendPhoto", "photo", "roll.png"), ("sendAudio", "audio", "tune.wav"), ("sendDocument", "document", "tune.mid")] {
+    for (method, field, name) in [
+        ("sendPhoto", "photo", "roll.png"),
+        ("sendAudio", "audio", "tune.wav"),
+        ("sendDocument", "document", "tune.mid"),
+    ] {
         let calls = api.calls(method);
         assert_eq!(calls.len(), 1, "{method}");
         assert_eq!(calls[0].params[field]["file_name"], name);
@@ -121,8 +135,11 @@ async fn odd_updates_are_handled_without_panics() {
     let api = FakeBotApi::start().await.unwrap();
     let (adapter, _) = Telegram::new(config(&api), "123:TEST", None).unwrap();
     let mut h = Harness::start(Box::new(adapter));
-    api.fan_sends(FAN, json!({"sticker": {"file_id": "s", "file_unique_id": "s", "type": "regular", "width": 1,
-        "height": 1, "is_animated": false, "is_video": false}}));
+    api.fan_sends(
+        FAN,
+        json!({"sticker": {"file_id": "s", "file_unique_id": "s", "type": "regular", "width": 1,
+        "height": 1, "is_animated": false, "is_video": false}}),
+    );
     api.fan_sends(FAN, json!({"voice": {"file_id": "v", "file_unique_id": "v", "duration": 2}}));
     api.push_update(json!({"edited_message": {"message_id": 1, "date": 1, "edit_date": 2, "text": "edited",
         "chat": {"id": FAN, "type": "private", "first_name": "Fan"}}}));
@@ -172,11 +189,8 @@ async fn webhook_requires_the_secret_and_registers_itself() {
     let api = FakeBotApi::start().await.unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    let config = Config {
-        mode: Mode::Webhook,
-        webhook_url: Some(format!("http://{addr}/telegram/webhook")),
-        ..config(&api)
-    };
+    let config =
+        Config { mode: Mode::Webhook, webhook_url: Some(format!("http://{addr}/telegram/webhook")), ..config(&api) };
     let (adapter, routes) = Telegram::new(config, "123:TEST", Some("s3cret-token".into())).unwrap();
     let routes = routes.expect("webhook mode serves a route");
     tokio::spawn(async move { axum::serve(listener, routes).await });
@@ -203,7 +217,8 @@ async fn webhook_requires_the_secret_and_registers_itself() {
     let accepted = {
         let (client, url, body) = (client.clone(), url.clone(), update.to_string());
         tokio::spawn(async move {
-            let req = client.post(&url).header("content-type", "application/json").header(SECRET_HEADER, "s3cret-token");
+            let req =
+                client.post(&url).header("content-type", "application/json").header(SECRET_HEADER, "s3cret-token");
             req.body(body).send().await
         })
     };
