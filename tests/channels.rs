@@ -255,3 +255,81 @@ async fn replies_the_platform_never_took_are_resent_after_a_restart() {
     let resent = sent.last().unwrap().text().unwrap();
     assert!(greeting.starts_with(resent), "the stored reply was sent: {resent:?} vs {greeting:?}");
 }
+
+/// `usher serve` wires the channels from config.yaml: Telegram by long
+/// polling and Discord through its gateway, both against the local fakes.
+#[tokio::test]
+async fn serve_runs_telegram_and_discord_from_the_config() {
+    use tokio::io::AsyncBufReadExt;
+
+    let api = FakeBotApi::start().await.unwrap();
+    let fake = FakeDiscord::start().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("config.yaml");
+    let yaml = format!(
+        "intents: {intents}\ndata_dir: data\nhttp: {{host: 127.0.0.1, port: 0}}\nnlu: {{encoder: null}}\n\
+         knowledge: {{enabled: false}}\nchannels:\n  webchat: {{enabled: true}}\n  \
+         telegram: {{enabled: true, api_url: '{tg}'}}\n  discord: {{enabled: true, api_url: '{dc}'}}\n",
+        intents = common::repo().join("intents").display(),
+        tg = api.url(),
+        dc = fake.url(),
+    );
+    std::fs::write(&config, yaml).unwrap();
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_usher"))
+        .arg("serve")
+        .arg("--config")
+        .arg(&config)
+        .env("TELEGRAM_BOT_TOKEN", "1:SERVE")
+        .env("DISCORD_TOKEN", "SERVE")
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let listening = tokio::time::timeout(Duration::from_secs(120), async {
+        while let Ok(Some(line)) = lines.next_line().await {
+            if line.contains("usher listening") {
+                return true;
+            }
+        }
+        false
+    });
+    assert!(listening.await.unwrap(), "usher serve did not start");
+
+    api.fan_says(TG_CHAT, "hello");
+    let sent = api.wait_sent(TG_CHAT, 1).await;
+    assert!(sent.iter().any(|c| c.buttons().iter().any(|(_, data)| data == "/refund_request")), "{sent:?}");
+
+    assert!(fake.wait_identify().await.is_some(), "the Discord gateway connected");
+    fake.dispatch("MESSAGE_CREATE", discord_fake::message_create(31, DC_CHANNEL, None, 42, "hello"));
+    let sent = fake.wait_messages(DC_CHANNEL, 1).await;
+    assert_eq!(sent[0].body["components"][0]["components"][0]["custom_id"], "/refund_request");
+
+    // SIGTERM: a graceful shutdown.
+    let pid = child.id().unwrap();
+    let _ = std::process::Command::new("kill").arg("-TERM").arg(pid.to_string()).status();
+    let status = tokio::time::timeout(Duration::from_secs(30), child.wait()).await.unwrap().unwrap();
+    assert!(status.success(), "{status:?}");
+}
+
+#[test]
+fn serve_explains_a_missing_channel_token() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("config.yaml");
+    let yaml = format!(
+        "intents: {}\ndata_dir: data\nhttp: {{host: 127.0.0.1, port: 0}}\nnlu: {{encoder: null}}\n\
+         knowledge: {{enabled: false}}\nchannels:\n  telegram: {{enabled: true}}\n",
+        common::repo().join("intents").display()
+    );
+    std::fs::write(&config, yaml).unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_usher"))
+        .arg("serve")
+        .arg("--config")
+        .arg(&config)
+        .env_remove("TELEGRAM_BOT_TOKEN")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("TELEGRAM_BOT_TOKEN is not set"), "{stderr}");
+}

@@ -14,6 +14,17 @@ use usher_discord::Discord;
 use usher_telegram::Telegram;
 use usher_webchat::WebChat;
 
+/// Fails fast (before any training) when an enabled channel has no token.
+pub fn check(config: &Config) -> anyhow::Result<()> {
+    if config.channels.telegram.enabled {
+        Telegram::token_from_env().context("channels.telegram")?;
+    }
+    if config.channels.discord.enabled {
+        Discord::token_from_env().context("channels.discord")?;
+    }
+    Ok(())
+}
+
 /// The router with the channels' routes, and the adapter tasks.
 pub fn start(
     config: &Config,

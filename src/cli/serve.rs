@@ -11,6 +11,7 @@ use usher_channel::Shutdown;
 use super::progress::training_bar;
 
 pub async fn run(config: &Config) -> anyhow::Result<ExitCode> {
+    super::channels::check(config)?;
     if let Some(dir) = config.nlu.encoder.clone() {
         if !usher::nlu::encoder::fetch::present(&dir) {
             // First start: fetch the encoder; without it the n-gram classifier serves.

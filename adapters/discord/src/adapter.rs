@@ -60,8 +60,15 @@ pub struct Discord {
 impl Discord {
     /// The production adapter: REST and gateway with the token from `DISCORD_TOKEN`.
     pub fn from_env(config: Config) -> Result<Self, Error> {
-        let token = std::env::var("DISCORD_TOKEN").ok().filter(|t| !t.trim().is_empty()).ok_or(Error::MissingToken)?;
-        Ok(Self::connect(config, token.trim(), None))
+        let token = Self::token_from_env()?;
+        let api = config.api_url.clone();
+        Ok(Self::connect(config, &token, api.as_deref()))
+    }
+
+    /// The bot token from `DISCORD_TOKEN`.
+    pub fn token_from_env() -> Result<String, Error> {
+        let token = std::env::var("DISCORD_TOKEN").ok().filter(|t| !t.trim().is_empty());
+        token.map(|t| t.trim().to_string()).ok_or(Error::MissingToken)
     }
 
     /// An adapter with its own gateway connection. `api` sends REST calls

@@ -18,6 +18,11 @@ pub struct Config {
     /// Register the `/support` slash command on start. Default true.
     #[serde(default = "yes")]
     pub slash_command: bool,
+    /// Another base URL for the REST API (and the gateway URL lookup), e.g.
+    /// a proxy such as twilight-http-proxy or a test fake. Serenity's own
+    /// rate limiter is then off; the delivery queue handles 429s.
+    #[serde(default)]
+    pub api_url: Option<String>,
     /// Base URL that relative attachment URLs (files Usher serves itself)
     /// are fetched from before upload. The binary sets it to its own address.
     #[serde(default)]
@@ -30,6 +35,6 @@ fn yes() -> bool {
 
 impl Default for Config {
     fn default() -> Self {
-        Self { enabled: false, support_channel: None, slash_command: true, files_url: None }
+        Self { enabled: false, support_channel: None, slash_command: true, api_url: None, files_url: None }
     }
 }

@@ -55,10 +55,15 @@ impl Telegram {
     /// Reads the token from `TELEGRAM_BOT_TOKEN` and the webhook secret from
     /// `TELEGRAM_WEBHOOK_SECRET` (random if unset).
     pub fn from_env(config: Config) -> Result<(Self, Option<axum::Router>), Error> {
-        let token = std::env::var("TELEGRAM_BOT_TOKEN").ok().filter(|t| !t.trim().is_empty());
-        let token = token.ok_or(Error::MissingToken)?;
+        let token = Self::token_from_env()?;
         let secret = std::env::var("TELEGRAM_WEBHOOK_SECRET").ok().filter(|s| !s.is_empty());
-        Self::new(config, token.trim(), secret)
+        Self::new(config, &token, secret)
+    }
+
+    /// The bot token from `TELEGRAM_BOT_TOKEN`.
+    pub fn token_from_env() -> Result<String, Error> {
+        let token = std::env::var("TELEGRAM_BOT_TOKEN").ok().filter(|t| !t.trim().is_empty());
+        token.map(|t| t.trim().to_string()).ok_or(Error::MissingToken)
     }
 
     /// The adapter, and in webhook mode the route to merge into the server.
@@ -179,9 +184,12 @@ async fn poll(shared: Arc<Shared>, mut shutdown: Shutdown) {
         tracing::warn!(error = %e, "Telegram deleteWebhook failed; getUpdates may be refused");
     }
     let mut offset = 0i32;
+    // The offset Telegram last heard: updates below it are confirmed.
+    let mut told;
     let mut backoff = Duration::from_secs(1);
     loop {
         let request = shared.bot.get_updates().offset(offset).timeout(POLL_SECONDS).allowed_updates(UPDATES);
+        told = offset;
         let result = tokio::select! {
             r = request.send() => r,
             _ = shutdown.recv() => return,
@@ -199,6 +207,10 @@ async fn poll(shared: Arc<Shared>, mut shutdown: Shutdown) {
                     offset = i32::try_from(id).unwrap_or(i32::MAX).saturating_add(1);
                 }
                 if taken {
+                    if shutdown.is_shutdown() {
+                        confirm(&shared, offset, told).await;
+                        return;
+                    }
                     continue;
                 }
                 // The engine could not store it: offer it again shortly.
@@ -215,6 +227,17 @@ async fn poll(shared: Arc<Shared>, mut shutdown: Shutdown) {
         tokio::select! {
             _ = tokio::time::sleep(wait) => {}
             _ = shutdown.recv() => return,
+        }
+    }
+}
+
+/// Confirms stored updates before stopping, so the next start (or another
+/// replica) does not receive them again.
+async fn confirm(shared: &Shared, offset: i32, told: i32) {
+    if offset > told {
+        let request = shared.bot.get_updates().offset(offset).timeout(0).limit(1).allowed_updates(UPDATES);
+        if let Err(e) = request.await {
+            tracing::warn!(error = %e, "could not confirm the last Telegram updates; they may be delivered again");
         }
     }
 }

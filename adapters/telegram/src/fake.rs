@@ -289,7 +289,8 @@ async fn method(State(inner): State<Arc<Inner>>, request: Request) -> Response {
 async fn updates(inner: &Inner, params: &Map<String, Value>) -> Vec<Value> {
     let number = |k: &str| params.get(k).and_then(|v| v.as_i64().or_else(|| v.as_str()?.parse().ok()));
     let offset = number("offset").unwrap_or(0);
-    inner.confirmed.fetch_max(offset, Ordering::SeqCst);
+    // Like Telegram: updates below the highest offset ever sent are gone.
+    let offset = inner.confirmed.fetch_max(offset, Ordering::SeqCst).max(offset);
     let deadline = Instant::now() + Duration::from_secs(number("timeout").unwrap_or(0).clamp(0, 10) as u64);
     loop {
         let changed = inner.changed.notified();
