@@ -278,3 +278,36 @@ async fn serenity_connects_through_the_fake_gateway_and_events_reach_the_engine(
     assert_eq!(registered.body["name"], "support");
     h.stop().await;
 }
+
+#[tokio::test]
+async fn attachments_are_uploaded_as_files() {
+    let fake = FakeDiscord::start().await.unwrap();
+    let mut h = Harness::start(Box::new(Discord::with_http(Config::default(), http(&fake))));
+    let file = |kind, name: &str| {
+        Part::Attachment(usher_channel::Attachment {
+            kind,
+            url: format!("{}/files/{name}", fake.url()),
+            name: name.into(),
+            mime: "x/y".into(),
+        })
+    };
+    let parts = vec![
+        Part::Text { text: "Here is your melody.".into() },
+        file(usher_channel::AttachmentKind::Audio, "tune.wav"),
+        file(usher_channel::AttachmentKind::Image, "roll.png"),
+    ];
+    let reply = Outbound {
+        conversation: ConversationId::new(format!("discord:{DM}")).unwrap(),
+        channel: "discord".into(),
+        id: 4,
+        parts,
+    };
+    h.replies.send(reply).await.unwrap();
+    assert_eq!(h.receipt().await, Some(4));
+    let posts = fake.calls("POST", &format!("/channels/{DM}/messages"));
+    assert_eq!(posts.len(), 3);
+    assert_eq!(posts[0].body["content"], "Here is your melody.");
+    assert_eq!(posts[1].files, vec!["tune.wav".to_string()]);
+    assert_eq!(posts[2].files, vec!["roll.png".to_string()]);
+    h.stop().await;
+}
