@@ -143,6 +143,49 @@ impl Harness {
     }
 }
 
+/// A platform fake's HTTP server on a free loopback port; dropping it stops it.
+pub struct FakeServer {
+    url: String,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl FakeServer {
+    /// Serves `app` on 127.0.0.1.
+    pub async fn start(app: axum::Router) -> std::io::Result<FakeServer> {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let url = format!("http://{}", listener.local_addr()?);
+        let task = tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        Ok(FakeServer { url, task })
+    }
+
+    /// `http://127.0.0.1:PORT`.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+}
+
+impl Drop for FakeServer {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// Re-runs `check` whenever `changed` fires until it reports done or 15 s
+/// pass; returns its last value either way (the caller asserts on it).
+pub async fn wait_until<T>(changed: &tokio::sync::Notify, mut check: impl FnMut() -> (bool, T)) -> T {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    loop {
+        let notified = changed.notified();
+        let (done, value) = check();
+        if done || tokio::time::Instant::now() >= deadline {
+            return value;
+        }
+        let _ = tokio::time::timeout_at(deadline, notified).await;
+    }
+}
+
 async fn next(submissions: &mut mpsc::Receiver<Submission>) -> Submission {
     tokio::time::timeout(WAIT, submissions.recv())
         .await

@@ -168,9 +168,39 @@ pub struct Attachment {
     pub mime: String,
 }
 
+impl Attachment {
+    /// Where to download the file: the URL itself when absolute, else the
+    /// path joined to `base` (the server's own address); `None` for a
+    /// relative URL without a base.
+    pub fn absolute_url(&self, base: Option<&str>) -> Option<String> {
+        let url = self.url.trim();
+        if url.starts_with("http://") || url.starts_with("https://") {
+            return Some(url.to_string());
+        }
+        let base = base?.trim_end_matches('/');
+        Some(format!("{base}/{}", url.trim_start_matches('/')))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn attachment_urls_resolve_against_the_server() {
+        let a = |url: &str| Attachment {
+            kind: AttachmentKind::Audio,
+            url: url.into(),
+            name: "m.wav".into(),
+            mime: "audio/wav".into(),
+        };
+        assert_eq!(
+            a("/files/m.wav").absolute_url(Some("http://127.0.0.1:8080/")).unwrap(),
+            "http://127.0.0.1:8080/files/m.wav"
+        );
+        assert_eq!(a("https://cdn.example/m.wav").absolute_url(None).unwrap(), "https://cdn.example/m.wav");
+        assert_eq!(a("files/m.wav").absolute_url(None), None);
+    }
 
     #[test]
     fn conversation_ids_are_validated() {

@@ -114,8 +114,7 @@ impl Adapter for Discord {
     async fn run(self: Box<Self>, ctx: Context) -> Result<(), usher_channel::Error> {
         let Context { output, mut replies, mut shutdown, receipts } = ctx;
         let Discord { config, http, gateway, tx, mut incoming } = *self;
-        let files_url = config.files_url.as_deref().and_then(|u| reqwest::Url::parse(u).ok());
-        let transport = DiscordTransport { http: Arc::clone(&http), files_url };
+        let transport = DiscordTransport { http: Arc::clone(&http), files_url: config.files_url.clone() };
         let queue = DeliveryQueue::new(transport, Limits::DISCORD, receipts);
         let gateway =
             gateway.map(|gateway| tokio::spawn(gateway.run(tx.clone(), config.slash_command, shutdown.clone())));

@@ -18,7 +18,6 @@
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use axum::body::Bytes;
 use axum::extract::ws::{Message as WsMessage, WebSocket, WebSocketUpgrade};
@@ -30,6 +29,7 @@ use axum::{Json, Router};
 use serde_json::{json, Value};
 use tokio::sync::Notify;
 use tokio::time::Instant;
+use usher_channel::compliance::{wait_until, FakeServer};
 
 /// The fake's guild id.
 pub const GUILD: u64 = 900;
@@ -68,36 +68,23 @@ struct Inner {
 
 /// The running fake. Dropping it stops the server.
 pub struct FakeDiscord {
-    url: String,
+    server: FakeServer,
     inner: Arc<Inner>,
-    server: tokio::task::JoinHandle<()>,
 }
-
-impl Drop for FakeDiscord {
-    fn drop(&mut self) {
-        self.server.abort();
-    }
-}
-
-const WAIT: Duration = Duration::from_secs(15);
 
 impl FakeDiscord {
     /// Starts the fake on a free loopback port.
     pub async fn start() -> std::io::Result<FakeDiscord> {
         let inner = Arc::new(Inner { next_id: AtomicU64::new(5000), ..Default::default() });
         let app = Router::new().route("/gateway", get(gateway)).fallback(route).with_state(Arc::clone(&inner));
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-        let url = format!("http://{}", listener.local_addr()?);
-        *inner.url.lock().unwrap_or_else(|p| p.into_inner()) = url.clone();
-        let server = tokio::spawn(async move {
-            let _ = axum::serve(listener, app).await;
-        });
-        Ok(FakeDiscord { url, inner, server })
+        let server = FakeServer::start(app).await?;
+        *inner.url.lock().unwrap_or_else(|p| p.into_inner()) = server.url().to_string();
+        Ok(FakeDiscord { server, inner })
     }
 
     /// The base URL for `HttpBuilder::proxy`.
     pub fn url(&self) -> &str {
-        &self.url
+        self.server.url()
     }
 
     /// Answers the next `n` message creations with 429.
@@ -118,30 +105,20 @@ impl FakeDiscord {
 
     /// Waits until `channel` has at least `n` messages (15 s at most).
     pub async fn wait_messages(&self, channel: u64, n: usize) -> Vec<Call> {
-        let deadline = Instant::now() + WAIT;
-        loop {
-            let changed = self.inner.changed.notified();
+        wait_until(&self.inner.changed, || {
             let got = self.messages(channel);
-            if got.len() >= n || Instant::now() >= deadline {
-                return got;
-            }
-            let _ = tokio::time::timeout_at(deadline, changed).await;
-        }
+            (got.len() >= n, got)
+        })
+        .await
     }
 
     /// Waits until a call matching `method` and `path` arrived (15 s at most).
     pub async fn wait_call(&self, method: &str, path: &str) -> Option<Call> {
-        let deadline = Instant::now() + WAIT;
-        loop {
-            let changed = self.inner.changed.notified();
-            if let Some(c) = self.calls(method, path).into_iter().next() {
-                return Some(c);
-            }
-            if Instant::now() >= deadline {
-                return None;
-            }
-            let _ = tokio::time::timeout_at(deadline, changed).await;
-        }
+        wait_until(&self.inner.changed, || {
+            let first = self.calls(method, path).into_iter().next();
+            (first.is_some(), first)
+        })
+        .await
     }
 
     /// Queues a gateway dispatch (`MESSAGE_CREATE`, …) for the connected bot.
@@ -152,17 +129,11 @@ impl FakeDiscord {
 
     /// Waits for the bot's Identify (15 s at most) and returns its `d`.
     pub async fn wait_identify(&self) -> Option<Value> {
-        let deadline = Instant::now() + WAIT;
-        loop {
-            let changed = self.inner.changed.notified();
-            if let Some(d) = self.inner.identify.lock().unwrap_or_else(|p| p.into_inner()).clone() {
-                return Some(d);
-            }
-            if Instant::now() >= deadline {
-                return None;
-            }
-            let _ = tokio::time::timeout_at(deadline, changed).await;
-        }
+        wait_until(&self.inner.changed, || {
+            let d = self.inner.identify.lock().unwrap_or_else(|p| p.into_inner()).clone();
+            (d.is_some(), d)
+        })
+        .await
     }
 
     /// The threads created so far: (thread, parent).

@@ -22,7 +22,7 @@ pub const RETRY_AFTER_UNKNOWN: Duration = Duration::from_secs(1);
 pub(crate) struct DiscordTransport {
     pub http: Arc<Http>,
     /// Base for attachment URLs that are paths on Usher's own server.
-    pub files_url: Option<reqwest::Url>,
+    pub files_url: Option<String>,
 }
 
 #[async_trait]
@@ -43,7 +43,7 @@ impl Transport for DiscordTransport {
         };
         let message = match piece {
             Piece::Text { text, buttons } => text_message(text, buttons),
-            Piece::File(Attachment { url, name, .. }) => match self.fetch(url, name).await {
+            Piece::File(file @ Attachment { url, name, .. }) => match self.fetch(file).await {
                 Ok(file) => CreateMessage::new().add_file(file),
                 Err(e) => {
                     tracing::warn!(%url, error = %e, "attachment could not be fetched; sending a link");
@@ -56,15 +56,11 @@ impl Transport for DiscordTransport {
 }
 
 impl DiscordTransport {
-    async fn fetch(&self, url: &str, name: &str) -> Result<CreateAttachment, String> {
-        let absolute = match (reqwest::Url::parse(url), &self.files_url) {
-            (Ok(u), _) => u,
-            (Err(_), Some(base)) => base.join(url).map_err(|e| e.to_string())?,
-            (Err(e), None) => return Err(format!("relative URL and no files_url: {e}")),
-        };
-        let mut file = CreateAttachment::url(self.http.as_ref(), absolute.as_str()).await.map_err(|e| e.to_string())?;
-        file.filename = name.to_string();
-        Ok(file)
+    async fn fetch(&self, file: &Attachment) -> Result<CreateAttachment, String> {
+        let absolute = file.absolute_url(self.files_url.as_deref()).ok_or("relative URL and no files_url")?;
+        let mut upload = CreateAttachment::url(self.http.as_ref(), &absolute).await.map_err(|e| e.to_string())?;
+        upload.filename = file.name.clone();
+        Ok(upload)
     }
 }
 

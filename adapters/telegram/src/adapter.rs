@@ -39,7 +39,7 @@ pub struct Telegram {
 pub(crate) struct Shared {
     config: Config,
     bot: Bot,
-    files_url: Option<reqwest::Url>,
+    files_url: Option<String>,
     /// The expected `X-Telegram-Bot-Api-Secret-Token`.
     pub secret: String,
     /// Set when the adapter starts.
@@ -76,7 +76,10 @@ impl Telegram {
             let url = config.webhook_url.as_deref().ok_or(Error::MissingWebhookUrl)?;
             parse_url("webhook_url", url)?;
         }
-        let files_url = config.files_url.as_deref().map(|u| parse_url("files_url", u)).transpose()?;
+        let files_url = config.files_url.clone();
+        if let Some(url) = &files_url {
+            parse_url("files_url", url)?;
+        }
         let secret = secret.unwrap_or_else(random_secret);
         let shared = Arc::new(Shared { config, bot, files_url, secret, running: OnceLock::new() });
         let router = (shared.config.mode == Mode::Webhook).then(|| crate::webhook::router(Arc::clone(&shared)));

@@ -24,6 +24,7 @@ use axum::{Json, Router};
 use serde_json::{json, Map, Value};
 use tokio::sync::Notify;
 use tokio::time::Instant;
+use usher_channel::compliance::{wait_until, FakeServer};
 
 /// One recorded API call.
 #[derive(Debug, Clone)]
@@ -93,19 +94,9 @@ struct Inner {
 
 /// The running fake. Dropping it stops the server.
 pub struct FakeBotApi {
-    url: String,
+    server: FakeServer,
     inner: Arc<Inner>,
-    server: tokio::task::JoinHandle<()>,
 }
-
-impl Drop for FakeBotApi {
-    fn drop(&mut self) {
-        self.server.abort();
-    }
-}
-
-/// How long test helpers wait for calls.
-const WAIT: Duration = Duration::from_secs(15);
 
 impl FakeBotApi {
     /// Starts the fake on a free loopback port.
@@ -115,18 +106,13 @@ impl FakeBotApi {
             next_message: AtomicI64::new(1000),
             ..Default::default()
         });
-        let app = Router::new().fallback(method).with_state(Arc::clone(&inner));
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-        let url = format!("http://{}", listener.local_addr()?);
-        let server = tokio::spawn(async move {
-            let _ = axum::serve(listener, app).await;
-        });
-        Ok(FakeBotApi { url, inner, server })
+        let server = FakeServer::start(Router::new().fallback(method).with_state(Arc::clone(&inner))).await?;
+        Ok(FakeBotApi { server, inner })
     }
 
     /// The base URL for `Bot::set_api_url` / `channels.telegram.api_url`.
     pub fn url(&self) -> &str {
-        &self.url
+        self.server.url()
     }
 
     /// Queues a raw update (its `update_id` is assigned); returns the id.
@@ -180,15 +166,11 @@ impl FakeBotApi {
 
     /// Waits until `method` was called `n` times (15 s at most); returns the calls.
     pub async fn wait_calls(&self, method: &str, n: usize) -> Vec<Call> {
-        let deadline = Instant::now() + WAIT;
-        loop {
-            let changed = self.inner.changed.notified();
+        wait_until(&self.inner.changed, || {
             let calls = self.calls(method);
-            if calls.len() >= n || Instant::now() >= deadline {
-                return calls;
-            }
-            let _ = tokio::time::timeout_at(deadline, changed).await;
-        }
+            (calls.len() >= n, calls)
+        })
+        .await
     }
 
     /// Successful sends (`sendMessage`, `sendPhoto`, …) to `chat`, oldest first.
@@ -203,15 +185,11 @@ impl FakeBotApi {
 
     /// Waits until `chat` received at least `n` messages (15 s at most).
     pub async fn wait_sent(&self, chat: i64, n: usize) -> Vec<Call> {
-        let deadline = Instant::now() + WAIT;
-        loop {
-            let changed = self.inner.changed.notified();
+        wait_until(&self.inner.changed, || {
             let sent = self.sent_to(chat);
-            if sent.len() >= n || Instant::now() >= deadline {
-                return sent;
-            }
-            let _ = tokio::time::timeout_at(deadline, changed).await;
-        }
+            (sent.len() >= n, sent)
+        })
+        .await
     }
 
     /// The highest update id the bot has confirmed (offset − 1).

@@ -16,7 +16,7 @@ use crate::render::render;
 pub(crate) struct TelegramTransport {
     pub bot: Bot,
     /// Base for attachment URLs that are paths on Usher's own server.
-    pub files_url: Option<reqwest::Url>,
+    pub files_url: Option<String>,
 }
 
 #[async_trait]
@@ -45,7 +45,7 @@ impl Transport for TelegramTransport {
                     request.reply_markup(InlineKeyboardMarkup::new(rows)).await.map(drop)
                 }
             }
-            Piece::File(Attachment { kind, url, name, .. }) => match self.fetch(url).await {
+            Piece::File(file @ Attachment { kind, url, name, .. }) => match self.fetch(file).await {
                 Ok(bytes) => {
                     let file = InputFile::memory(bytes).file_name(name.clone());
                     match kind {
@@ -67,12 +67,8 @@ impl Transport for TelegramTransport {
 
 impl TelegramTransport {
     /// Downloads an attachment (relative URLs against `files_url`).
-    async fn fetch(&self, url: &str) -> Result<Vec<u8>, String> {
-        let absolute = match (reqwest::Url::parse(url), &self.files_url) {
-            (Ok(u), _) => u,
-            (Err(_), Some(base)) => base.join(url).map_err(|e| e.to_string())?,
-            (Err(e), None) => return Err(format!("relative URL and no files_url: {e}")),
-        };
+    async fn fetch(&self, file: &Attachment) -> Result<Vec<u8>, String> {
+        let absolute = file.absolute_url(self.files_url.as_deref()).ok_or("relative URL and no files_url")?;
         let response = self.bot.client().get(absolute).send().await.map_err(|e| e.to_string())?;
         let response = response.error_for_status().map_err(|e| e.to_string())?;
         response.bytes().await.map(|b| b.to_vec()).map_err(|e| e.to_string())
