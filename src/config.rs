@@ -36,6 +36,29 @@ pub struct Config {
     /// The knowledge base.
     #[serde(default)]
     pub knowledge: KnowledgeConfig,
+    /// The creative toolset.
+    #[serde(default)]
+    pub creative: CreativeConfig,
+}
+
+/// The creative toolset's models.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct CreativeConfig {
+    /// The emotion lexicon (`usher train emotions` writes it). Default
+    /// `models/emotions`.
+    #[serde(default = "default_emotions")]
+    pub emotions: PathBuf,
+}
+
+impl Default for CreativeConfig {
+    fn default() -> Self {
+        Self { emotions: default_emotions() }
+    }
+}
+
+fn default_emotions() -> PathBuf {
+    PathBuf::from("models/emotions")
 }
 
 /// The knowledge base: documents, vector store, answering.

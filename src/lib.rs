@@ -26,6 +26,7 @@
 
 pub mod bootstrap;
 pub mod config;
+pub mod creative;
 pub mod dialogue;
 pub mod engine;
 pub mod error;

@@ -175,3 +175,54 @@ fn kb_index_search_stats_and_eval() {
     }
     assert!(eval.contains("calibrated answer threshold"), "{eval}");
 }
+
+#[test]
+fn analyze_reports_sentiment_style_rhyme_and_emotion() {
+    let out = usher()
+        .current_dir(common::repo())
+        .args([
+            "analyze",
+            "--json",
+            "The band began to play\nWe danced the night away\nA wonderful, beautiful night\nI loved it, a true delight",
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["sentiment"]["label"], "positive", "{v}");
+    assert!(v["sentiment"]["score"].as_f64().unwrap() > 0.2);
+    assert_eq!(v["rhyme_scheme"], "AABB");
+    assert_eq!(v["style"]["lines"], 4);
+    assert_eq!(v["style"]["sentences"], 4);
+    assert_eq!(v["dominant_emotion"], "joy");
+    assert!(v["summary"].as_str().unwrap().contains("rhyme scheme AABB"));
+
+    let out = usher()
+        .current_dir(common::repo())
+        .args(["analyze", "This was a terrible, boring waste of money."])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stdout).starts_with("It reads negative"),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+
+    let out = usher().current_dir(common::repo()).args(["analyze", "   "]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no text to analyse"));
+}
+
+#[test]
+fn analyze_names_a_corrupt_lexicon() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("emotions")).unwrap();
+    std::fs::write(dir.path().join("emotions/lexicon.json"), "not json").unwrap();
+    let config = dir.path().join("config.yaml");
+    std::fs::write(&config, "nlu: {sentiment: null}\ncreative: {emotions: emotions}\n").unwrap();
+    let out = usher().current_dir(dir.path()).args(["analyze", "--config", "config.yaml", "hello"]).output().unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("lexicon.json") && stderr.contains("corrupt"), "{stderr}");
+}

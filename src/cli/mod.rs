@@ -1,5 +1,6 @@
 //! Command-line interface (clap).
 
+mod analyze;
 mod bench;
 mod channels;
 mod chat;
@@ -49,8 +50,9 @@ enum Command {
         #[arg(value_enum, default_value_t = train::Target::Intents)]
         target: train::Target,
         /// Sentiment: the SST-2 directory (stsa.binary.train/.dev/.test).
-        #[arg(long, default_value = "../shared/data/sst2")]
-        data: PathBuf,
+        /// The data set (default: ../shared/data/sst2, or ../shared/data/goemotions for emotions).
+        #[arg(long)]
+        data: Option<PathBuf>,
         /// Sentiment: training epochs.
         #[arg(long, default_value_t = 4)]
         epochs: usize,
@@ -75,6 +77,8 @@ enum Command {
         #[command(subcommand)]
         command: ModelsCommand,
     },
+    /// Sentiment and style analysis of a text.
+    Analyze(analyze::Args),
 }
 
 #[derive(Debug, Subcommand)]
@@ -122,9 +126,15 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
             Ok(validate::run(&path))
         }
         Command::Train { target: train::Target::Intents, .. } => train::run(&load_config(&args.config)?),
-        Command::Train { target: train::Target::Sentiment, data, epochs } => {
+        Command::Train { target: target @ train::Target::Sentiment, data, epochs } => {
+            let data = data.unwrap_or_else(|| target.default_data().into());
             train::sentiment(&load_config(&args.config)?, &data, epochs)
         }
+        Command::Train { target: target @ train::Target::Emotions, data, .. } => {
+            let data = data.unwrap_or_else(|| target.default_data().into());
+            train::emotions(&load_config(&args.config)?, &data)
+        }
+        Command::Analyze(a) => analyze::run(&load_config(&args.config)?, &a),
         Command::Bench { command: BenchCommand::Encoder(a) } => bench::encoder(&load_config(&args.config)?, &a),
         Command::Bench { command: BenchCommand::Kb(a) } => kb::bench(&a).await,
         Command::Kb { command } => kb::run(&load_config(&args.config)?, command).await,

@@ -18,6 +18,47 @@ pub enum Target {
     Intents,
     /// The GRU sentiment model on SST-2, written to `nlu.sentiment`.
     Sentiment,
+    /// The emotion lexicon from GoEmotions, written to `creative.emotions`.
+    Emotions,
+}
+
+impl Target {
+    /// The data set each target trains on by default.
+    pub fn default_data(self) -> &'static str {
+        match self {
+            Target::Intents | Target::Sentiment => "../shared/data/sst2",
+            Target::Emotions => "../shared/data/goemotions",
+        }
+    }
+}
+
+/// Learns the emotion lexicon from GoEmotions' training split and reports
+/// how well its dominant emotion predicts the test split's Ekman label.
+pub fn emotions(config: &Config, data: &Path) -> anyhow::Result<ExitCode> {
+    use usher::creative::analysis::emotion::{read_goemotions, Lexicon};
+    let train = read_goemotions(data, "train")?;
+    let test = read_goemotions(data, "test")?;
+    let lexicon = Lexicon::learn(&train);
+    lexicon.save(&config.creative.emotions)?;
+    // Test comments with exactly one Ekman emotion.
+    let single: Vec<_> = test.iter().filter(|c| c.emotions.len() == 1).collect();
+    let predicted: Vec<Option<String>> = single.iter().map(|c| lexicon.predict(&c.text)).collect();
+    let covered = predicted.iter().filter(|p| p.is_some()).count();
+    let correct = single.iter().zip(&predicted).filter(|(c, p)| p.as_deref() == Some(c.emotions[0].as_str())).count();
+    let mut counts = std::collections::BTreeMap::<&str, usize>::new();
+    for c in &single {
+        *counts.entry(c.emotions[0].as_str()).or_default() += 1;
+    }
+    let (majority, majority_n) = counts.iter().max_by_key(|(_, n)| **n).map(|(e, n)| (*e, *n)).unwrap_or(("none", 0));
+    let n = single.len().max(1) as f64;
+    println!("emotion lexicon: {} words from {} GoEmotions training comments", lexicon.len(), train.len());
+    println!("test comments with one Ekman emotion: {}", single.len());
+    println!("coverage (at least one lexicon word): {:.1}%", covered as f64 / n * 100.0);
+    println!("accuracy (dominant lexicon emotion):  {:.1}%", correct as f64 / n * 100.0);
+    println!("accuracy where covered:               {:.1}%", correct as f64 / covered.max(1) as f64 * 100.0);
+    println!("majority-class baseline ({majority}):       {:.1}%", majority_n as f64 / n * 100.0);
+    println!("saved to {}", config.creative.emotions.join("lexicon.json").display());
+    Ok(ExitCode::SUCCESS)
 }
 
 /// Trains the sentiment model on SST-2 and reports dev and test accuracy.
