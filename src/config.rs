@@ -49,12 +49,31 @@ pub struct CreativeConfig {
     /// `models/emotions`.
     #[serde(default = "default_emotions")]
     pub emotions: PathBuf,
+    /// The poem model (`usher train creative --model poem` writes it).
+    /// Default `models/poem`.
+    #[serde(default = "default_poem")]
+    pub poem: PathBuf,
+    /// Words no generated text may contain, nor any theme be. The default
+    /// is a short list of slurs and profanity; extend it for your audience.
+    #[serde(default = "default_blocked")]
+    pub blocked_words: Vec<String>,
 }
 
 impl Default for CreativeConfig {
     fn default() -> Self {
-        Self { emotions: default_emotions() }
+        Self { emotions: default_emotions(), poem: default_poem(), blocked_words: default_blocked() }
     }
+}
+
+fn default_poem() -> PathBuf {
+    PathBuf::from("models/poem")
+}
+
+fn default_blocked() -> Vec<String> {
+    ["fuck", "fucking", "shit", "cunt", "bitch", "bastard", "whore", "slut", "nigger", "faggot", "retard", "rape"]
+        .iter()
+        .map(|w| w.to_string())
+        .collect()
 }
 
 fn default_emotions() -> PathBuf {

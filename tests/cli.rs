@@ -226,3 +226,26 @@ fn analyze_names_a_corrupt_lexicon() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("lexicon.json") && stderr.contains("corrupt"), "{stderr}");
 }
+
+#[test]
+fn create_poem_is_deterministic_and_refuses_bad_themes() {
+    let run = |args: &[&str]| usher().current_dir(common::repo()).args(args).output().unwrap();
+    let a = run(&["create", "poem", "--theme", "love", "--seed", "3"]);
+    assert!(a.status.success(), "{}", String::from_utf8_lossy(&a.stderr));
+    let poem = String::from_utf8_lossy(&a.stdout).to_string();
+    let lines = poem.lines().count();
+    assert!((2..=4).contains(&lines), "{poem}");
+    assert!(poem.starts_with("Love"), "the theme seeds the poem: {poem}");
+    assert_eq!(run(&["create", "poem", "--theme", "love", "--seed", "3"]).stdout, a.stdout, "same seed, same poem");
+    assert_ne!(run(&["create", "poem", "--theme", "love", "--seed", "4"]).stdout, a.stdout);
+    let emoji = run(&["create", "poem", "--theme", "🎸🎶"]);
+    assert!(emoji.status.success());
+    assert!(String::from_utf8_lossy(&emoji.stdout).starts_with("Night"), "emoji fall back to the default theme");
+    let long = "x".repeat(10_000);
+    let refused = run(&["create", "poem", "--theme", &long]);
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("at most 40 characters"));
+    let rude = run(&["create", "poem", "--theme", "Fuck"]);
+    assert_eq!(rude.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&rude.stderr).contains("another theme"));
+}

@@ -55,3 +55,21 @@ pub fn encoder(config: &Config, args: &Args) -> anyhow::Result<ExitCode> {
     }
     Ok(ExitCode::SUCCESS)
 }
+
+/// `usher bench poem`: latency of writing one four-line poem (load excluded).
+pub fn poem(config: &Config, runs: usize) -> anyhow::Result<ExitCode> {
+    use usher::creative::poem::{Poet, Request};
+    let poet = Poet::load(&config.creative.poem)?;
+    let themes = ["love", "night", "music", "stage", "ticket", "river", "summer", "dream"];
+    let mut ms: Vec<f64> = Vec::with_capacity(runs);
+    for i in 0..runs.max(1) {
+        let request = Request { seed: i as u64, ..Request::new(themes[i % themes.len()]) };
+        let started = std::time::Instant::now();
+        poet.compose(&request)?;
+        ms.push(started.elapsed().as_secs_f64() * 1000.0);
+    }
+    ms.sort_by(f64::total_cmp);
+    let pct = |p: f64| ms[((ms.len() - 1) as f64 * p).round() as usize];
+    println!("poems: {}, p50 {:.1} ms, p95 {:.1} ms, max {:.1} ms", ms.len(), pct(0.5), pct(0.95), pct(1.0));
+    Ok(ExitCode::SUCCESS)
+}

@@ -4,6 +4,7 @@ mod analyze;
 mod bench;
 mod channels;
 mod chat;
+mod create;
 mod kb;
 mod models;
 mod progress;
@@ -56,6 +57,9 @@ enum Command {
         /// Sentiment: training epochs.
         #[arg(long, default_value_t = 4)]
         epochs: usize,
+        /// Which creative model (with `creative`).
+        #[arg(long, value_enum, default_value_t = train::CreativeModel::Poem)]
+        model: train::CreativeModel,
     },
     /// Evaluate models on data sets.
     Test {
@@ -79,6 +83,11 @@ enum Command {
     },
     /// Sentiment and style analysis of a text.
     Analyze(analyze::Args),
+    /// Creative output: poems.
+    Create {
+        #[command(subcommand)]
+        command: create::Command,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -87,6 +96,11 @@ enum BenchCommand {
     Encoder(bench::Args),
     /// Knowledge-base scale: index time, query p50/p99 and RSS with synthetic chunks.
     Kb(kb::BenchArgs),
+    /// Poem generation latency.
+    Poem {
+        #[arg(long, default_value_t = 50)]
+        runs: usize,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -126,10 +140,20 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
             Ok(validate::run(&path))
         }
         Command::Train { target: train::Target::Intents, .. } => train::run(&load_config(&args.config)?),
-        Command::Train { target: target @ train::Target::Sentiment, data, epochs } => {
+        Command::Train { target: target @ train::Target::Sentiment, data, epochs, .. } => {
             let data = data.unwrap_or_else(|| target.default_data().into());
             train::sentiment(&load_config(&args.config)?, &data, epochs)
         }
+        Command::Train {
+            target: target @ train::Target::Creative,
+            data,
+            epochs,
+            model: train::CreativeModel::Poem,
+        } => {
+            let data = data.unwrap_or_else(|| target.default_data().into());
+            train::poem(&load_config(&args.config)?, &data, epochs)
+        }
+        Command::Create { command } => create::run(&load_config(&args.config)?, command),
         Command::Train { target: target @ train::Target::Emotions, data, .. } => {
             let data = data.unwrap_or_else(|| target.default_data().into());
             train::emotions(&load_config(&args.config)?, &data)
@@ -137,6 +161,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         Command::Analyze(a) => analyze::run(&load_config(&args.config)?, &a),
         Command::Bench { command: BenchCommand::Encoder(a) } => bench::encoder(&load_config(&args.config)?, &a),
         Command::Bench { command: BenchCommand::Kb(a) } => kb::bench(&a).await,
+        Command::Bench { command: BenchCommand::Poem { runs } } => bench::poem(&load_config(&args.config)?, runs),
         Command::Kb { command } => kb::run(&load_config(&args.config)?, command).await,
         Command::Test { command: TestCommand::Entities { data, seed } } => {
             test_nlu::entities(&load_config(&args.config)?, &data, seed)

@@ -20,6 +20,15 @@ pub enum Target {
     Sentiment,
     /// The emotion lexicon from GoEmotions, written to `creative.emotions`.
     Emotions,
+    /// A creative model (`--model poem`), written under `creative.*`.
+    Creative,
+}
+
+/// The creative models `usher train creative --model` knows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum CreativeModel {
+    /// The sonnet GRU language model.
+    Poem,
 }
 
 impl Target {
@@ -28,6 +37,7 @@ impl Target {
         match self {
             Target::Intents | Target::Sentiment => "../shared/data/sst2",
             Target::Emotions => "../shared/data/goemotions",
+            Target::Creative => "../shared/data/sonnets",
         }
     }
 }
@@ -106,5 +116,33 @@ pub fn run(config: &Config) -> anyhow::Result<ExitCode> {
         println!("training accuracy: {:.1}% (final loss {:.4})", report.accuracy * 100.0, report.loss);
     }
     println!("model cached in {}", cache.display());
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Trains the poem GRU on the sonnets and reports test perplexity against
+/// the Kneser-Ney bigram baseline.
+pub fn poem(config: &Config, data: &Path, epochs: usize) -> anyhow::Result<ExitCode> {
+    use usher::creative::poem::{corpus, ngram::KneserNey, Poet, PoetReport};
+    let train = corpus::read(data, "train")?;
+    let test = corpus::read(data, "test")?;
+    println!("training the poem GRU on {} sonnet tokens", train.len());
+    let started = Instant::now();
+    let mut poet = Poet::train(&train, epochs, config.nlu.seed, &mut training_bar("poem GRU"))?;
+    let train_seconds = started.elapsed().as_secs_f64();
+    let baseline = KneserNey::fit(&poet.ids(&train), poet.vocab_len());
+    let report = PoetReport {
+        test_perplexity: poet.perplexity(&test)?,
+        baseline_perplexity: baseline.perplexity(&poet.ids(&test)),
+        vocab: poet.vocab_len(),
+        n_train: train.len(),
+        epochs,
+        train_seconds,
+    };
+    poet.report = Some(report);
+    poet.save(&config.creative.poem)?;
+    println!("vocabulary: {} words", report.vocab);
+    println!("test perplexity, GRU:                  {:.1}", report.test_perplexity);
+    println!("test perplexity, Kneser-Ney bigram:    {:.1}", report.baseline_perplexity);
+    println!("trained in {train_seconds:.0} s; saved to {}", config.creative.poem.display());
     Ok(ExitCode::SUCCESS)
 }

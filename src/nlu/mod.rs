@@ -14,7 +14,7 @@ mod entities;
 pub mod eval;
 pub mod features;
 mod head;
-mod seeded;
+pub(crate) mod seeded;
 pub mod sentiment;
 pub mod tagger;
 
