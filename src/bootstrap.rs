@@ -92,6 +92,11 @@ pub async fn engine(
         tracing::warn!("{w}");
     }
     let engine = Engine::new(store(config).await?, brain);
+    let cfg = config.clone();
+    let tools = tokio::task::spawn_blocking(move || crate::creative::tools::Toolset::load(&cfg))
+        .await
+        .map_err(|e| Error::Model(format!("loading the creative tools failed: {e}")))?;
+    engine.set_tools(Arc::new(tools));
     let recovered = engine.recover().await?;
     if recovered > 0 {
         tracing::info!(recovered, "answering messages left unanswered by the last run");

@@ -366,7 +366,14 @@ impl Config {
     /// Makes relative paths relative to `base`.
     pub fn resolve(&mut self, base: &Path) {
         let models = self.nlu.encoder.iter_mut().chain(self.nlu.sentiment.iter_mut());
-        for p in [&mut self.data_dir, &mut self.intents, &mut self.knowledge.dir].into_iter().chain(models) {
+        let fixed = [
+            &mut self.data_dir,
+            &mut self.intents,
+            &mut self.knowledge.dir,
+            &mut self.creative.emotions,
+            &mut self.creative.poem,
+        ];
+        for p in fixed.into_iter().chain(models) {
             if p.is_relative() {
                 *p = base.join(&*p);
             }

@@ -98,10 +98,12 @@ async fn configured_keywords_hand_off_at_once() {
 }
 
 #[tokio::test]
-async fn tools_are_not_available_yet_and_knowledge_without_a_knowledge_base_offers_a_person() {
+async fn tools_not_loaded_are_not_available_and_knowledge_without_a_knowledge_base_offers_a_person() {
     let (_dir, mut fan) = common::fan("fan-tools").await;
     let r = fan.press("/write_poem").await;
     assert_eq!(text(&r[0]), "Not available yet: the write poem tool is coming in a future version of this bot.");
+    let r = fan.press("/compose_melody").await;
+    assert!(text(&r[0]).starts_with("Not available yet: the compose melody tool"), "{r:?}");
     let r = fan.press("/faq_question").await;
     assert!(text(&r[0]).starts_with("I'm not sure I have the right answer"), "{r:?}");
     assert!(r[0]
@@ -159,4 +161,26 @@ async fn upset_fans_are_handed_to_a_person_after_two_negative_messages() {
     assert!(matches!(second.replies[0].parts[0], Part::Handoff { .. }), "{:?}", second.replies);
     let t = engine.transcript(&conv).await.unwrap().unwrap();
     assert!(t.messages[0].nlu.as_ref().unwrap()["sentiment"].as_f64().unwrap() < -0.6, "the score is stored");
+}
+
+#[tokio::test]
+async fn a_fan_asking_for_a_poem_gets_one_on_their_theme() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = common::engine(dir.path()).await;
+    let mut config = common::config(dir.path());
+    config.creative.poem = common::repo().join("models/poem");
+    let tools = tokio::task::spawn_blocking(move || usher::creative::tools::Toolset::load(&config)).await.unwrap();
+    engine.set_tools(std::sync::Arc::new(tools));
+    let mut fan = common::Fan::new(&engine, "fan-poem").await;
+    let r = fan.say("write me a poem about love").await;
+    let poem = text(&r[0]);
+    assert!(poem.starts_with("Love") && poem.lines().count() >= 2, "{poem}");
+    // The same request gives the same poem; the NLU record keeps it.
+    let again = fan.say("write me a poem about love").await;
+    assert_eq!(text(&again[0]), poem);
+    let t = fan.transcript().await;
+    assert_eq!(t.messages[0].nlu.as_ref().unwrap()["tool"]["tool"], "write_poem");
+    // A blocked theme is refused politely.
+    let r = fan.say("write me a poem about fuck").await;
+    assert!(text(&r[0]).starts_with("Sorry, I'd rather not write about that"), "{r:?}");
 }

@@ -7,5 +7,7 @@
 //!   and emotion words, with a one-paragraph summary.
 //! - [`poem`]: a word-level GRU language model on public-domain sonnets,
 //!   its Kneser-Ney baseline and theme-seeded generation.
+//! - [`tools`]: the tools the dialogue policy calls (`tool.write_poem`).
 pub mod analysis;
 pub mod poem;
+pub mod tools;

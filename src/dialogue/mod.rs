@@ -6,5 +6,5 @@ mod policy;
 mod system;
 mod tracker;
 
-pub use policy::{decide, fill, payload_intent, wants_knowledge, Message, OUT_OF_SCOPE};
+pub use policy::{decide, fill, payload_intent, wants_knowledge, wants_tool, Message, OUT_OF_SCOPE};
 pub use tracker::{ActiveForm, Handoff, Tracker};

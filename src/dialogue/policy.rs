@@ -28,6 +28,17 @@ pub fn wants_knowledge(domain: &Domain, tracker: &Tracker, parse: &Parse) -> boo
     knowledge_intent || parse.intent.confidence < domain.policy.fallback_threshold || parse.intent.name == OUT_OF_SCOPE
 }
 
+/// The creative tool this message calls, outside forms and handoffs.
+pub fn wants_tool<'d>(domain: &'d Domain, tracker: &Tracker, parse: &Parse) -> Option<&'d str> {
+    if tracker.form.is_some() || matches!(tracker.handoff, Handoff::Waiting { .. }) {
+        return None;
+    }
+    match &domain.intent(&parse.intent.name)?.action {
+        Action::Tool(tool) if parse.intent.confidence >= domain.policy.fallback_threshold => Some(tool),
+        _ => None,
+    }
+}
+
 /// What the fan sent, as the policy sees it.
 #[derive(Debug, Clone, Copy)]
 pub struct Message<'a> {
@@ -44,7 +55,8 @@ pub fn decide(domain: &Domain, tracker: &mut Tracker, msg: Message<'_>, parse: &
         // Parked: a human answers; the bot stays silent.
         return Vec::new();
     }
-    let mut turn = Turn { domain, tracker, replies: Vec::new(), knowledge: parse.knowledge.as_ref() };
+    let mut turn =
+        Turn { domain, tracker, replies: Vec::new(), knowledge: parse.knowledge.as_ref(), tool: parse.tool.as_ref() };
     turn.run(msg, parse);
     turn.replies
 }
@@ -60,6 +72,7 @@ struct Turn<'a> {
     tracker: &'a mut Tracker,
     replies: Vec<Vec<Part>>,
     knowledge: Option<&'a Answer>,
+    tool: Option<&'a crate::creative::tools::ToolOutput>,
 }
 
 impl Turn<'_> {
@@ -125,7 +138,10 @@ impl Turn<'_> {
                 Some(answer) => self.cite(answer),
                 None => self.respond("kb_unsure", &BTreeMap::new()),
             },
-            Action::Tool(tool) => self.not_available(&format!("the {} tool", tool.replace('_', " "))),
+            Action::Tool(tool) => match self.tool.filter(|o| o.tool == tool) {
+                Some(output) => self.say(output.text.clone(), Vec::new()),
+                None => self.not_available(&format!("the {} tool", tool.replace('_', " "))),
+            },
         }
     }
 

@@ -66,6 +66,8 @@ pub(crate) struct Inner {
     inference: Semaphore,
     /// The knowledge base, once indexed.
     knowledge: RwLock<Option<Arc<KnowledgeBase>>>,
+    /// The creative tools, once loaded.
+    tools: RwLock<Option<Arc<crate::creative::tools::Toolset>>>,
 }
 
 /// How far back undelivered replies are resent when an adapter starts.
@@ -86,6 +88,7 @@ impl Engine {
                 routes: RwLock::new(HashMap::new()),
                 inference: Semaphore::new(cores),
                 knowledge: RwLock::new(None),
+                tools: RwLock::new(None),
             }),
         }
     }
@@ -106,6 +109,11 @@ impl Engine {
     /// and out-of-scope messages).
     pub fn set_knowledge(&self, kb: Arc<KnowledgeBase>) {
         *self.inner.knowledge.write().unwrap_or_else(|p| p.into_inner()) = Some(kb);
+    }
+
+    /// Lets `tool.*` actions run the creative tools.
+    pub fn set_tools(&self, tools: Arc<crate::creative::tools::Toolset>) {
+        *self.inner.tools.write().unwrap_or_else(|p| p.into_inner()) = Some(tools);
     }
 
     /// The knowledge base, if one is attached.

@@ -85,6 +85,7 @@ async fn turn(
             entities: brain.nlu.entities(&inbound.text),
             sentiment: None,
             knowledge: None,
+            tool: None,
         },
         None => {
             let permit = inner.inference.acquire().await.map_err(|_| Error::ShuttingDown)?;
@@ -99,6 +100,9 @@ async fn turn(
     let by_button = inbound.payload.is_some();
     if !by_button && dialogue::wants_knowledge(&brain.domain, &tracker, &parse) {
         parse.knowledge = look_up(inner, &inbound.text).await?;
+    }
+    if let Some(tool) = dialogue::wants_tool(&brain.domain, &tracker, &parse) {
+        parse.tool = run_tool(inner, tool, &inbound.text).await?;
     }
     let msg = Message { text: &inbound.text, payload: inbound.payload.as_deref() };
     let replies = dialogue::decide(&brain.domain, &mut tracker, msg, &parse);
@@ -129,6 +133,20 @@ async fn turn(
         }
     }
     Ok(Turn { inbound_id, parse, replies: outbound })
+}
+
+/// A creative tool's output, on the blocking pool under the inference
+/// semaphore; `None` when no toolset is attached or it lacks the tool.
+async fn run_tool(inner: &Inner, tool: &str, text: &str) -> Result<Option<crate::creative::tools::ToolOutput>, Error> {
+    let tools = inner.tools.read().unwrap_or_else(|p| p.into_inner()).clone();
+    let Some(tools) = tools else {
+        return Ok(None);
+    };
+    let _permit = inner.inference.acquire().await.map_err(|_| Error::ShuttingDown)?;
+    let (tool, text) = (tool.to_string(), text.to_string());
+    tokio::task::spawn_blocking(move || tools.run(&tool, &text))
+        .await
+        .map_err(|e| Error::Model(format!("tool task failed: {e}")))
 }
 
 /// The knowledge base's answer, if one is attached; a failed lookup is

@@ -65,6 +65,9 @@ pub struct Parse {
     /// (knowledge intents, low confidence, out of scope).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub knowledge: Option<crate::knowledge::Answer>,
+    /// A creative tool's output, when the intent's action is a tool.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tool: Option<crate::creative::tools::ToolOutput>,
 }
 
 /// A trained classifier and the entity rules of one domain.
@@ -217,7 +220,7 @@ impl Nlu {
                     .collect();
                 entities.extend(free);
                 entities.sort_by_key(|m| m.start);
-                Parse { intent, ranking, entities, sentiment, knowledge: None }
+                Parse { intent, ranking, entities, sentiment, knowledge: None, tool: None }
             })
             .collect())
     }

@@ -1,0 +1,100 @@
+//! The creative tools the dialogue policy can call (`action:
+//! tool.write_poem`), loaded once and run on the blocking pool.
+
+use std::hash::{Hash, Hasher};
+
+use serde::{Deserialize, Serialize};
+
+use super::poem::{Poet, Request};
+use crate::config::Config;
+
+/// What a tool produced for one message.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ToolOutput {
+    /// The tool (`write_poem`).
+    pub tool: String,
+    /// What to tell the fan: the poem, or a polite refusal.
+    pub text: String,
+}
+
+/// The loaded creative models.
+#[derive(Default)]
+pub struct Toolset {
+    poet: Option<Poet>,
+    blocked: Vec<String>,
+}
+
+/// Words after which a fan names a poem's theme ("a poem about love").
+const THEME_MARKERS: &[&str] = &["about", "on", "for", "of"];
+
+impl Toolset {
+    /// Loads what `config.creative` names; a missing or damaged model is
+    /// logged and its tool reports itself unavailable.
+    pub fn load(config: &Config) -> Self {
+        let poet = match Poet::load(&config.creative.poem) {
+            Ok(p) => Some(p),
+            Err(e) => {
+                tracing::warn!(error = %e, "no poem model: the write_poem tool is unavailable");
+                None
+            }
+        };
+        Self { poet, blocked: config.creative.blocked_words.clone() }
+    }
+
+    /// Runs `tool` on a fan's message; `None` when the tool is not loaded.
+    pub fn run(&self, tool: &str, text: &str) -> Option<ToolOutput> {
+        match tool {
+            "write_poem" => {
+                let poet = self.poet.as_ref()?;
+                let request = Request {
+                    // The same message gets the same poem.
+                    seed: seed(text),
+                    blocked: self.blocked.clone(),
+                    ..Request::new(&theme_of(text))
+                };
+                let text = match poet.compose(&request) {
+                    Ok(poem) => poem,
+                    Err(crate::Error::Model(why)) => format!("Sorry, {why}"),
+                    Err(e) => format!("Sorry, I could not write a poem just now ({e})."),
+                };
+                Some(ToolOutput { tool: tool.into(), text })
+            }
+            _ => None,
+        }
+    }
+}
+
+/// The word after "about", "on", "for" or "of" (the last such marker).
+pub fn theme_of(text: &str) -> String {
+    let words: Vec<&str> = text.split_whitespace().collect();
+    let at = words.iter().rposition(|w| THEME_MARKERS.contains(&w.to_lowercase().as_str()));
+    let skip = ["the", "a", "an", "my", "our", "your"];
+    at.and_then(|i| words[i + 1..].iter().find(|w| !skip.contains(&w.to_lowercase().as_str())))
+        .map(|w| w.to_string())
+        .unwrap_or_default()
+}
+
+fn seed(text: &str) -> u64 {
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    text.trim().to_lowercase().hash(&mut h);
+    h.finish()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn themes_come_from_the_request() {
+        assert_eq!(theme_of("write a poem about the concert please"), "concert");
+        assert_eq!(theme_of("a poem for my friend"), "friend");
+        assert_eq!(theme_of("write me a poem"), "");
+    }
+
+    #[test]
+    fn unknown_or_unloaded_tools_say_so() {
+        let tools = Toolset::default();
+        assert_eq!(tools.run("write_poem", "a poem"), None);
+        assert_eq!(tools.run("juggle", "x"), None);
+    }
+}
