@@ -333,3 +333,23 @@ fn serve_explains_a_missing_channel_token() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("TELEGRAM_BOT_TOKEN is not set"), "{stderr}");
 }
+
+#[tokio::test]
+async fn a_telegram_fan_gets_a_poem() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = common::engine(dir.path()).await;
+    let mut config = common::config(dir.path());
+    config.creative.poem = common::repo().join("models/poem");
+    let tools = tokio::task::spawn_blocking(move || usher::creative::tools::Toolset::load(&config)).await.unwrap();
+    engine.set_tools(Arc::new(tools));
+    let (_trigger, shutdown) = Shutdown::new();
+    let api = FakeBotApi::start().await.unwrap();
+    let telegram = usher_telegram::Config { enabled: true, api_url: Some(api.url().into()), ..Default::default() };
+    let (adapter, _) = Telegram::new(telegram, "1:T", None).unwrap();
+    engine.start_adapter(Box::new(adapter), shutdown);
+    api.fan_says(TG_CHAT, "write me a poem about love");
+    settled(&engine, &format!("telegram:{TG_CHAT}"), 1).await;
+    let sent = api.sent_to(TG_CHAT);
+    let poem = sent.iter().find_map(|c| c.text()).unwrap();
+    assert!(poem.starts_with("Love") && poem.lines().count() >= 2, "{poem}");
+}
