@@ -169,6 +169,7 @@ async fn a_fan_asking_for_a_poem_gets_one_on_their_theme() {
     let engine = common::engine(dir.path()).await;
     let mut config = common::config(dir.path());
     config.creative.poem = common::repo().join("models/poem");
+    config.creative.emotions = common::repo().join("models/emotions");
     let tools = tokio::task::spawn_blocking(move || usher::creative::tools::Toolset::load(&config)).await.unwrap();
     engine.set_tools(std::sync::Arc::new(tools));
     let mut fan = common::Fan::new(&engine, "fan-poem").await;
@@ -183,4 +184,11 @@ async fn a_fan_asking_for_a_poem_gets_one_on_their_theme() {
     // A blocked theme is refused politely.
     let r = fan.say("write me a poem about fuck").await;
     assert!(text(&r[0]).starts_with("Sorry, I'd rather not write about that"), "{r:?}");
+
+    // Text analysis reads what follows the colon, and says how to ask otherwise.
+    let r = fan.say("analyse my review: The show was wonderful and I loved the band").await;
+    let summary = text(&r[0]);
+    assert!(summary.contains("9 words in 1 sentence") && summary.contains("Mostly joy"), "{summary}");
+    let r = fan.say("analyse my review").await;
+    assert_eq!(text(&r[0]), usher::creative::tools::ANALYZE_HOW);
 }

@@ -5,8 +5,10 @@ use std::hash::{Hash, Hasher};
 
 use serde::{Deserialize, Serialize};
 
+use super::analysis::{analyze, emotion::Lexicon};
 use super::poem::{Poet, Request};
 use crate::config::Config;
+use crate::nlu::sentiment::Sentiment;
 
 /// What a tool produced for one message.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -21,8 +23,14 @@ pub struct ToolOutput {
 #[derive(Default)]
 pub struct Toolset {
     poet: Option<Poet>,
+    lexicon: Option<Lexicon>,
+    sentiment: Option<Sentiment>,
     blocked: Vec<String>,
 }
+
+/// Told when an analysis request carries no text to read.
+pub const ANALYZE_HOW: &str = "Send me the text to read after a colon, like: \
+analyse this: The show was wonderful but the queue was endless.";
 
 /// Words after which a fan names a poem's theme ("a poem about love").
 const THEME_MARKERS: &[&str] = &["about", "on", "for", "of"];
@@ -31,14 +39,14 @@ impl Toolset {
     /// Loads what `config.creative` names; a missing or damaged model is
     /// logged and its tool reports itself unavailable.
     pub fn load(config: &Config) -> Self {
-        let poet = match Poet::load(&config.creative.poem) {
-            Ok(p) => Some(p),
-            Err(e) => {
-                tracing::warn!(error = %e, "no poem model: the write_poem tool is unavailable");
-                None
-            }
-        };
-        Self { poet, blocked: config.creative.blocked_words.clone() }
+        let poet = Poet::load(&config.creative.poem)
+            .inspect_err(|e| tracing::warn!(error = %e, "no poem model: the write_poem tool is unavailable"))
+            .ok();
+        let lexicon = Lexicon::load(&config.creative.emotions)
+            .inspect_err(|e| tracing::warn!(error = %e, "no emotion lexicon: the analyze_text tool is unavailable"))
+            .ok();
+        let sentiment = config.nlu.sentiment.as_deref().and_then(|dir| Sentiment::load(dir).ok());
+        Self { poet, lexicon, sentiment, blocked: config.creative.blocked_words.clone() }
     }
 
     /// Runs `tool` on a fan's message; `None` when the tool is not loaded.
@@ -59,8 +67,35 @@ impl Toolset {
                 };
                 Some(ToolOutput { tool: tool.into(), text })
             }
+            "analyze_text" => {
+                let lexicon = self.lexicon.as_ref()?;
+                let quoted = quoted_text(text);
+                let text = if quoted.split_whitespace().count() < 3 {
+                    ANALYZE_HOW.to_string()
+                } else {
+                    match analyze(quoted, self.sentiment.as_ref(), lexicon) {
+                        Ok(a) => a.summary,
+                        Err(crate::Error::Model(why)) => format!("Sorry, {why}."),
+                        Err(e) => format!("Sorry, I could not read that just now ({e})."),
+                    }
+                };
+                Some(ToolOutput { tool: tool.into(), text })
+            }
             _ => None,
         }
+    }
+}
+
+/// The text a fan wants analysed: after the first colon, else inside
+/// double quotes, else nothing.
+pub fn quoted_text(text: &str) -> &str {
+    if let Some((_, after)) = text.split_once(':') {
+        return after.trim();
+    }
+    let mut quotes = text.match_indices(['"', '“', '”']);
+    match (quotes.next(), quotes.next_back()) {
+        (Some((a, qa)), Some((b, _))) if b > a => text[a + qa.len()..b].trim(),
+        _ => "",
     }
 }
 
@@ -92,9 +127,17 @@ mod tests {
     }
 
     #[test]
+    fn the_text_to_analyse_follows_a_colon_or_sits_in_quotes() {
+        assert_eq!(quoted_text("analyse this: The show was great"), "The show was great");
+        assert_eq!(quoted_text("how does \"I want my money back now\" sound"), "I want my money back now");
+        assert_eq!(quoted_text("analyse my review"), "");
+    }
+
+    #[test]
     fn unknown_or_unloaded_tools_say_so() {
         let tools = Toolset::default();
         assert_eq!(tools.run("write_poem", "a poem"), None);
+        assert_eq!(tools.run("analyze_text", "analyse: this text here"), None);
         assert_eq!(tools.run("juggle", "x"), None);
     }
 }
