@@ -194,14 +194,20 @@ async fn a_429_is_retried_by_the_delivery_queue_with_components_intact() {
     h.stop().await;
 }
 
-#[tokio::test]
-async fn the_support_channel_gives_each_fan_a_thread() {
-    const SUPPORT: u64 = 3000;
+const SUPPORT: u64 = 3000;
+
+/// The fake, the event feed and a running adapter with a support channel.
+async fn with_support_channel() -> (FakeDiscord, usher_discord::IncomingSender, Harness) {
     let fake = FakeDiscord::start().await.unwrap();
     let config = Config { enabled: true, support_channel: Some(SUPPORT), ..Config::default() };
     let adapter = Discord::with_http(config, http(&fake));
     let events = adapter.events();
-    let mut h = Harness::start(Box::new(adapter));
+    (fake, events, Harness::start(Box::new(adapter)))
+}
+
+#[tokio::test]
+async fn the_support_channel_gives_each_fan_a_thread() {
+    let (fake, events, mut h) = with_support_channel().await;
     let first: Message =
         serde_json::from_value(fake::message_create(11, SUPPORT, Some(fake::GUILD), 42, "my tickets never arrived"))
             .unwrap();
@@ -237,12 +243,7 @@ async fn the_support_channel_gives_each_fan_a_thread() {
 
 #[tokio::test]
 async fn the_support_command_opens_a_private_thread_and_greets() {
-    const SUPPORT: u64 = 3000;
-    let fake = FakeDiscord::start().await.unwrap();
-    let config = Config { enabled: true, support_channel: Some(SUPPORT), ..Config::default() };
-    let adapter = Discord::with_http(config, http(&fake));
-    let events = adapter.events();
-    let mut h = Harness::start(Box::new(adapter));
+    let (fake, events, mut h) = with_support_channel().await;
     let command: Interaction = serde_json::from_value(fixture("interaction_create_command")).unwrap();
     events.send(Incoming::Interaction(Box::new(command))).await;
     let sub = h.next().await;
