@@ -201,8 +201,7 @@ impl Tagger {
     pub fn save(&self, path: &Path) -> Result<(), Error> {
         self.varmap.save(path)?;
         let meta = Meta { tags: self.tags.clone(), input: self.input_dim() };
-        let json = path.with_extension("json");
-        std::fs::write(&json, serde_json::to_vec(&meta)?).map_err(|e| Error::io(&json, e))
+        crate::util::write_json(&path.with_extension("json"), &meta)
     }
 
     fn input_dim(&self) -> usize {
@@ -216,9 +215,7 @@ impl Tagger {
 
     /// Loads a tagger written by [`Self::save`].
     pub fn load(path: &Path) -> Result<Self, Error> {
-        let json = path.with_extension("json");
-        let raw = std::fs::read(&json).map_err(|e| Error::io(&json, e))?;
-        let meta: Meta = serde_json::from_slice(&raw).map_err(|e| Error::Model(format!("{}: {e}", json.display())))?;
+        let meta: Meta = crate::util::read_json(&path.with_extension("json"))?;
         let mut model = Self::new(meta.tags, meta.input, VarMap::new())?;
         model.varmap.load(path).map_err(|e| Error::Model(format!("{}: {e}", path.display())))?;
         Ok(model)

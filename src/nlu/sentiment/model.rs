@@ -187,16 +187,12 @@ impl Sentiment {
         std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
         self.varmap.save(dir.join("model.safetensors"))?;
         let meta = Meta { vocab: self.words.clone(), report: self.report };
-        let path = dir.join("vocab.json");
-        std::fs::write(&path, serde_json::to_vec(&meta)?).map_err(|e| Error::io(&path, e))?;
-        Ok(())
+        crate::util::write_json(&dir.join("vocab.json"), &meta)
     }
 
     /// Loads a model saved by [`Self::save`]; errors name the bad file.
     pub fn load(dir: &Path) -> Result<Self, Error> {
-        let path = dir.join("vocab.json");
-        let raw = std::fs::read(&path).map_err(|e| Error::io(&path, e))?;
-        let meta: Meta = serde_json::from_slice(&raw).map_err(|e| Error::Model(format!("{}: {e}", path.display())))?;
+        let meta: Meta = crate::util::read_json(&dir.join("vocab.json"))?;
         let mut model = Self::new(meta.vocab, VarMap::new())?;
         let weights = dir.join("model.safetensors");
         model.varmap.load(&weights).map_err(|e| Error::Model(format!("{}: {e}", weights.display())))?;
