@@ -84,16 +84,18 @@ pub async fn engine(
     mut progress: impl FnMut(usize, usize, f32) + Send + 'static,
 ) -> Result<(Engine, Provenance), Error> {
     let cfg = config.clone();
-    let (brain, provenance, warnings) =
-        tokio::task::spawn_blocking(move || brain(&cfg, features(&cfg), sentiment(&cfg), &mut progress))
-            .await
-            .map_err(|e| Error::Model(format!("training task failed: {e}")))??;
+    let ((brain, provenance, warnings), mood) = tokio::task::spawn_blocking(move || {
+        let mood = sentiment(&cfg);
+        brain(&cfg, features(&cfg), mood.clone(), &mut progress).map(|b| (b, mood))
+    })
+    .await
+    .map_err(|e| Error::Model(format!("training task failed: {e}")))??;
     for w in warnings {
         tracing::warn!("{w}");
     }
     let engine = Engine::new(store(config).await?, brain);
     let cfg = config.clone();
-    let tools = tokio::task::spawn_blocking(move || crate::creative::tools::Toolset::load(&cfg))
+    let tools = tokio::task::spawn_blocking(move || crate::creative::tools::Toolset::load(&cfg, mood))
         .await
         .map_err(|e| Error::Model(format!("loading the creative tools failed: {e}")))?;
     engine.set_tools(Arc::new(tools));

@@ -340,7 +340,11 @@ async fn a_telegram_fan_gets_a_poem() {
     let engine = common::engine(dir.path()).await;
     let mut config = common::config(dir.path());
     config.creative.poem = common::repo().join("models/poem");
-    let tools = tokio::task::spawn_blocking(move || usher::creative::tools::Toolset::load(&config)).await.unwrap();
+    let tools = tokio::task::spawn_blocking(move || {
+        usher::creative::tools::Toolset::load(&config, usher::bootstrap::sentiment(&config))
+    })
+    .await
+    .unwrap();
     engine.set_tools(Arc::new(tools));
     let (_trigger, shutdown) = Shutdown::new();
     let api = FakeBotApi::start().await.unwrap();

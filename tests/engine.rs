@@ -170,7 +170,11 @@ async fn a_fan_asking_for_a_poem_gets_one_on_their_theme() {
     let mut config = common::config(dir.path());
     config.creative.poem = common::repo().join("models/poem");
     config.creative.emotions = common::repo().join("models/emotions");
-    let tools = tokio::task::spawn_blocking(move || usher::creative::tools::Toolset::load(&config)).await.unwrap();
+    let tools = tokio::task::spawn_blocking(move || {
+        usher::creative::tools::Toolset::load(&config, usher::bootstrap::sentiment(&config))
+    })
+    .await
+    .unwrap();
     engine.set_tools(std::sync::Arc::new(tools));
     let mut fan = common::Fan::new(&engine, "fan-poem").await;
     let r = fan.say("write me a poem about love").await;

@@ -2,6 +2,7 @@
 //! tool.write_poem`), loaded once and run on the blocking pool.
 
 use std::hash::{Hash, Hasher};
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
@@ -24,7 +25,7 @@ pub struct ToolOutput {
 pub struct Toolset {
     poet: Option<Poet>,
     lexicon: Option<Lexicon>,
-    sentiment: Option<Sentiment>,
+    sentiment: Option<Arc<Sentiment>>,
     blocked: Vec<String>,
 }
 
@@ -36,16 +37,16 @@ analyse this: The show was wonderful but the queue was endless.";
 const THEME_MARKERS: &[&str] = &["about", "on", "for", "of"];
 
 impl Toolset {
-    /// Loads what `config.creative` names; a missing or damaged model is
-    /// logged and its tool reports itself unavailable.
-    pub fn load(config: &Config) -> Self {
+    /// Loads what `config.creative` names, sharing the NLU's `sentiment`
+    /// model; a missing or damaged model is logged and its tool reports
+    /// itself unavailable.
+    pub fn load(config: &Config, sentiment: Option<Arc<Sentiment>>) -> Self {
         let poet = Poet::load(&config.creative.poem)
             .inspect_err(|e| tracing::warn!(error = %e, "no poem model: the write_poem tool is unavailable"))
             .ok();
         let lexicon = Lexicon::load(&config.creative.emotions)
             .inspect_err(|e| tracing::warn!(error = %e, "no emotion lexicon: the analyze_text tool is unavailable"))
             .ok();
-        let sentiment = config.nlu.sentiment.as_deref().and_then(|dir| Sentiment::load(dir).ok());
         Self { poet, lexicon, sentiment, blocked: config.creative.blocked_words.clone() }
     }
 
@@ -73,7 +74,7 @@ impl Toolset {
                 let text = if quoted.split_whitespace().count() < 3 {
                     ANALYZE_HOW.to_string()
                 } else {
-                    match analyze(quoted, self.sentiment.as_ref(), lexicon) {
+                    match analyze(quoted, self.sentiment.as_deref(), lexicon) {
                         Ok(a) => a.summary,
                         Err(crate::Error::Model(why)) => format!("Sorry, {why}."),
                         Err(e) => format!("Sorry, I could not read that just now ({e})."),
