@@ -201,6 +201,22 @@ impl<T: Transport> DeliveryQueue<T> {
         }
     }
 
+    /// Shutdown: queues the replies still waiting in `replies`, then drains
+    /// (see [`Self::drain`]) and logs what is left for the next start.
+    pub async fn close(&self, replies: &mut mpsc::Receiver<Outbound>, within: Duration, channel: &str) {
+        while let Ok(reply) = replies.try_recv() {
+            self.push(&reply);
+        }
+        let left = self.drain(within).await;
+        if left > 0 {
+            tracing::warn!(
+                channel,
+                replies = left,
+                "replies not sent before shutdown; they are resent on the next start"
+            );
+        }
+    }
+
     /// Waits until every queued item is sent or given up, or `within` has
     /// passed; then stops all retries. Returns how many items were left.
     pub async fn drain(&self, within: Duration) -> usize {

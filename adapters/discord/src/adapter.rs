@@ -130,9 +130,6 @@ impl Adapter for Discord {
                 _ = shutdown.recv() => break,
             }
         }
-        while let Ok(reply) = replies.try_recv() {
-            queue.push(&reply);
-        }
         if let Some(gateway) = gateway {
             match gateway.await {
                 Ok(Err(e)) => tracing::error!(error = %e, "Discord gateway stopped"),
@@ -140,13 +137,7 @@ impl Adapter for Discord {
                 Ok(Ok(())) => {}
             }
         }
-        let left = queue.drain(DRAIN).await;
-        if left > 0 {
-            tracing::warn!(
-                replies = left,
-                "Discord replies not sent before shutdown; they are resent on the next start"
-            );
-        }
+        queue.close(&mut replies, DRAIN, CHANNEL).await;
         Ok(())
     }
 }

@@ -145,19 +145,10 @@ impl Adapter for Telegram {
                 _ = shutdown.recv() => break,
             }
         }
-        while let Ok(reply) = replies.try_recv() {
-            queue.push(&reply);
-        }
         if let Some(poller) = poller {
             let _ = poller.await;
         }
-        let left = queue.drain(DRAIN).await;
-        if left > 0 {
-            tracing::warn!(
-                replies = left,
-                "Telegram replies not sent before shutdown; they are resent on the next start"
-            );
-        }
+        queue.close(&mut replies, DRAIN, CHANNEL).await;
         Ok(())
     }
 }
