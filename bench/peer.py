@@ -8,6 +8,7 @@ LogisticRegression. Same data, same splits, same OOS protocol as
     python3 bench/peer.py intents --data ../shared/data/banking77 --format banking77
     python3 bench/peer.py intents --data ../shared/data/clinc150/data_full.json --format clinc150
     python3 bench/peer.py encoder --data ../shared/data/banking77/test.csv
+    python3 bench/peer.py encoder --data ../shared/data/banking77/test.csv --device cuda   # GPU machine
 
 Each run prints one JSON object on its last line.
 """
@@ -88,7 +89,7 @@ def encoder(args, model):
         model.encode([t], batch_size=1)
         lat.append((time.perf_counter() - s) * 1000)
     lat.sort()
-    return {"threads": torch.get_num_threads(), "sentences": len(texts), "batch64_per_s": batched,
+    return {"device": args.device, "threads": torch.get_num_threads(), "sentences": len(texts), "batch64_per_s": batched,
             "batch1_per_s": len(lat) / (sum(lat) / 1000), "p50_ms": statistics.median(lat),
             "p99_ms": lat[min(len(lat) - 1, len(lat) * 99 // 100)]}
 
@@ -101,9 +102,10 @@ def main():
     ap.add_argument("--model", default="models/all-MiniLM-L6-v2")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--sentences", type=int, default=1000)
+    ap.add_argument("--device", default="cpu", help="cpu, or cuda / cuda:N on a GPU machine")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
-    model = SentenceTransformer(args.model, device="cpu")
+    model = SentenceTransformer(args.model, device=args.device)
     result = intents(args, model) if args.what == "intents" else encoder(args, model)
     print(json.dumps(result))
 

@@ -39,6 +39,9 @@ pub struct Config {
     /// The creative toolset.
     #[serde(default)]
     pub creative: CreativeConfig,
+    /// Human handoff: business hours, queue estimates, console sessions.
+    #[serde(default)]
+    pub handoff: crate::handoff::HandoffConfig,
 }
 
 /// The creative toolset's models.
@@ -332,6 +335,7 @@ impl Config {
         let err = |message: String| Error::Config { file: path.to_path_buf(), message };
         let text = std::fs::read_to_string(path).map_err(|e| err(format!("cannot read: {e}")))?;
         let mut config = Self::parse(&text).map_err(err)?;
+        config.handoff.validate().map_err(|e| err(format!("handoff: {e}")))?;
         config.apply_env(|k| std::env::var(k).ok()).map_err(err)?;
         let base = path.parent().unwrap_or(Path::new("."));
         config.resolve(base);

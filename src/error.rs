@@ -49,6 +49,15 @@ pub enum Error {
     /// No such conversation.
     #[error("conversation {0} not found")]
     NotFound(String),
+    /// A request or input that cannot be honoured as given.
+    #[error("{0}")]
+    Invalid(String),
+    /// An input over its size limit.
+    #[error("{0}")]
+    TooLarge(String),
+    /// The request conflicts with the current state (a ticket another agent holds).
+    #[error("{0}")]
+    Conflict(String),
     /// The engine is shutting down.
     #[error("the engine is shutting down")]
     ShuttingDown,

@@ -16,6 +16,8 @@
 //! - [`dialogue`]: the conversation tracker and the policy (responses, forms,
 //!   clarification, fallback, handoff).
 //! - [`store`]: the `Store` trait and the SQLite store.
+//! - [`handoff`]: the human handoff queue, agents and the desk they act through.
+//! - [`console`]: the agent console (`/console`), its API and `/metrics`.
 //! - [`engine`]: per-conversation ordered workers tying it all together.
 //! - [`http`]: the axum server: REST API, health, and the web chat routes.
 //! - [`reload`]: hot reload of the intent files while serving.
@@ -26,10 +28,12 @@
 
 pub mod bootstrap;
 pub mod config;
+pub mod console;
 pub mod creative;
 pub mod dialogue;
 pub mod engine;
 pub mod error;
+pub mod handoff;
 pub mod http;
 pub mod intents;
 pub mod knowledge;

@@ -28,3 +28,13 @@ pub fn read_json<T: DeserializeOwned>(path: &Path) -> Result<T, Error> {
 pub fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<(), Error> {
     std::fs::write(path, serde_json::to_vec(value)?).map_err(|e| Error::io(path, e))
 }
+
+/// The median of sorted values (the mean of the middle two for an even count).
+pub fn median(sorted: &[i64]) -> Option<f64> {
+    let n = sorted.len();
+    match n {
+        0 => None,
+        _ if n % 2 == 1 => Some(sorted[n / 2] as f64),
+        _ => Some((sorted[n / 2 - 1] + sorted[n / 2]) as f64 / 2.0),
+    }
+}

@@ -1,5 +1,6 @@
-//! The web chat widget in real headless Chromium: Debian's `chromium`
-//! driven by `playwright-core` (tests/browser/widget.mjs). Needs
+//! The web pages we ship in real headless Chromium: Debian's `chromium`
+//! driven by `playwright-core`: the web chat widget (tests/browser/widget.mjs)
+//! and the agent console with a widget fan (tests/browser/console.mjs). Needs
 //! `npm ci --prefix tests/browser` and the chromium package, which
 //! `scripts/test` and `.ci/run` install.
 
@@ -7,8 +8,8 @@ mod common;
 
 use std::process::Command;
 
-#[test]
-fn widget_chats_clicks_buttons_keeps_history_and_reconnects_in_chromium() {
+/// Runs one browser script against a fresh `usher serve`; it prints BROWSER OK.
+fn run_script(script: &str) {
     let repo = common::repo();
     let browser_dir = repo.join("tests/browser");
     assert!(
@@ -21,7 +22,7 @@ fn widget_chats_clicks_buttons_keeps_history_and_reconnects_in_chromium() {
     );
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let out = Command::new("node")
-        .arg(browser_dir.join("widget.mjs"))
+        .arg(browser_dir.join(script))
         .env("USHER_BIN", env!("CARGO_BIN_EXE_usher"))
         .env("USHER_REPO", &repo)
         .env("USHER_PORT", port.to_string())
@@ -30,4 +31,14 @@ fn widget_chats_clicks_buttons_keeps_history_and_reconnects_in_chromium() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success() && stdout.contains("BROWSER OK"), "stdout:\n{stdout}\nstderr:\n{stderr}");
+}
+
+#[test]
+fn widget_chats_clicks_buttons_keeps_history_and_reconnects_in_chromium() {
+    run_script("widget.mjs");
+}
+
+#[test]
+fn an_agent_takes_over_a_widget_fan_in_the_console_in_chromium() {
+    run_script("console.mjs");
 }

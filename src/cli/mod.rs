@@ -1,5 +1,6 @@
 //! Command-line interface (clap).
 
+mod agents;
 mod analyze;
 mod bench;
 mod channels;
@@ -83,6 +84,11 @@ enum Command {
     },
     /// Sentiment and style analysis of a text.
     Analyze(analyze::Args),
+    /// Agent accounts for the console (`/console`).
+    Agents {
+        #[command(subcommand)]
+        command: agents::Command,
+    },
     /// Creative output: poems.
     Create {
         #[command(subcommand)]
@@ -153,6 +159,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
             let data = data.unwrap_or_else(|| target.default_data().into());
             train::poem(&load_config(&args.config)?, &data, epochs)
         }
+        Command::Agents { command } => agents::run(&load_config(&args.config)?, command).await,
         Command::Create { command } => create::run(&load_config(&args.config)?, command),
         Command::Train { target: target @ train::Target::Emotions, data, .. } => {
             let data = data.unwrap_or_else(|| target.default_data().into());

@@ -41,15 +41,19 @@ pub async fn run(config: &Config) -> anyhow::Result<ExitCode> {
     if let Some(kb) = kb {
         usher::knowledge::watch(kb, shutdown.clone())?;
     }
+    let desk = usher::handoff::Desk::new(engine.clone(), config.handoff.clone());
+    let notifier = desk.spawn_notifier(shutdown.clone());
     let state = usher::http::AppState::new(engine.clone());
     usher::reload::watch(engine.clone(), config.clone(), state.reload.clone(), shutdown.clone())?;
     let addr = format!("{}:{}", config.http.host, config.http.port);
     let listener = tokio::net::TcpListener::bind(&addr).await.with_context(|| format!("cannot listen on {addr}"))?;
     let local = listener.local_addr()?;
-    let (app, adapters) = super::channels::start(config, &engine, usher::http::app(state), local, &shutdown)?;
+    let app = usher::http::app(state).merge(usher::console::router(desk, shutdown.clone()));
+    let (app, adapters) = super::channels::start(config, &engine, app, local, &shutdown)?;
     tracing::info!("usher listening on http://{local}");
     println!("usher listening on http://{local}");
     let mut on_shutdown = shutdown.clone();
+    let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
     let server = axum::serve(listener, app).with_graceful_shutdown(async move { on_shutdown.recv().await });
     let server = tokio::spawn(async move { server.await });
     wait_for_signal().await;
@@ -58,6 +62,7 @@ pub async fn run(config: &Config) -> anyhow::Result<ExitCode> {
     for a in adapters {
         let _ = a.await;
     }
+    let _ = notifier.await;
     server.await??;
     Ok(ExitCode::SUCCESS)
 }

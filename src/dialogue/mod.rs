@@ -6,5 +6,7 @@ mod policy;
 mod system;
 mod tracker;
 
-pub use policy::{decide, fill, payload_intent, wants_knowledge, wants_tool, Message, OUT_OF_SCOPE};
-pub use tracker::{ActiveForm, Handoff, Tracker};
+pub use policy::{
+    command_payload, decide, fill, payload_intent, wants_knowledge, wants_tool, Message, HUMAN_PAYLOAD, OUT_OF_SCOPE,
+};
+pub use tracker::{ActiveForm, Handoff, Reason, Tracker};

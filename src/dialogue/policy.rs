@@ -6,8 +6,8 @@ use std::collections::BTreeMap;
 use usher_channel::{Button, Part};
 
 use super::system::default_response;
-use super::tracker::{ActiveForm, Handoff, Tracker};
-use crate::intents::{Action, Domain, Form, Response, Slot};
+use super::tracker::{ActiveForm, Handoff, Reason, Tracker};
+use crate::intents::{Action, Domain, Escalation, Form, Response, Slot};
 use crate::knowledge::Answer;
 use crate::nlu::{EntityMatch, Parse, Ranked};
 
@@ -21,7 +21,7 @@ pub const OUT_OF_SCOPE: &str = "out_of_scope";
 /// deciding: intents whose action is knowledge, and messages NLU is unsure
 /// of or finds out of scope, outside forms and handoffs.
 pub fn wants_knowledge(domain: &Domain, tracker: &Tracker, parse: &Parse) -> bool {
-    if tracker.form.is_some() || matches!(tracker.handoff, Handoff::Waiting { .. }) {
+    if tracker.form.is_some() || tracker.with_human() {
         return false;
     }
     let knowledge_intent = domain.intent(&parse.intent.name).is_some_and(|i| matches!(i.action, Action::Knowledge));
@@ -30,7 +30,7 @@ pub fn wants_knowledge(domain: &Domain, tracker: &Tracker, parse: &Parse) -> boo
 
 /// The creative tool this message calls, outside forms and handoffs.
 pub fn wants_tool<'d>(domain: &'d Domain, tracker: &Tracker, parse: &Parse) -> Option<&'d str> {
-    if tracker.form.is_some() || matches!(tracker.handoff, Handoff::Waiting { .. }) {
+    if tracker.form.is_some() || tracker.with_human() {
         return None;
     }
     match &domain.intent(&parse.intent.name)?.action {
@@ -67,6 +67,18 @@ pub fn payload_intent<'d>(domain: &'d Domain, payload: Option<&str>) -> Option<&
     domain.intent(name).map(|i| i.name.as_str())
 }
 
+/// The payload a typed command stands for: `/human` (on every channel) asks
+/// for a person, as the "Talk to a person" button does.
+pub fn command_payload(text: &str) -> Option<&'static str> {
+    match text.trim().to_lowercase().as_str() {
+        "/human" | "/agent" => Some(HUMAN_PAYLOAD),
+        _ => None,
+    }
+}
+
+/// The payload of "Talk to a person".
+pub const HUMAN_PAYLOAD: &str = "/talk_to_human";
+
 struct Turn<'a> {
     domain: &'a Domain,
     tracker: &'a mut Tracker,
@@ -84,13 +96,13 @@ impl Turn<'_> {
         }
         if self.domain.policy.handoff_keywords.iter().any(|k| contains_phrase(&lower, k)) {
             self.tracker.form = None;
-            return self.handoff();
+            return self.handoff(Reason::Keyword);
         }
         if let (Some(rule), Some(score)) = (self.domain.policy.negative_sentiment, parse.sentiment) {
             self.tracker.negative_turns = if score < rule.score_below { self.tracker.negative_turns + 1 } else { 0 };
             if self.tracker.negative_turns >= rule.turns {
                 self.tracker.form = None;
-                return self.handoff();
+                return self.handoff(Reason::Sentiment);
             }
         }
         let by_button = payload_intent(self.domain, msg.payload).is_some();
@@ -133,7 +145,7 @@ impl Turn<'_> {
                     Some(ActiveForm { name: form.name.clone(), respond, requested: String::new(), attempts: 0 });
                 self.next_slot(form);
             }
-            Action::Handoff => self.handoff(),
+            Action::Handoff => self.handoff(Reason::Requested),
             Action::Knowledge => match self.knowledge.filter(|a| a.confident) {
                 Some(answer) => self.cite(answer),
                 None => self.respond("kb_unsure", &BTreeMap::new()),
@@ -167,7 +179,7 @@ impl Turn<'_> {
             let leaves = matches!(self.domain.intent(&parse.intent.name).map(|i| &i.action), Some(Action::Handoff));
             if leaves {
                 self.tracker.form = None;
-                return self.handoff();
+                return self.handoff(Reason::Requested);
             }
             self.act(&parse.intent.name, &[]);
             return self.ask(slot);
@@ -175,7 +187,7 @@ impl Turn<'_> {
         active.attempts += 1;
         if active.attempts >= self.domain.policy.form_max_attempts {
             self.tracker.form = None;
-            return self.respond("offer_human", &BTreeMap::new());
+            return self.escalate(Reason::FormFailed);
         }
         self.tracker.form = Some(active);
         self.say(format!("{} {}", slot.invalid, slot.ask), Vec::new());
@@ -223,7 +235,7 @@ impl Turn<'_> {
     fn fallback(&mut self, parse: &Parse) {
         self.tracker.fallbacks += 1;
         if self.tracker.fallbacks >= self.domain.policy.handoff_after_fallbacks {
-            return self.respond("offer_human", &BTreeMap::new());
+            return self.escalate(Reason::Fallbacks);
         }
         let response = self.pick("clarify");
         let mut buttons: Vec<Button> = parse
@@ -237,8 +249,19 @@ impl Turn<'_> {
         self.say(response.text, buttons);
     }
 
-    fn handoff(&mut self) {
-        self.tracker.handoff = Handoff::Waiting { since_ms: crate::util::now_ms() };
+    /// Repeated failure: offer a person, or hand over at once, as the policy says.
+    fn escalate(&mut self, reason: Reason) {
+        match self.domain.policy.escalation {
+            Escalation::Offer => self.respond("offer_human", &BTreeMap::new()),
+            Escalation::Handoff => {
+                self.tracker.fallbacks = 0;
+                self.handoff(reason)
+            }
+        }
+    }
+
+    fn handoff(&mut self, reason: Reason) {
+        self.tracker.handoff = Handoff::Waiting { since_ms: crate::util::now_ms(), reason };
         let notice = fill(&self.pick("handoff").text, &self.tracker.slots);
         self.replies.push(vec![Part::Handoff { notice }]);
     }

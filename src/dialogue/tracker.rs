@@ -53,10 +53,55 @@ pub enum Handoff {
     Waiting {
         /// When the handoff began (ms since the epoch).
         since_ms: i64,
+        /// What triggered it.
+        #[serde(default)]
+        reason: Reason,
     },
 }
 
+/// Why a conversation was handed to a human.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Reason {
+    /// The fan asked (intent, `/human`, the "Talk to a person" button).
+    #[default]
+    Requested,
+    /// A configured keyword ("chargeback", "lawyer").
+    Keyword,
+    /// Negative sentiment for the configured number of turns.
+    Sentiment,
+    /// Too many consecutive fallbacks.
+    Fallbacks,
+    /// A form slot failed validation too often.
+    FormFailed,
+}
+
+impl Reason {
+    /// Its name as stored.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Requested => "requested",
+            Self::Keyword => "keyword",
+            Self::Sentiment => "sentiment",
+            Self::Fallbacks => "fallbacks",
+            Self::FormFailed => "form_failed",
+        }
+    }
+
+    /// Parses a stored name.
+    pub fn parse(s: &str) -> Option<Self> {
+        [Self::Requested, Self::Keyword, Self::Sentiment, Self::Fallbacks, Self::FormFailed]
+            .into_iter()
+            .find(|r| r.as_str() == s)
+    }
+}
+
 impl Tracker {
+    /// Whether a human owns (or is about to own) the conversation.
+    pub fn with_human(&self) -> bool {
+        matches!(self.handoff, Handoff::Waiting { .. })
+    }
+
     /// Remembers a recognised intent.
     pub fn remember(&mut self, intent: Ranked) {
         self.recent.push(intent);

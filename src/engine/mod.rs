@@ -11,13 +11,14 @@ mod worker;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock};
 
-use tokio::sync::{mpsc, oneshot, Semaphore};
+use tokio::sync::{broadcast, mpsc, oneshot, Semaphore};
 use tokio::task::JoinHandle;
 use usher_channel::{
-    Accepted, Adapter, Context, ConversationId, Inbound, InboundSender, Outbound, Receipts, Rejection, Shutdown,
+    Accepted, Adapter, Context, ConversationId, Inbound, InboundSender, Outbound, Part, Receipts, Rejection, Shutdown,
     Submission,
 };
 
+use crate::handoff::Event;
 use crate::intents::Domain;
 use crate::knowledge::KnowledgeBase;
 use crate::nlu::{Nlu, Parse};
@@ -68,6 +69,27 @@ pub(crate) struct Inner {
     knowledge: RwLock<Option<Arc<KnowledgeBase>>>,
     /// The creative tools, once loaded.
     tools: RwLock<Option<Arc<crate::creative::tools::Toolset>>>,
+    /// Live events for the agent console.
+    events: broadcast::Sender<Event>,
+}
+
+impl Inner {
+    /// Hands a stored reply to its channel's adapter, if one runs; otherwise
+    /// it stays undelivered in the store and is resent when one starts.
+    async fn route(&self, reply: Outbound) {
+        let route = self.routes.read().unwrap_or_else(|p| p.into_inner()).get(&reply.channel).cloned();
+        if let Some(route) = route {
+            let channel = reply.channel.clone();
+            if route.send(reply).await.is_err() {
+                tracing::warn!(%channel, "channel gone; reply stays in the store");
+            }
+        }
+    }
+
+    fn publish(&self, event: Event) {
+        // No subscriber (no console open) is fine.
+        let _ = self.events.send(event);
+    }
 }
 
 /// How far back undelivered replies are resent when an adapter starts.
@@ -89,6 +111,7 @@ impl Engine {
                 inference: Semaphore::new(cores),
                 knowledge: RwLock::new(None),
                 tools: RwLock::new(None),
+                events: broadcast::channel(1024).0,
             }),
         }
     }
@@ -133,6 +156,31 @@ impl Engine {
         let (done, turn) = oneshot::channel();
         self.dispatch(Job { inbound, stored: None, ack: None, done: Some(done) }).await?;
         turn.await.map_err(|_| Error::ShuttingDown)?
+    }
+
+    /// Sends `parts` to the fan from `sender` (`agent:NAME`, `system`)
+    /// outside a bot turn: stored first, then handed to the fan's channel,
+    /// so nothing is lost while the channel is down.
+    pub async fn send(&self, conversation: &ConversationId, sender: &str, parts: Vec<Part>) -> Result<Outbound, Error> {
+        let outbound = self
+            .inner
+            .store
+            .append_outbound(conversation, sender, &parts)
+            .await?
+            .ok_or_else(|| Error::NotFound(conversation.to_string()))?;
+        self.inner.route(outbound.clone()).await;
+        self.inner.publish(Event::Message { conversation: conversation.clone() });
+        Ok(outbound)
+    }
+
+    /// Live events: conversations changing, the handoff queue changing.
+    pub fn events(&self) -> broadcast::Receiver<Event> {
+        self.inner.events.subscribe()
+    }
+
+    /// Announces an event to every console.
+    pub fn publish(&self, event: Event) {
+        self.inner.publish(event);
     }
 
     /// The conversation's transcript.

@@ -8,7 +8,8 @@ use tokio::sync::mpsc;
 use usher_channel::{Accepted, ConversationId, Inbound, Outbound, Rejection};
 
 use super::{Inner, Job, Turn};
-use crate::dialogue::{self, payload_intent, Message};
+use crate::dialogue::{self, command_payload, payload_intent, Handoff, Message, Reason, OUT_OF_SCOPE};
+use crate::handoff::{Event, NewTicket};
 use crate::nlu::{Parse, Ranked};
 use crate::store::TurnRecord;
 use crate::Error;
@@ -78,7 +79,14 @@ async fn turn(
         Arc::clone(&guard)
     };
     let mut tracker = inner.store.tracker(&inbound.conversation).await?;
-    let mut parse = match payload_intent(&brain.domain, inbound.payload.as_deref()) {
+    if tracker.with_human() && inner.store.open_ticket(&inbound.conversation).await?.is_none() {
+        // The agent handed the conversation back (or closed it): the bot resumes.
+        tracker.handoff = Handoff::Bot;
+        tracker.fallbacks = 0;
+        tracker.negative_turns = 0;
+    }
+    let payload = inbound.payload.as_deref().or_else(|| command_payload(&inbound.text));
+    let mut parse = match payload_intent(&brain.domain, payload) {
         Some(name) => Parse {
             intent: Ranked { name: name.to_string(), confidence: 1.0 },
             ranking: vec![Ranked { name: name.to_string(), confidence: 1.0 }],
@@ -97,21 +105,33 @@ async fn turn(
             parsed
         }
     };
-    let by_button = inbound.payload.is_some();
+    let by_button = payload.is_some();
     if !by_button && dialogue::wants_knowledge(&brain.domain, &tracker, &parse) {
         parse.knowledge = look_up(inner, &inbound.text).await?;
     }
     if let Some(tool) = dialogue::wants_tool(&brain.domain, &tracker, &parse) {
         parse.tool = run_tool(inner, tool, &inbound.text).await?;
     }
-    let msg = Message { text: &inbound.text, payload: inbound.payload.as_deref() };
+    let msg = Message { text: &inbound.text, payload };
+    let (was_human, fallbacks_before) = (tracker.with_human(), tracker.fallbacks);
     let replies = dialogue::decide(&brain.domain, &mut tracker, msg, &parse);
+    let handoff = match tracker.handoff {
+        Handoff::Waiting { reason, .. } if !was_human => Some(NewTicket::new(reason, parse.sentiment)),
+        _ => None,
+    };
+    let unanswered = parse.intent.name == OUT_OF_SCOPE && !parse.knowledge.as_ref().is_some_and(|a| a.confident);
+    let fallback = !was_human
+        && (tracker.fallbacks > fallbacks_before
+            || handoff.is_some_and(|t| t.reason == Reason::Fallbacks)
+            || (unanswered && !by_button));
     let record = TurnRecord {
         conversation: &inbound.conversation,
         inbound_id,
         nlu: serde_json::to_value(&parse)?,
         replies: &replies,
         tracker: &tracker,
+        fallback,
+        handoff,
     };
     let ids = inner.store.complete_turn(record).await?;
     let outbound: Vec<Outbound> = ids
@@ -124,13 +144,12 @@ async fn turn(
             parts,
         })
         .collect();
-    let route = inner.routes.read().unwrap_or_else(|p| p.into_inner()).get(&inbound.channel).cloned();
-    if let Some(route) = route {
-        for reply in &outbound {
-            if route.send(reply.clone()).await.is_err() {
-                tracing::warn!(channel = %inbound.channel, "channel gone; reply stays in the store");
-            }
-        }
+    for reply in &outbound {
+        inner.route(reply.clone()).await;
+    }
+    inner.publish(Event::Message { conversation: inbound.conversation.clone() });
+    if handoff.is_some() {
+        inner.publish(Event::Queue);
     }
     Ok(Turn { inbound_id, parse, replies: outbound })
 }

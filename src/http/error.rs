@@ -28,6 +28,9 @@ impl From<Error> for AppError {
             Error::NotFound(_) => Self::new(StatusCode::NOT_FOUND, e.to_string()),
             Error::Channel(Channel::MessageTooLarge { .. }) => Self::new(StatusCode::PAYLOAD_TOO_LARGE, e.to_string()),
             Error::Channel(_) => Self::new(StatusCode::BAD_REQUEST, e.to_string()),
+            Error::Invalid(_) => Self::new(StatusCode::BAD_REQUEST, e.to_string()),
+            Error::TooLarge(_) => Self::new(StatusCode::PAYLOAD_TOO_LARGE, e.to_string()),
+            Error::Conflict(_) => Self::new(StatusCode::CONFLICT, e.to_string()),
             Error::ShuttingDown => Self::new(StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
             _ => {
                 tracing::error!(error = %e, "request failed");

@@ -1,9 +1,10 @@
-//! The HTTP server: health, the REST conversation API, the reload status and (merged in by the
-//! caller) the web chat routes. `app` builds the router so tests can call
+//! The HTTP server: health, Prometheus metrics, the REST conversation API, the reload status
+//! and (merged in by the caller) the web chat and agent console routes. `app` builds the router so tests can call
 //! it with `tower::ServiceExt::oneshot`, without a socket.
 
 mod conversations;
 mod error;
+mod metrics;
 
 pub use error::AppError;
 
@@ -39,6 +40,7 @@ impl AppState {
 pub fn app(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(health))
+        .route("/metrics", get(metrics::metrics))
         .route("/api/v1/admin/reload-status", get(reload_status))
         .route("/api/v1/conversations/{id}", get(conversations::transcript))
         .route("/api/v1/conversations/{id}/messages", axum::routing::post(conversations::post_message))

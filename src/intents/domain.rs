@@ -16,6 +16,8 @@ pub struct Domain {
     pub responses: BTreeMap<String, Vec<Response>>,
     /// Dialogue policy settings.
     pub policy: Policy,
+    /// Canned replies for agents in the console: title → text.
+    pub canned: BTreeMap<String, String>,
     /// SHA-256 of every file's name and contents: keys model caches.
     pub fingerprint: String,
 }
@@ -139,6 +141,19 @@ pub struct Policy {
     pub handoff_keywords: Vec<String>,
     /// Hand over after this many consecutive messages scoring below a sentiment.
     pub negative_sentiment: Option<SentimentRule>,
+    /// After repeated fallbacks or a failing form: offer a person, or hand over.
+    pub escalation: Escalation,
+}
+
+/// What repeated failure (fallbacks, a form slot failing) leads to.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Escalation {
+    /// Ask whether the fan wants a person ("Talk to a person" button).
+    #[default]
+    Offer,
+    /// Hand the conversation to a person at once.
+    Handoff,
 }
 
 /// "Upset for K turns": sentiment below `score_below` for `turns` messages in a row.
@@ -158,6 +173,7 @@ impl Default for Policy {
             form_max_attempts: 3,
             handoff_keywords: Vec::new(),
             negative_sentiment: None,
+            escalation: Escalation::Offer,
         }
     }
 }

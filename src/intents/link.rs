@@ -22,6 +22,7 @@ impl Checker<'_> {
         let mut forms = BTreeMap::new();
         let mut responses = BTreeMap::new();
         let mut policy: Option<(usize, Policy)> = None;
+        let mut canned = BTreeMap::new();
         let mut raw_intents = Vec::new();
         for (file, p) in parsed.into_iter().enumerate() {
             for (name, raw) in p.entities {
@@ -38,6 +39,14 @@ impl Checker<'_> {
                         let msg = format!("response {name:?} is defined twice");
                         self.error(file, &[key("responses"), key(&name)], None, msg);
                     }
+                }
+            }
+            for (title, text) in p.canned {
+                if text.trim().is_empty() {
+                    self.error(file, &[key("canned_replies"), key(&title)], None, "a canned reply needs text".into());
+                } else if canned.insert(title.clone(), text).is_some() {
+                    let msg = format!("canned reply {title:?} is defined twice");
+                    self.error(file, &[key("canned_replies"), key(&title)], None, msg);
                 }
             }
             for (name, raw) in p.forms {
@@ -66,6 +75,7 @@ impl Checker<'_> {
             forms,
             responses,
             policy: policy.map(|(_, p)| p).unwrap_or_default(),
+            canned,
             fingerprint: self.fingerprint(),
         })
     }
@@ -161,6 +171,7 @@ impl Checker<'_> {
             negative_sentiment: raw
                 .handoff_on_negative_sentiment
                 .map(|r| SentimentRule { score_below: r.score_below.clamp(-1.0, 1.0), turns: r.turns.max(1) }),
+            escalation: raw.escalation.unwrap_or_default(),
         })
     }
 

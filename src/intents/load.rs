@@ -99,6 +99,7 @@ pub(super) struct Parsed {
     pub(super) forms: Vec<(String, RawForm)>,
     pub(super) responses: Vec<(String, Vec<RawResponse>)>,
     pub(super) policy: Option<RawPolicy>,
+    pub(super) canned: Vec<(String, String)>,
     /// Names of items that failed to parse: references to them are not reported again.
     pub(super) broken: HashSet<String>,
 }
@@ -132,6 +133,7 @@ struct TopKeys {
     forms: Option<serde::de::IgnoredAny>,
     responses: Option<serde::de::IgnoredAny>,
     policy: Option<serde::de::IgnoredAny>,
+    canned_replies: Option<serde::de::IgnoredAny>,
 }
 
 impl Checker<'_> {
@@ -202,6 +204,7 @@ impl Checker<'_> {
             forms: whole.forms.into_iter().collect(),
             responses: whole.responses.into_iter().collect(),
             policy: whole.policy,
+            canned: whole.canned_replies.into_iter().collect(),
             broken: HashSet::new(),
         }
     }
@@ -235,6 +238,7 @@ impl Checker<'_> {
         self.map_section(file, &value, "entities", &mut parsed.entities, &mut parsed.broken);
         self.map_section(file, &value, "forms", &mut parsed.forms, &mut parsed.broken);
         self.map_section(file, &value, "responses", &mut parsed.responses, &mut parsed.broken);
+        self.map_section(file, &value, "canned_replies", &mut parsed.canned, &mut parsed.broken);
         if let Some(policy) = value.get("policy") {
             parsed.policy = self.item::<RawPolicy>(file, &[key("policy")], policy, None);
         }

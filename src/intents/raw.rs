@@ -19,6 +19,8 @@ pub(crate) struct RawFile {
     pub responses: BTreeMap<String, Vec<RawResponse>>,
     #[serde(default)]
     pub policy: Option<RawPolicy>,
+    #[serde(default)]
+    pub canned_replies: BTreeMap<String, String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -95,6 +97,8 @@ pub(crate) struct RawPolicy {
     pub handoff_keywords: Vec<String>,
     #[serde(default)]
     pub handoff_on_negative_sentiment: Option<RawSentimentRule>,
+    #[serde(default)]
+    pub escalation: Option<super::Escalation>,
 }
 
 #[derive(Debug, Deserialize)]

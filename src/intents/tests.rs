@@ -177,3 +177,24 @@ fn yaml_bombs_are_refused() {
     let report = load_sources(&files(&[("bomb.yaml", bomb)])).unwrap_err();
     assert!(report.errors().count() >= 1);
 }
+
+#[test]
+fn canned_replies_and_escalation_load_and_duplicates_are_errors() {
+    let extra = "canned_replies:\n  Wrap up: \"Anything else?\"\npolicy:\n  escalation: handoff\n";
+    let loaded = load_sources(&files(&[("a.yaml", GOOD), ("b.yaml", extra)])).unwrap_or_else(|r| panic!("{r}"));
+    assert_eq!(loaded.domain.canned.get("Wrap up").map(String::as_str), Some("Anything else?"));
+    assert_eq!(loaded.domain.policy.escalation, Escalation::Handoff);
+
+    let twice = "canned_replies:\n  Wrap up: \"Bye\"\n";
+    let report = load_sources(&files(&[("a.yaml", GOOD), ("b.yaml", extra), ("c.yaml", twice)])).unwrap_err();
+    let errs = errors(&report);
+    assert_eq!(errs.len(), 1, "{errs:?}");
+    assert_eq!((errs[0].0.as_str(), errs[0].1), ("c.yaml", 2));
+    assert!(errs[0].4.contains("canned reply \"Wrap up\" is defined twice"), "{errs:?}");
+
+    let bad = "policy:\n  escalation: shout\n";
+    let report = load_sources(&files(&[("a.yaml", GOOD), ("d.yaml", bad)])).unwrap_err();
+    let errs = errors(&report);
+    assert_eq!((errs[0].0.as_str(), errs[0].1), ("d.yaml", 2), "{errs:?}");
+    assert!(errs[0].4.contains("shout"), "{errs:?}");
+}

@@ -12,6 +12,7 @@ use serde::Serialize;
 use usher_channel::{ConversationId, Inbound, Outbound, Part};
 
 use crate::dialogue::Tracker;
+use crate::handoff::{HandoffStore, NewTicket};
 use crate::Error;
 
 /// One message as stored.
@@ -19,8 +20,10 @@ use crate::Error;
 pub struct StoredMessage {
     /// Store id (increasing within a conversation).
     pub id: i64,
-    /// `in` (from the fan) or `out` (from the bot).
+    /// `in` (from the fan) or `out` (to the fan).
     pub direction: String,
+    /// The fan's id; `bot`, `agent:NAME` or `system` for outbound messages.
+    pub sender: String,
     /// The fan's text, or the reply rendered as plain text.
     pub text: String,
     /// A pressed button's payload.
@@ -61,11 +64,16 @@ pub struct TurnRecord<'a> {
     pub replies: &'a [Vec<Part>],
     /// The tracker after the turn.
     pub tracker: &'a Tracker,
+    /// The bot did not understand the message (counted for the console).
+    pub fallback: bool,
+    /// The turn handed the conversation over: open this ticket.
+    pub handoff: Option<NewTicket>,
 }
 
-/// Persistence of conversations.
+/// Persistence of conversations (and, through [`HandoffStore`], of the
+/// handoff desk).
 #[async_trait]
-pub trait Store: Send + Sync + 'static {
+pub trait Store: HandoffStore + Send + Sync + 'static {
     /// Stores a fan message (creating the conversation); returns its id.
     async fn append_inbound(&self, inbound: &Inbound) -> Result<i64, Error>;
     /// The tracker of a conversation (a fresh one if it has none).

@@ -3,69 +3,14 @@
 // kill and restart it. Run through `cargo test --test browser`.
 //
 // Env: USHER_BIN (the usher binary), USHER_REPO (repo root), USHER_PORT.
-import { chromium } from "playwright-core";
-import { spawn } from "node:child_process";
-import { mkdtempSync, writeFileSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { base, check, launch, scenario, startServer, watchedPage, widget } from "./lib.mjs";
 
-const bin = process.env.USHER_BIN;
-const repo = process.env.USHER_REPO;
-const port = process.env.USHER_PORT;
-const base = `http://127.0.0.1:${port}`;
-const dir = mkdtempSync(join(tmpdir(), "usher-browser-"));
-writeFileSync(
-  join(dir, "config.yaml"),
-  `http: {host: 127.0.0.1, port: ${port}}\ndata_dir: ${join(dir, "data")}\nintents: ${join(repo, "intents")}\n` +
-    `nlu: {encoder: null, sentiment: ${join(repo, "models/sentiment")}}\n`,
-);
-
-function check(cond, what) {
-  if (!cond) throw new Error(`check failed: ${what}`);
-  console.log(`ok - ${what}`);
-}
-
-function startServer() {
-  return new Promise((resolve, reject) => {
-    const child = spawn(bin, ["serve", "--config", join(dir, "config.yaml")], { stdio: ["ignore", "pipe", "pipe"] });
-    let out = "";
-    const timer = setTimeout(() => reject(new Error(`server did not start:\n${out}`)), 180000);
-    const onData = (d) => {
-      out += d;
-      if (out.includes("usher listening on")) {
-        clearTimeout(timer);
-        resolve(child);
-      }
-    };
-    child.stdout.on("data", onData);
-    child.stderr.on("data", (d) => { out += d; });
-    child.on("exit", (code) => { clearTimeout(timer); reject(new Error(`server exited ${code}:\n${out}`)); });
-  });
-}
-
-const servers = [];
-let browser;
-try {
-  servers.push(await startServer());
-  browser = await chromium.launch({
-    executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
-    args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-      "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-  });
-  const page = await browser.newPage();
-  const pageErrors = [];
-  page.on("pageerror", (e) => pageErrors.push(String(e)));
-  page.on("dialog", (d) => { pageErrors.push(`dialog opened: ${d.message()}`); d.dismiss(); });
-
-  const online = () => page.waitForSelector("#usher-widget[data-state=online]", { timeout: 30000 });
-  const say = async (text) => {
-    await page.fill("#usher-widget .usher-input", text);
-    await page.press("#usher-widget .usher-input", "Enter");
-  };
-  const botSays = (s) => page.waitForFunction(
-    (s) => [...document.querySelectorAll("#usher-widget .usher-msg.bot, #usher-widget .usher-msg.notice")]
-      .some((e) => e.textContent.includes(s)),
-    s, { timeout: 20000 });
+await scenario(async (env) => {
+  const servers = env.servers;
+  servers.push(await startServer(env.config));
+  env.browser = await launch();
+  const { page, errors: pageErrors } = await watchedPage(env.browser);
+  const { online, say, botSays } = widget(page);
 
   await page.goto(`${base}/`);
   await online();
@@ -108,7 +53,7 @@ try {
 
   servers[0].kill("SIGKILL");
   await page.waitForSelector("#usher-widget[data-state=offline]", { timeout: 10000 });
-  servers.push(await startServer());
+  servers.push(await startServer(env.config));
   await online();
   await say("thanks a lot");
   await botSays("You're welcome");
@@ -119,12 +64,4 @@ try {
   const transcript = await (await fetch(`${base}/api/v1/conversations/${conversation}`)).json();
   check(transcript.tracker.handoff.state === "waiting", "the handoff button parks the conversation");
   check(pageErrors.length === 0, `no page errors (${pageErrors.join("; ")})`);
-  console.log("BROWSER OK");
-} catch (e) {
-  console.error(e);
-  process.exitCode = 1;
-} finally {
-  if (browser) await browser.close();
-  for (const s of servers) s.kill("SIGKILL");
-  rmSync(dir, { recursive: true, force: true });
-}
+});

@@ -1,5 +1,7 @@
 //! The embedded SQLite store (sqlx, WAL mode).
 
+mod handoff;
+
 use async_trait::async_trait;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Row, SqlitePool};
@@ -100,11 +102,25 @@ impl Store for SqliteStore {
             .try_get::<i64, _>(0)?;
             ids.push(id);
         }
-        sqlx::query("UPDATE messages SET processed = 1, nlu = ?1 WHERE id = ?2")
+        sqlx::query("UPDATE messages SET processed = 1, nlu = ?1, fallback = ?2 WHERE id = ?3")
             .bind(serde_json::to_string(&turn.nlu)?)
+            .bind(turn.fallback)
             .bind(turn.inbound_id)
             .execute(&mut *tx)
             .await?;
+        if let Some(ticket) = turn.handoff {
+            // The unique index on open tickets makes a second handoff a no-op.
+            sqlx::query(
+                "INSERT INTO tickets (conversation_id, reason, priority, state, created_ms)
+                 VALUES (?1, ?2, ?3, 'waiting', ?4) ON CONFLICT DO NOTHING",
+            )
+            .bind(turn.conversation.as_str())
+            .bind(ticket.reason.as_str())
+            .bind(ticket.priority)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        }
         sqlx::query("UPDATE conversations SET tracker = ?1, updated_ms = ?2 WHERE id = ?3")
             .bind(serde_json::to_string(turn.tracker)?)
             .bind(now)
@@ -124,7 +140,7 @@ impl Store for SqliteStore {
             return Ok(None);
         };
         let rows = sqlx::query(
-            "SELECT id, direction, text, payload, parts, nlu, delivered, created_ms FROM messages
+            "SELECT id, direction, sender, text, payload, parts, nlu, delivered, created_ms FROM messages
              WHERE conversation_id = ?1 ORDER BY id",
         )
         .bind(conversation.as_str())
@@ -135,6 +151,7 @@ impl Store for SqliteStore {
             messages.push(StoredMessage {
                 id: r.try_get("id")?,
                 direction: r.try_get("direction")?,
+                sender: r.try_get("sender")?,
                 text: r.try_get("text")?,
                 payload: r.try_get("payload")?,
                 parts: json_col::<Vec<Part>>(r.try_get("parts")?)?,

@@ -1,0 +1,262 @@
+// Usher agent console. Every piece of fan or agent text is put on the page
+// with textContent, never as HTML; the CSP forbids inline script as well.
+"use strict";
+(() => {
+  const $ = (id) => document.getElementById(id);
+  let csrf = null;
+  let me = null;
+  let current = null;
+  let socket = null;
+
+  function el(tag, cls, text) {
+    const e = document.createElement(tag);
+    if (cls) e.className = cls;
+    if (text !== undefined && text !== null) e.textContent = String(text);
+    return e;
+  }
+
+  function showError(message) {
+    $("error").textContent = message || "";
+  }
+
+  async function api(path, options = {}) {
+    const init = { method: options.method || "GET", headers: {}, credentials: "same-origin" };
+    if (init.method !== "GET") init.headers["X-CSRF-Token"] = csrf || "";
+    if (options.body !== undefined) {
+      init.headers["Content-Type"] = "application/json";
+      init.body = JSON.stringify(options.body);
+    }
+    const response = await fetch(path, init);
+    let data = null;
+    try { data = await response.json(); } catch (_) { data = null; }
+    if (response.status === 401 && path !== "/console/api/login") {
+      signedOut();
+    }
+    if (!response.ok) {
+      const error = new Error((data && data.error) || `${response.status} ${response.statusText}`);
+      error.status = response.status;
+      throw error;
+    }
+    return data;
+  }
+
+  function signedOut() {
+    csrf = null;
+    me = null;
+    if (socket) { socket.onclose = null; socket.close(); socket = null; }
+    $("desk").hidden = true;
+    $("logout").hidden = true;
+    $("whoami").textContent = "";
+    $("login").hidden = false;
+  }
+
+  function signedIn(session) {
+    csrf = session.csrf;
+    me = session.agent;
+    $("login").hidden = true;
+    $("desk").hidden = false;
+    $("logout").hidden = false;
+    $("whoami").textContent = `Signed in as ${me}`;
+    connect();
+    refreshAll();
+    loadCanned();
+  }
+
+  function connect() {
+    const scheme = location.protocol === "https:" ? "wss" : "ws";
+    socket = new WebSocket(`${scheme}://${location.host}/console/ws`);
+    socket.onopen = () => { $("live").dataset.state = "online"; refreshAll(); };
+    socket.onmessage = (m) => {
+      let event;
+      try { event = JSON.parse(m.data); } catch (_) { return; }
+      if (event.type === "queue") refreshAll();
+      if (event.type === "message") {
+        refreshQueue();
+        if (current && event.conversation === current) loadConversation(current);
+      }
+    };
+    socket.onclose = () => {
+      $("live").dataset.state = "offline";
+      if (me) setTimeout(() => { if (me) connect(); }, 1000);
+    };
+  }
+
+  async function refreshAll() {
+    await Promise.all([refreshQueue(), refreshAnalytics()]);
+    if (current) await loadConversation(current);
+  }
+
+  function minutes(seconds) {
+    return seconds < 60 ? `${seconds}s` : `${Math.floor(seconds / 60)}m`;
+  }
+
+  async function refreshQueue() {
+    let entries;
+    try { entries = await api("/console/api/queue"); } catch (e) { return showError(e.message); }
+    const list = $("queue");
+    list.replaceChildren();
+    if (entries.length === 0) list.appendChild(el("li", "empty", "Nobody is waiting."));
+    for (const t of entries) {
+      const item = el("li", `ticket priority-${t.priority} ${t.state}`);
+      item.dataset.conversation = t.conversation;
+      const where = t.state === "claimed" ? `claimed by ${t.agent}` : `#${t.position} waiting ${minutes(t.waiting_seconds)}`;
+      item.appendChild(el("div", "meta", `${t.channel} · ${t.reason.replace("_", " ")} · ${where}`));
+      item.appendChild(el("div", "preview", t.preview || ""));
+      item.addEventListener("click", () => open(t.conversation));
+      list.appendChild(item);
+    }
+  }
+
+  async function refreshAnalytics() {
+    let a;
+    try { a = await api("/console/api/analytics"); } catch (e) { return showError(e.message); }
+    const dl = $("analytics");
+    dl.replaceChildren();
+    const pct = (x) => `${(x * 100).toFixed(1)}%`;
+    const rows = [
+      ["Conversations", a.conversations],
+      ["Containment rate", pct(a.containment_rate)],
+      ["Handoff rate", pct(a.handoff_rate)],
+      ["Median wait", a.median_wait_seconds === null ? "–" : `${Math.round(a.median_wait_seconds)} s`],
+      ["Waiting now", a.waiting],
+    ];
+    for (const [k, v] of rows) {
+      dl.appendChild(el("dt", null, k));
+      const dd = el("dd", null, v);
+      dd.dataset.metric = k;
+      dl.appendChild(dd);
+    }
+    const list = $("fallbacks");
+    list.replaceChildren();
+    for (const [text, count] of a.top_fallbacks) {
+      const li = el("li", "fallback");
+      li.appendChild(el("span", "text", text));
+      li.appendChild(el("span", "count", ` ×${count} `));
+      const copy = el("button", "copy-yaml", "Copy as YAML example");
+      copy.type = "button";
+      copy.addEventListener("click", () => copyYaml(text));
+      li.appendChild(copy);
+      list.appendChild(li);
+    }
+  }
+
+  async function copyYaml(text) {
+    // JSON string syntax is valid YAML double-quoted scalar syntax.
+    const yaml = `      - ${JSON.stringify(text)}`;
+    $("yaml-example").value = yaml;
+    try { await navigator.clipboard.writeText(yaml); } catch (_) { /* the text box holds it */ }
+  }
+
+  async function loadCanned() {
+    let canned;
+    try { canned = await api("/console/api/canned"); } catch (_) { return; }
+    const select = $("canned");
+    select.replaceChildren(el("option", null, "Canned replies…"));
+    select.firstChild.value = "";
+    for (const c of canned) {
+      const option = el("option", null, c.title);
+      option.value = c.text;
+      select.appendChild(option);
+    }
+  }
+
+  function open(conversation) {
+    current = conversation;
+    showError("");
+    loadConversation(conversation);
+  }
+
+  function describe(message) {
+    if (message.direction === "in") return { cls: "fan", who: "Fan" };
+    if (message.sender === "bot") return { cls: "bot", who: "Bot" };
+    if (message.sender.startsWith("agent:")) return { cls: "agent", who: message.sender.slice(6) };
+    return { cls: "system", who: "Notice" };
+  }
+
+  async function loadConversation(conversation) {
+    let view;
+    try { view = await api(`/console/api/conversations/${encodeURIComponent(conversation)}`); }
+    catch (e) { return showError(e.message); }
+    if (current !== conversation) return;
+    $("conversation").hidden = false;
+    $("conversation-title").textContent = `${view.transcript.channel} · ${conversation}`;
+    const t = view.ticket;
+    const state = t ? (t.state === "claimed" ? `claimed by ${t.agent}` : t.state) : "with the bot";
+    $("ticket-state").textContent = t ? `Handoff (${t.reason.replace("_", " ")}): ${state}` : "With the bot";
+    $("ticket-state").dataset.state = t ? t.state : "bot";
+    const mine = t && t.state === "claimed" && t.agent === me;
+    $("claim").hidden = !(t && t.state === "waiting");
+    $("reply-box").hidden = !mine;
+    $("end-box").hidden = !mine;
+    const items = view.transcript.messages.map((m) => ({ at: m.created_ms, id: m.id, m }))
+      .concat(view.notes.map((n) => ({ at: n.created_ms, id: 0, n })))
+      .sort((a, b) => a.at - b.at || a.id - b.id);
+    const box = $("transcript");
+    box.replaceChildren();
+    for (const item of items) {
+      if (item.n) {
+        const note = el("div", "note", item.n.text);
+        note.prepend(el("span", "who", `Note by ${item.n.agent}`));
+        box.appendChild(note);
+        continue;
+      }
+      const m = item.m;
+      const { cls, who } = describe(m);
+      const div = el("div", `msg ${cls}`);
+      div.dataset.id = m.id;
+      div.appendChild(el("span", "who", who));
+      div.appendChild(el("span", "text", m.text));
+      if (m.nlu && m.nlu.intent) {
+        const s = typeof m.nlu.sentiment === "number" ? ` · sentiment ${m.nlu.sentiment.toFixed(2)}` : "";
+        div.appendChild(el("span", "nlu", `${m.nlu.intent.name} (${m.nlu.intent.confidence.toFixed(2)})${s}`));
+      }
+      box.appendChild(div);
+    }
+    box.scrollTop = box.scrollHeight;
+  }
+
+  async function act(path, body) {
+    showError("");
+    try {
+      await api(`/console/api/conversations/${encodeURIComponent(current)}/${path}`, { method: "POST", body });
+      return true;
+    } catch (e) {
+      showError(e.message);
+      return false;
+    } finally {
+      await refreshAll();
+    }
+  }
+
+  $("login").addEventListener("submit", async (e) => {
+    e.preventDefault();
+    showError("");
+    try {
+      const session = await api("/console/api/login", {
+        method: "POST", body: { name: $("name").value, password: $("password").value } });
+      $("password").value = "";
+      signedIn(session);
+    } catch (err) {
+      showError(err.message);
+    }
+  });
+  $("logout").addEventListener("click", async () => {
+    try { await api("/console/api/logout", { method: "POST" }); } catch (_) { /* signed out anyway */ }
+    signedOut();
+  });
+  $("claim").addEventListener("click", () => act("claim"));
+  $("send").addEventListener("click", async () => {
+    if (await act("reply", { text: $("reply-text").value })) $("reply-text").value = "";
+  });
+  $("canned").addEventListener("change", () => {
+    if ($("canned").value) $("reply-text").value = $("canned").value;
+    $("canned").selectedIndex = 0;
+  });
+  $("add-note").addEventListener("click", async () => {
+    if (await act("notes", { text: $("note-text").value })) $("note-text").value = "";
+  });
+  $("release").addEventListener("click", () => act("release"));
+  $("close").addEventListener("click", () => act("close", { resolution: $("resolution").value }));
+
+  api("/console/api/session").then(signedIn, signedOut);
+})();

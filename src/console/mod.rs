@@ -1,0 +1,97 @@
+//! The agent console: `/console` (a page with its assets embedded in the
+//! binary), its JSON API under `/console/api` and a live WebSocket at
+//! `/console/ws`. Every API route and the socket need a signed-in agent
+//! (401 otherwise); state-changing requests also need the session's CSRF
+//! token in `X-CSRF-Token` (403 otherwise).
+//!
+//! # Layout
+//! - [`auth`]: sign-in (argon2, rate-limited), sessions in the store, the
+//!   HttpOnly + SameSite=Strict cookie, the [`auth::SignedIn`] extractor.
+//! - [`api`]: queue, conversation, claim, reply, notes, hand back, close,
+//!   canned replies, analytics, audit log.
+//! - [`ws`]: the live event socket.
+//! - [`limiter`]: the sign-in attempt limiter.
+
+pub mod api;
+pub mod auth;
+pub mod limiter;
+pub mod ws;
+
+use std::sync::Arc;
+
+use axum::http::header;
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use usher_channel::Shutdown;
+
+use crate::handoff::Desk;
+
+/// Shared state of the console's handlers.
+#[derive(Clone)]
+pub struct ConsoleState {
+    /// Agent actions.
+    pub desk: Desk,
+    /// Failed sign-ins per address and name.
+    pub limiter: Arc<limiter::LoginLimiter>,
+    /// Closes the live sockets on shutdown.
+    pub shutdown: Shutdown,
+}
+
+/// Only our own scripts, styles and socket: injected markup cannot run.
+const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; \
+                   connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'";
+
+/// The console's routes.
+pub fn router(desk: Desk, shutdown: Shutdown) -> Router {
+    let limiter = Arc::new(limiter::LoginLimiter::new(desk.config().login_attempts_per_minute));
+    let state = ConsoleState { desk, limiter, shutdown };
+    Router::new()
+        .route("/console", get(page))
+        .route("/console/console.js", get(script))
+        .route("/console/console.css", get(style))
+        .route("/console/ws", get(ws::socket))
+        .route("/console/api/login", post(auth::login))
+        .route("/console/api/logout", post(auth::logout))
+        .route("/console/api/session", get(auth::session))
+        .route("/console/api/queue", get(api::queue))
+        .route("/console/api/canned", get(api::canned))
+        .route("/console/api/analytics", get(api::analytics))
+        .route("/console/api/audit", get(api::audit))
+        .route("/console/api/conversations/{id}", get(api::conversation))
+        .route("/console/api/conversations/{id}/claim", post(api::claim))
+        .route("/console/api/conversations/{id}/reply", post(api::reply))
+        .route("/console/api/conversations/{id}/notes", post(api::note))
+        .route("/console/api/conversations/{id}/release", post(api::release))
+        .route("/console/api/conversations/{id}/close", post(api::close))
+        .with_state(state)
+}
+
+fn asset(content_type: &'static str, body: &'static str) -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, content_type),
+            (header::CONTENT_SECURITY_POLICY, CSP),
+            (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+            (header::CACHE_CONTROL, "no-cache"),
+        ],
+        body,
+    )
+        .into_response()
+}
+
+async fn page() -> Response {
+    let mut response = Html(include_str!("assets/console.html")).into_response();
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_SECURITY_POLICY, header::HeaderValue::from_static(CSP));
+    headers.insert(header::X_FRAME_OPTIONS, header::HeaderValue::from_static("DENY"));
+    response
+}
+
+async fn script() -> Response {
+    asset("text/javascript; charset=utf-8", include_str!("assets/console.js"))
+}
+
+async fn style() -> Response {
+    asset("text/css; charset=utf-8", include_str!("assets/console.css"))
+}
