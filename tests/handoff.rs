@@ -123,9 +123,9 @@ impl Desked {
         messages.into_iter().filter(|m| m.direction == "out").map(|m| (m.sender, m.text)).collect()
     }
 
-    /// Waits until a message to the fan contains `needle`.
+    /// Waits (up to 30 s: CI machines are slow) until a message to the fan contains `needle`.
     async fn fan_told(&self, conversation: &str, needle: &str) -> Vec<(String, String)> {
-        for _ in 0..250 {
+        for _ in 0..1500 {
             let texts = self.texts(conversation).await;
             if texts.iter().any(|(_, t)| t.contains(needle)) {
                 return texts;
