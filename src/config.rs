@@ -56,6 +56,10 @@ pub struct CreativeConfig {
     /// Default `models/poem`.
     #[serde(default = "default_poem")]
     pub poem: PathBuf,
+    /// The melody DCGAN (`usher train creative --model melody` writes it).
+    /// Default `models/melody`.
+    #[serde(default = "default_melody")]
+    pub melody: PathBuf,
     /// Words no generated text may contain, nor any theme be. The default
     /// is a short list of slurs and profanity; extend it for your audience.
     #[serde(default = "default_blocked")]
@@ -64,12 +68,21 @@ pub struct CreativeConfig {
 
 impl Default for CreativeConfig {
     fn default() -> Self {
-        Self { emotions: default_emotions(), poem: default_poem(), blocked_words: default_blocked() }
+        Self {
+            emotions: default_emotions(),
+            poem: default_poem(),
+            melody: default_melody(),
+            blocked_words: default_blocked(),
+        }
     }
 }
 
 fn default_poem() -> PathBuf {
     PathBuf::from("models/poem")
+}
+
+fn default_melody() -> PathBuf {
+    PathBuf::from("models/melody")
 }
 
 fn default_blocked() -> Vec<String> {
@@ -376,6 +389,7 @@ impl Config {
             &mut self.knowledge.dir,
             &mut self.creative.emotions,
             &mut self.creative.poem,
+            &mut self.creative.melody,
         ];
         for p in fixed.into_iter().chain(models) {
             if p.is_relative() {

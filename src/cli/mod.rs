@@ -89,7 +89,7 @@ enum Command {
         #[command(subcommand)]
         command: agents::Command,
     },
-    /// Creative output: poems.
+    /// Creative output: poems and melodies.
     Create {
         #[command(subcommand)]
         command: create::Command,
@@ -150,14 +150,12 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
             let data = data.unwrap_or_else(|| target.default_data().into());
             train::sentiment(&load_config(&args.config)?, &data, epochs)
         }
-        Command::Train {
-            target: target @ train::Target::Creative,
-            data,
-            epochs,
-            model: train::CreativeModel::Poem,
-        } => {
-            let data = data.unwrap_or_else(|| target.default_data().into());
-            train::poem(&load_config(&args.config)?, &data, epochs)
+        Command::Train { target: train::Target::Creative, data, epochs, model } => {
+            let data = data.unwrap_or_else(|| model.default_data().into());
+            match model {
+                train::CreativeModel::Poem => train::poem(&load_config(&args.config)?, &data, epochs),
+                train::CreativeModel::Melody => train::melody(&load_config(&args.config)?, &data, epochs),
+            }
         }
         Command::Agents { command } => agents::run(&load_config(&args.config)?, command).await,
         Command::Create { command } => create::run(&load_config(&args.config)?, command),

@@ -48,7 +48,10 @@ pub async fn run(config: &Config) -> anyhow::Result<ExitCode> {
     let addr = format!("{}:{}", config.http.host, config.http.port);
     let listener = tokio::net::TcpListener::bind(&addr).await.with_context(|| format!("cannot listen on {addr}"))?;
     let local = listener.local_addr()?;
-    let app = usher::http::app(state).merge(usher::console::router(desk, shutdown.clone()));
+    let files = usher::creative::tools::files_dir(config);
+    let app = usher::http::app(state)
+        .merge(usher::console::router(desk, shutdown.clone()))
+        .merge(usher::http::files::router(files));
     let (app, adapters) = super::channels::start(config, &engine, app, local, &shutdown)?;
     tracing::info!("usher listening on http://{local}");
     println!("usher listening on http://{local}");

@@ -29,6 +29,18 @@ pub enum Target {
 pub enum CreativeModel {
     /// The sonnet GRU language model.
     Poem,
+    /// The melody DCGAN on the Bach chorales' soprano lines.
+    Melody,
+}
+
+impl CreativeModel {
+    /// The data set each model trains on by default.
+    pub fn default_data(self) -> &'static str {
+        match self {
+            CreativeModel::Poem => "../shared/data/sonnets",
+            CreativeModel::Melody => "../shared/data/jsb_chorales",
+        }
+    }
 }
 
 impl Target {
@@ -37,7 +49,7 @@ impl Target {
         match self {
             Target::Intents | Target::Sentiment => "../shared/data/sst2",
             Target::Emotions => "../shared/data/goemotions",
-            Target::Creative => "../shared/data/sonnets",
+            Target::Creative => CreativeModel::Poem.default_data(),
         }
     }
 }
@@ -146,3 +158,49 @@ pub fn poem(config: &Config, data: &Path, epochs: usize) -> anyhow::Result<ExitC
     println!("trained in {train_seconds:.0} s; saved to {}", config.creative.poem.display());
     Ok(ExitCode::SUCCESS)
 }
+
+/// Trains the melody DCGAN on the JSB chorales' soprano lines (train
+/// split, transposed), then compares generated melodies with the test
+/// split's windows on the objective metrics.
+pub fn melody(config: &Config, data: &Path, epochs: usize) -> anyhow::Result<ExitCode> {
+    use usher::creative::melody::{data as corpus, gan, metrics, Composer, MelodyReport};
+    let train = corpus::augmented(&corpus::windows(&corpus::sopranos(data, "train")?));
+    let test = corpus::windows(&corpus::sopranos(data, "test")?);
+    println!("training the melody DCGAN on {} four-bar windows (transposed)", train.len());
+    let started = Instant::now();
+    let (generator, losses) = gan::train(&train, epochs, config.nlu.seed, &mut training_bar("melody DCGAN"))?;
+    let train_seconds = started.elapsed().as_secs_f64();
+    let samples = (0..GENERATED).map(|seed| generator.compose(seed)).collect::<Result<Vec<_>, _>>()?;
+    let report = MelodyReport {
+        epochs,
+        windows: train.len(),
+        train_seconds,
+        parameters: gan::generator_parameters(&generator)?,
+        losses,
+        generated: metrics::measure(&samples),
+        corpus: metrics::measure(&test),
+    };
+    let composer = Composer { generator, report: Some(report.clone()) };
+    composer.save(&config.creative.melody)?;
+    let (g, c) = (report.generated, report.corpus);
+    println!("metric                      generated ({:>4})   JSB test windows ({:>4})", g.melodies, c.melodies);
+    let rows = [
+        ("empty-bar rate", g.empty_bar_rate, c.empty_bar_rate),
+        ("pitch classes per bar", g.pitch_classes_per_bar, c.pitch_classes_per_bar),
+        ("in-key ratio", g.in_key_ratio, c.in_key_ratio),
+        ("qualified-note rate", g.qualified_note_rate, c.qualified_note_rate),
+        ("pitch range (semitones)", g.pitch_range, c.pitch_range),
+    ];
+    for (name, a, b) in rows {
+        println!("{name:<27} {a:>16.3}   {b:>21.3}");
+    }
+    let last = report.losses.last().copied();
+    if let Some(l) = last {
+        println!("last epoch: D loss {:.3}, G loss {:.3}, D(real) {:.2}, D(fake) {:.2}", l.d, l.g, l.d_real, l.d_fake);
+    }
+    println!("trained in {train_seconds:.0} s; saved to {} (loss curves: loss.png)", config.creative.melody.display());
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Melodies generated (seeds 0..N) for the metrics.
+const GENERATED: u64 = 500;

@@ -1,13 +1,16 @@
 //! The creative toolset fans enjoy: a read on how a fan's text sounds
-//! (`usher analyze`) and short poems (`usher create poem`). Melodies are
-//! still to come.
+//! (`usher analyze`), short poems (`usher create poem`) and four-bar
+//! melodies (`usher create melody`).
 //!
 //! # Layout
 //! - [`analysis`]: sentiment (the NLU's GRU), style metrics, rhyme scheme
 //!   and emotion words, with a one-paragraph summary.
+//! - [`melody`]: a DCGAN over piano rolls trained on the Bach chorales'
+//!   soprano lines; MIDI, WAV and piano-roll PNG output; objective metrics.
 //! - [`poem`]: a word-level GRU language model on public-domain sonnets,
 //!   its Kneser-Ney baseline and theme-seeded generation.
 //! - [`tools`]: the tools the dialogue policy calls (`tool.write_poem`).
 pub mod analysis;
+pub mod melody;
 pub mod poem;
 pub mod tools;

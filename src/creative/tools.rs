@@ -2,11 +2,14 @@
 //! tool.write_poem`), loaded once and run on the blocking pool.
 
 use std::hash::{Hash, Hasher};
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
+use usher_channel::{Attachment, AttachmentKind};
 
 use super::analysis::{analyze, emotion::Lexicon};
+use super::melody::{render, Composer};
 use super::poem::{Poet, Request};
 use crate::config::Config;
 use crate::nlu::sentiment::Sentiment;
@@ -18,12 +21,22 @@ pub struct ToolOutput {
     pub tool: String,
     /// What to tell the fan: the poem, or a polite refusal.
     pub text: String,
+    /// Files to send with it (a melody's audio, MIDI and piano roll), served
+    /// by Usher under [`FILES_ROUTE`].
+    #[serde(default)]
+    pub attachments: Vec<Attachment>,
 }
+
+/// Where generated files are served: `/files/{id}/{name}`.
+pub const FILES_ROUTE: &str = "/files";
 
 /// The loaded creative models.
 #[derive(Default)]
 pub struct Toolset {
     poet: Option<Poet>,
+    composer: Option<Composer>,
+    /// Where generated files are written (`data_dir/files`).
+    files: PathBuf,
     lexicon: Option<Lexicon>,
     sentiment: Option<Arc<Sentiment>>,
     blocked: Vec<String>,
@@ -47,7 +60,17 @@ impl Toolset {
         let lexicon = Lexicon::load(&config.creative.emotions)
             .inspect_err(|e| tracing::warn!(error = %e, "no emotion lexicon: the analyze_text tool is unavailable"))
             .ok();
-        Self { poet, lexicon, sentiment, blocked: config.creative.blocked_words.clone() }
+        let composer = Composer::load(&config.creative.melody)
+            .inspect_err(|e| tracing::warn!(error = %e, "no melody model: the compose_melody tool is unavailable"))
+            .ok();
+        Self {
+            poet,
+            composer,
+            files: files_dir(config),
+            lexicon,
+            sentiment,
+            blocked: config.creative.blocked_words.clone(),
+        }
     }
 
     /// Runs `tool` on a fan's message; `None` when the tool is not loaded.
@@ -66,7 +89,15 @@ impl Toolset {
                     Err(crate::Error::Model(why)) => format!("Sorry, {why}"),
                     Err(e) => format!("Sorry, I could not write a poem just now ({e})."),
                 };
-                Some(ToolOutput { tool: tool.into(), text })
+                Some(ToolOutput { tool: tool.into(), text, attachments: Vec::new() })
+            }
+            "compose_melody" => {
+                let composer = self.composer.as_ref()?;
+                Some(self.melody(composer, seed(text)).unwrap_or_else(|e| ToolOutput {
+                    tool: tool.into(),
+                    text: format!("Sorry, I could not write a melody just now ({e})."),
+                    attachments: Vec::new(),
+                }))
             }
             "analyze_text" => {
                 let lexicon = self.lexicon.as_ref()?;
@@ -80,11 +111,41 @@ impl Toolset {
                         Err(e) => format!("Sorry, I could not read that just now ({e})."),
                     }
                 };
-                Some(ToolOutput { tool: tool.into(), text })
+                Some(ToolOutput { tool: tool.into(), text, attachments: Vec::new() })
             }
             _ => None,
         }
     }
+}
+
+impl Toolset {
+    /// Composes the melody for `seed` and writes its files under
+    /// `files/{seed in hex}/` (the same request reuses them).
+    fn melody(&self, composer: &Composer, seed: u64) -> Result<ToolOutput, crate::Error> {
+        let id = format!("{seed:016x}");
+        let melody = composer.compose(seed)?;
+        render::write_all(&melody, &self.files.join(&id))?;
+        let file = |kind, name: &str, mime: &str| Attachment {
+            kind,
+            url: format!("{FILES_ROUTE}/{id}/{name}"),
+            name: name.to_string(),
+            mime: mime.to_string(),
+        };
+        Ok(ToolOutput {
+            tool: "compose_melody".into(),
+            text: format!("Here's a melody I wrote for you: {} notes over four bars.", melody.notes().len()),
+            attachments: vec![
+                file(AttachmentKind::Audio, "melody.wav", "audio/wav"),
+                file(AttachmentKind::File, "melody.mid", "audio/midi"),
+                file(AttachmentKind::Image, "melody.png", "image/png"),
+            ],
+        })
+    }
+}
+
+/// Where generated files live: `data_dir/files`.
+pub fn files_dir(config: &Config) -> PathBuf {
+    config.data_dir.join("files")
 }
 
 /// The text a fan wants analysed: after the first colon, else inside

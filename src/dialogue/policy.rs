@@ -151,7 +151,12 @@ impl Turn<'_> {
                 None => self.respond("kb_unsure", &BTreeMap::new()),
             },
             Action::Tool(tool) => match self.tool.filter(|o| o.tool == tool) {
-                Some(output) => self.say(output.text.clone(), Vec::new()),
+                Some(output) => {
+                    self.say(output.text.clone(), Vec::new());
+                    if let Some(reply) = self.replies.last_mut() {
+                        reply.extend(output.attachments.iter().cloned().map(Part::Attachment));
+                    }
+                }
                 None => self.not_available(&format!("the {} tool", tool.replace('_', " "))),
             },
         }

@@ -4,6 +4,7 @@
 
 mod conversations;
 mod error;
+pub mod files;
 mod metrics;
 
 pub use error::AppError;

@@ -242,13 +242,7 @@ impl Poet {
     /// eye) and `vocab.json` into `dir`.
     pub fn save(&self, dir: &Path) -> Result<(), Error> {
         std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
-        let tensors: HashMap<String, Tensor> = {
-            let data = self.varmap.data().lock().map_err(|_| Error::Model("variable map lock poisoned".into()))?;
-            data.iter()
-                .map(|(k, v)| Ok((k.clone(), v.as_tensor().to_dtype(DType::F16)?)))
-                .collect::<Result<_, Error>>()?
-        };
-        candle_core::safetensors::save(&tensors, dir.join("model.safetensors"))?;
+        crate::util::save_vars_f16(&self.varmap, &dir.join("model.safetensors"))?;
         let meta = Meta { vocab: self.words.clone(), report: self.report };
         crate::util::write_json(&dir.join("vocab.json"), &meta)
     }
@@ -257,15 +251,7 @@ impl Poet {
     pub fn load(dir: &Path) -> Result<Self, Error> {
         let meta: Meta = crate::util::read_json(&dir.join("vocab.json"))?;
         let model = Self { report: meta.report, ..Self::new(meta.vocab, VarMap::new())? };
-        let weights = dir.join("model.safetensors");
-        let bad = |e: candle_core::Error| Error::Model(format!("{}: {e}", weights.display()));
-        let stored = candle_core::safetensors::load(&weights, &Device::Cpu).map_err(bad)?;
-        let data = model.varmap.data().lock().map_err(|_| Error::Model("variable map lock poisoned".into()))?;
-        for (name, var) in data.iter() {
-            let tensor = stored.get(name).ok_or_else(|| bad(candle_core::Error::Msg(format!("no tensor {name}"))))?;
-            var.set(&tensor.to_dtype(DType::F32).map_err(bad)?).map_err(bad)?;
-        }
-        drop(data);
+        crate::util::load_vars(&model.varmap, &dir.join("model.safetensors"))?;
         Ok(model)
     }
 }

@@ -1,0 +1,176 @@
+//! Melodies from a DCGAN, in the MidiNet tradition: a generator of
+//! transposed convolutions turns noise into a four-bar piano roll (64
+//! sixteenth-note steps × 32 pitches), a convolutional discriminator with a
+//! fully connected head judges it, and the two train in alternation. The
+//! corpus is the soprano line of the J.S. Bach chorales (public domain).
+//!
+//! # Layout
+//! - [`data`]: the JSB chorales' soprano voice as four-bar piano-roll windows.
+//! - [`gan`]: generator, discriminator and adversarial training.
+//! - [`metrics`]: MuseGAN/MidiNet-style objective metrics.
+//! - [`render`]: MIDI (midly), WAV (hound, a small additive synthesiser)
+//!   and piano-roll PNG (plotters).
+
+pub mod data;
+pub mod gan;
+pub mod metrics;
+pub mod render;
+
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::Error;
+
+/// Sixteenth-note steps per bar (4/4).
+pub const STEPS_PER_BAR: usize = 16;
+/// Bars per melody.
+pub const BARS: usize = 4;
+/// Steps per melody.
+pub const STEPS: usize = STEPS_PER_BAR * BARS;
+/// Piano-roll rows.
+pub const PITCHES: usize = 32;
+/// The MIDI pitch of row 0 (G3); rows reach D6.
+pub const LOW_PITCH: u8 = 55;
+
+/// One note, in sixteenth-note steps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Note {
+    /// MIDI pitch.
+    pub pitch: u8,
+    /// First step.
+    pub start: usize,
+    /// Length in steps (at least 1).
+    pub steps: usize,
+}
+
+/// A monophonic melody: what sounds at each step (`None` is a rest).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Melody {
+    /// One entry per sixteenth-note step.
+    pub steps: Vec<Option<u8>>,
+}
+
+impl Melody {
+    /// Notes: runs of one pitch (the corpus does not tell a held note from
+    /// a repeated one; a run is one note).
+    pub fn notes(&self) -> Vec<Note> {
+        let mut notes: Vec<Note> = Vec::new();
+        for (t, step) in self.steps.iter().enumerate() {
+            match (step, notes.last_mut()) {
+                (Some(p), Some(last)) if last.pitch == *p && last.start + last.steps == t => last.steps += 1,
+                (Some(p), _) => notes.push(Note { pitch: *p, start: t, steps: 1 }),
+                (None, _) => {}
+            }
+        }
+        notes
+    }
+
+    /// The piano roll as row-major `[step][pitch]` 0/1 values.
+    pub fn roll(&self) -> Vec<f32> {
+        let mut roll = vec![0.0; STEPS * PITCHES];
+        for (t, p) in self.steps.iter().enumerate().take(STEPS) {
+            if let Some(row) = p.and_then(row_of) {
+                roll[t * PITCHES + row] = 1.0;
+            }
+        }
+        roll
+    }
+
+    /// Reads a generated roll (`[step][pitch]` probabilities): the likeliest
+    /// pitch of each step, or a rest where none reaches `threshold`.
+    pub fn from_roll(roll: &[f32], threshold: f32) -> Self {
+        let steps = roll
+            .chunks(PITCHES)
+            .map(|row| {
+                let (best, p) =
+                    row.iter().enumerate().fold((0, f32::MIN), |a, (i, &v)| if v > a.1 { (i, v) } else { a });
+                (p >= threshold).then_some(LOW_PITCH + best as u8)
+            })
+            .collect();
+        Self { steps }
+    }
+}
+
+/// What training measured, kept beside the weights (`meta.json`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MelodyReport {
+    /// Epochs trained.
+    pub epochs: usize,
+    /// Training windows (after transposition).
+    pub windows: usize,
+    /// Wall-clock training time.
+    pub train_seconds: f64,
+    /// Generator parameters.
+    pub parameters: usize,
+    /// Losses per epoch.
+    pub losses: Vec<gan::EpochLoss>,
+    /// Metrics of generated melodies (seeds 0..N).
+    pub generated: metrics::MelodyMetrics,
+    /// Metrics of the held-out chorales' windows.
+    pub corpus: metrics::MelodyMetrics,
+}
+
+/// A trained melody model.
+pub struct Composer {
+    /// The generator.
+    pub generator: gan::Generator,
+    /// What its training measured.
+    pub report: Option<MelodyReport>,
+}
+
+impl Composer {
+    /// Writes `generator.safetensors`, `meta.json` and `loss.png` into `dir`.
+    pub fn save(&self, dir: &Path) -> Result<(), Error> {
+        self.generator.save(dir)?;
+        if let Some(report) = &self.report {
+            render::loss_curves(&report.losses, &dir.join("loss.png"))?;
+        }
+        crate::util::write_json(&dir.join("meta.json"), &self.report)
+    }
+
+    /// Loads a model saved by [`Self::save`]; errors name the bad file.
+    pub fn load(dir: &Path) -> Result<Self, Error> {
+        let report = crate::util::read_json(&dir.join("meta.json"))?;
+        Ok(Self { generator: gan::Generator::load(dir)?, report })
+    }
+
+    /// The melody for `seed` (the same seed, the same melody).
+    pub fn compose(&self, seed: u64) -> Result<Melody, Error> {
+        self.generator.compose(seed)
+    }
+}
+
+/// The roll row of a MIDI pitch, if in range.
+pub fn row_of(pitch: u8) -> Option<usize> {
+    let row = usize::from(pitch.checked_sub(LOW_PITCH)?);
+    (row < PITCHES).then_some(row)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn runs_become_notes_and_rolls_round_trip() {
+        let mut steps = vec![None; STEPS];
+        steps[0] = Some(60);
+        steps[1] = Some(60);
+        steps[2] = Some(62);
+        steps[5] = Some(62);
+        let m = Melody { steps };
+        let notes = m.notes();
+        assert_eq!(
+            notes,
+            [
+                Note { pitch: 60, start: 0, steps: 2 },
+                Note { pitch: 62, start: 2, steps: 1 },
+                Note { pitch: 62, start: 5, steps: 1 }
+            ]
+        );
+        assert_eq!(Melody::from_roll(&m.roll(), 0.5), m);
+        assert_eq!(row_of(54), None);
+        assert_eq!(row_of(LOW_PITCH + 31), Some(31));
+        assert_eq!(row_of(LOW_PITCH + 32), None);
+    }
+}
