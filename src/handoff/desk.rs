@@ -257,9 +257,10 @@ impl Desk {
 
     /// The conversation exists (404 otherwise: a forged or mistyped id).
     async fn require_conversation(&self, conversation: &ConversationId) -> Result<(), Error> {
-        match self.engine.store().transcript(conversation).await? {
-            Some(_) => Ok(()),
-            None => Err(Error::NotFound(conversation.to_string())),
+        if self.engine.store().conversation_exists(conversation).await? {
+            Ok(())
+        } else {
+            Err(Error::NotFound(conversation.to_string()))
         }
     }
 

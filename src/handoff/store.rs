@@ -112,6 +112,8 @@ pub trait HandoffStore: Send + Sync {
     async fn session(&self, token_hash: &str, now_ms: i64) -> Result<Option<Session>, Error>;
     /// Ends a session.
     async fn delete_session(&self, token_hash: &str) -> Result<(), Error>;
+    /// Whether the conversation exists.
+    async fn conversation_exists(&self, conversation: &ConversationId) -> Result<bool, Error>;
     /// Open tickets in queue order: priority first, then age.
     async fn queue(&self) -> Result<Vec<Ticket>, Error>;
     /// The conversation's open ticket.

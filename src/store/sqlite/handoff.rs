@@ -116,6 +116,14 @@ impl HandoffStore for SqliteStore {
         Ok(())
     }
 
+    async fn conversation_exists(&self, conversation: &ConversationId) -> Result<bool, Error> {
+        let row = sqlx::query("SELECT 1 FROM conversations WHERE id = ?1")
+            .bind(conversation.as_str())
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.is_some())
+    }
+
     async fn queue(&self) -> Result<Vec<Ticket>, Error> {
         let sql = format!("{TICKET} WHERE t.state IN ('waiting', 'claimed') ORDER BY t.priority DESC, t.id");
         let rows = sqlx::query(&sql).fetch_all(&self.pool).await?;
