@@ -13,7 +13,6 @@ use axum::http::{header, Method, Request, StatusCode};
 use axum::Router;
 use http_body_util::BodyExt;
 use serde_json::{json, Value};
-use sha2::Digest;
 use tower::ServiceExt;
 use usher::engine::Engine;
 use usher::handoff::{password, Desk, HandoffConfig, Session};
@@ -244,7 +243,7 @@ async fn console_routes_need_a_session_and_state_changes_a_csrf_token() {
     assert_eq!(d.call(Method::GET, "/console/api/queue", Some(&stranger), None).await.0, StatusCode::UNAUTHORIZED);
 
     // An expired session is refused.
-    let token_hash: String = sha2::Sha256::digest(b"expired-token").iter().map(|b| format!("{b:02x}")).collect();
+    let token_hash = usher::util::sha256_hex(b"expired-token");
     let expired =
         Session { token_hash, agent: "alice".into(), csrf: "x".into(), expires_ms: usher::util::now_ms() - 1000 };
     d.engine.store().create_session(&expired).await.unwrap();

@@ -13,12 +13,12 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 
 use super::ConsoleState;
 use crate::handoff::{password, Session};
 use crate::http::AppError;
 use crate::util::now_ms;
+use usher_channel::constant_time_eq;
 
 /// The session cookie.
 pub const COOKIE: &str = "usher_console";
@@ -158,19 +158,11 @@ pub fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
 fn random_token() -> String {
     let mut bytes = [0u8; 32];
     rand::rng().fill_bytes(&mut bytes);
-    hex(&bytes)
-}
-
-fn digest(token: &str) -> String {
-    hex(&Sha256::digest(token.as_bytes()))
-}
-
-fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+fn digest(token: &str) -> String {
+    crate::util::sha256_hex(token.as_bytes())
 }
 
 #[cfg(test)]
@@ -183,9 +175,6 @@ mod tests {
         headers.insert(header::COOKIE, HeaderValue::from_static("theme=dark; usher_console=abc123; x=1"));
         assert_eq!(cookie(&headers, COOKIE).as_deref(), Some("abc123"));
         assert_eq!(cookie(&headers, "missing"), None);
-        assert!(
-            constant_time_eq(b"abc", b"abc") && !constant_time_eq(b"abc", b"abd") && !constant_time_eq(b"a", b"ab")
-        );
         assert_eq!(random_token().len(), 64);
     }
 }

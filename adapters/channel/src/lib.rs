@@ -14,6 +14,7 @@
 //!   backoff, receipts) the platform adapters send through.
 //! - [`split`]: cutting long replies at sentence or line boundaries to fit
 //!   a platform's length limit.
+//! - [`secret`]: constant-time comparison of secrets.
 //! - [`error`]: the crate's error enum.
 //! - `compliance` (feature `compliance`): the shared suite every adapter runs.
 #![deny(missing_docs)]
@@ -25,6 +26,7 @@ pub mod delivery;
 pub mod error;
 pub mod message;
 pub mod render;
+pub mod secret;
 pub mod split;
 
 pub use adapter::{
@@ -34,4 +36,5 @@ pub use delivery::{DeliveryQueue, Limits, SendError, Transport};
 pub use error::Error;
 pub use message::{Attachment, AttachmentKind, Button, ConversationId, Inbound, Outbound, Part, MAX_TEXT_BYTES};
 pub use render::{pieces, render_plain, Piece};
+pub use secret::constant_time_eq;
 pub use split::split_text;
