@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use crate::cluster::Bus;
 use crate::config::{Config, StoreKind};
 use crate::engine::{Brain, Engine};
 use crate::intents::{self, Diagnostic};
@@ -9,7 +10,7 @@ use crate::knowledge::KnowledgeBase;
 use crate::nlu::encoder::{fetch, EmbeddingCache, Encoder};
 use crate::nlu::sentiment::Sentiment;
 use crate::nlu::{Features, Nlu, Provenance};
-use crate::store::{SqliteStore, Store};
+use crate::store::{PgStore, SqliteStore, Store};
 use crate::Error;
 
 /// The classifier's features: the configured encoder plus n-grams, or
@@ -74,6 +75,22 @@ pub fn brain(
 pub async fn store(config: &Config) -> Result<Arc<dyn Store>, Error> {
     match config.store.kind {
         StoreKind::Sqlite => Ok(Arc::new(SqliteStore::open(&config.sqlite_path()).await?)),
+        StoreKind::Postgres => Ok(Arc::new(PgStore::connect(&config.database_url()?, config.store.pool_size).await?)),
+    }
+}
+
+/// An engine over the configured store; on PostgreSQL it joins the other
+/// replicas through the cluster bus.
+pub async fn engine_on_store(config: &Config, brain: Brain) -> Result<Engine, Error> {
+    match config.store.kind {
+        StoreKind::Sqlite => Ok(Engine::new(store(config).await?, brain)),
+        StoreKind::Postgres => {
+            let pg = PgStore::connect(&config.database_url()?, config.store.pool_size).await?;
+            let (bus, notices) = Bus::start(pg.pool().clone()).await?;
+            let engine = Engine::new(Arc::new(pg), brain);
+            engine.attach_bus(bus, notices);
+            Ok(engine)
+        }
     }
 }
 
@@ -93,7 +110,7 @@ pub async fn engine(
     for w in warnings {
         tracing::warn!("{w}");
     }
-    let engine = Engine::new(store(config).await?, brain);
+    let engine = engine_on_store(config, brain).await?;
     let cfg = config.clone();
     let tools = tokio::task::spawn_blocking(move || crate::creative::tools::Toolset::load(&cfg, mood))
         .await

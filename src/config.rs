@@ -147,15 +147,75 @@ pub struct HttpConfig {
     /// Port. Default 8080; 0 picks a free one.
     #[serde(default = "default_port")]
     pub port: u16,
+    /// Requests per second one client address may make (bursts up to
+    /// `ip_burst`); beyond it: 429 with `Retry-After`. Default 20 / 100.
+    #[serde(default = "default_ip_rate")]
+    pub ip_per_second: u32,
+    /// See `ip_per_second`.
+    #[serde(default = "default_ip_burst")]
+    pub ip_burst: u32,
+    /// Messages per minute one conversation may send (bursts up to
+    /// `conversation_burst`), on every channel. Default 30 / 10.
+    #[serde(default = "default_conversation_rate")]
+    pub conversation_per_minute: u32,
+    /// See `conversation_per_minute`.
+    #[serde(default = "default_conversation_burst")]
+    pub conversation_burst: u32,
+    /// Longest a request may take before a 408. Default 30 s.
+    #[serde(default = "default_request_timeout")]
+    pub request_timeout_secs: u64,
+    /// A request's headers must arrive within this (slow clients are
+    /// cut off). Default 10 s.
+    #[serde(default = "default_header_timeout")]
+    pub header_timeout_secs: u64,
+}
+
+fn default_ip_rate() -> u32 {
+    20
+}
+
+fn default_ip_burst() -> u32 {
+    100
+}
+
+fn default_conversation_rate() -> u32 {
+    30
+}
+
+fn default_conversation_burst() -> u32 {
+    10
+}
+
+fn default_request_timeout() -> u64 {
+    30
+}
+
+fn default_header_timeout() -> u64 {
+    10
 }
 
 /// Which conversation store to use.
-#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct StoreConfig {
-    /// `sqlite` (the embedded default: `<data_dir>/usher.db`).
+    /// `sqlite` (the embedded default: `<data_dir>/usher.db`) or `postgres`
+    /// (shared by replicas; URL from `DATABASE_URL`).
     #[serde(default)]
     pub kind: StoreKind,
+    /// PostgreSQL connections per replica (as many again hold turn locks).
+    /// Default 16.
+    #[serde(default = "default_pool_size")]
+    pub pool_size: u32,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        Self { kind: StoreKind::default(), pool_size: default_pool_size() }
+    }
+}
+
+fn default_pool_size() -> u32 {
+    16
 }
 
 /// Store backends.
@@ -165,6 +225,8 @@ pub enum StoreKind {
     /// One SQLite file in WAL mode.
     #[default]
     Sqlite,
+    /// A PostgreSQL database (`DATABASE_URL`), shared by replicas.
+    Postgres,
 }
 
 /// Intent classifier settings.
@@ -304,7 +366,16 @@ fn default_encoder() -> Option<PathBuf> {
 
 impl Default for HttpConfig {
     fn default() -> Self {
-        Self { host: default_host(), port: default_port() }
+        Self {
+            host: default_host(),
+            port: default_port(),
+            ip_per_second: default_ip_rate(),
+            ip_burst: default_ip_burst(),
+            conversation_per_minute: default_conversation_rate(),
+            conversation_burst: default_conversation_burst(),
+            request_timeout_secs: default_request_timeout(),
+            header_timeout_secs: default_header_timeout(),
+        }
     }
 }
 
@@ -396,6 +467,14 @@ impl Config {
                 *p = base.join(&*p);
             }
         }
+    }
+
+    /// The PostgreSQL URL (store `postgres`), from `DATABASE_URL`.
+    pub fn database_url(&self) -> Result<String, Error> {
+        std::env::var("DATABASE_URL").map_err(|_| Error::Config {
+            file: PathBuf::from("config.yaml"),
+            message: "store kind postgres needs DATABASE_URL (postgres://user:password@host/db)".into(),
+        })
     }
 
     /// The SQLite database file.

@@ -58,6 +58,9 @@ pub enum Error {
     /// The request conflicts with the current state (a ticket another agent holds).
     #[error("{0}")]
     Conflict(String),
+    /// Too many messages: wait this long.
+    #[error("too many messages: wait {} s", crate::limit::retry_after_secs(*.0))]
+    RateLimited(std::time::Duration),
     /// The engine is shutting down.
     #[error("the engine is shutting down")]
     ShuttingDown,

@@ -15,7 +15,8 @@
 //!   a Qdrant server) for hybrid dense + BM25 retrieval and cited answers.
 //! - [`dialogue`]: the conversation tracker and the policy (responses, forms,
 //!   clarification, fallback, handoff).
-//! - [`store`]: the `Store` trait and the SQLite store.
+//! - [`store`]: the `Store` trait, the SQLite store and the PostgreSQL store.
+//! - [`cluster`]: notices between replicas (PostgreSQL `LISTEN`/`NOTIFY`).
 //! - [`handoff`]: the human handoff queue, agents and the desk they act through.
 //! - [`console`]: the agent console (`/console`), its API and `/metrics`.
 //! - [`engine`]: per-conversation ordered workers tying it all together.
@@ -23,10 +24,13 @@
 //! - [`reload`]: hot reload of the intent files while serving.
 //! - [`watch`]: debounced directory watching (intents, knowledge).
 //! - [`bootstrap`]: building a ready engine from a config.
+//! - [`limit`]: keyed rate limits (per client address, per conversation).
+//! - [`metrics`]: latency histograms and counters for `/metrics`.
 //! - [`error`]: the crate's error enum.
 #![deny(missing_docs)]
 
 pub mod bootstrap;
+pub mod cluster;
 pub mod config;
 pub mod console;
 pub mod creative;
@@ -37,6 +41,8 @@ pub mod handoff;
 pub mod http;
 pub mod intents;
 pub mod knowledge;
+pub mod limit;
+pub mod metrics;
 pub mod nlu;
 pub mod reload;
 pub mod store;

@@ -7,6 +7,7 @@ mod channels;
 mod chat;
 mod create;
 mod kb;
+mod load;
 mod models;
 mod progress;
 mod serve;
@@ -27,8 +28,21 @@ pub struct Args {
     /// The configuration file.
     #[arg(long, short, global = true, default_value = "config.yaml")]
     config: PathBuf,
+    /// Log lines as `text` or `json` (one object per line, with the span's
+    /// fields such as `request_id`).
+    #[arg(long, global = true, env = "USHER_LOG_FORMAT", default_value = "text")]
+    pub log_format: LogFormat,
     #[command(subcommand)]
     command: Command,
+}
+
+/// How log lines look.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable.
+    Text,
+    /// One JSON object per line.
+    Json,
 }
 
 #[derive(Debug, Subcommand)]
@@ -102,6 +116,9 @@ enum BenchCommand {
     Encoder(bench::Args),
     /// Knowledge-base scale: index time, query p50/p99 and RSS with synthetic chunks.
     Kb(kb::BenchArgs),
+    /// Many web chat fans against a running server: throughput, latency,
+    /// lost / duplicated / out-of-order replies (checked against the store).
+    Load(load::Args),
     /// Poem generation latency.
     Poem {
         #[arg(long, default_value_t = 50)]
@@ -166,6 +183,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         Command::Analyze(a) => analyze::run(&load_config(&args.config)?, &a),
         Command::Bench { command: BenchCommand::Encoder(a) } => bench::encoder(&load_config(&args.config)?, &a),
         Command::Bench { command: BenchCommand::Kb(a) } => kb::bench(&a).await,
+        Command::Bench { command: BenchCommand::Load(a) } => load::run(&a).await,
         Command::Bench { command: BenchCommand::Poem { runs } } => bench::poem(&load_config(&args.config)?, runs),
         Command::Kb { command } => kb::run(&load_config(&args.config)?, command).await,
         Command::Test { command: TestCommand::Entities { data, seed } } => {

@@ -52,13 +52,17 @@ pub async fn run(config: &Config) -> anyhow::Result<ExitCode> {
     let app = usher::http::app(state)
         .merge(usher::console::router(desk, shutdown.clone()))
         .merge(usher::http::files::router(files));
+    engine.limit_conversations(config.http.conversation_per_minute, config.http.conversation_burst);
     let (app, adapters) = super::channels::start(config, &engine, app, local, &shutdown)?;
+    let app = usher::http::harden(app, &config.http);
     tracing::info!("usher listening on http://{local}");
     println!("usher listening on http://{local}");
     let mut on_shutdown = shutdown.clone();
-    let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
-    let server = axum::serve(listener, app).with_graceful_shutdown(async move { on_shutdown.recv().await });
-    let server = tokio::spawn(async move { server.await });
+    let options = usher::http::ServeOptions {
+        header_timeout: std::time::Duration::from_secs(config.http.header_timeout_secs.max(1)),
+        drain: std::time::Duration::from_secs(config.http.request_timeout_secs.max(1)),
+    };
+    let server = tokio::spawn(usher::http::serve(listener, app, options, async move { on_shutdown.recv().await }));
     wait_for_signal().await;
     tracing::info!("shutting down: closing channels, draining requests");
     trigger.fire();
@@ -66,7 +70,10 @@ pub async fn run(config: &Config) -> anyhow::Result<ExitCode> {
         let _ = a.await;
     }
     let _ = notifier.await;
-    server.await??;
+    server.await?;
+    if !engine.drain(options.drain).await {
+        tracing::warn!("messages still in progress at shutdown: they are stored and answered on the next start");
+    }
     Ok(ExitCode::SUCCESS)
 }
 

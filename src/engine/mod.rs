@@ -6,10 +6,11 @@
 //! at a time (platforms do not promise order; serenity even spawns a task per
 //! event). Different conversations run concurrently.
 
+mod batcher;
 mod worker;
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex, OnceLock, RwLock};
 
 use tokio::sync::{broadcast, mpsc, oneshot, Semaphore};
 use tokio::task::JoinHandle;
@@ -18,9 +19,12 @@ use usher_channel::{
     Submission,
 };
 
+use crate::cluster::{Bus, Notice};
 use crate::handoff::Event;
 use crate::intents::Domain;
 use crate::knowledge::KnowledgeBase;
+use crate::limit::Limiter;
+use crate::metrics::Metrics;
 use crate::nlu::{Nlu, Parse};
 use crate::store::{Store, Transcript};
 use crate::Error;
@@ -62,7 +66,7 @@ pub(crate) struct Inner {
     store: Arc<dyn Store>,
     brain: RwLock<Arc<Brain>>,
     workers: Mutex<HashMap<ConversationId, mpsc::Sender<Job>>>,
-    routes: RwLock<HashMap<String, mpsc::Sender<Outbound>>>,
+    routes: RwLock<HashMap<String, Route>>,
     /// Bounds concurrent CPU-heavy NLU calls to the number of cores.
     inference: Semaphore,
     /// The knowledge base, once indexed.
@@ -71,24 +75,78 @@ pub(crate) struct Inner {
     tools: RwLock<Option<Arc<crate::creative::tools::Toolset>>>,
     /// Live events for the agent console.
     events: broadcast::Sender<Event>,
+    /// The other replicas, when the store is shared.
+    bus: OnceLock<Bus>,
+    /// Messages per conversation, when limited.
+    limit: OnceLock<Arc<Limiter<ConversationId>>>,
+    /// Figures for `/metrics`.
+    metrics: Arc<Metrics>,
+    /// The NLU thread, batching messages across conversations.
+    nlu: batcher::Batcher,
+}
+
+/// A running adapter's reply queue.
+#[derive(Clone)]
+struct Route {
+    tx: mpsc::Sender<Outbound>,
+    /// Also offered other replicas' replies (see `Adapter::holds_connections`).
+    holds_connections: bool,
 }
 
 impl Inner {
     /// Hands a stored reply to its channel's adapter, if one runs; otherwise
     /// it stays undelivered in the store and is resent when one starts.
+    /// Other replicas are told too: the fan's socket may be on one of them.
     async fn route(&self, reply: Outbound) {
+        if let Some(bus) = self.bus.get() {
+            bus.send(Notice::Reply { id: reply.id, channel: reply.channel.clone() });
+        }
+        self.route_here(reply, false).await;
+    }
+
+    /// Hands a reply to this replica's adapter for its channel; `remote`
+    /// replies only to adapters that hold fans' connections.
+    async fn route_here(&self, reply: Outbound, remote: bool) {
         let route = self.routes.read().unwrap_or_else(|p| p.into_inner()).get(&reply.channel).cloned();
-        if let Some(route) = route {
+        if let Some(route) = route.filter(|r| !remote || r.holds_connections) {
             let channel = reply.channel.clone();
-            if route.send(reply).await.is_err() {
+            if route.tx.send(reply).await.is_err() {
                 tracing::warn!(%channel, "channel gone; reply stays in the store");
             }
         }
     }
 
     fn publish(&self, event: Event) {
+        if let Some(bus) = self.bus.get() {
+            bus.send(Notice::Event { event: event.clone() });
+        }
         // No subscriber (no console open) is fine.
         let _ = self.events.send(event);
+    }
+
+    /// Acts on another replica's notice.
+    async fn on_notice(&self, notice: Notice) {
+        match notice {
+            Notice::Event { event } => {
+                let _ = self.events.send(event);
+            }
+            Notice::Reply { id, channel } => {
+                let wanted = self
+                    .routes
+                    .read()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .get(&channel)
+                    .is_some_and(|r| r.holds_connections);
+                if !wanted {
+                    return;
+                }
+                match self.store.reply(id).await {
+                    Ok(Some(reply)) => self.route_here(reply, true).await,
+                    Ok(None) => tracing::warn!(reply = id, "another replica's reply is not in the store"),
+                    Err(e) => tracing::warn!(reply = id, error = %e, "could not load another replica's reply"),
+                }
+            }
+        }
     }
 }
 
@@ -100,8 +158,13 @@ const QUEUE: usize = 64;
 
 impl Engine {
     /// An engine over `store` answering with `brain`.
+    ///
+    /// # Panics
+    /// If the operating system refuses to start the NLU thread.
     pub fn new(store: Arc<dyn Store>, brain: Brain) -> Self {
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        let metrics = Arc::new(Metrics::default());
+        let nlu = batcher::Batcher::start(Arc::clone(&metrics)).expect("the NLU thread starts");
         Self {
             inner: Arc::new(Inner {
                 store,
@@ -112,8 +175,68 @@ impl Engine {
                 knowledge: RwLock::new(None),
                 tools: RwLock::new(None),
                 events: broadcast::channel(1024).0,
+                bus: OnceLock::new(),
+                limit: OnceLock::new(),
+                metrics,
+                nlu,
             }),
         }
+    }
+
+    /// Limits every conversation to `per_minute` messages (bursts of
+    /// `burst`) on every channel; over it, messages are refused with how
+    /// long to wait. Call once.
+    pub fn limit_conversations(&self, per_minute: u32, burst: u32) {
+        let limiter = Limiter::new(per_minute, std::time::Duration::from_secs(60), burst);
+        let _ = self.inner.limit.set(limiter);
+    }
+
+    /// Counts a new message against its conversation's limit.
+    fn admit(&self, conversation: &ConversationId) -> Result<(), Error> {
+        match self.inner.limit.get().map(|l| l.check(conversation)) {
+            Some(Err(wait)) => {
+                Metrics::inc(&self.inner.metrics.rate_limited);
+                Err(Error::RateLimited(wait))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Waits (up to `deadline`) until no message is queued or being
+    /// processed; true if drained. Call after the channels stop taking
+    /// messages. Whatever is left stays in the store and is answered on the
+    /// next start.
+    pub async fn drain(&self, deadline: std::time::Duration) -> bool {
+        let until = tokio::time::Instant::now() + deadline;
+        while self.inner.metrics.pending() > 0 {
+            if tokio::time::Instant::now() >= until {
+                return false;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        true
+    }
+
+    /// This replica's figures.
+    pub fn metrics(&self) -> &Metrics {
+        &self.inner.metrics
+    }
+
+    /// Joins the other replicas: this engine's replies and console events
+    /// go out on `bus`, and theirs (`notices`) come in. Call once, before
+    /// starting adapters.
+    pub fn attach_bus(&self, bus: Bus, mut notices: mpsc::UnboundedReceiver<Notice>) {
+        if self.inner.bus.set(bus).is_err() {
+            tracing::warn!("a cluster bus is already attached");
+            return;
+        }
+        let inner = Arc::downgrade(&self.inner);
+        tokio::spawn(async move {
+            while let Some(notice) = notices.recv().await {
+                let Some(inner) = inner.upgrade() else { return };
+                inner.on_notice(notice).await;
+            }
+        });
     }
 
     /// The brain answering now.
@@ -153,6 +276,7 @@ impl Engine {
     /// Replies also go to the channel's adapter if one is registered.
     pub async fn handle(&self, inbound: Inbound) -> Result<Turn, Error> {
         inbound.validate()?;
+        self.admit(&inbound.conversation)?;
         let (done, turn) = oneshot::channel();
         self.dispatch(Job { inbound, stored: None, ack: None, done: Some(done) }).await?;
         turn.await.map_err(|_| Error::ShuttingDown)?
@@ -168,6 +292,7 @@ impl Engine {
             .append_outbound(conversation, sender, &parts)
             .await?
             .ok_or_else(|| Error::NotFound(conversation.to_string()))?;
+        Metrics::inc(&self.inner.metrics.replies_out);
         self.inner.route(outbound.clone()).await;
         self.inner.publish(Event::Message { conversation: conversation.clone() });
         Ok(outbound)
@@ -207,11 +332,16 @@ impl Engine {
     pub fn start_adapter(&self, adapter: Box<dyn Adapter>, shutdown: Shutdown) -> JoinHandle<()> {
         let name = adapter.name().to_string();
         let (reply_tx, replies) = mpsc::channel(256);
-        self.inner.routes.write().unwrap_or_else(|p| p.into_inner()).insert(name.clone(), reply_tx.clone());
+        let route = Route { tx: reply_tx.clone(), holds_connections: adapter.holds_connections() };
+        self.inner.routes.write().unwrap_or_else(|p| p.into_inner()).insert(name.clone(), route);
         let (sub_tx, mut submissions) = mpsc::channel::<Submission>(256);
         let engine = self.clone();
         tokio::spawn(async move {
             while let Some(Submission { inbound, ack }) = submissions.recv().await {
+                if let Err(e) = engine.admit(&inbound.conversation) {
+                    let _ = ack.send(Err(Rejection::unavailable(e.to_string())));
+                    continue;
+                }
                 let job = Job { inbound, stored: None, ack: Some(ack), done: None };
                 if let Err(e) = engine.dispatch(job).await {
                     tracing::warn!(error = %e, "could not queue a message");
@@ -255,6 +385,16 @@ impl Engine {
 
     /// Queues a job on its conversation's worker, starting one if needed.
     async fn dispatch(&self, job: Job) -> Result<(), Error> {
+        let depth = &self.inner.metrics.queue_depth;
+        depth.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let queued = self.queue(job).await;
+        if queued.is_err() {
+            depth.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+        }
+        queued
+    }
+
+    async fn queue(&self, job: Job) -> Result<(), Error> {
         let mut job = job;
         loop {
             let sender = {

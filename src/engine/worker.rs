@@ -10,6 +10,7 @@ use usher_channel::{Accepted, ConversationId, Inbound, Outbound, Rejection};
 use super::{Inner, Job, Turn};
 use crate::dialogue::{self, command_payload, payload_intent, Handoff, Message, Reason, OUT_OF_SCOPE};
 use crate::handoff::{Event, NewTicket};
+use crate::metrics::Metrics;
 use crate::nlu::{Parse, Ranked};
 use crate::store::TurnRecord;
 use crate::Error;
@@ -43,8 +44,12 @@ async fn run(inner: Arc<Inner>, conversation: ConversationId, mut rx: mpsc::Rece
 }
 
 async fn process(inner: &Arc<Inner>, job: Job) {
+    use std::sync::atomic::Ordering::Relaxed;
+    inner.metrics.in_flight.fetch_add(1, Relaxed);
+    inner.metrics.queue_depth.fetch_sub(1, Relaxed);
     let Job { inbound, stored, ack, done } = job;
     let result = turn(inner, inbound, stored, ack).await;
+    inner.metrics.in_flight.fetch_sub(1, Relaxed);
     if let Err(e) = &result {
         tracing::error!(error = %e, "turn failed");
     }
@@ -62,7 +67,10 @@ async fn turn(
     let inbound_id = match stored {
         Some(id) => id,
         None => match inner.store.append_inbound(&inbound).await {
-            Ok(id) => id,
+            Ok(id) => {
+                Metrics::inc(&inner.metrics.messages_in);
+                id
+            }
             Err(e) => {
                 if let Some(ack) = ack {
                     let _ = ack.send(Err(Rejection::unavailable("the message could not be stored; please retry")));
@@ -74,6 +82,37 @@ async fn turn(
     if let Some(ack) = ack {
         let _ = ack.send(Ok(Accepted { message_id: inbound_id }));
     }
+    let started = std::time::Instant::now();
+    // With replicas, another one may be in this conversation (or, recovering
+    // after a restart, may have picked up this very message).
+    let lock = inner.store.lock(&inbound.conversation).await?;
+    let result = if inner.store.is_processed(inbound_id).await? {
+        Err(Error::Conflict(format!("message {inbound_id} was already answered by another replica")))
+    } else {
+        answer(inner, &inbound, inbound_id).await
+    };
+    lock.release().await?;
+    let (turn, handoff) = result?;
+    inner.metrics.turn.observe(started.elapsed());
+    for _ in &turn.replies {
+        Metrics::inc(&inner.metrics.replies_out);
+    }
+    if handoff {
+        Metrics::inc(&inner.metrics.handoffs);
+    }
+    for reply in &turn.replies {
+        inner.route(reply.clone()).await;
+    }
+    inner.publish(Event::Message { conversation: inbound.conversation.clone() });
+    if handoff {
+        inner.publish(Event::Queue);
+    }
+    Ok(turn)
+}
+
+/// Understands and answers one stored message under its turn lock; true
+/// when the turn opened a handoff ticket.
+async fn answer(inner: &Arc<Inner>, inbound: &Inbound, inbound_id: i64) -> Result<(Turn, bool), Error> {
     let brain = {
         let guard = inner.brain.read().unwrap_or_else(|p| p.into_inner());
         Arc::clone(&guard)
@@ -95,15 +134,7 @@ async fn turn(
             knowledge: None,
             tool: None,
         },
-        None => {
-            let permit = inner.inference.acquire().await.map_err(|_| Error::ShuttingDown)?;
-            let (nlu_brain, text) = (Arc::clone(&brain), inbound.text.clone());
-            let parsed = tokio::task::spawn_blocking(move || nlu_brain.nlu.parse(&text))
-                .await
-                .map_err(|e| Error::Model(format!("NLU task failed: {e}")))??;
-            drop(permit);
-            parsed
-        }
+        None => inner.nlu.parse(Arc::clone(&brain), inbound.text.clone()).await?,
     };
     let by_button = payload.is_some();
     if !by_button && dialogue::wants_knowledge(&brain.domain, &tracker, &parse) {
@@ -144,14 +175,7 @@ async fn turn(
             parts,
         })
         .collect();
-    for reply in &outbound {
-        inner.route(reply.clone()).await;
-    }
-    inner.publish(Event::Message { conversation: inbound.conversation.clone() });
-    if handoff.is_some() {
-        inner.publish(Event::Queue);
-    }
-    Ok(Turn { inbound_id, parse, replies: outbound })
+    Ok((Turn { inbound_id, parse, replies: outbound }, handoff.is_some()))
 }
 
 /// A creative tool's output, on the blocking pool under the inference

@@ -1,10 +1,10 @@
 //! Live events for the agent console's WebSocket.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use usher_channel::ConversationId;
 
 /// Something the console should refresh.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Event {
     /// A ticket was opened, claimed, returned or closed.

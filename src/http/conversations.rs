@@ -58,7 +58,10 @@ pub(super) async fn post_message(
     body: Bytes,
 ) -> Result<Json<PostedMessage>, AppError> {
     let conversation = conversation(id)?;
-    let body: PostMessage = serde_json::from_slice(&body)
+    let body = std::str::from_utf8(&body).map_err(|e| {
+        AppError::new(StatusCode::BAD_REQUEST, format!("the body is not valid UTF-8 (byte {})", e.valid_up_to()))
+    })?;
+    let body: PostMessage = serde_json::from_str(body)
         .map_err(|e| AppError::new(StatusCode::BAD_REQUEST, format!("invalid JSON body: {e}")))?;
     let mut inbound = Inbound::text(conversation.clone(), "api", body.text);
     inbound.payload = body.payload;

@@ -12,12 +12,20 @@ use crate::Error;
 pub struct AppError {
     status: StatusCode,
     message: String,
+    /// Seconds for `Retry-After` (429).
+    retry_after: Option<u64>,
 }
 
 impl AppError {
     /// An error with a status and a message for the client.
     pub fn new(status: StatusCode, message: impl Into<String>) -> Self {
-        Self { status, message: message.into() }
+        Self { status, message: message.into(), retry_after: None }
+    }
+
+    /// A 429 asking the client to wait `wait`.
+    pub fn too_many(message: impl Into<String>, wait: std::time::Duration) -> Self {
+        let retry_after = Some(crate::limit::retry_after_secs(wait));
+        Self { status: StatusCode::TOO_MANY_REQUESTS, message: message.into(), retry_after }
     }
 }
 
@@ -31,6 +39,7 @@ impl From<Error> for AppError {
             Error::Invalid(_) => Self::new(StatusCode::BAD_REQUEST, e.to_string()),
             Error::TooLarge(_) => Self::new(StatusCode::PAYLOAD_TOO_LARGE, e.to_string()),
             Error::Conflict(_) => Self::new(StatusCode::CONFLICT, e.to_string()),
+            Error::RateLimited(wait) => Self::too_many(e.to_string(), *wait),
             Error::ShuttingDown => Self::new(StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
             _ => {
                 tracing::error!(error = %e, "request failed");
@@ -42,6 +51,10 @@ impl From<Error> for AppError {
 
 impl IntoResponse for AppError {
     fn into_response(self) -> Response {
-        (self.status, Json(serde_json::json!({ "error": self.message }))).into_response()
+        let mut response = (self.status, Json(serde_json::json!({ "error": self.message }))).into_response();
+        if let Some(secs) = self.retry_after {
+            response.headers_mut().insert(axum::http::header::RETRY_AFTER, secs.into());
+        }
+        response
     }
 }

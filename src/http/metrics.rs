@@ -1,6 +1,7 @@
 //! `GET /metrics`: conversation and handoff figures in the Prometheus text
-//! format (version 0.0.4). Counts come from the store, so every replica
-//! reports the same totals.
+//! format (version 0.0.4). Conversation and handoff counts come from the
+//! store, so every replica reports the same totals; latency histograms,
+//! queue depth and message counters are this replica's.
 
 use axum::extract::State;
 use axum::http::header;
@@ -12,7 +13,8 @@ use crate::handoff::Analytics;
 
 pub(super) async fn metrics(State(state): State<AppState>) -> Result<impl IntoResponse, AppError> {
     let analytics = state.engine.store().analytics(0).await?;
-    Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], render(&analytics)))
+    let text = render(&analytics) + &state.engine.metrics().render();
+    Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], text))
 }
 
 /// The exposition text.

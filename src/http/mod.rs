@@ -5,9 +5,13 @@
 mod conversations;
 mod error;
 pub mod files;
+mod harden;
 mod metrics;
+mod server;
 
 pub use error::AppError;
+pub use harden::harden;
+pub use server::{serve, ServeOptions};
 
 use axum::extract::DefaultBodyLimit;
 use axum::extract::State;
@@ -41,6 +45,7 @@ impl AppState {
 pub fn app(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(health))
+        .route("/readyz", get(ready))
         .route("/metrics", get(metrics::metrics))
         .route("/api/v1/admin/reload-status", get(reload_status))
         .route("/api/v1/conversations/{id}", get(conversations::transcript))
@@ -55,4 +60,27 @@ async fn reload_status(State(state): State<AppState>) -> Json<ReloadStatus> {
 
 async fn health() -> Json<serde_json::Value> {
     Json(serde_json::json!({ "status": "ok" }))
+}
+
+/// 200 when the conversation store and the vector store (if attached)
+/// answer, else 503 naming what failed: load balancers stop routing here.
+async fn ready(State(state): State<AppState>) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let store = state.engine.store().ping().await.map_err(|e| e.to_string());
+    let vectors = match state.engine.knowledge() {
+        Some(kb) => kb.store().count().await.map(Some).map_err(|e| e.to_string()),
+        None => Ok(None),
+    };
+    let ok = store.is_ok() && vectors.is_ok();
+    let body = serde_json::json!({
+        "status": if ok { "ready" } else { "not ready" },
+        "store": store.err().unwrap_or_else(|| "ok".into()),
+        "vector_store": match vectors {
+            Ok(Some(points)) => serde_json::json!({ "points": points }),
+            Ok(None) => serde_json::json!("not attached"),
+            Err(e) => serde_json::json!(e),
+        },
+    });
+    let status = if ok { axum::http::StatusCode::OK } else { axum::http::StatusCode::SERVICE_UNAVAILABLE };
+    (status, Json(body)).into_response()
 }

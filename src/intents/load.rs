@@ -67,6 +67,16 @@ fn read_files(path: &Path) -> Result<Vec<(PathBuf, String)>, Report> {
     let mut files = Vec::new();
     let mut report = Report { diagnostics: Vec::new() };
     for p in paths {
+        if let Some(size) = std::fs::metadata(&p).ok().map(|m| m.len()).filter(|n| *n > MAX_FILE_BYTES) {
+            let message = format!(
+                "the file is {size} bytes: intent files are limited to {} MB (split it into several files)",
+                MAX_FILE_BYTES / 1_000_000
+            );
+            let mut refused = whole(message);
+            refused.diagnostics.iter_mut().for_each(|d| d.file = p.clone());
+            report.diagnostics.extend(refused.diagnostics);
+            continue;
+        }
         match std::fs::read_to_string(&p) {
             Ok(src) => files.push((p, src)),
             Err(e) => report.diagnostics.extend(whole(format!("cannot read {}: {e}", p.display())).diagnostics),
@@ -78,6 +88,9 @@ fn read_files(path: &Path) -> Result<Vec<(PathBuf, String)>, Report> {
         Err(report)
     }
 }
+
+/// Larger intent files are refused before they are read.
+pub const MAX_FILE_BYTES: u64 = 2_000_000;
 
 /// Loads intent files given as (path, contents); the path is only used in messages.
 pub fn load_sources(files: &[(PathBuf, String)]) -> Result<Loaded, Report> {

@@ -1,10 +1,21 @@
 //! The conversation store: every inbound message is written before it is
 //! acknowledged, every reply before it is sent. [`Store`] is the boundary
-//! where the PostgreSQL store of the scale-out issue slots in;
-//! [`SqliteStore`] is the embedded default.
+//! with two backends: [`SqliteStore`] (the embedded default) and
+//! [`PgStore`] (PostgreSQL, shared by replicas). Both run the same queries
+//! (`sql`), each on its own migrations (`migrations/sqlite`,
+//! `migrations/postgres`: the same versions in each dialect).
+//!
+//! ## Layout
+//! - `sql`: the queries both backends share.
+//! - `sqlite`, `postgres`: connecting, migrating, and what differs
+//!   (PostgreSQL's per-conversation advisory lock).
 
+#[macro_use]
+mod sql;
+mod postgres;
 mod sqlite;
 
+pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
 
 use async_trait::async_trait;
@@ -70,6 +81,27 @@ pub struct TurnRecord<'a> {
     pub handoff: Option<NewTicket>,
 }
 
+/// Held while one replica processes one message of a conversation, so
+/// that turns of a conversation never interleave across replicas.
+/// Release it with [`TurnLock::release`]; dropping it also releases it.
+#[must_use]
+pub struct TurnLock(Option<sqlx::Transaction<'static, sqlx::Postgres>>);
+
+impl TurnLock {
+    /// No lock needed (one process owns the store).
+    pub fn local() -> Self {
+        Self(None)
+    }
+
+    /// Ends the lock's transaction, which frees the advisory lock.
+    pub async fn release(self) -> Result<(), Error> {
+        if let Some(tx) = self.0 {
+            tx.commit().await?;
+        }
+        Ok(())
+    }
+}
+
 /// Persistence of conversations (and, through [`HandoffStore`], of the
 /// handoff desk).
 #[async_trait]
@@ -89,4 +121,13 @@ pub trait Store: HandoffStore + Send + Sync + 'static {
     async fn undelivered(&self, channel: &str, since_ms: i64) -> Result<Vec<Outbound>, Error>;
     /// Marks a reply as delivered by its channel.
     async fn mark_delivered(&self, reply_id: i64) -> Result<(), Error>;
+    /// Whether an inbound message already has its replies (another replica
+    /// may have answered it while this one waited for the turn lock).
+    async fn is_processed(&self, inbound_id: i64) -> Result<bool, Error>;
+    /// One stored reply, for routing a reply another replica made.
+    async fn reply(&self, reply_id: i64) -> Result<Option<Outbound>, Error>;
+    /// Checks the database answers (for `/readyz`).
+    async fn ping(&self) -> Result<(), Error>;
+    /// Takes the conversation's turn lock (waiting for it).
+    async fn lock(&self, conversation: &ConversationId) -> Result<TurnLock, Error>;
 }

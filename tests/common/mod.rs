@@ -13,6 +13,8 @@ use usher::engine::{Brain, Engine};
 use usher::store::{SqliteStore, Transcript};
 use usher_channel::{Adapter, Context, ConversationId, Inbound, InboundSender, Outbound, Part, Shutdown};
 
+pub mod server;
+
 #[global_allocator]
 static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

@@ -17,6 +17,14 @@ pub trait Adapter: Send + 'static {
     /// The channel name, used in [`Inbound::channel`] and for routing replies.
     fn name(&self) -> &str;
 
+    /// True when fans hold a live connection to one server (the web chat
+    /// socket). With several replicas, such an adapter is also offered the
+    /// replies other replicas make; platform adapters (Telegram, Discord),
+    /// which any replica can send through, only get their own replica's.
+    fn holds_connections(&self) -> bool {
+        false
+    }
+
     /// Runs until `ctx.shutdown` fires (then flushes queued replies) or the
     /// platform connection fails for good.
     async fn run(self: Box<Self>, ctx: Context) -> Result<(), Error>;

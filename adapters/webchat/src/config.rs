@@ -12,6 +12,14 @@ pub struct Config {
     /// Title shown in the widget header. Default "Support".
     #[serde(default = "title")]
     pub title: String,
+    /// Sockets that send nothing (not even a ping) for this long are
+    /// closed; the widget reconnects when the fan types again. Default 600 s.
+    #[serde(default = "idle_timeout_secs")]
+    pub idle_timeout_secs: u64,
+}
+
+fn idle_timeout_secs() -> u64 {
+    600
 }
 
 fn enabled() -> bool {
@@ -24,6 +32,6 @@ fn title() -> String {
 
 impl Default for Config {
     fn default() -> Self {
-        Self { enabled: enabled(), title: title() }
+        Self { enabled: enabled(), title: title(), idle_timeout_secs: idle_timeout_secs() }
     }
 }

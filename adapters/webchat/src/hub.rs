@@ -85,6 +85,10 @@ impl Adapter for WebChat {
         CHANNEL
     }
 
+    fn holds_connections(&self) -> bool {
+        true
+    }
+
     async fn run(self: Box<Self>, ctx: Context) -> Result<(), Error> {
         let Context { output, mut replies, mut shutdown, receipts } = ctx;
         let _ = self.hub.output.set(output);

@@ -58,6 +58,8 @@ async fn serve_socket(hub: Arc<Hub>, conversation: ConversationId, mut socket: W
     let (tx, mut rx) = mpsc::unbounded_channel();
     let id = hub.register(&conversation, tx.clone());
     let mut closing = hub.closing.subscribe();
+    let idle = std::time::Duration::from_secs(hub.config.idle_timeout_secs.max(1));
+    let mut deadline = tokio::time::Instant::now() + idle;
     loop {
         tokio::select! {
             frame = rx.recv() => {
@@ -68,6 +70,7 @@ async fn serve_socket(hub: Arc<Hub>, conversation: ConversationId, mut socket: W
             }
             incoming = socket.recv() => {
                 let Some(Ok(msg)) = incoming else { break };
+                deadline = tokio::time::Instant::now() + idle;
                 let answer = match msg {
                     Message::Text(text) => handle_text(&hub, &conversation, text.as_str()).await,
                     Message::Binary(_) => Some(error(None, "binary frames are not supported: send JSON text")),
@@ -77,6 +80,11 @@ async fn serve_socket(hub: Arc<Hub>, conversation: ConversationId, mut socket: W
                 if let Some(frame) = answer {
                     let _ = tx.send(frame);
                 }
+            }
+            _ = tokio::time::sleep_until(deadline) => {
+                let close = CloseFrame { code: 1000, reason: Utf8Bytes::from_static("idle") };
+                let _ = socket.send(Message::Close(Some(close))).await;
+                break;
             }
             _ = closed(&mut closing) => {
                 let close = CloseFrame { code: 1012, reason: Utf8Bytes::from_static("server restarting") };

@@ -103,7 +103,7 @@ async fn webchat_passes_the_channel_compliance_suite() {
 
 #[tokio::test]
 async fn the_widget_and_demo_page_are_served() {
-    let (_adapter, router) = WebChat::new(Config { enabled: true, title: "Encore <Help>".into() });
+    let (_adapter, router) = WebChat::new(Config { title: "Encore <Help>".into(), ..Config::default() });
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(listener, router).await });

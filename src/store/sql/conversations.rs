@@ -1,0 +1,223 @@
+//! The conversation queries, shared by both backends.
+
+/// Implements [`Store`](crate::store::Store) for `$store`, a struct with a
+/// sqlx `pool` field; `$extra` holds the backend's own methods (the lock).
+macro_rules! conversation_queries {
+    ($store:ty, { $($extra:tt)* }) => {
+        const _: () = {
+        use ::sqlx::Row as _;
+        #[::async_trait::async_trait]
+        impl $crate::store::Store for $store {
+            async fn append_inbound(&self, inbound: &::usher_channel::Inbound) -> Result<i64, $crate::Error> {
+                let now = $crate::util::now_ms();
+                let mut tx = self.pool.begin().await?;
+                sqlx::query(
+                    "INSERT INTO conversations (id, channel, created_ms, updated_ms) VALUES ($1, $2, $3, $3)
+                     ON CONFLICT (id) DO UPDATE SET updated_ms = excluded.updated_ms",
+                )
+                .bind(inbound.conversation.as_str())
+                .bind(&inbound.channel)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+                let id = sqlx::query(
+                    "INSERT INTO messages (conversation_id, direction, sender, text, payload, created_ms)
+                     VALUES ($1, 'in', $2, $3, $4, $5) RETURNING id",
+                )
+                .bind(inbound.conversation.as_str())
+                .bind(&inbound.sender)
+                .bind(&inbound.text)
+                .bind(&inbound.payload)
+                .bind(now)
+                .fetch_one(&mut *tx)
+                .await?
+                .try_get::<i64, _>(0)?;
+                tx.commit().await?;
+                Ok(id)
+            }
+
+            async fn tracker(&self, conversation: &::usher_channel::ConversationId) -> Result<$crate::dialogue::Tracker, $crate::Error> {
+                let row = sqlx::query("SELECT tracker FROM conversations WHERE id = $1")
+                    .bind(conversation.as_str())
+                    .fetch_optional(&self.pool)
+                    .await?;
+                let raw: Option<String> = row.map(|r| r.try_get(0)).transpose()?.flatten();
+                Ok($crate::store::sql::json_col(raw)?.unwrap_or_default())
+            }
+
+            async fn complete_turn(&self, turn: $crate::store::TurnRecord<'_>) -> Result<Vec<i64>, $crate::Error> {
+                let now = $crate::util::now_ms();
+                let mut tx = self.pool.begin().await?;
+                let mut ids = Vec::with_capacity(turn.replies.len());
+                for parts in turn.replies {
+                    let id = sqlx::query(
+                        "INSERT INTO messages (conversation_id, direction, sender, text, parts, reply_to, created_ms)
+                         VALUES ($1, 'out', 'bot', $2, $3, $4, $5) RETURNING id",
+                    )
+                    .bind(turn.conversation.as_str())
+                    .bind(::usher_channel::render_plain(parts))
+                    .bind(serde_json::to_string(parts)?)
+                    .bind(turn.inbound_id)
+                    .bind(now)
+                    .fetch_one(&mut *tx)
+                    .await?
+                    .try_get::<i64, _>(0)?;
+                    ids.push(id);
+                }
+                sqlx::query("UPDATE messages SET processed = 1, nlu = $1, fallback = $2 WHERE id = $3")
+                    .bind(serde_json::to_string(&turn.nlu)?)
+                    .bind(i64::from(turn.fallback))
+                    .bind(turn.inbound_id)
+                    .execute(&mut *tx)
+                    .await?;
+                if let Some(ticket) = turn.handoff {
+                    // The unique index on open tickets makes a second handoff a no-op.
+                    sqlx::query(
+                        "INSERT INTO tickets (conversation_id, reason, priority, state, created_ms)
+                         VALUES ($1, $2, $3, 'waiting', $4) ON CONFLICT DO NOTHING",
+                    )
+                    .bind(turn.conversation.as_str())
+                    .bind(ticket.reason.as_str())
+                    .bind(ticket.priority)
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                sqlx::query("UPDATE conversations SET tracker = $1, updated_ms = $2 WHERE id = $3")
+                    .bind(serde_json::to_string(turn.tracker)?)
+                    .bind(now)
+                    .bind(turn.conversation.as_str())
+                    .execute(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                Ok(ids)
+            }
+
+            async fn transcript(&self, conversation: &::usher_channel::ConversationId) -> Result<Option<$crate::store::Transcript>, $crate::Error> {
+                let Some(head) = sqlx::query("SELECT channel, tracker FROM conversations WHERE id = $1")
+                    .bind(conversation.as_str())
+                    .fetch_optional(&self.pool)
+                    .await?
+                else {
+                    return Ok(None);
+                };
+                let rows = sqlx::query(
+                    "SELECT id, direction, sender, text, payload, parts, nlu, delivered, created_ms FROM messages
+                     WHERE conversation_id = $1 ORDER BY id",
+                )
+                .bind(conversation.as_str())
+                .fetch_all(&self.pool)
+                .await?;
+                let mut messages = Vec::with_capacity(rows.len());
+                for r in rows {
+                    messages.push($crate::store::StoredMessage {
+                        id: r.try_get("id")?,
+                        direction: r.try_get("direction")?,
+                        sender: r.try_get("sender")?,
+                        text: r.try_get("text")?,
+                        payload: r.try_get("payload")?,
+                        parts: $crate::store::sql::json_col::<Vec<::usher_channel::Part>>(r.try_get("parts")?)?,
+                        nlu: $crate::store::sql::json_col(r.try_get("nlu")?)?,
+                        delivered: r.try_get::<i64, _>("delivered")? != 0,
+                        created_ms: r.try_get("created_ms")?,
+                    });
+                }
+                Ok(Some($crate::store::Transcript {
+                    conversation: conversation.clone(),
+                    channel: head.try_get("channel")?,
+                    tracker: $crate::store::sql::json_col(head.try_get("tracker")?)?.unwrap_or_default(),
+                    messages,
+                }))
+            }
+
+            async fn pending(&self) -> Result<Vec<(i64, ::usher_channel::Inbound)>, $crate::Error> {
+                let rows = sqlx::query(
+                    "SELECT m.id, m.conversation_id, c.channel, m.sender, m.text, m.payload
+                     FROM messages m JOIN conversations c ON c.id = m.conversation_id
+                     WHERE m.direction = 'in' AND m.processed = 0 ORDER BY m.id",
+                )
+                .fetch_all(&self.pool)
+                .await?;
+                let mut pending = Vec::with_capacity(rows.len());
+                for r in rows {
+                    let conversation = ::usher_channel::ConversationId::new(r.try_get::<String, _>("conversation_id")?)?;
+                    let inbound = ::usher_channel::Inbound {
+                        conversation,
+                        channel: r.try_get("channel")?,
+                        sender: r.try_get("sender")?,
+                        text: r.try_get("text")?,
+                        payload: r.try_get("payload")?,
+                        attachments: Vec::new(),
+                    };
+                    pending.push((r.try_get("id")?, inbound));
+                }
+                Ok(pending)
+            }
+
+            async fn undelivered(&self, channel: &str, since_ms: i64) -> Result<Vec<::usher_channel::Outbound>, $crate::Error> {
+                let rows = sqlx::query(
+                    "SELECT m.id, m.conversation_id, m.parts
+                     FROM messages m JOIN conversations c ON c.id = m.conversation_id
+                     WHERE m.direction = 'out' AND m.delivered = 0 AND c.channel = $1 AND m.created_ms >= $2
+                     ORDER BY m.id",
+                )
+                .bind(channel)
+                .bind(since_ms)
+                .fetch_all(&self.pool)
+                .await?;
+                let mut replies = Vec::with_capacity(rows.len());
+                for r in rows {
+                    replies.push(::usher_channel::Outbound {
+                        conversation: ::usher_channel::ConversationId::new(r.try_get::<String, _>("conversation_id")?)?,
+                        channel: channel.to_string(),
+                        id: r.try_get("id")?,
+                        parts: $crate::store::sql::json_col::<Vec<::usher_channel::Part>>(r.try_get("parts")?)?.unwrap_or_default(),
+                    });
+                }
+                Ok(replies)
+            }
+
+            async fn mark_delivered(&self, reply_id: i64) -> Result<(), $crate::Error> {
+                sqlx::query("UPDATE messages SET delivered = 1 WHERE id = $1").bind(reply_id).execute(&self.pool).await?;
+                Ok(())
+            }
+
+            async fn is_processed(&self, inbound_id: i64) -> Result<bool, $crate::Error> {
+                let row = sqlx::query("SELECT processed FROM messages WHERE id = $1 AND direction = 'in'")
+                    .bind(inbound_id)
+                    .fetch_optional(&self.pool)
+                    .await?;
+                Ok(row.map(|r| r.try_get::<i64, _>(0)).transpose()?.is_some_and(|p| p != 0))
+            }
+
+            async fn reply(&self, reply_id: i64) -> Result<Option<::usher_channel::Outbound>, $crate::Error> {
+                let row = sqlx::query(
+                    "SELECT m.id, m.conversation_id, c.channel, m.parts
+                     FROM messages m JOIN conversations c ON c.id = m.conversation_id
+                     WHERE m.id = $1 AND m.direction = 'out'",
+                )
+                .bind(reply_id)
+                .fetch_optional(&self.pool)
+                .await?;
+                row.map(|r| {
+                    Ok(::usher_channel::Outbound {
+                        conversation: ::usher_channel::ConversationId::new(r.try_get::<String, _>("conversation_id")?)?,
+                        channel: r.try_get("channel")?,
+                        id: r.try_get("id")?,
+                        parts: $crate::store::sql::json_col::<Vec<::usher_channel::Part>>(r.try_get("parts")?)?
+                            .unwrap_or_default(),
+                    })
+                })
+                .transpose()
+            }
+
+            async fn ping(&self) -> Result<(), $crate::Error> {
+                sqlx::query("SELECT 1").execute(&self.pool).await?;
+                Ok(())
+            }
+
+            $($extra)*
+        }
+        };
+    };
+}
