@@ -5,14 +5,16 @@
 #   scripts/bench-load.sh sqlite|postgres [FANS...]   (default: 100 500 1000)
 # Messages per fan: MESSAGES (default 20). PostgreSQL admin URL:
 # USHER_TEST_POSTGRES (default postgres://postgres@127.0.0.1:5432/postgres).
+# USHER_BIN: an already built binary (skips the release build).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 store="${1:-sqlite}"; shift || true
 fans=("${@:-100 500 1000}"); fans=(${fans[@]})
 messages="${MESSAGES:-20}"
+timeout="${TIMEOUT:-900}"
 port="${PORT:-18099}"
-bin="${CARGO_TARGET_DIR:-target}/release/usher"
-cargo build --release --quiet
+bin="${USHER_BIN:-${CARGO_TARGET_DIR:-target}/release/usher}"
+[ -n "${USHER_BIN:-}" ] || cargo build --release --quiet
 work="$(mktemp -d)"
 admin="${USHER_TEST_POSTGRES:-postgres://postgres@127.0.0.1:5432/postgres}"
 db="usher_bench_$$"
@@ -42,7 +44,9 @@ YAML
 server=$!
 for _ in $(seq 600); do grep -q "usher listening" "$work/serve.log" && break; sleep 0.5; done
 grep -q "usher listening" "$work/serve.log" || { cat "$work/serve.log"; exit 1; }
+status=0
 for n in "${fans[@]}"; do
-  "$bin" bench load --url "ws://127.0.0.1:$port/ws" --clients "$n" --messages "$messages" --json | tail -1 \
-    | sed "s/^{/{\"store\":\"$store\",/"
+  out="$("$bin" bench load --url "ws://127.0.0.1:$port/ws" --clients "$n" --messages "$messages" --timeout "$timeout" --json)" || status=1
+  echo "$out" | tail -1 | sed "s/^{/{\"store\":\"$store\",/"
 done
+exit $status

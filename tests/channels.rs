@@ -338,14 +338,7 @@ fn serve_explains_a_missing_channel_token() {
 async fn a_telegram_fan_gets_a_poem() {
     let dir = tempfile::tempdir().unwrap();
     let engine = common::engine(dir.path()).await;
-    let mut config = common::config(dir.path());
-    config.creative.poem = common::repo().join("models/poem");
-    let tools = tokio::task::spawn_blocking(move || {
-        usher::creative::tools::Toolset::load(&config, usher::bootstrap::sentiment(&config))
-    })
-    .await
-    .unwrap();
-    engine.set_tools(Arc::new(tools));
+    common::attach_tools(&engine, common::creative_config(dir.path())).await;
     let (_trigger, shutdown) = Shutdown::new();
     let api = FakeBotApi::start().await.unwrap();
     let telegram = usher_telegram::Config { enabled: true, api_url: Some(api.url().into()), ..Default::default() };
@@ -356,4 +349,48 @@ async fn a_telegram_fan_gets_a_poem() {
     let sent = api.sent_to(TG_CHAT);
     let poem = sent.iter().find_map(|c| c.text()).unwrap();
     assert!(poem.starts_with("Love") && poem.lines().count() >= 2, "{poem}");
+}
+
+#[tokio::test]
+async fn a_telegram_fan_gets_a_melody_as_audio_midi_and_a_piano_roll() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = common::engine(dir.path()).await;
+    let config = common::creative_config(dir.path());
+    let files = usher::creative::tools::files_dir(&config);
+    common::attach_tools(&engine, config).await;
+    // The files route the adapter downloads attachments from.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let files_url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, usher::http::files::router(files)).await });
+    let (_trigger, shutdown) = Shutdown::new();
+    let api = FakeBotApi::start().await.unwrap();
+    let telegram = usher_telegram::Config {
+        enabled: true,
+        api_url: Some(api.url().into()),
+        files_url: Some(files_url),
+        ..Default::default()
+    };
+    let (adapter, _) = Telegram::new(telegram, "1:T", None).unwrap();
+    engine.start_adapter(Box::new(adapter), shutdown);
+    api.fan_says(TG_CHAT, "compose a short melody");
+    settled(&engine, &format!("telegram:{TG_CHAT}"), 1).await;
+    let sent = api.sent_to(TG_CHAT);
+    let file = |method: &str| {
+        let call = sent.iter().find(|c| c.method == method).unwrap_or_else(|| panic!("no {method}: {sent:#?}"));
+        let field = if method == "sendaudio" {
+            "audio"
+        } else if method == "sendphoto" {
+            "photo"
+        } else {
+            "document"
+        };
+        let f = call.params[field].clone();
+        (f["file_name"].as_str().unwrap().to_string(), f["bytes"].as_u64().unwrap())
+    };
+    let (wav, wav_bytes) = file("sendaudio");
+    assert!(wav.ends_with(".wav") && wav_bytes > 100_000, "{wav}: {wav_bytes} bytes");
+    let (mid, mid_bytes) = file("senddocument");
+    assert!(mid.ends_with(".mid") && mid_bytes > 50, "{mid}: {mid_bytes} bytes");
+    let (png, png_bytes) = file("sendphoto");
+    assert!(png.ends_with(".png") && png_bytes > 1_000, "{png}: {png_bytes} bytes");
 }

@@ -249,3 +249,35 @@ fn create_poem_is_deterministic_and_refuses_bad_themes() {
     assert_eq!(rude.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&rude.stderr).contains("another theme"));
 }
+
+#[test]
+fn create_melody_writes_midi_wav_and_png_deterministically() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = |seed: &str, out: &std::path::Path| {
+        usher()
+            .current_dir(common::repo())
+            .args(["create", "melody", "--seed", seed, "--out"])
+            .arg(out)
+            .output()
+            .unwrap()
+    };
+    let (a, b, c) = (dir.path().join("a"), dir.path().join("b"), dir.path().join("c"));
+    let first = run("7", &a);
+    assert!(first.status.success(), "{}", String::from_utf8_lossy(&first.stderr));
+    assert!(String::from_utf8_lossy(&first.stdout).contains("notes over 4 bars"));
+    assert!(run("7", &b).status.success());
+    assert!(run("8", &c).status.success());
+    for name in ["melody.mid", "melody.wav", "melody.png"] {
+        let bytes = std::fs::read(a.join(name)).unwrap();
+        assert!(bytes.len() > 50, "{name} is {} bytes", bytes.len());
+        assert_eq!(bytes, std::fs::read(b.join(name)).unwrap(), "{name}: same seed, same file");
+    }
+    assert_ne!(std::fs::read(a.join("melody.mid")).unwrap(), std::fs::read(c.join("melody.mid")).unwrap());
+    // An --out that cannot be a directory (a file is in the way) is a clear error.
+    let blocked = dir.path().join("file");
+    std::fs::write(&blocked, "x").unwrap();
+    let refused = run("7", &blocked.join("sub"));
+    assert!(!refused.status.success());
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(stderr.contains("cannot write the melody") && stderr.contains("file"), "{stderr}");
+}

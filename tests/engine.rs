@@ -167,15 +167,7 @@ async fn upset_fans_are_handed_to_a_person_after_two_negative_messages() {
 async fn a_fan_asking_for_a_poem_gets_one_on_their_theme() {
     let dir = tempfile::tempdir().unwrap();
     let engine = common::engine(dir.path()).await;
-    let mut config = common::config(dir.path());
-    config.creative.poem = common::repo().join("models/poem");
-    config.creative.emotions = common::repo().join("models/emotions");
-    let tools = tokio::task::spawn_blocking(move || {
-        usher::creative::tools::Toolset::load(&config, usher::bootstrap::sentiment(&config))
-    })
-    .await
-    .unwrap();
-    engine.set_tools(std::sync::Arc::new(tools));
+    common::attach_tools(&engine, common::creative_config(dir.path())).await;
     let mut fan = common::Fan::new(&engine, "fan-poem").await;
     let r = fan.say("write me a poem about love").await;
     let poem = text(&r[0]);

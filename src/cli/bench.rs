@@ -61,15 +61,36 @@ pub fn poem(config: &Config, runs: usize) -> anyhow::Result<ExitCode> {
     use usher::creative::poem::{Poet, Request};
     let poet = Poet::load(&config.creative.poem)?;
     let themes = ["love", "night", "music", "stage", "ticket", "river", "summer", "dream"];
+    latency("poems", runs, |i| {
+        let request = Request { seed: i as u64, ..Request::new(themes[i % themes.len()]) };
+        poet.compose(&request).map(drop).map_err(Into::into)
+    })
+}
+
+/// `usher bench melody`: latency of composing one melody and writing its
+/// MIDI, WAV and piano roll (what a fan's request costs; load excluded).
+pub fn melody(config: &Config, runs: usize) -> anyhow::Result<ExitCode> {
+    use usher::creative::melody::{render, Composer};
+    let composer = Composer::load(&config.creative.melody)?;
+    let out = std::env::temp_dir().join(format!("usher-bench-melody-{}", std::process::id()));
+    let result = latency("melodies", runs, |i| {
+        render::write_all(&composer.compose(i as u64)?, &out)?;
+        Ok(())
+    });
+    let _ = std::fs::remove_dir_all(&out);
+    result
+}
+
+/// Runs `once(i)` `runs` times and prints p50, p95 and max in ms.
+fn latency(what: &str, runs: usize, mut once: impl FnMut(usize) -> anyhow::Result<()>) -> anyhow::Result<ExitCode> {
     let mut ms: Vec<f64> = Vec::with_capacity(runs);
     for i in 0..runs.max(1) {
-        let request = Request { seed: i as u64, ..Request::new(themes[i % themes.len()]) };
         let started = std::time::Instant::now();
-        poet.compose(&request)?;
+        once(i)?;
         ms.push(started.elapsed().as_secs_f64() * 1000.0);
     }
     ms.sort_by(f64::total_cmp);
     let pct = |p: f64| ms[((ms.len() - 1) as f64 * p).round() as usize];
-    println!("poems: {}, p50 {:.1} ms, p95 {:.1} ms, max {:.1} ms", ms.len(), pct(0.5), pct(0.95), pct(1.0));
+    println!("{what}: {}, p50 {:.1} ms, p95 {:.1} ms, max {:.1} ms", ms.len(), pct(0.5), pct(0.95), pct(1.0));
     Ok(ExitCode::SUCCESS)
 }

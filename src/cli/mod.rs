@@ -119,6 +119,11 @@ enum BenchCommand {
     /// Many web chat fans against a running server: throughput, latency,
     /// lost / duplicated / out-of-order replies (checked against the store).
     Load(load::Args),
+    /// Melody generation and rendering latency.
+    Melody {
+        #[arg(long, default_value_t = 50)]
+        runs: usize,
+    },
     /// Poem generation latency.
     Poem {
         #[arg(long, default_value_t = 50)]
@@ -185,6 +190,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         Command::Bench { command: BenchCommand::Kb(a) } => kb::bench(&a).await,
         Command::Bench { command: BenchCommand::Load(a) } => load::run(&a).await,
         Command::Bench { command: BenchCommand::Poem { runs } } => bench::poem(&load_config(&args.config)?, runs),
+        Command::Bench { command: BenchCommand::Melody { runs } } => bench::melody(&load_config(&args.config)?, runs),
         Command::Kb { command } => kb::run(&load_config(&args.config)?, command).await,
         Command::Test { command: TestCommand::Entities { data, seed } } => {
             test_nlu::entities(&load_config(&args.config)?, &data, seed)

@@ -83,16 +83,19 @@ async fn turn(
         let _ = ack.send(Ok(Accepted { message_id: inbound_id }));
     }
     let started = std::time::Instant::now();
-    // With replicas, another one may be in this conversation (or, recovering
-    // after a restart, may have picked up this very message).
-    let lock = inner.store.lock(&inbound.conversation).await?;
-    let result = if inner.store.is_processed(inbound_id).await? {
-        Err(Error::Conflict(format!("message {inbound_id} was already answered by another replica")))
-    } else {
-        answer(inner, &inbound, inbound_id).await
+    // The message is acknowledged: a store hiccup (a busy pool, a dropped
+    // connection) must not leave it unanswered until the next restart.
+    let mut attempt = 0u32;
+    let (turn, handoff) = loop {
+        match locked_turn(inner, &inbound, inbound_id).await {
+            Err(Error::Store(e)) if attempt < RETRIES => {
+                attempt += 1;
+                tracing::warn!(message = inbound_id, attempt, error = %e, "turn failed on the store; retrying");
+                tokio::time::sleep(std::time::Duration::from_millis(100 << attempt)).await;
+            }
+            other => break other?,
+        }
     };
-    lock.release().await?;
-    let (turn, handoff) = result?;
     inner.metrics.turn.observe(started.elapsed());
     for _ in &turn.replies {
         Metrics::inc(&inner.metrics.replies_out);
@@ -108,6 +111,23 @@ async fn turn(
         inner.publish(Event::Queue);
     }
     Ok(turn)
+}
+
+/// Store failures retried per acknowledged message.
+const RETRIES: u32 = 5;
+
+/// Takes the conversation's turn lock and answers the message unless
+/// another replica already did (or, recovering after a restart, picked up
+/// this very message).
+async fn locked_turn(inner: &Arc<Inner>, inbound: &Inbound, inbound_id: i64) -> Result<(Turn, bool), Error> {
+    let lock = inner.store.lock(&inbound.conversation).await?;
+    let result = if inner.store.is_processed(inbound_id).await? {
+        Err(Error::Conflict(format!("message {inbound_id} was already answered by another replica")))
+    } else {
+        answer(inner, inbound, inbound_id).await
+    };
+    lock.release().await?;
+    result
 }
 
 /// Understands and answers one stored message under its turn lock; true

@@ -25,10 +25,13 @@ impl PgStore {
     /// many lock connections) and migrates the database. Replicas starting
     /// together are safe: sqlx's migrator takes an advisory lock.
     pub async fn connect(url: &str, connections: u32) -> Result<Self, Error> {
-        let options = || PgPoolOptions::new().max_connections(connections).acquire_timeout(Duration::from_secs(10));
-        let pool = options().connect(url).await?;
+        let options = |wait| PgPoolOptions::new().max_connections(connections).acquire_timeout(wait);
+        let pool = options(Duration::from_secs(10)).connect(url).await?;
         sqlx::migrate!("./migrations/postgres").run(&pool).await?;
-        let locks = options().connect(url).await?;
+        // Waiting for a lock connection is waiting for a turn: under load
+        // hundreds of conversations queue here, which is back-pressure, not
+        // an error.
+        let locks = options(Duration::from_secs(600)).connect(url).await?;
         Ok(Self { pool, locks })
     }
 

@@ -18,7 +18,8 @@ export function makeConfig(extra = "") {
   writeFileSync(
     config,
     `http: {host: 127.0.0.1, port: ${port}}\ndata_dir: ${join(dir, "data")}\nintents: ${join(repo, "intents")}\n` +
-      `nlu: {encoder: null, sentiment: ${join(repo, "models/sentiment")}}\n${extra}`,
+      `nlu: {encoder: null, sentiment: ${join(repo, "models/sentiment")}}\n` +
+      `creative: {melody: ${join(repo, "models/melody")}}\n${extra}`,
   );
   return { dir, config, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
 }

@@ -59,6 +59,21 @@ await scenario(async (env) => {
   await botSays("You're welcome");
   check(true, "the widget reconnects after a server restart and keeps chatting");
 
+  await say("compose a short melody");
+  const audio = page.locator("#usher-widget audio").last();
+  await audio.waitFor({ timeout: 60000 });
+  const duration = await audio.evaluate((a) => new Promise((resolve, reject) => {
+    if (a.readyState >= 1) resolve(a.duration);
+    a.addEventListener("loadedmetadata", () => resolve(a.duration));
+    a.addEventListener("error", () => reject(new Error(`audio error ${a.error && a.error.code}`)));
+  }));
+  check(duration > 9 && duration < 11, `the melody arrives as playable audio (${duration.toFixed(2)} s)`);
+  const roll = page.locator("#usher-widget img").last();
+  const width = await roll.evaluate((i) => i.complete && i.naturalWidth
+    ? i.naturalWidth
+    : new Promise((resolve) => i.addEventListener("load", () => resolve(i.naturalWidth))));
+  check(width > 0, `its piano roll image loads (${width} px wide)`);
+
   await page.locator("#usher-widget .usher-chip", { hasText: "Talk to a person" }).last().click();
   await botSays("A person will answer here shortly");
   const transcript = await (await fetch(`${base}/api/v1/conversations/${conversation}`)).json();

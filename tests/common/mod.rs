@@ -152,3 +152,23 @@ pub fn payloads(parts: &[Part]) -> Vec<String> {
         })
         .collect()
 }
+
+/// The shipped creative models (poem, melody, emotions) and the config
+/// pointing at them, for a config over `data_dir`.
+pub fn creative_config(data_dir: &Path) -> Config {
+    let mut config = config(data_dir);
+    config.creative.poem = repo().join("models/poem");
+    config.creative.melody = repo().join("models/melody");
+    config.creative.emotions = repo().join("models/emotions");
+    config
+}
+
+/// Loads the creative tools of `config` (off the runtime) into `engine`.
+pub async fn attach_tools(engine: &Engine, config: Config) {
+    let tools = tokio::task::spawn_blocking(move || {
+        usher::creative::tools::Toolset::load(&config, usher::bootstrap::sentiment(&config))
+    })
+    .await
+    .unwrap();
+    engine.set_tools(Arc::new(tools));
+}

@@ -1,7 +1,8 @@
-//! The DCGAN. Rolls are images `(batch, 1, STEPS, PITCHES)`.
+//! The DCGAN. Rolls are images `(batch, 1, STEPS, COLUMNS)`.
 //!
 //! Generator: noise (64) → linear → 64×8×4 → three `ConvTranspose2d`
-//! (kernel 4, stride 2, padding 1, output padding 0) → 1×64×32 logits.
+//! (kernel 4, stride 2, padding 1, output padding 0) → 1×64×32 logits →
+//! softmax over each step's 32 columns (rest + 31 pitches).
 //! (candle 0.11's `ConvTranspose1d` has no backward pass; the 2-D one has.)
 //! Discriminator: three stride-2 `Conv2d` → 64×8×4 → linear → one logit.
 //! Leaky ReLU (0.2) throughout, Adam (2e-4, β1 0.5), one-sided label
@@ -19,15 +20,13 @@ use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use serde::{Deserialize, Serialize};
 
-use super::{Melody, PITCHES, STEPS};
+use super::{Melody, COLUMNS, STEPS};
 use crate::Error;
 
 /// Noise dimensions.
 pub const Z: usize = 64;
 const BASE: usize = 64;
 const BATCH: usize = 64;
-/// Probability above which a step sounds its likeliest pitch.
-pub const THRESHOLD: f32 = 0.3;
 
 /// Mean losses of one epoch.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -72,7 +71,7 @@ impl Generator {
         Ok(Self { varmap, fc, up })
     }
 
-    /// Logits `(batch, 1, STEPS, PITCHES)` for noise `(batch, Z)`.
+    /// Logits `(batch, 1, STEPS, COLUMNS)` for noise `(batch, Z)`.
     fn forward(&self, z: &Tensor) -> Result<Tensor, Error> {
         let b = z.dim(0)?;
         let mut x = self.fc.forward(z)?.reshape((b, BASE, 8, 4))?;
@@ -86,13 +85,17 @@ impl Generator {
         Ok(x)
     }
 
+    /// Each step's column probabilities (what the discriminator judges).
+    fn probabilities(&self, z: &Tensor) -> Result<Tensor, Error> {
+        Ok(candle_nn::ops::softmax(&self.forward(z)?, D::Minus1)?)
+    }
+
     /// A melody from `seed`: the same seed gives the same melody.
     pub fn compose(&self, seed: u64) -> Result<Melody, Error> {
         let mut rng = StdRng::seed_from_u64(seed);
         let z = noise(&mut rng, 1)?;
-        let probs = candle_nn::ops::sigmoid(&self.forward(&z)?)?;
-        let roll: Vec<f32> = probs.flatten_all()?.to_vec1()?;
-        Ok(Melody::from_roll(&roll, THRESHOLD))
+        let roll: Vec<f32> = self.forward(&z)?.flatten_all()?.to_vec1()?;
+        Ok(Melody::from_roll(&roll))
     }
 
     /// Writes `generator.safetensors` (f16) into `dir`.
@@ -123,7 +126,7 @@ impl Discriminator {
         Ok(Self { varmap, down, fc })
     }
 
-    /// One logit per roll (probabilities in, `(batch, 1, STEPS, PITCHES)`).
+    /// One logit per roll (probabilities in, `(batch, 1, STEPS, COLUMNS)`).
     fn forward(&self, x: &Tensor) -> Result<Tensor, Error> {
         let mut x = x.clone();
         for layer in &self.down {
@@ -193,13 +196,13 @@ pub fn train(
         let mut batches = 0;
         for chunk in order.chunks_exact(BATCH) {
             let real: Vec<f32> = chunk.iter().flat_map(|&i| rolls[i].iter().copied()).collect();
-            let real = Tensor::from_vec(real, (BATCH, 1, STEPS, PITCHES), &Device::Cpu)?;
+            let real = Tensor::from_vec(real, (BATCH, 1, STEPS, COLUMNS), &Device::Cpu)?;
             let smooth = Tensor::full(0.9f32, BATCH, &Device::Cpu)?;
             let zeros = Tensor::zeros(BATCH, DType::F32, &Device::Cpu)?;
             let ones = Tensor::ones(BATCH, DType::F32, &Device::Cpu)?;
 
             // Discriminator step: real rolls towards 0.9, generated towards 0.
-            let fake = candle_nn::ops::sigmoid(&g.forward(&noise(&mut rng, BATCH)?)?)?.detach();
+            let fake = g.probabilities(&noise(&mut rng, BATCH)?)?.detach();
             let real_logits = d.forward(&real)?;
             let fake_logits = d.forward(&fake)?;
             let loss_d = (candle_nn::loss::binary_cross_entropy_with_logit(&real_logits, &smooth)?
@@ -207,7 +210,7 @@ pub fn train(
             opt_d.backward_step(&loss_d)?;
 
             // Generator step: make the discriminator call its rolls real.
-            let fake = candle_nn::ops::sigmoid(&g.forward(&noise(&mut rng, BATCH)?)?)?;
+            let fake = g.probabilities(&noise(&mut rng, BATCH)?)?;
             let loss_g = candle_nn::loss::binary_cross_entropy_with_logit(&d.forward(&fake)?, &ones)?;
             let grads = loss_g.backward()?;
             opt_g.step(&grads)?;
@@ -247,8 +250,8 @@ mod tests {
         init(&d.varmap, &mut rng).unwrap();
         let z = noise(&mut rng, 2).unwrap();
         let logits = g.forward(&z).unwrap();
-        assert_eq!(logits.dims(), [2, 1, STEPS, PITCHES]);
-        let out = d.forward(&candle_nn::ops::sigmoid(&logits).unwrap()).unwrap();
+        assert_eq!(logits.dims(), [2, 1, STEPS, COLUMNS]);
+        let out = d.forward(&g.probabilities(&z).unwrap()).unwrap();
         assert_eq!(out.dims(), [2]);
         let grads = out.sum_all().unwrap().backward().unwrap();
         let data = g.varmap.data().lock().unwrap();

@@ -28,10 +28,15 @@ pub const STEPS_PER_BAR: usize = 16;
 pub const BARS: usize = 4;
 /// Steps per melody.
 pub const STEPS: usize = STEPS_PER_BAR * BARS;
-/// Piano-roll rows.
-pub const PITCHES: usize = 32;
-/// The MIDI pitch of row 0 (G3); rows reach D6.
+/// Sounding pitches in the roll.
+pub const PITCHES: usize = 31;
+/// The lowest of them (G3); the highest is C#6.
 pub const LOW_PITCH: u8 = 55;
+/// Roll columns per step: column 0 is a rest, column `1 + i` pitch
+/// `LOW_PITCH + i`. Every step holds exactly one of them, so the generator
+/// ends in a softmax per step (as MidiNet does) rather than independent
+/// per-pitch sigmoids and a threshold.
+pub const COLUMNS: usize = PITCHES + 1;
 
 /// One note, in sixteenth-note steps.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -66,26 +71,25 @@ impl Melody {
         notes
     }
 
-    /// The piano roll as row-major `[step][pitch]` 0/1 values.
+    /// The roll as row-major `[step][column]` one-hot values (column 0: rest).
     pub fn roll(&self) -> Vec<f32> {
-        let mut roll = vec![0.0; STEPS * PITCHES];
+        let mut roll = vec![0.0; STEPS * COLUMNS];
         for (t, p) in self.steps.iter().enumerate().take(STEPS) {
-            if let Some(row) = p.and_then(row_of) {
-                roll[t * PITCHES + row] = 1.0;
-            }
+            let column = p.and_then(row_of).map_or(0, |row| row + 1);
+            roll[t * COLUMNS + column] = 1.0;
         }
         roll
     }
 
-    /// Reads a generated roll (`[step][pitch]` probabilities): the likeliest
-    /// pitch of each step, or a rest where none reaches `threshold`.
-    pub fn from_roll(roll: &[f32], threshold: f32) -> Self {
+    /// Reads a generated roll (`[step][column]` scores): the likeliest column
+    /// of each step, a rest when that is column 0.
+    pub fn from_roll(roll: &[f32]) -> Self {
         let steps = roll
-            .chunks(PITCHES)
+            .chunks(COLUMNS)
             .map(|row| {
-                let (best, p) =
+                let (best, _) =
                     row.iter().enumerate().fold((0, f32::MIN), |a, (i, &v)| if v > a.1 { (i, v) } else { a });
-                (p >= threshold).then_some(LOW_PITCH + best as u8)
+                best.checked_sub(1).map(|row| LOW_PITCH + row as u8)
             })
             .collect();
         Self { steps }
@@ -168,9 +172,10 @@ mod tests {
                 Note { pitch: 62, start: 5, steps: 1 }
             ]
         );
-        assert_eq!(Melody::from_roll(&m.roll(), 0.5), m);
+        assert_eq!(Melody::from_roll(&m.roll()), m);
+        assert_eq!(m.roll().iter().sum::<f32>(), STEPS as f32, "one column per step");
         assert_eq!(row_of(54), None);
-        assert_eq!(row_of(LOW_PITCH + 31), Some(31));
-        assert_eq!(row_of(LOW_PITCH + 32), None);
+        assert_eq!(row_of(LOW_PITCH + 30), Some(30));
+        assert_eq!(row_of(LOW_PITCH + 31), None);
     }
 }
