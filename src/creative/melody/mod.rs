@@ -178,4 +178,22 @@ mod tests {
         assert_eq!(row_of(LOW_PITCH + 30), Some(30));
         assert_eq!(row_of(LOW_PITCH + 31), None);
     }
+
+    #[test]
+    fn shipped_weights_load_and_corrupt_ones_name_the_file() {
+        let shipped = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("models/melody");
+        let composer = Composer::load(&shipped).unwrap();
+        assert_eq!(composer.compose(5).unwrap(), composer.compose(5).unwrap());
+        assert!(composer.report.as_ref().is_some_and(|r| r.epochs > 0));
+
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::copy(shipped.join("meta.json"), dir.path().join("meta.json")).unwrap();
+        std::fs::write(dir.path().join("generator.safetensors"), b"not a safetensors file").unwrap();
+        let err = Composer::load(dir.path()).err().expect("corrupt weights are refused").to_string();
+        assert!(err.contains("generator.safetensors"), "{err}");
+        let full = std::fs::read(shipped.join("generator.safetensors")).unwrap();
+        std::fs::write(dir.path().join("generator.safetensors"), &full[..full.len() / 2]).unwrap();
+        let err = Composer::load(dir.path()).err().expect("truncated weights are refused").to_string();
+        assert!(err.contains("generator.safetensors"), "{err}");
+    }
 }
