@@ -93,6 +93,11 @@ impl TurnLock {
         Self(None)
     }
 
+    /// True when replicas share the store (the lock is a database lock).
+    pub fn shared(&self) -> bool {
+        self.0.is_some()
+    }
+
     /// Ends the lock's transaction, which frees the advisory lock.
     pub async fn release(self) -> Result<(), Error> {
         if let Some(tx) = self.0 {
