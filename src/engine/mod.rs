@@ -67,7 +67,8 @@ pub(crate) struct Inner {
     brain: RwLock<Arc<Brain>>,
     workers: Mutex<HashMap<ConversationId, mpsc::Sender<Job>>>,
     routes: RwLock<HashMap<String, Route>>,
-    /// Bounds concurrent CPU-heavy NLU calls to the number of cores.
+    /// Bounds concurrent CPU-heavy knowledge lookups and creative tools to
+    /// the number of cores (NLU runs on the batcher's own thread).
     inference: Semaphore,
     /// The knowledge base, once indexed.
     knowledge: RwLock<Option<Arc<KnowledgeBase>>>,

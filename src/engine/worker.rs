@@ -97,9 +97,7 @@ async fn turn(
         }
     };
     inner.metrics.turn.observe(started.elapsed());
-    for _ in &turn.replies {
-        Metrics::inc(&inner.metrics.replies_out);
-    }
+    inner.metrics.replies_out.fetch_add(turn.replies.len() as u64, std::sync::atomic::Ordering::Relaxed);
     if handoff {
         Metrics::inc(&inner.metrics.handoffs);
     }
