@@ -58,6 +58,9 @@ pub enum Error {
     /// The request conflicts with the current state (a ticket another agent holds).
     #[error("{0}")]
     Conflict(String),
+    /// A platform delivered a stored message again (it is answered once).
+    #[error("message {0} was already received; a platform's redelivery is answered once")]
+    Duplicate(i64),
     /// Too many messages: wait this long.
     #[error("too many messages: wait {} s", crate::limit::retry_after_secs(*.0))]
     RateLimited(std::time::Duration),

@@ -39,7 +39,7 @@ pub mod engine;
 pub mod error;
 pub mod handoff;
 pub mod http;
-pub mod intents;
+pub use usher_intents as intents;
 pub mod knowledge;
 pub mod limit;
 pub mod metrics;

@@ -173,3 +173,25 @@ async fn a_fan_on_one_replica_gets_the_reply_an_agent_sends_from_another() {
     assert!(texts.contains(&"thank you!"), "{texts:?}");
     assert!(texts.iter().any(|t| t.contains("replica B")), "{texts:?}");
 }
+
+#[tokio::test]
+async fn postgres_stores_a_redelivered_platform_message_once() {
+    use usher::store::{PgStore, Store};
+    use usher_channel::{ConversationId, Inbound};
+    let db = TestDb::create().await;
+    let store = PgStore::connect(&db.url, 2).await.unwrap();
+    let conv = ConversationId::new("discord:1").unwrap();
+    let mut inbound = Inbound::text(conv.clone(), "discord", "my stream keeps buffering");
+    inbound.platform_id = Some("message:1150".into());
+    let first = store.append_inbound(&inbound).await.unwrap();
+    let again = store.append_inbound(&inbound).await.unwrap();
+    assert!(first.fresh && !again.fresh);
+    assert_eq!(again.id, first.id);
+    // No platform id (the REST API, web chat): every message is new.
+    let plain = Inbound::text(conv.clone(), "api", "hello");
+    let (a, b) = (store.append_inbound(&plain).await.unwrap(), store.append_inbound(&plain).await.unwrap());
+    assert!(a.fresh && b.fresh && a.id != b.id);
+    let pending = store.pending().await.unwrap();
+    assert_eq!(pending.len(), 3);
+    assert_eq!(pending[0].1.platform_id.as_deref(), Some("message:1150"));
+}

@@ -30,7 +30,8 @@ async fn messages_stored_but_unanswered_are_answered_on_start() {
     {
         // A message acknowledged (stored) just before a crash.
         let store = SqliteStore::open(&dir.path().join("usher.db")).await.unwrap();
-        store.append_inbound(&Inbound::text(conv.clone(), "api", "hello there")).await.unwrap();
+        let stored = store.append_inbound(&Inbound::text(conv.clone(), "api", "hello there")).await.unwrap();
+        assert!(stored.fresh);
         assert_eq!(store.pending().await.unwrap().len(), 1);
     }
     let engine = common::engine(dir.path()).await;
@@ -45,4 +46,57 @@ async fn messages_stored_but_unanswered_are_answered_on_start() {
         tokio::time::sleep(std::time::Duration::from_millis(25)).await;
     }
     panic!("the pending message was not answered");
+}
+
+fn from_platform(conv: &ConversationId, text: &str, platform_id: &str) -> Inbound {
+    let mut inbound = Inbound::text(conv.clone(), "telegram", text);
+    inbound.platform_id = Some(platform_id.to_string());
+    inbound
+}
+
+#[tokio::test]
+async fn a_message_the_platform_delivers_again_is_stored_and_answered_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let conv = ConversationId::new("telegram:42").unwrap();
+    let engine = common::engine(dir.path()).await;
+    let first = engine.handle(from_platform(&conv, "hello there", "message:7")).await.unwrap();
+    assert_eq!(first.replies.len(), 1);
+    match engine.handle(from_platform(&conv, "hello there", "message:7")).await {
+        Err(usher::Error::Duplicate(id)) => assert_eq!(id, first.inbound_id),
+        other => panic!("a redelivery was answered again: {:?}", other.map(|t| t.inbound_id)),
+    }
+    // Another message, and the same platform id in another chat, are new.
+    engine.handle(from_platform(&conv, "hello again", "message:8")).await.unwrap();
+    let other = ConversationId::new("telegram:43").unwrap();
+    engine.handle(from_platform(&other, "hello there", "message:7")).await.unwrap();
+    let t = engine.transcript(&conv).await.unwrap().unwrap();
+    let inbound: Vec<_> = t.messages.iter().filter(|m| m.direction == "in").map(|m| m.text.as_str()).collect();
+    assert_eq!(inbound, ["hello there", "hello again"]);
+    assert_eq!(t.messages.len(), 4, "{:#?}", t.messages);
+}
+
+#[tokio::test]
+async fn a_redelivery_of_a_message_a_crash_left_unanswered_is_answered_once_by_recovery() {
+    let dir = tempfile::tempdir().unwrap();
+    let conv = ConversationId::new("telegram:44").unwrap();
+    {
+        let store = SqliteStore::open(&dir.path().join("usher.db")).await.unwrap();
+        assert!(store.append_inbound(&from_platform(&conv, "hello there", "message:9")).await.unwrap().fresh);
+    }
+    let engine = common::engine(dir.path()).await;
+    // The platform never heard the confirmation and sends it again on start.
+    assert!(matches!(
+        engine.handle(from_platform(&conv, "hello there", "message:9")).await,
+        Err(usher::Error::Duplicate(_))
+    ));
+    assert_eq!(engine.recover().await.unwrap(), 1);
+    for _ in 0..200 {
+        let t = engine.transcript(&conv).await.unwrap().unwrap();
+        if engine.store().pending().await.unwrap().is_empty() {
+            assert_eq!(t.messages.len(), 2, "{:#?}", t.messages);
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("recovery did not answer the stored message");
 }

@@ -50,8 +50,12 @@ async fn process(inner: &Arc<Inner>, job: Job) {
     let Job { inbound, stored, ack, done } = job;
     let result = turn(inner, inbound, stored, ack).await;
     inner.metrics.in_flight.fetch_sub(1, Relaxed);
-    if let Err(e) = &result {
-        tracing::error!(error = %e, "turn failed");
+    match &result {
+        Err(e @ (Error::Duplicate(_) | Error::Conflict(_))) => {
+            tracing::info!(reason = %e, "message not answered again")
+        }
+        Err(e) => tracing::error!(error = %e, "turn failed"),
+        Ok(_) => {}
     }
     if let Some(done) = done {
         let _ = done.send(result);
@@ -67,9 +71,17 @@ async fn turn(
     let inbound_id = match stored {
         Some(id) => id,
         None => match inner.store.append_inbound(&inbound).await {
-            Ok(id) => {
+            Ok(appended) if appended.fresh => {
                 Metrics::inc(&inner.metrics.messages_in);
-                id
+                appended.id
+            }
+            Ok(appended) => {
+                // Delivered again (the platform did not hear our confirmation):
+                // the first copy is answered, or will be by recovery.
+                if let Some(ack) = ack {
+                    let _ = ack.send(Ok(Accepted { message_id: appended.id }));
+                }
+                return Err(Error::Duplicate(appended.id));
             }
             Err(e) => {
                 if let Some(ack) = ack {

@@ -4,25 +4,13 @@ use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
-use serde::{Deserialize, Serialize};
-use usher_channel::{render_plain, ConversationId, Inbound, Part};
+use serde::Serialize;
+use usher_channel::{render_plain, ConversationId, MessageBody, Part};
 
 use super::{AppError, AppState};
 use crate::nlu::Parse;
 use crate::store::Transcript;
 use crate::Error;
-
-/// The request body.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct PostMessage {
-    /// What the fan typed.
-    #[serde(default)]
-    pub text: String,
-    /// A pressed button's payload.
-    #[serde(default)]
-    pub payload: Option<String>,
-}
 
 /// One reply in the response.
 #[derive(Debug, Serialize)]
@@ -58,13 +46,9 @@ pub(super) async fn post_message(
     body: Bytes,
 ) -> Result<Json<PostedMessage>, AppError> {
     let conversation = conversation(id)?;
-    let body = std::str::from_utf8(&body).map_err(|e| {
-        AppError::new(StatusCode::BAD_REQUEST, format!("the body is not valid UTF-8 (byte {})", e.valid_up_to()))
-    })?;
-    let body: PostMessage = serde_json::from_str(body)
-        .map_err(|e| AppError::new(StatusCode::BAD_REQUEST, format!("invalid JSON body: {e}")))?;
-    let mut inbound = Inbound::text(conversation.clone(), "api", body.text);
-    inbound.payload = body.payload;
+    let inbound = MessageBody::decode(&body)
+        .map_err(|e| AppError::new(StatusCode::BAD_REQUEST, e.to_string()))?
+        .into_inbound(conversation.clone(), "api");
     let turn = state.engine.handle(inbound).await?;
     let replies = turn
         .replies

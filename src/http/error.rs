@@ -38,7 +38,7 @@ impl From<Error> for AppError {
             Error::Channel(_) => Self::new(StatusCode::BAD_REQUEST, e.to_string()),
             Error::Invalid(_) => Self::new(StatusCode::BAD_REQUEST, e.to_string()),
             Error::TooLarge(_) => Self::new(StatusCode::PAYLOAD_TOO_LARGE, e.to_string()),
-            Error::Conflict(_) => Self::new(StatusCode::CONFLICT, e.to_string()),
+            Error::Conflict(_) | Error::Duplicate(_) => Self::new(StatusCode::CONFLICT, e.to_string()),
             Error::RateLimited(wait) => Self::too_many(e.to_string(), *wait),
             Error::ShuttingDown => Self::new(StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
             _ => {

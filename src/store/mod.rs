@@ -107,12 +107,23 @@ impl TurnLock {
     }
 }
 
+/// What [`Store::append_inbound`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Appended {
+    /// The stored message's id.
+    pub id: i64,
+    /// False when the platform delivered an already stored message again.
+    pub fresh: bool,
+}
+
 /// Persistence of conversations (and, through [`HandoffStore`], of the
 /// handoff desk).
 #[async_trait]
 pub trait Store: HandoffStore + Send + Sync + 'static {
-    /// Stores a fan message (creating the conversation); returns its id.
-    async fn append_inbound(&self, inbound: &Inbound) -> Result<i64, Error>;
+    /// Stores a fan message (creating the conversation). A message whose
+    /// `platform_id` is already stored for the conversation is not stored
+    /// again: the first copy's id comes back with `fresh: false`.
+    async fn append_inbound(&self, inbound: &Inbound) -> Result<Appended, Error>;
     /// The tracker of a conversation (a fresh one if it has none).
     async fn tracker(&self, conversation: &ConversationId) -> Result<Tracker, Error>;
     /// Stores replies, NLU result and tracker atomically; returns reply ids.

@@ -18,6 +18,15 @@ pub enum Error {
         /// The limit in bytes.
         limit: usize,
     },
+    /// A body that is not UTF-8.
+    #[error("the body is not valid UTF-8 (byte {valid_up_to})")]
+    NotUtf8 {
+        /// Bytes before the first invalid one.
+        valid_up_to: usize,
+    },
+    /// A body that is not the expected JSON.
+    #[error("invalid JSON body: {0}")]
+    InvalidJson(String),
     /// The engine is gone (shutting down).
     #[error("the engine is not accepting messages (shutting down)")]
     EngineClosed,

@@ -6,6 +6,7 @@
 //!
 //! # Layout
 //! - [`message`]: the message types, `Inbound`, `Outbound` and their parts.
+//! - [`decode`]: reading a fan message from raw request bytes.
 //! - [`adapter`]: the [`Adapter`] trait and the [`Context`] it runs in: the
 //!   sender into the engine, the receiver of replies and the shutdown signal.
 //! - [`render`]: the plain-text fallback renderer for platforms without
@@ -22,6 +23,7 @@
 pub mod adapter;
 #[cfg(feature = "compliance")]
 pub mod compliance;
+pub mod decode;
 pub mod delivery;
 pub mod error;
 pub mod message;
@@ -32,6 +34,7 @@ pub mod split;
 pub use adapter::{
     Accepted, Adapter, Context, InboundSender, Receipts, Rejection, Shutdown, ShutdownTrigger, Submission,
 };
+pub use decode::MessageBody;
 pub use delivery::{DeliveryQueue, Limits, SendError, Transport};
 pub use error::Error;
 pub use message::{Attachment, AttachmentKind, Button, ConversationId, Inbound, Outbound, Part, MAX_TEXT_BYTES};

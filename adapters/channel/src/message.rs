@@ -68,6 +68,11 @@ pub struct Inbound {
     /// Files the fan sent.
     #[serde(default)]
     pub attachments: Vec<Attachment>,
+    /// The platform's own id of this message (a Telegram update id, a
+    /// Discord message or interaction id): a message the platform delivers
+    /// again is stored and answered once.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub platform_id: Option<String>,
 }
 
 impl Inbound {
@@ -80,6 +85,7 @@ impl Inbound {
             text: text.into(),
             payload: None,
             attachments: Vec::new(),
+            platform_id: None,
         }
     }
 

@@ -171,6 +171,7 @@ impl Handler {
                                 text,
                                 payload: None,
                                 attachments: Vec::new(),
+                                platform_id: Some(format!("message:{}", message.get())),
                             };
                             self.submit(inbound).await;
                         }
@@ -297,5 +298,6 @@ fn greeting(conversation: ConversationId, user: u64) -> Inbound {
         text: String::new(),
         payload: Some("/greet".into()),
         attachments: Vec::new(),
+        platform_id: None,
     }
 }

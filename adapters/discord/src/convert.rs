@@ -120,6 +120,7 @@ pub fn message(msg: &Message, place: Place) -> Event {
         text: msg.content.clone(),
         payload: None,
         attachments: Vec::new(),
+        platform_id: Some(format!("message:{}", msg.id.get())),
     };
     Event::Message { inbound }
 }
@@ -151,6 +152,7 @@ fn component(c: &ComponentInteraction) -> Event {
                 text: String::new(),
                 payload: Some(c.data.custom_id.clone()),
                 attachments: Vec::new(),
+                platform_id: Some(format!("interaction:{}", c.id.get())),
             };
             Event::Press { interaction: Box::new(c.clone()), inbound }
         }

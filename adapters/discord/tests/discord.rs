@@ -32,6 +32,8 @@ fn a_direct_message_becomes_a_fan_message() {
     assert_eq!(inbound.text, "hi, my stream keeps buffering");
     assert_eq!(inbound.sender, "812345678901234567");
     assert_eq!(inbound.channel, "discord");
+    let id = message("message_create_dm").id.get();
+    assert_eq!(inbound.platform_id, Some(format!("message:{id}")), "a redelivery is recognised by it");
 }
 
 #[test]

@@ -78,7 +78,15 @@ fn from_message(message: &Message) -> Event {
     }
     let payload = command(text);
     let text = if payload.is_some() { String::new() } else { text.to_string() };
-    let inbound = Inbound { conversation, channel: CHANNEL.into(), sender, text, payload, attachments: Vec::new() };
+    let inbound = Inbound {
+        conversation,
+        channel: CHANNEL.into(),
+        sender,
+        text,
+        payload,
+        attachments: Vec::new(),
+        platform_id: Some(format!("message:{}", message.id.0)),
+    };
     Event::Message { chat: message.chat.id, inbound, callback: None }
 }
 
@@ -106,6 +114,7 @@ fn from_callback(query: &CallbackQuery) -> Event {
         text: String::new(),
         payload: Some(data.to_string()),
         attachments: Vec::new(),
+        platform_id: Some(format!("callback:{callback}")),
     };
     Event::Message { chat, inbound, callback: Some(callback) }
 }
@@ -145,6 +154,7 @@ mod tests {
         assert_eq!(inbound.conversation.as_str(), "telegram:42");
         assert_eq!(inbound.text, "I want a refund");
         assert_eq!(inbound.sender, "42");
+        assert_eq!(inbound.platform_id.as_deref(), Some("message:5"), "a redelivery is recognised by it");
         assert_eq!((callback, chat), (None, ChatId(42)));
     }
 

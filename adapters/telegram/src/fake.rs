@@ -128,12 +128,17 @@ impl FakeBotApi {
 
     /// A private-chat text message from fan `chat`.
     pub fn fan_says(&self, chat: i64, text: &str) -> u32 {
-        self.push_update(json!({"message": fan_message(chat, json!({"text": text}))}))
+        self.push_update(json!({"message": fan_message(chat, self.message_id(), json!({"text": text}))}))
     }
 
     /// A fan message with extra fields (sticker, voice, caption…) and no text.
     pub fn fan_sends(&self, chat: i64, fields: Value) -> u32 {
-        self.push_update(json!({"message": fan_message(chat, fields)}))
+        self.push_update(json!({"message": fan_message(chat, self.message_id(), fields)}))
+    }
+
+    /// A fresh message id (Telegram's are unique within a chat).
+    fn message_id(&self) -> i64 {
+        self.inner.next_message.fetch_add(1, Ordering::SeqCst)
     }
 
     /// A press of an inline button with callback `data`; returns the query id.
@@ -202,8 +207,8 @@ fn fan(chat: i64) -> Value {
     json!({"id": chat, "is_bot": false, "first_name": "Fan", "language_code": "en"})
 }
 
-fn fan_message(chat: i64, fields: Value) -> Value {
-    let mut m = json!({"message_id": 1, "date": 1_700_000_000, "chat": {"id": chat, "type": "private", "first_name": "Fan"}, "from": fan(chat)});
+fn fan_message(chat: i64, id: i64, fields: Value) -> Value {
+    let mut m = json!({"message_id": id, "date": 1_700_000_000, "chat": {"id": chat, "type": "private", "first_name": "Fan"}, "from": fan(chat)});
     if let (Some(m), Some(f)) = (m.as_object_mut(), fields.as_object()) {
         m.extend(f.clone());
     }

@@ -23,6 +23,13 @@ pub enum ClientFrame {
     },
 }
 
+impl ClientFrame {
+    /// Reads a text frame; the error is serde's, with line and column.
+    pub fn decode(text: &str) -> Result<Self, serde_json::Error> {
+        serde_json::from_str(text)
+    }
+}
+
 /// To the widget.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]

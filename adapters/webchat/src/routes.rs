@@ -112,7 +112,7 @@ fn error(client_id: Option<u64>, reason: &str) -> ServerFrame {
 
 /// Submits one text frame (waiting for the store's ack keeps order).
 async fn handle_text(hub: &Hub, conversation: &ConversationId, text: &str) -> Option<ServerFrame> {
-    let frame: ClientFrame = match serde_json::from_str(text) {
+    let frame = match ClientFrame::decode(text) {
         Ok(f) => f,
         Err(e) => return Some(error(None, &format!("invalid frame: {e}"))),
     };

@@ -8,7 +8,7 @@ macro_rules! conversation_queries {
         use ::sqlx::Row as _;
         #[::async_trait::async_trait]
         impl $crate::store::Store for $store {
-            async fn append_inbound(&self, inbound: &::usher_channel::Inbound) -> Result<i64, $crate::Error> {
+            async fn append_inbound(&self, inbound: &::usher_channel::Inbound) -> Result<$crate::store::Appended, $crate::Error> {
                 let now = $crate::util::now_ms();
                 let mut tx = self.pool.begin().await?;
                 sqlx::query(
@@ -20,20 +20,35 @@ macro_rules! conversation_queries {
                 .bind(now)
                 .execute(&mut *tx)
                 .await?;
-                let id = sqlx::query(
-                    "INSERT INTO messages (conversation_id, direction, sender, text, payload, created_ms)
-                     VALUES ($1, 'in', $2, $3, $4, $5) RETURNING id",
+                let fresh = sqlx::query(
+                    "INSERT INTO messages (conversation_id, direction, sender, text, payload, created_ms, platform_id)
+                     VALUES ($1, 'in', $2, $3, $4, $5, $6)
+                     ON CONFLICT (conversation_id, platform_id) WHERE platform_id IS NOT NULL DO NOTHING
+                     RETURNING id",
                 )
                 .bind(inbound.conversation.as_str())
                 .bind(&inbound.sender)
                 .bind(&inbound.text)
                 .bind(&inbound.payload)
                 .bind(now)
-                .fetch_one(&mut *tx)
-                .await?
-                .try_get::<i64, _>(0)?;
+                .bind(&inbound.platform_id)
+                .fetch_optional(&mut *tx)
+                .await?;
+                let appended = match fresh {
+                    Some(row) => $crate::store::Appended { id: row.try_get::<i64, _>(0)?, fresh: true },
+                    // Delivered again by the platform: the first copy stands.
+                    None => {
+                        let id = sqlx::query("SELECT id FROM messages WHERE conversation_id = $1 AND platform_id = $2")
+                            .bind(inbound.conversation.as_str())
+                            .bind(&inbound.platform_id)
+                            .fetch_one(&mut *tx)
+                            .await?
+                            .try_get::<i64, _>(0)?;
+                        $crate::store::Appended { id, fresh: false }
+                    }
+                };
                 tx.commit().await?;
-                Ok(id)
+                Ok(appended)
             }
 
             async fn tracker(&self, conversation: &::usher_channel::ConversationId) -> Result<$crate::dialogue::Tracker, $crate::Error> {
@@ -132,7 +147,7 @@ macro_rules! conversation_queries {
 
             async fn pending(&self) -> Result<Vec<(i64, ::usher_channel::Inbound)>, $crate::Error> {
                 let rows = sqlx::query(
-                    "SELECT m.id, m.conversation_id, c.channel, m.sender, m.text, m.payload
+                    "SELECT m.id, m.conversation_id, c.channel, m.sender, m.text, m.payload, m.platform_id
                      FROM messages m JOIN conversations c ON c.id = m.conversation_id
                      WHERE m.direction = 'in' AND m.processed = 0 ORDER BY m.id",
                 )
@@ -148,6 +163,7 @@ macro_rules! conversation_queries {
                         text: r.try_get("text")?,
                         payload: r.try_get("payload")?,
                         attachments: Vec::new(),
+                        platform_id: r.try_get("platform_id")?,
                     };
                     pending.push((r.try_get("id")?, inbound));
                 }

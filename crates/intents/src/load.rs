@@ -94,9 +94,20 @@ pub const MAX_FILE_BYTES: u64 = 2_000_000;
 
 /// Loads intent files given as (path, contents); the path is only used in messages.
 pub fn load_sources(files: &[(PathBuf, String)]) -> Result<Loaded, Report> {
-    let mut cx = Checker { files, diagnostics: Vec::new() };
+    let mut cx = Checker { files, diagnostics: Vec::new(), suppressed: 0, suppressed_error: false };
     let parsed: Vec<Parsed> = (0..files.len()).map(|i| cx.parse_file(i)).collect();
     let domain = cx.build(parsed);
+    if cx.suppressed > 0 {
+        let severity = if cx.suppressed_error { Severity::Error } else { Severity::Warning };
+        cx.diagnostics.push(Diagnostic {
+            severity,
+            file: files.first().map(|f| f.0.clone()).unwrap_or_default(),
+            line: 0,
+            column: 0,
+            intent: None,
+            message: format!("{} more problems not shown: fix the ones above first", cx.suppressed),
+        });
+    }
     let (errors, warnings): (Vec<_>, Vec<_>) = cx.diagnostics.into_iter().partition(|d| d.severity == Severity::Error);
     match domain {
         Some(domain) if errors.is_empty() => Ok(Loaded { domain, warnings }),
@@ -120,7 +131,14 @@ pub(super) struct Parsed {
 pub(super) struct Checker<'a> {
     pub(super) files: &'a [(PathBuf, String)],
     pub(super) diagnostics: Vec<Diagnostic>,
+    /// Problems past [`MAX_DIAGNOSTICS`], counted but not located.
+    suppressed: usize,
+    suppressed_error: bool,
 }
+
+/// Problems reported with a position; locating one re-reads its file, so a
+/// file with thousands of broken items would otherwise take minutes.
+pub const MAX_DIAGNOSTICS: usize = 100;
 
 pub(super) fn key(k: &str) -> Seg {
     Seg::Key(k.to_string())
@@ -158,6 +176,9 @@ impl Checker<'_> {
         intent: Option<&str>,
         message: String,
     ) {
+        if self.full(severity) {
+            return;
+        }
         let pos = locate::locate(&self.files[file].1, path).unwrap_or_default();
         self.diagnostics.push(Diagnostic {
             severity,
@@ -183,7 +204,20 @@ impl Checker<'_> {
 
     /// Reports a serde_yaml error on the item at `item`, with the item's own
     /// path dropped from the message (the diagnostic already locates it).
+    /// Whether the report is full; counts the problem if so.
+    fn full(&mut self, severity: Severity) -> bool {
+        if self.diagnostics.len() < MAX_DIAGNOSTICS {
+            return false;
+        }
+        self.suppressed += 1;
+        self.suppressed_error |= severity == Severity::Error;
+        true
+    }
+
     fn yaml_error_at(&mut self, file: usize, err: &serde_yaml::Error, intent: Option<&str>, item: &[Seg]) {
+        if self.full(Severity::Error) {
+            return;
+        }
         let mut message = bare_message(err);
         let prefix = yaml_path(item);
         if !prefix.is_empty() {
@@ -205,6 +239,20 @@ impl Checker<'_> {
     fn parse_file(&mut self, file: usize) -> Parsed {
         let src = &self.files[file].1;
         if src.trim().is_empty() {
+            return Parsed::default();
+        }
+        if let Some((line, column)) = super::nesting::too_deep(src) {
+            self.diagnostics.push(Diagnostic {
+                severity: Severity::Error,
+                file: self.files[file].0.clone(),
+                line,
+                column,
+                intent: None,
+                message: format!(
+                    "brackets nested more than {} deep: the file is refused before parsing",
+                    super::nesting::MAX_DEPTH
+                ),
+            });
             return Parsed::default();
         }
         let whole = match serde_yaml::from_str::<RawFile>(src) {
@@ -301,11 +349,20 @@ impl Checker<'_> {
         value: &serde_yaml::Value,
         intent: Option<&str>,
     ) -> Option<T> {
-        if let Err(e) = locate::check::<T>(&self.files[file].1, path) {
-            self.yaml_error_at(file, &e, intent, path);
+        // Deserializing the parsed value is cheap; only a failing item pays
+        // for re-reading the file to locate its error.
+        let error = match serde_yaml::from_value(value.clone()) {
+            Ok(item) => return Some(item),
+            Err(e) => e,
+        };
+        if self.full(Severity::Error) {
             return None;
         }
-        serde_yaml::from_value(value.clone()).ok()
+        match locate::check::<T>(&self.files[file].1, path) {
+            Err(located) => self.yaml_error_at(file, &located, intent, path),
+            Ok(()) => self.error(file, path, intent, bare_message(&error)),
+        }
+        None
     }
 }
 

@@ -40,7 +40,7 @@ responses:
 
 #[test]
 fn every_shipped_intent_file_loads_cleanly() {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("intents");
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../intents");
     let loaded = load(&dir).unwrap_or_else(|r| panic!("{r}"));
     let d = &loaded.domain;
     assert!(loaded.warnings.is_empty(), "warnings: {:#?}", loaded.warnings);
@@ -197,4 +197,29 @@ fn canned_replies_and_escalation_load_and_duplicates_are_errors() {
     let errs = errors(&report);
     assert_eq!((errs[0].0.as_str(), errs[0].1), ("d.yaml", 2), "{errs:?}");
     assert!(errs[0].4.contains("shout"), "{errs:?}");
+}
+
+#[test]
+fn absurd_flow_nesting_is_refused_before_parsing_with_its_position() {
+    // 1.9 MB of `[`: libyaml alone would spend over an hour on it.
+    let src = format!("intents: {}\n", "[".repeat(1_900_000));
+    let report = load_sources(&[(PathBuf::from("deep.yaml"), src)]).unwrap_err();
+    let d = report.errors().next().unwrap();
+    assert_eq!((d.line, d.column), (1, 110), "{d}");
+    assert!(d.message.contains("nested more than 100 deep"), "{d}");
+}
+
+#[test]
+fn thousands_of_broken_items_give_a_capped_report() {
+    // Every intent lacks `examples`: each is an error, located by re-reading
+    // the file, so the report stops at MAX_DIAGNOSTICS and counts the rest.
+    let src: String = (0..3000).map(|i| format!("  - name: i{i}\n    respond: r\n")).collect();
+    let src = format!("intents:\n{src}responses:\n  r:\n    - text: hi\n");
+    let report = load_sources(&[(PathBuf::from("big.yaml"), src)]).unwrap_err();
+    assert_eq!(report.diagnostics.len(), load::MAX_DIAGNOSTICS + 1);
+    let last = report.diagnostics.last().unwrap();
+    assert!(last.message.ends_with("more problems not shown: fix the ones above first"), "{last}");
+    assert_eq!(last.severity, Severity::Error);
+    let first = report.errors().next().unwrap();
+    assert_eq!(first.line, 2, "{first}");
 }
