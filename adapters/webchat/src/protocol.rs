@@ -1,7 +1,7 @@
 //! JSON frames on the web chat socket.
 
 use serde::{Deserialize, Serialize};
-use usher_channel::Part;
+use usher_channel::{ConversationId, Inbound, MessageBody, Part};
 
 /// Largest accepted frame, in bytes.
 pub const MAX_FRAME: usize = 64 * 1024;
@@ -27,6 +27,12 @@ impl ClientFrame {
     /// Reads a text frame; the error is serde's, with line and column.
     pub fn decode(text: &str) -> Result<Self, serde_json::Error> {
         serde_json::from_str(text)
+    }
+
+    /// The widget's id and the message for the engine.
+    pub fn into_inbound(self, conversation: ConversationId) -> (u64, Inbound) {
+        let Self::Message { client_id, text, payload } = self;
+        (client_id, MessageBody { text, payload }.into_inbound(conversation, crate::CHANNEL))
     }
 }
 

@@ -10,11 +10,10 @@ use axum::routing::get;
 use axum::Router;
 use serde::Deserialize;
 use tokio::sync::mpsc;
-use usher_channel::{ConversationId, Inbound};
+use usher_channel::ConversationId;
 
 use crate::hub::Hub;
 use crate::protocol::{ClientFrame, ServerFrame, MAX_FRAME};
-use crate::CHANNEL;
 
 const WIDGET_JS: &str = include_str!("assets/widget.js");
 const DEMO_HTML: &str = include_str!("assets/index.html");
@@ -116,10 +115,8 @@ async fn handle_text(hub: &Hub, conversation: &ConversationId, text: &str) -> Op
         Ok(f) => f,
         Err(e) => return Some(error(None, &format!("invalid frame: {e}"))),
     };
-    let ClientFrame::Message { client_id, text, payload } = frame;
     let output = hub.output.get()?;
-    let mut inbound = Inbound::text(conversation.clone(), CHANNEL, text);
-    inbound.payload = payload;
+    let (client_id, inbound) = frame.into_inbound(conversation.clone());
     Some(match output.submit(inbound).await {
         Ok(accepted) => ServerFrame::Ack { client_id, message_id: accepted.message_id },
         Err(rejection) => error(Some(client_id), &rejection.reason),

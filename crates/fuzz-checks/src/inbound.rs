@@ -14,11 +14,7 @@ pub fn inbound(data: &[u8]) {
     }
     let Ok(text) = std::str::from_utf8(data) else { return };
     match ClientFrame::decode(text) {
-        Ok(ClientFrame::Message { text, payload, .. }) => {
-            let mut inbound = Inbound::text(conversation, "webchat", text);
-            inbound.payload = payload;
-            check_message(inbound);
-        }
+        Ok(frame) => check_message(frame.into_inbound(conversation).1),
         Err(e) => assert!(!e.to_string().is_empty()),
     }
     if let Ok(id) = ConversationId::new(text) {
