@@ -35,6 +35,11 @@ impl PgStore {
         Ok(Self { pool, locks })
     }
 
+    /// A transaction for the shared queries (PostgreSQL waits on row locks).
+    async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Postgres>, Error> {
+        Ok(self.pool.begin().await?)
+    }
+
     /// The query pool (the cluster bus listens on it).
     pub fn pool(&self) -> &PgPool {
         &self.pool

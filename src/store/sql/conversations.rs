@@ -10,7 +10,7 @@ macro_rules! conversation_queries {
         impl $crate::store::Store for $store {
             async fn append_inbound(&self, inbound: &::usher_channel::Inbound) -> Result<$crate::store::Appended, $crate::Error> {
                 let now = $crate::util::now_ms();
-                let mut tx = self.pool.begin().await?;
+                let mut tx = self.begin_write().await?;
                 sqlx::query(
                     "INSERT INTO conversations (id, channel, created_ms, updated_ms) VALUES ($1, $2, $3, $3)
                      ON CONFLICT (id) DO UPDATE SET updated_ms = excluded.updated_ms",
@@ -62,7 +62,7 @@ macro_rules! conversation_queries {
 
             async fn complete_turn(&self, turn: $crate::store::TurnRecord<'_>) -> Result<Vec<i64>, $crate::Error> {
                 let now = $crate::util::now_ms();
-                let mut tx = self.pool.begin().await?;
+                let mut tx = self.begin_write().await?;
                 let mut ids = Vec::with_capacity(turn.replies.len());
                 for parts in turn.replies {
                     let id = sqlx::query(

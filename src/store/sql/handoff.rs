@@ -74,7 +74,7 @@ macro_rules! handoff_queries {
             }
 
             async fn create_session(&self, session: &$crate::handoff::Session) -> Result<(), $crate::Error> {
-                let mut tx = self.pool.begin().await?;
+                let mut tx = self.begin_write().await?;
                 sqlx::query("DELETE FROM agent_sessions WHERE expires_ms < $1").bind($crate::util::now_ms()).execute(&mut *tx).await?;
                 sqlx::query("INSERT INTO agent_sessions (token_hash, agent, csrf, expires_ms) VALUES ($1, $2, $3, $4)")
                     .bind(&session.token_hash)
@@ -197,7 +197,7 @@ macro_rules! handoff_queries {
                 sender: &str,
                 parts: &[::usher_channel::Part],
             ) -> Result<Option<::usher_channel::Outbound>, $crate::Error> {
-                let mut tx = self.pool.begin().await?;
+                let mut tx = self.begin_write().await?;
                 let Some(channel) = sqlx::query("SELECT channel FROM conversations WHERE id = $1")
                     .bind(conversation.as_str())
                     .fetch_optional(&mut *tx)

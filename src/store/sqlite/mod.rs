@@ -31,6 +31,14 @@ impl SqliteStore {
         sqlx::migrate!("./migrations/sqlite").run(&pool).await?;
         Ok(Self { pool })
     }
+
+    /// A transaction that takes the write lock at once. A deferred one that
+    /// reads first and writes later fails with `SQLITE_BUSY` (no waiting)
+    /// when another connection committed in between; an immediate one waits
+    /// its turn under the busy timeout.
+    async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>, Error> {
+        Ok(self.pool.begin_with("BEGIN IMMEDIATE").await?)
+    }
 }
 
 conversation_queries!(SqliteStore, {
