@@ -8,6 +8,7 @@
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
 
+use crate::nlu::encoder::FineTune;
 use crate::nlu::TrainConfig;
 use crate::Error;
 
@@ -242,6 +243,14 @@ pub struct NluConfig {
     /// Hidden layer width. Default 64.
     #[serde(default = "default_hidden")]
     pub hidden: usize,
+    /// Top encoder layers to fine-tune on the intents before the head is
+    /// trained (0 to 6). Default 0: the encoder stays frozen and a retrain
+    /// after an edit only trains the head (fastest hot reload).
+    #[serde(default)]
+    pub fine_tune_layers: usize,
+    /// Fine-tuning epochs. Default 3.
+    #[serde(default = "default_fine_tune_epochs")]
+    pub fine_tune_epochs: usize,
     /// The sentence encoder's directory (`config.json`, `tokenizer.json`,
     /// `model.safetensors`); `usher models fetch` fills it. `null` means
     /// hashed n-grams only. Default `models/all-MiniLM-L6-v2`.
@@ -333,6 +342,10 @@ fn default_collection() -> String {
 fn default_max_file_bytes() -> u64 {
     5 * 1024 * 1024
 }
+fn default_fine_tune_epochs() -> usize {
+    FineTune::default().epochs
+}
+
 fn default_answer_threshold() -> f32 {
     0.33
 }
@@ -385,6 +398,8 @@ impl Default for NluConfig {
             seed: default_seed(),
             epochs: default_epochs(),
             hidden: default_hidden(),
+            fine_tune_layers: 0,
+            fine_tune_epochs: default_fine_tune_epochs(),
             encoder: default_encoder(),
             sentiment: default_sentiment(),
             device: DeviceChoice::Auto,
@@ -409,7 +424,9 @@ impl Default for KnowledgeConfig {
 impl NluConfig {
     /// The training settings these stand for.
     pub fn train_config(&self) -> TrainConfig {
-        TrainConfig { seed: self.seed, epochs: self.epochs, hidden: self.hidden, ..TrainConfig::default() }
+        let fine_tune =
+            FineTune { layers: self.fine_tune_layers, epochs: self.fine_tune_epochs, ..FineTune::default() };
+        TrainConfig { fine_tune, seed: self.seed, epochs: self.epochs, hidden: self.hidden, ..TrainConfig::default() }
     }
 }
 

@@ -22,10 +22,15 @@ fn advance(b: &ProgressBar, done: usize, total: usize) {
     }
 }
 
-/// A progress callback for `(epoch, epochs, loss)` drawing an indicatif bar.
+/// A progress callback for `(epoch, epochs, loss)` drawing an indicatif bar;
+/// a phase that starts after one finished (fine-tuning, then the head) gets
+/// a new bar.
 pub fn training_bar(label: &'static str) -> impl FnMut(usize, usize, f32) + Send + 'static {
     let mut bar: Option<ProgressBar> = None;
     move |epoch, epochs, loss| {
+        if bar.as_ref().is_some_and(|b| b.is_finished()) {
+            bar = None;
+        }
         let b = bar.get_or_insert_with(|| styled(epochs, label, "epochs {prefix}"));
         b.set_prefix(format!("loss {loss:.4}"));
         advance(b, epoch, epochs);

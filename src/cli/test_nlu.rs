@@ -35,6 +35,12 @@ pub struct Args {
     /// Seed for the split, the few-shot sample and training.
     #[arg(long, default_value_t = 42)]
     seed: u64,
+    /// Fine-tune this many top encoder layers first (default: nlu.fine_tune_layers).
+    #[arg(long)]
+    fine_tune_layers: Option<usize>,
+    /// Fine-tuning epochs (default: nlu.fine_tune_epochs).
+    #[arg(long)]
+    fine_tune_epochs: Option<usize>,
     /// Where to write report.json and confusion.png (default: <data_dir>/reports/nlu-<time>).
     #[arg(long)]
     report: Option<PathBuf>,
@@ -65,6 +71,8 @@ pub fn run(config: &Config, args: &Args) -> anyhow::Result<ExitCode> {
     let features = usher::bootstrap::features(config);
     let mut cfg = config.nlu.train_config();
     cfg.seed = args.seed;
+    cfg.fine_tune.layers = args.fine_tune_layers.unwrap_or(cfg.fine_tune.layers);
+    cfg.fine_tune.epochs = args.fine_tune_epochs.unwrap_or(cfg.fine_tune.epochs);
     let out = args
         .report
         .clone()

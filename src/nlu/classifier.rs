@@ -4,6 +4,7 @@
 //! with the sentence encoder's embedding when an encoder is loaded: like
 //! Rasa's DIET, dense pretrained features plus sparse lexical ones.
 
+use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -46,6 +47,41 @@ impl Features {
         }
     }
 
+    /// These features with the encoder fine-tuned on `texts` labelled `y`
+    /// (unchanged without an encoder or with `cfg.fine_tune.layers == 0`).
+    fn fine_tuned(
+        self,
+        texts: &[&str],
+        y: &[u32],
+        classes: usize,
+        cfg: &TrainConfig,
+        progress: &mut dyn FnMut(usize, usize, f32),
+    ) -> Result<Self, Error> {
+        match self {
+            Self::EncoderAndNgrams { encoder, cache } if cfg.fine_tune.layers > 0 => {
+                let tuned = encoder.fine_tuned(texts, y, classes, &cfg.fine_tune, cfg.seed, progress)?;
+                let cache = Arc::new(cache.for_encoder(&tuned)?);
+                Ok(Self::EncoderAndNgrams { encoder: Arc::new(tuned), cache })
+            }
+            other => Ok(other),
+        }
+    }
+
+    /// These features with the fine-tuned encoder layers saved in `tensors`, if any.
+    fn with_tuned_tensors(self, tensors: &HashMap<String, Tensor>) -> Result<Self, Error> {
+        match self {
+            Self::EncoderAndNgrams { encoder, cache } => {
+                let tuned = encoder.with_tuned_tensors(tensors)?;
+                if tuned.tuned_layers() == 0 {
+                    return Ok(Self::EncoderAndNgrams { encoder, cache });
+                }
+                let cache = Arc::new(cache.for_encoder(&tuned)?);
+                Ok(Self::EncoderAndNgrams { encoder: Arc::new(tuned), cache })
+            }
+            other => Ok(other),
+        }
+    }
+
     /// The feature matrix of `texts`; `cached` embeds through the cache (training data).
     pub fn matrix(&self, texts: &[&str], cached: bool) -> Result<Tensor, Error> {
         let dim = self.dim();
@@ -82,21 +118,30 @@ impl Classifier {
         progress: &mut dyn FnMut(usize, usize, f32),
     ) -> Result<(Self, TrainReport), Error> {
         let texts: Vec<&str> = data.iter().map(|(t, _)| t.as_str()).collect();
-        let x = features.matrix(&texts, true)?;
         let y: Vec<u32> = data.iter().map(|(_, l)| *l as u32).collect();
+        let features = features.fine_tuned(&texts, &y, labels.len(), cfg, progress)?;
+        let x = features.matrix(&texts, true)?;
         let (head, report) = Head::train(&x, &y, labels.len(), cfg, progress)?;
         Ok((Self { labels, features, head }, report))
     }
 
-    /// Loads a head saved with [`Self::save`].
+    /// Loads a head (and fine-tuned encoder layers) saved with [`Self::save`].
     pub fn load(path: &Path, labels: Vec<String>, features: Features) -> Result<Self, Error> {
-        let head = Head::load(path, features.dim(), labels.len())?;
+        let bad = |what: String| Error::Model(format!("{}: {what}", path.display()));
+        let mut tensors = candle_core::safetensors::load(path, &Device::Cpu).map_err(|e| bad(e.to_string()))?;
+        let features = features.with_tuned_tensors(&tensors)?;
+        let head = Head::from_tensors(&mut tensors, features.dim(), labels.len()).map_err(bad)?;
         Ok(Self { labels, features, head })
     }
 
-    /// Saves the head.
+    /// Saves the head and any fine-tuned encoder layers as safetensors.
     pub fn save(&self, path: &Path) -> Result<(), Error> {
-        self.head.save(path)
+        let mut tensors: HashMap<String, Tensor> = self.head.tensors().into_iter().collect();
+        if let Features::EncoderAndNgrams { encoder, .. } = &self.features {
+            tensors.extend(encoder.tuned_tensors());
+        }
+        candle_core::safetensors::save(&tensors, path)?;
+        Ok(())
     }
 
     /// Class probabilities; `cached` embeds through the embedding cache.

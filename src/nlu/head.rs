@@ -9,13 +9,15 @@ use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use std::collections::HashMap;
-use std::path::Path;
 
+use super::encoder::FineTune;
 use crate::Error;
 
 /// Training settings.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TrainConfig {
+    /// Fine-tuning of the encoder's top layers before the head is trained.
+    pub fine_tune: FineTune,
     /// Seed for initialisation and shuffling.
     pub seed: u64,
     /// Passes over the examples.
@@ -30,7 +32,7 @@ pub struct TrainConfig {
 
 impl Default for TrainConfig {
     fn default() -> Self {
-        Self { seed: 42, epochs: 40, hidden: 64, learning_rate: 3e-3, batch_size: 64 }
+        Self { fine_tune: FineTune::default(), seed: 42, epochs: 40, hidden: 64, learning_rate: 3e-3, batch_size: 64 }
     }
 }
 
@@ -122,25 +124,25 @@ impl Head {
         Ok(candle_nn::ops::softmax_last_dim(&self.logits(x)?)?.to_vec2::<f32>()?)
     }
 
-    /// Writes the weights as safetensors.
-    pub fn save(&self, path: &Path) -> Result<(), Error> {
-        let tensors: HashMap<String, Tensor> = [("w1", &self.w1), ("b1", &self.b1), ("w2", &self.w2), ("b2", &self.b2)]
+    /// The weights by name, for saving.
+    pub fn tensors(&self) -> Vec<(String, Tensor)> {
+        [("w1", &self.w1), ("b1", &self.b1), ("w2", &self.w2), ("b2", &self.b2)]
             .into_iter()
             .map(|(k, t)| (k.to_string(), t.clone()))
-            .collect();
-        candle_core::safetensors::save(&tensors, path)?;
-        Ok(())
+            .collect()
     }
 
-    /// Reads weights written by [`Self::save`], checking they map `dim` inputs to `n_out` classes.
-    pub fn load(path: &Path, dim: usize, n_out: usize) -> Result<Self, Error> {
-        let bad = |what: String| Error::Model(format!("{}: {what}", path.display()));
-        let mut t = candle_core::safetensors::load(path, &Device::Cpu).map_err(|e| bad(e.to_string()))?;
-        let mut take = |k: &str| t.remove(k).ok_or_else(|| bad(format!("no tensor {k}")));
+    /// Takes the weights [`Self::tensors`] named out of `t`, checking they
+    /// map `dim` inputs to `n_out` classes; the error says what is wrong.
+    pub fn from_tensors(t: &mut HashMap<String, Tensor>, dim: usize, n_out: usize) -> Result<Self, String> {
+        let mut take = |k: &str| t.remove(k).ok_or_else(|| format!("no tensor {k}"));
         let head = Self { w1: take("w1")?, b1: take("b1")?, w2: take("w2")?, b2: take("b2")? };
-        if head.w1.dim(0)? != dim || head.w2.dim(1)? != n_out || head.w1.dim(1)? != head.w2.dim(0)? {
-            return Err(bad("weights do not fit the intents".into()));
+        let fits = |h: &Self| -> candle_core::Result<bool> {
+            Ok(h.w1.dim(0)? == dim && h.w2.dim(1)? == n_out && h.w1.dim(1)? == h.w2.dim(0)?)
+        };
+        match fits(&head) {
+            Ok(true) => Ok(head),
+            _ => Err("weights do not fit the intents".into()),
         }
-        Ok(head)
     }
 }

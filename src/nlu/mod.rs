@@ -112,7 +112,15 @@ impl Nlu {
         self.sentiment.as_ref()
     }
 
-    /// The features the classifier uses (shared with retrains).
+    /// Retrains start from `features` (the pretrained encoder), not from
+    /// the classifier's fine-tuned one.
+    fn with_base_features(mut self, features: Features) -> Self {
+        self.features = features;
+        self
+    }
+
+    /// The features retrains start from (shared with retrains): the
+    /// pretrained encoder even when the classifier fine-tuned it.
     pub fn features(&self) -> &Features {
         &self.features
     }
@@ -134,7 +142,7 @@ impl Nlu {
         if path.exists() {
             match Classifier::load(&path, labels.clone(), features.clone()) {
                 Ok(model) => {
-                    let mut nlu = Self::new(model, domain);
+                    let mut nlu = Self::new(model, domain).with_base_features(features.clone());
                     nlu.tagger = Self::tagger(domain, &features, cache_dir, cfg.seed)?;
                     return Ok((nlu, Provenance::Cached));
                 }
@@ -148,13 +156,13 @@ impl Nlu {
             .flat_map(|(i, intent)| intent.examples.iter().map(move |ex| (ex.text.clone(), i)))
             .collect();
         let tagger = Self::tagger(domain, &features, cache_dir, cfg.seed)?;
-        let (model, report) = Classifier::train(labels, &data, features, cfg, progress)?;
+        let (model, report) = Classifier::train(labels, &data, features.clone(), cfg, progress)?;
         std::fs::create_dir_all(cache_dir).map_err(|e| Error::io(cache_dir, e))?;
         // A unique temporary name: concurrent trainers never write the same file.
         let tmp = path.with_extension(format!("tmp-{}-{:?}", std::process::id(), std::thread::current().id()));
         model.save(&tmp)?;
         std::fs::rename(&tmp, &path).map_err(|e| Error::io(&path, e))?;
-        let mut nlu = Self::new(model, domain);
+        let mut nlu = Self::new(model, domain).with_base_features(features);
         nlu.tagger = tagger;
         Ok((nlu, Provenance::Trained(report)))
     }

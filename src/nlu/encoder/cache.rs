@@ -26,6 +26,11 @@ fn key(text: &str) -> Key {
 }
 
 impl EmbeddingCache {
+    /// The cache of another encoder (a fine-tuned one) in the same directory.
+    pub fn for_encoder(&self, encoder: &Encoder) -> Result<Self, Error> {
+        Self::open(self.path.parent().unwrap_or(Path::new(".")), encoder)
+    }
+
     /// Opens (or starts) the cache for `encoder` in `dir`. A damaged file is
     /// read up to its last whole record.
     pub fn open(dir: &Path, encoder: &Encoder) -> Result<Self, Error> {

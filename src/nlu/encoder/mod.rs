@@ -1,21 +1,30 @@
 //! The pretrained sentence encoder: all-MiniLM-L6-v2 (BERT, 6 layers, 384
-//! wide) run by candle-transformers, with mean pooling and L2
-//! normalisation. Batches are sorted by token length so padding is minimal.
+//! wide) run by candle, with mean pooling and L2 normalisation. Batches are
+//! sorted by token length so padding is minimal.
 //!
 //! Model code is synchronous and does no downloading: [`fetch`] gets the
 //! files, the engine calls [`Encoder::encode`] on its blocking pool.
+//!
+//! Layout: `bert` is the forward pass (trainable), `tune` fine-tunes the
+//! top layers on labelled sentences, `cache` keeps embeddings on disk,
+//! `fetch` downloads the files.
 
+pub mod bert;
 mod cache;
 pub mod fetch;
+mod tune;
 
 pub use cache::EmbeddingCache;
+pub use tune::FineTune;
 
 use std::path::Path;
 
 use candle_core::{Device, Tensor};
 use candle_nn::VarBuilder;
-use candle_transformers::models::bert::{BertModel, Config, DTYPE};
+use candle_transformers::models::bert::{Config, DTYPE};
 use tokenizers::{Encoding, Tokenizer, TruncationParams};
+
+use bert::Bert;
 
 use crate::Error;
 
@@ -25,8 +34,12 @@ pub const MAX_TOKENS: usize = 128;
 pub const BATCH: usize = 64;
 
 /// A loaded sentence encoder.
+#[derive(Clone)]
 pub struct Encoder {
-    model: BertModel,
+    model: Bert,
+    /// How many top layers were fine-tuned (0: the pretrained weights).
+    tuned: usize,
+    config: Config,
     tokenizer: Tokenizer,
     dim: usize,
     id: String,
@@ -60,8 +73,8 @@ impl Encoder {
         let id = crate::util::sha256_hex(&bytes)[..16].to_string();
         let vb =
             VarBuilder::from_buffered_safetensors(bytes, DTYPE, &device).map_err(|e| model_error(&weights_path, e))?;
-        let model = BertModel::load(vb, &config).map_err(|e| model_error(&weights_path, e))?;
-        Ok(Self { model, tokenizer, dim: config.hidden_size, id, device })
+        let model = Bert::load(vb, &config).map_err(|e| model_error(&weights_path, e))?;
+        Ok(Self { model, tuned: 0, dim: config.hidden_size, config, tokenizer, id, device })
     }
 
     /// Embedding width (384 for MiniLM).
@@ -80,6 +93,17 @@ impl Encoder {
     fn forward_batches(
         &self,
         texts: &[&str],
+        visit: impl FnMut(&[usize], &Tensor, &Tensor, &[Encoding]) -> Result<(), Error>,
+    ) -> Result<(), Error> {
+        self.forward_batches_to(texts, self.model.layers.len(), BATCH, visit)
+    }
+
+    /// Like `forward_batches`, stopping after `layers` layers, `batch` sentences at a time.
+    fn forward_batches_to(
+        &self,
+        texts: &[&str],
+        layers: usize,
+        batch: usize,
         mut visit: impl FnMut(&[usize], &Tensor, &Tensor, &[Encoding]) -> Result<(), Error>,
     ) -> Result<(), Error> {
         let inputs: Vec<String> = texts.iter().map(|t| t.to_string()).collect();
@@ -87,7 +111,7 @@ impl Encoder {
             self.tokenizer.encode_batch(inputs, true).map_err(|e| Error::Model(format!("tokenizer: {e}")))?;
         let mut order: Vec<usize> = (0..texts.len()).collect();
         order.sort_by_key(|&i| encodings[i].get_ids().len());
-        for chunk in order.chunks(BATCH) {
+        for chunk in order.chunks(batch.max(1)) {
             let longest = chunk.iter().map(|&i| encodings[i].get_ids().len()).max().unwrap_or(0).max(1);
             let mut ids = Vec::with_capacity(chunk.len() * longest);
             let mut mask = Vec::with_capacity(chunk.len() * longest);
@@ -99,7 +123,7 @@ impl Encoder {
             let shape = (chunk.len(), longest);
             let ids = Tensor::from_vec(ids, shape, &self.device)?;
             let mask = Tensor::from_vec(mask, shape, &self.device)?;
-            let hidden = self.model.forward(&ids, &ids.zeros_like()?, Some(&mask))?;
+            let hidden = self.model.forward_to(&ids, &mask, layers)?;
             visit(chunk, &hidden, &mask, &encodings)?;
         }
         Ok(())
@@ -109,12 +133,7 @@ impl Encoder {
     pub fn encode(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, Error> {
         let mut out = vec![Vec::new(); texts.len()];
         self.forward_batches(texts, |chunk, hidden, mask, _| {
-            let mask = mask.to_dtype(DTYPE)?.unsqueeze(2)?;
-            let summed = hidden.broadcast_mul(&mask)?.sum(1)?;
-            let counts = mask.sum(1)?.clamp(1e-9, f64::MAX)?;
-            let mean = summed.broadcast_div(&counts)?;
-            let norm = mean.sqr()?.sum_keepdim(1)?.sqrt()?.clamp(1e-12, f64::MAX)?;
-            for (&i, row) in chunk.iter().zip(mean.broadcast_div(&norm)?.to_vec2::<f32>()?) {
+            for (&i, row) in chunk.iter().zip(bert::mean_pool(hidden, mask)?.to_vec2::<f32>()?) {
                 out[i] = row;
             }
             Ok(())

@@ -1,0 +1,146 @@
+//! Usher's own BERT forward pass and fine-tuning of the encoder's top
+//! layers: same outputs as candle-transformers' model, gradients that reach
+//! the encoder weights (candle 0.11's fused layer norm has none), and a
+//! fine-tuned classifier that is deterministic and survives a save and load.
+
+mod common;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use candle_core::{DType, Device, Tensor};
+use candle_nn::VarBuilder;
+use candle_transformers::models::bert::{BertModel, Config};
+use usher::nlu::encoder::bert::{mean_pool, run, Bert, Mode};
+use usher::nlu::encoder::{EmbeddingCache, Encoder, FineTune};
+use usher::nlu::{Classifier, Features, TrainConfig};
+
+fn model_dir() -> std::path::PathBuf {
+    let dir = common::repo().join("models/all-MiniLM-L6-v2");
+    assert!(usher::nlu::encoder::fetch::present(&dir), "run `usher models fetch` first (scripts/test does)");
+    dir
+}
+
+fn load() -> (Bert, BertModel) {
+    let dir = model_dir();
+    let config: Config = serde_json::from_str(&std::fs::read_to_string(dir.join("config.json")).unwrap()).unwrap();
+    let weights = dir.join("model.safetensors");
+    let vb = || unsafe { VarBuilder::from_mmaped_safetensors(&[&weights], DType::F32, &Device::Cpu).unwrap() };
+    (Bert::load(vb(), &config).unwrap(), BertModel::load(vb(), &config).unwrap())
+}
+
+fn batch() -> (Tensor, Tensor) {
+    // Two sentences of different lengths: the second is padded.
+    let ids = Tensor::new(&[[101u32, 2026, 5460, 7906, 11133, 102], [101, 7632, 102, 0, 0, 0]], &Device::Cpu).unwrap();
+    let mask = Tensor::new(&[[1u32, 1, 1, 1, 1, 1], [1, 1, 1, 0, 0, 0]], &Device::Cpu).unwrap();
+    (ids, mask)
+}
+
+#[test]
+fn the_own_forward_pass_matches_candle_transformers_bert() {
+    let (ours, stock) = load();
+    let (ids, mask) = batch();
+    let a = mean_pool(&ours.forward(&ids, &mask).unwrap(), &mask).unwrap();
+    let b = mean_pool(&stock.forward(&ids, &ids.zeros_like().unwrap(), Some(&mask)).unwrap(), &mask).unwrap();
+    let diff = (a - b).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap();
+    assert!(diff < 1e-4, "sentence embeddings differ by {diff}");
+}
+
+#[test]
+fn gradients_reach_every_weight_of_a_trained_layer_only_in_train_mode() {
+    let (bert, _) = load();
+    let (ids, mask) = batch();
+    let top = bert.layers.len() - 1;
+    let hidden = bert.forward_to(&ids, &mask, top).unwrap();
+    let bias = Bert::attention_bias(&mask).unwrap();
+    let (layer, vars) = bert.layers[top].to_vars().unwrap();
+    assert_eq!(vars.len(), 16, "6 linear layers and 2 layer norms, weight and bias each");
+    let loss = |mode| {
+        mean_pool(&run(std::slice::from_ref(&layer), &hidden, &bias, mode).unwrap(), &mask).unwrap().sum_all().unwrap()
+    };
+
+    let grads = loss(Mode::Train).backward().unwrap();
+    for v in &vars {
+        let g = grads.get(v.as_tensor()).expect("every weight gets a gradient");
+        let size = g.abs().unwrap().sum_all().unwrap().to_scalar::<f32>().unwrap();
+        assert!(size > 0.0, "a weight of shape {:?} got a zero gradient", v.shape());
+    }
+    // The fused kernels used for inference stop gradients: the layer norms get none.
+    let grads = loss(Mode::Infer).backward().unwrap();
+    let reached = vars.iter().filter(|v| grads.get(v.as_tensor()).is_some()).count();
+    assert!(reached < vars.len(), "fused layer norm has no backward in candle 0.11");
+}
+
+const DATA: [(&str, u32); 12] = [
+    ("my stream keeps buffering", 0),
+    ("the video freezes every minute", 0),
+    ("playback stutters on my tv", 0),
+    ("the picture is stuck loading", 0),
+    ("I want my money back", 1),
+    ("please refund my ticket", 1),
+    ("can I get a refund for the gig", 1),
+    ("return the cash for my order", 1),
+    ("hello there", 2),
+    ("hi, good morning", 2),
+    ("hey usher", 2),
+    ("good evening to you", 2),
+];
+
+#[test]
+fn fine_tuning_is_seeded_changes_only_the_top_layers_and_round_trips() {
+    let enc = Encoder::load(&model_dir()).unwrap();
+    let texts: Vec<&str> = DATA.iter().map(|(t, _)| *t).collect();
+    let labels: Vec<u32> = DATA.iter().map(|(_, l)| *l).collect();
+    let cfg = FineTune { layers: 2, epochs: 3, learning_rate: 1e-4, batch_size: 4 };
+    let tuned = enc.fine_tuned(&texts, &labels, 3, &cfg, 7, &mut |_, _, _| {}).unwrap();
+    assert_eq!(tuned.tuned_layers(), 2);
+    assert_ne!(tuned.id(), enc.id(), "a tuned encoder has its own embedding cache");
+    let probe = ["the film keeps pausing to load", "give me a refund"];
+    let before = enc.encode(&probe).unwrap();
+    let after = tuned.encode(&probe).unwrap();
+    assert_ne!(before, after, "training moved the weights");
+
+    let names: Vec<String> = tuned.tuned_tensors().into_iter().map(|(n, _)| n).collect();
+    assert_eq!(names.len(), 32);
+    assert!(names.iter().all(|n| n.starts_with("encoder.layer.4.") || n.starts_with("encoder.layer.5.")), "{names:?}");
+
+    let again = enc.fine_tuned(&texts, &labels, 3, &cfg, 7, &mut |_, _, _| {}).unwrap();
+    assert_eq!(again.encode(&probe).unwrap(), after, "same seed, same weights");
+    assert_eq!(again.id(), tuned.id());
+
+    let saved: HashMap<String, Tensor> = tuned.tuned_tensors().into_iter().collect();
+    let loaded = enc.with_tuned_tensors(&saved).unwrap();
+    assert_eq!(loaded.id(), tuned.id());
+    assert_eq!(loaded.encode(&probe).unwrap(), after);
+}
+
+#[test]
+fn a_fine_tuned_classifier_saves_and_loads_with_its_layers() {
+    let enc = Arc::new(Encoder::load(&model_dir()).unwrap());
+    let dir = tempfile::tempdir().unwrap();
+    let cache = Arc::new(EmbeddingCache::open(dir.path(), &enc).unwrap());
+    let features = Features::EncoderAndNgrams { encoder: enc, cache };
+    let labels = vec!["playback".to_string(), "refund".to_string(), "greet".to_string()];
+    let data: Vec<(String, usize)> = DATA.iter().map(|(t, l)| (t.to_string(), *l as usize)).collect();
+    let cfg = TrainConfig { fine_tune: FineTune { layers: 1, epochs: 2, ..FineTune::default() }, ..Default::default() };
+    let mut phases = Vec::new();
+    let (model, _) = Classifier::train(labels.clone(), &data, features.clone(), &cfg, &mut |e, n, _| {
+        if e == n {
+            phases.push(n)
+        }
+    })
+    .unwrap();
+    assert_eq!(phases, [2, cfg.epochs], "fine-tuning, then the head");
+    let path = dir.path().join("head.safetensors");
+    model.save(&path).unwrap();
+    let loaded = Classifier::load(&path, labels, features).unwrap();
+    let probe = ["my movie won't stop buffering", "refund please", "hiya"];
+    assert_eq!(model.probabilities(&probe, false).unwrap(), loaded.probabilities(&probe, false).unwrap());
+    let best: Vec<usize> = loaded
+        .probabilities(&probe, false)
+        .unwrap()
+        .iter()
+        .map(|p| p.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1)).unwrap().0)
+        .collect();
+    assert_eq!(best, [0, 1, 2]);
+}
