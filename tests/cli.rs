@@ -122,6 +122,42 @@ fn test_nlu_reports_metrics_a_confusion_matrix_and_json() {
 }
 
 #[test]
+fn test_nlu_fine_tunes_the_encoder_when_asked() {
+    let dir = tempfile::tempdir().unwrap();
+    let encoder = common::repo().join("models/all-MiniLM-L6-v2");
+    let config = dir.path().join("config.yaml");
+    std::fs::write(&config, format!("nlu: {{encoder: {}, sentiment: null}}\ndata_dir: data\n", encoder.display()))
+        .unwrap();
+    let run = |layers: &str| {
+        let out = usher()
+            .args([
+                "test",
+                "nlu",
+                "--format",
+                "yaml",
+                "--json",
+                "--fine-tune-layers",
+                layers,
+                "--fine-tune-epochs",
+                "1",
+            ])
+            .arg("--data")
+            .arg(common::repo().join("intents"))
+            .arg("--config")
+            .arg(&config)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+        serde_json::from_str::<serde_json::Value>(stdout.lines().last().unwrap()).unwrap()
+    };
+    let (frozen, tuned) = (run("0"), run("1"));
+    assert_eq!((frozen["fine_tuned_layers"].as_u64(), tuned["fine_tuned_layers"].as_u64()), (Some(0), Some(1)));
+    assert_ne!(frozen["features"], tuned["features"], "a tuned encoder has its own id");
+    assert!(tuned["accuracy"].as_f64().unwrap() > 0.5, "{tuned}");
+}
+
+#[test]
 fn test_nlu_names_file_and_row_of_bad_data() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("train.csv"), "text,category\nhi,greet\n").unwrap();

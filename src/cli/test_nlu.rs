@@ -105,6 +105,7 @@ pub fn run(config: &Config, args: &Args) -> anyhow::Result<ExitCode> {
             "oos_recall": report.oos_recall,
             "oos_threshold": report.oos_threshold,
             "features": report.features,
+            "fine_tuned_layers": report.fine_tuned_layers,
         });
         println!("{summary}");
     }

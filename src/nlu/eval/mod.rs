@@ -38,8 +38,10 @@ pub struct Report {
     pub oos_recall: Option<f64>,
     /// The confidence threshold below which a message counts as OOS.
     pub oos_threshold: Option<f32>,
-    /// The features used.
+    /// The features used (a fine-tuned encoder has its own id).
     pub features: String,
+    /// Encoder layers fine-tuned before the head was trained.
+    pub fine_tuned_layers: usize,
     /// Everything else.
     pub metrics: Metrics,
 }
@@ -104,9 +106,10 @@ pub fn evaluate(
     let index = |l: &str| labels.binary_search_by(|x| x.as_str().cmp(l)).ok();
     let train: Vec<(String, usize)> = data.train.iter().filter_map(|(t, l)| index(l).map(|i| (t.clone(), i))).collect();
     let started = Instant::now();
-    let feature_id = features.id();
     let (model, _) = Classifier::train(labels.clone(), &train, features, cfg, progress)?;
     let train_seconds = started.elapsed().as_secs_f64();
+    // After training: a fine-tuned encoder has its own id.
+    let feature_id = model.features().id();
 
     let oos = data.oos_label.as_deref();
     let threshold = match oos {
@@ -163,6 +166,10 @@ pub fn evaluate(
         oos_recall,
         oos_threshold: threshold,
         features: feature_id,
+        fine_tuned_layers: match model.features() {
+            Features::EncoderAndNgrams { encoder, .. } => encoder.tuned_layers(),
+            Features::Ngrams => 0,
+        },
         metrics,
     };
     std::fs::create_dir_all(out_dir).map_err(|e| Error::io(out_dir, e))?;
