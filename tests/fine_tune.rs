@@ -1,7 +1,8 @@
 //! Usher's own BERT forward pass and fine-tuning of the encoder's top
 //! layers: same outputs as candle-transformers' model, gradients that reach
 //! the encoder weights (candle 0.11's fused layer norm has none), and a
-//! fine-tuned classifier that is deterministic and survives a save and load.
+//! fine-tuned classifier that is deterministic, survives a save and load and
+//! is unsure of messages unlike its examples.
 
 mod common;
 
@@ -143,4 +144,9 @@ fn a_fine_tuned_classifier_saves_and_loads_with_its_layers() {
         .map(|p| p.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1)).unwrap().0)
         .collect();
     assert_eq!(best, [0, 1, 2]);
+    // Confidence is scaled by the similarity to the nearest training
+    // example: a message unlike any of them is far less sure.
+    let top = |text: &str| loaded.probabilities(&[text], false).unwrap()[0].iter().cloned().fold(0.0f32, f32::max);
+    let off_topic = top("photosynthesis converts sunlight into chemical energy");
+    assert!(off_topic < 0.5 * top("please refund my ticket"), "{off_topic}");
 }

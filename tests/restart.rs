@@ -132,3 +132,20 @@ async fn concurrent_writers_on_one_sqlite_file_all_succeed() {
     let t = store.transcript(&conv).await.unwrap().unwrap();
     assert_eq!(t.messages.len(), 2 + 32);
 }
+
+#[tokio::test]
+async fn replies_made_after_an_adapter_started_are_not_resent_to_it() {
+    // An adapter gets replies from its start on live; the resend at start
+    // covers only older ones, or a turn that finished before the resend
+    // query ran would reach the fan twice.
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(&dir.path().join("usher.db")).await.unwrap();
+    let conv = ConversationId::new("resend-1").unwrap();
+    store.append_inbound(&Inbound::text(conv.clone(), "api", "hello")).await.unwrap();
+    let parts = vec![usher_channel::Part::Text { text: "hi".into() }];
+    let reply = store.append_outbound(&conv, "bot", &parts).await.unwrap().unwrap();
+    let created = store.transcript(&conv).await.unwrap().unwrap().messages[1].created_ms;
+    assert!(store.undelivered("api", 0, created).await.unwrap().is_empty());
+    let older = store.undelivered("api", 0, created + 1).await.unwrap();
+    assert_eq!(older.iter().map(|o| o.id).collect::<Vec<_>>(), [reply.id]);
+}

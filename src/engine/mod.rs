@@ -360,9 +360,13 @@ impl Engine {
         });
         let store = Arc::clone(&self.inner.store);
         let channel = name.clone();
+        // The route is in place: replies from now on reach the adapter live,
+        // so only older ones are resent (else a turn finishing before this
+        // task runs would be delivered twice).
+        let started = crate::util::now_ms();
         tokio::spawn(async move {
-            let since = crate::util::now_ms() - RESEND_WINDOW.as_millis() as i64;
-            match store.undelivered(&channel, since).await {
+            let since = started - RESEND_WINDOW.as_millis() as i64;
+            match store.undelivered(&channel, since, started).await {
                 Ok(unsent) => {
                     if !unsent.is_empty() {
                         tracing::info!(%channel, replies = unsent.len(), "resending replies never reported delivered");

@@ -132,9 +132,10 @@ pub trait Store: HandoffStore + Send + Sync + 'static {
     async fn transcript(&self, conversation: &ConversationId) -> Result<Option<Transcript>, Error>;
     /// Inbound messages stored but not yet answered (after a crash), oldest first.
     async fn pending(&self) -> Result<Vec<(i64, Inbound)>, Error>;
-    /// Replies on `channel` created since `since_ms` that no adapter has
-    /// reported delivered, oldest first (resent when the adapter starts).
-    async fn undelivered(&self, channel: &str, since_ms: i64) -> Result<Vec<Outbound>, Error>;
+    /// Replies on `channel` created in `[since_ms, before_ms)` that no
+    /// adapter has reported delivered, oldest first (resent when the adapter
+    /// starts; replies from its start on are routed to it live).
+    async fn undelivered(&self, channel: &str, since_ms: i64, before_ms: i64) -> Result<Vec<Outbound>, Error>;
     /// Marks a reply as delivered by its channel.
     async fn mark_delivered(&self, reply_id: i64) -> Result<(), Error>;
     /// Whether an inbound message already has its replies (another replica

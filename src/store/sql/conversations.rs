@@ -170,15 +170,17 @@ macro_rules! conversation_queries {
                 Ok(pending)
             }
 
-            async fn undelivered(&self, channel: &str, since_ms: i64) -> Result<Vec<::usher_channel::Outbound>, $crate::Error> {
+            async fn undelivered(&self, channel: &str, since_ms: i64, before_ms: i64) -> Result<Vec<::usher_channel::Outbound>, $crate::Error> {
                 let rows = sqlx::query(
                     "SELECT m.id, m.conversation_id, m.parts
                      FROM messages m JOIN conversations c ON c.id = m.conversation_id
-                     WHERE m.direction = 'out' AND m.delivered = 0 AND c.channel = $1 AND m.created_ms >= $2
+                     WHERE m.direction = 'out' AND m.delivered = 0 AND c.channel = $1
+                       AND m.created_ms >= $2 AND m.created_ms < $3
                      ORDER BY m.id",
                 )
                 .bind(channel)
                 .bind(since_ms)
+                .bind(before_ms)
                 .fetch_all(&self.pool)
                 .await?;
                 let mut replies = Vec::with_capacity(rows.len());
