@@ -59,9 +59,7 @@ impl Features {
     ) -> Result<Self, Error> {
         match self {
             Self::EncoderAndNgrams { encoder, cache } if cfg.fine_tune.layers > 0 => {
-                let tuned = encoder.fine_tuned(texts, y, classes, &cfg.fine_tune, cfg.seed, progress)?;
-                let cache = Arc::new(cache.for_encoder(&tuned)?);
-                Ok(Self::EncoderAndNgrams { encoder: Arc::new(tuned), cache })
+                Self::tuned(encoder.fine_tuned(texts, y, classes, &cfg.fine_tune, cfg.seed, progress)?, &cache)
             }
             other => Ok(other),
         }
@@ -75,11 +73,16 @@ impl Features {
                 if tuned.tuned_layers() == 0 {
                     return Ok(Self::EncoderAndNgrams { encoder, cache });
                 }
-                let cache = Arc::new(cache.for_encoder(&tuned)?);
-                Ok(Self::EncoderAndNgrams { encoder: Arc::new(tuned), cache })
+                Self::tuned(tuned, &cache)
             }
             other => Ok(other),
         }
+    }
+
+    /// Features over a fine-tuned encoder, with its own embedding cache beside `cache`.
+    fn tuned(encoder: Encoder, cache: &EmbeddingCache) -> Result<Self, Error> {
+        let cache = Arc::new(cache.for_encoder(&encoder)?);
+        Ok(Self::EncoderAndNgrams { encoder: Arc::new(encoder), cache })
     }
 
     /// The sentence-embedding columns of a feature matrix, if any.
