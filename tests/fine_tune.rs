@@ -110,7 +110,8 @@ fn fine_tuning_is_seeded_changes_only_the_top_layers_and_round_trips() {
     assert_eq!(again.id(), tuned.id());
 
     let saved: HashMap<String, Tensor> = tuned.tuned_tensors().into_iter().collect();
-    let loaded = enc.with_tuned_tensors(&saved).unwrap();
+    assert!(enc.with_tuned_tensors(&HashMap::new()).unwrap().is_none());
+    let loaded = enc.with_tuned_tensors(&saved).unwrap().unwrap();
     assert_eq!(loaded.id(), tuned.id());
     assert_eq!(loaded.encode(&probe).unwrap(), after);
 }

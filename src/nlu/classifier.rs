@@ -68,13 +68,10 @@ impl Features {
     /// These features with the fine-tuned encoder layers saved in `tensors`, if any.
     fn with_tuned_tensors(self, tensors: &HashMap<String, Tensor>) -> Result<Self, Error> {
         match self {
-            Self::EncoderAndNgrams { encoder, cache } => {
-                let tuned = encoder.with_tuned_tensors(tensors)?;
-                if tuned.tuned_layers() == 0 {
-                    return Ok(Self::EncoderAndNgrams { encoder, cache });
-                }
-                Self::tuned(tuned, &cache)
-            }
+            Self::EncoderAndNgrams { encoder, cache } => match encoder.with_tuned_tensors(tensors)? {
+                Some(tuned) => Self::tuned(tuned, &cache),
+                None => Ok(Self::EncoderAndNgrams { encoder, cache }),
+            },
             other => Ok(other),
         }
     }
@@ -85,12 +82,17 @@ impl Features {
         Ok(Self::EncoderAndNgrams { encoder: Arc::new(encoder), cache })
     }
 
+    /// The sentence encoder, if the features include one.
+    pub fn encoder(&self) -> Option<&Encoder> {
+        match self {
+            Self::Ngrams => None,
+            Self::EncoderAndNgrams { encoder, .. } => Some(encoder),
+        }
+    }
+
     /// The sentence-embedding columns of a feature matrix, if any.
     fn dense_part(&self, x: &Tensor) -> Result<Option<Tensor>, Error> {
-        match self {
-            Self::Ngrams => Ok(None),
-            Self::EncoderAndNgrams { encoder, .. } => Ok(Some(x.narrow(1, 0, encoder.dim())?.contiguous()?)),
-        }
+        self.encoder().map(|e| Ok(x.narrow(1, 0, e.dim())?.contiguous()?)).transpose()
     }
 
     /// The feature matrix of `texts`; `cached` embeds through the cache (training data).
@@ -156,9 +158,9 @@ impl Classifier {
         let mut tensors = candle_core::safetensors::load(path, &Device::Cpu).map_err(|e| bad(e.to_string()))?;
         let features = features.with_tuned_tensors(&tensors)?;
         let examples = tensors.remove(EXAMPLES);
-        let fits = match (&features, &examples) {
-            (Features::EncoderAndNgrams { encoder, .. }, Some(e)) => e.dims2().is_ok_and(|(_, d)| d == encoder.dim()),
-            (Features::Ngrams, None) => true,
+        let fits = match (features.encoder(), &examples) {
+            (Some(encoder), Some(e)) => e.dims2().is_ok_and(|(_, d)| d == encoder.dim()),
+            (None, None) => true,
             _ => false,
         };
         if !fits {
@@ -171,7 +173,7 @@ impl Classifier {
     /// Saves the head and any fine-tuned encoder layers as safetensors.
     pub fn save(&self, path: &Path) -> Result<(), Error> {
         let mut tensors: HashMap<String, Tensor> = self.head.tensors().into_iter().collect();
-        if let Features::EncoderAndNgrams { encoder, .. } = &self.features {
+        if let Some(encoder) = self.features.encoder() {
             tensors.extend(encoder.tuned_tensors());
         }
         if let Some(examples) = &self.examples {

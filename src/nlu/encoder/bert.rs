@@ -254,7 +254,10 @@ pub fn mean_pool(hidden: &Tensor, mask: &Tensor) -> Result<Tensor> {
     let mask = mask.to_dtype(hidden.dtype())?.unsqueeze(2)?;
     let summed = hidden.broadcast_mul(&mask)?.sum(1)?;
     let counts = mask.sum(1)?.clamp(1e-9, f64::MAX)?;
-    let mean = summed.broadcast_div(&counts)?;
-    let norm = mean.sqr()?.sum_keepdim(1)?.sqrt()?.clamp(1e-12, f64::MAX)?;
-    mean.broadcast_div(&norm)
+    l2_rows(&summed.broadcast_div(&counts)?)
+}
+
+/// Each row of a matrix scaled to unit length.
+pub fn l2_rows(x: &Tensor) -> Result<Tensor> {
+    x.broadcast_div(&x.sqr()?.sum_keepdim(1)?.sqrt()?.clamp(1e-12, f64::MAX)?)
 }

@@ -17,7 +17,7 @@ use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use sha2::{Digest, Sha256};
 
-use super::bert::{mean_pool, run, Bert, Layer, Mode};
+use super::bert::{l2_rows, mean_pool, run, Bert, Layer, Mode};
 use super::Encoder;
 use crate::Error;
 
@@ -53,10 +53,6 @@ struct Batch {
     mask: Tensor,
     bias: Tensor,
     labels: Tensor,
-}
-
-fn l2_rows(x: &Tensor) -> candle_core::Result<Tensor> {
-    x.broadcast_div(&x.sqr()?.sum_keepdim(1)?.sqrt()?.clamp(1e-12, f64::MAX)?)
 }
 
 impl Encoder {
@@ -172,15 +168,15 @@ impl Encoder {
     }
 
     /// This encoder with the fine-tuned layers found in `tensors` (as written
-    /// from [`Self::tuned_tensors`]); unchanged when there are none.
-    pub fn with_tuned_tensors(&self, tensors: &HashMap<String, Tensor>) -> Result<Encoder, Error> {
+    /// from [`Self::tuned_tensors`]); `None` when there are none.
+    pub fn with_tuned_tensors(&self, tensors: &HashMap<String, Tensor>) -> Result<Option<Encoder>, Error> {
         let total = self.model.layers.len();
         let first = (0..total).find(|i| tensors.contains_key(&format!("{PREFIX}.{i}.output.dense.weight")));
-        let Some(first) = first else { return Ok(self.clone()) };
+        let Some(first) = first else { return Ok(None) };
         let vb = VarBuilder::from_tensors(tensors.clone(), DType::F32, &self.device);
         let layers = (first..total)
             .map(|i| Layer::load(vb.pp(format!("{PREFIX}.{i}")), &self.config))
             .collect::<candle_core::Result<Vec<_>>>()?;
-        self.with_layers(layers)
+        self.with_layers(layers).map(Some)
     }
 }

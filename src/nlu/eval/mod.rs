@@ -14,6 +14,7 @@ use std::time::Instant;
 
 use serde::Serialize;
 
+use super::encoder::Encoder;
 use super::{Classifier, Features, TrainConfig};
 use crate::Error;
 use data::Dataset;
@@ -166,10 +167,7 @@ pub fn evaluate(
         oos_recall,
         oos_threshold: threshold,
         features: feature_id,
-        fine_tuned_layers: match model.features() {
-            Features::EncoderAndNgrams { encoder, .. } => encoder.tuned_layers(),
-            Features::Ngrams => 0,
-        },
+        fine_tuned_layers: model.features().encoder().map_or(0, Encoder::tuned_layers),
         metrics,
     };
     std::fs::create_dir_all(out_dir).map_err(|e| Error::io(out_dir, e))?;
