@@ -28,10 +28,15 @@ pub fn features(config: &Config) -> Features {
         );
         return Features::Ngrams;
     }
-    let loaded = config.nlu.device.device().and_then(|device| Encoder::load_on(dir, device)).and_then(|encoder| {
-        let cache = EmbeddingCache::open(&config.model_cache(), &encoder)?;
-        Ok(Features::EncoderAndNgrams { encoder: Arc::new(encoder), cache: Arc::new(cache) })
-    });
+    let loaded = config
+        .nlu
+        .device
+        .device()
+        .and_then(|device| Encoder::load_on(dir, device, config.nlu.cpu_precision.get()))
+        .and_then(|encoder| {
+            let cache = EmbeddingCache::open(&config.model_cache(), &encoder)?;
+            Ok(Features::EncoderAndNgrams { encoder: Arc::new(encoder), cache: Arc::new(cache) })
+        });
     match loaded {
         Ok(features) => {
             tracing::info!(encoder = %dir.display(), "sentence encoder loaded");

@@ -18,11 +18,16 @@ pub struct Args {
     /// Print one JSON object on the last line.
     #[arg(long)]
     json: bool,
+    /// Infer in candle (the training path) instead of the packed CPU pass.
+    #[arg(long)]
+    candle: bool,
 }
 
 pub fn encoder(config: &Config, args: &Args) -> anyhow::Result<ExitCode> {
     let dir = config.nlu.encoder.clone().ok_or_else(|| anyhow::anyhow!("nlu.encoder is null in the config"))?;
-    let enc = Encoder::load_on(&dir, config.nlu.device.device()?)?;
+    let enc = Encoder::load_on(&dir, config.nlu.device.device()?, config.nlu.cpu_precision.get())?;
+    let enc = if args.candle { enc.on_candle() } else { enc };
+    let kernel = enc.kernel();
     let texts: Vec<String> =
         usher::nlu::eval::data::read_csv(&args.data)?.into_iter().map(|(t, _)| t).take(args.sentences).collect();
     let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
@@ -43,12 +48,12 @@ pub fn encoder(config: &Config, args: &Args) -> anyhow::Result<ExitCode> {
     latencies.sort_by(f64::total_cmp);
     let p50 = latencies[latencies.len() / 2];
     let p99 = latencies[(latencies.len() * 99 / 100).min(latencies.len() - 1)];
-    println!("encoder {} on {threads} threads, {} sentences", enc.id(), refs.len());
+    println!("encoder {} ({kernel}) on {threads} threads, {} sentences", enc.id(), refs.len());
     println!("batch 64 (length-sorted): {batched:.0} sentences/s");
     println!("batch 1:                  {single:.0} sentences/s, p50 {p50:.2} ms, p99 {p99:.2} ms");
     if args.json {
         let v = serde_json::json!({
-            "threads": threads, "sentences": refs.len(), "batch64_per_s": batched,
+            "kernel": kernel, "threads": threads, "sentences": refs.len(), "batch64_per_s": batched,
             "batch1_per_s": single, "p50_ms": p50, "p99_ms": p99,
         });
         println!("{v}");

@@ -73,8 +73,8 @@ pub async fn encoder(config: &Config) -> anyhow::Result<Arc<Encoder>> {
     if !fetch::present(&dir) {
         anyhow::bail!("no sentence encoder in {}: run `usher models fetch`", dir.display());
     }
-    let device = config.nlu.device.device()?;
-    Ok(Arc::new(tokio::task::spawn_blocking(move || Encoder::load_on(&dir, device)).await??))
+    let (device, precision) = (config.nlu.device.device()?, config.nlu.cpu_precision.get());
+    Ok(Arc::new(tokio::task::spawn_blocking(move || Encoder::load_on(&dir, device, precision)).await??))
 }
 
 async fn open(config: &Config, rebuild: bool) -> anyhow::Result<KnowledgeBase> {

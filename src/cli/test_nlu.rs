@@ -116,7 +116,8 @@ pub fn run(config: &Config, args: &Args) -> anyhow::Result<ExitCode> {
 pub fn entities(config: &Config, data: &std::path::Path, seed: u64) -> anyhow::Result<ExitCode> {
     let domain = usher::intents::load(data).map_err(usher::Error::Intents)?.domain;
     let dir = config.nlu.encoder.clone().ok_or_else(|| anyhow::anyhow!("the tagger needs nlu.encoder"))?;
-    let encoder = usher::nlu::encoder::Encoder::load_on(&dir, config.nlu.device.device()?)?;
+    let encoder =
+        usher::nlu::encoder::Encoder::load_on(&dir, config.nlu.device.device()?, config.nlu.cpu_precision.get())?;
     let r = usher::nlu::eval::entities::evaluate(&domain, &encoder, seed)?;
     println!("{:<10} {:>9} {:>9} {:>9}", "extractor", "precision", "recall", "f1");
     for (name, s) in [("rules", r.rules), ("tagger", r.tagger), ("combined", r.combined)] {

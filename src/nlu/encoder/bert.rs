@@ -213,6 +213,19 @@ impl Bert {
         Ok(Self { embeddings, layers })
     }
 
+    /// The embedding weights by their names under `embeddings` in a BERT
+    /// checkpoint (the segment table holds segment 0 only).
+    pub fn embedding_tensors(&self) -> Vec<(String, Tensor)> {
+        let e = &self.embeddings;
+        vec![
+            ("embeddings.word_embeddings.weight".into(), e.words.embeddings().clone()),
+            ("embeddings.position_embeddings.weight".into(), e.positions.clone()),
+            ("embeddings.token_type_embeddings.weight".into(), e.segment.clone()),
+            ("embeddings.LayerNorm.weight".into(), e.norm.weight.clone()),
+            ("embeddings.LayerNorm.bias".into(), e.norm.bias.clone()),
+        ]
+    }
+
     /// The additive attention bias of a batch × tokens 0/1 `mask`.
     pub fn attention_bias(mask: &Tensor) -> Result<Tensor> {
         let (b, t) = mask.dims2()?;

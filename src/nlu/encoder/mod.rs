@@ -5,17 +5,23 @@
 //! Model code is synchronous and does no downloading: [`fetch`] gets the
 //! files, the engine calls [`Encoder::encode`] on its blocking pool.
 //!
-//! Layout: `bert` is the forward pass (trainable), `tune` fine-tunes the
-//! top layers on labelled sentences, `cache` keeps embeddings on disk,
-//! `fetch` downloads the files.
+//! On the CPU, inference runs on `usher-fastbert`'s packed forward pass
+//! (every real token of a batch in one matrix, no padding); training and
+//! GPU inference run on [`bert::Bert`] in candle.
+//!
+//! Layout: `bert` is the candle forward pass (trainable), `packed` builds
+//! the CPU inference copy, `tune` fine-tunes the top layers on labelled
+//! sentences, `cache` keeps embeddings on disk, `fetch` downloads the files.
 
 pub mod bert;
 mod cache;
 pub mod fetch;
+mod packed;
 mod tune;
 
 pub use cache::EmbeddingCache;
 pub use tune::FineTune;
+pub use usher_fastbert::Precision;
 
 use std::path::Path;
 
@@ -37,6 +43,8 @@ pub const BATCH: usize = 64;
 #[derive(Clone)]
 pub struct Encoder {
     model: Bert,
+    /// The packed CPU copy of `model` that serves inference (`None` on a GPU).
+    packed: Option<usher_fastbert::Model>,
     /// How many top layers were fine-tuned (0: the pretrained weights).
     tuned: usize,
     config: Config,
@@ -54,11 +62,12 @@ impl Encoder {
     /// Loads `config.json`, `tokenizer.json` and `model.safetensors` from `dir`.
     /// A missing, corrupted or truncated file gives an error naming it.
     pub fn load(dir: &Path) -> Result<Self, Error> {
-        Self::load_on(dir, Device::Cpu)
+        Self::load_on(dir, Device::Cpu, Precision::default())
     }
 
-    /// Like [`Self::load`], on `device` (a CUDA GPU with the `cuda` feature).
-    pub fn load_on(dir: &Path, device: Device) -> Result<Self, Error> {
+    /// Like [`Self::load`], on `device` (a CUDA GPU with the `cuda` feature);
+    /// on the CPU, inference holds the linear layers in `precision`.
+    pub fn load_on(dir: &Path, device: Device, precision: Precision) -> Result<Self, Error> {
         let config_path = dir.join("config.json");
         let raw = std::fs::read_to_string(&config_path).map_err(|e| Error::io(&config_path, e))?;
         let config: Config = serde_json::from_str(&raw).map_err(|e| model_error(&config_path, e))?;
@@ -74,7 +83,8 @@ impl Encoder {
         let vb =
             VarBuilder::from_buffered_safetensors(bytes, DTYPE, &device).map_err(|e| model_error(&weights_path, e))?;
         let model = Bert::load(vb, &config).map_err(|e| model_error(&weights_path, e))?;
-        Ok(Self { model, tuned: 0, dim: config.hidden_size, config, tokenizer, id, device })
+        let packed = if device.is_cpu() { packed::build(&model, &config, precision)? } else { None };
+        Ok(Self { model, packed, tuned: 0, dim: config.hidden_size, config, tokenizer, id, device })
     }
 
     /// Embedding width (384 for MiniLM).
@@ -82,9 +92,14 @@ impl Encoder {
         self.dim
     }
 
-    /// A short hash of the weights: keys embedding and model caches.
-    pub fn id(&self) -> &str {
-        &self.id
+    /// A short hash of the weights, tagged `-int8` when inference holds
+    /// them in int8 (the embeddings differ a little): keys embedding and
+    /// model caches.
+    pub fn id(&self) -> String {
+        match &self.packed {
+            Some(p) if p.precision() == Precision::Int8 => format!("{}-int8", self.id),
+            _ => self.id.clone(),
+        }
     }
 
     /// Runs the model over `texts` in length-sorted batches; `visit` gets
@@ -106,12 +121,8 @@ impl Encoder {
         batch: usize,
         mut visit: impl FnMut(&[usize], &Tensor, &Tensor, &[Encoding]) -> Result<(), Error>,
     ) -> Result<(), Error> {
-        let inputs: Vec<String> = texts.iter().map(|t| t.to_string()).collect();
-        let encodings =
-            self.tokenizer.encode_batch(inputs, true).map_err(|e| Error::Model(format!("tokenizer: {e}")))?;
-        let mut order: Vec<usize> = (0..texts.len()).collect();
-        order.sort_by_key(|&i| encodings[i].get_ids().len());
-        for chunk in order.chunks(batch.max(1)) {
+        let encodings = self.tokenize(texts)?;
+        for chunk in by_length(&encodings).chunks(batch.max(1)) {
             let longest = chunk.iter().map(|&i| encodings[i].get_ids().len()).max().unwrap_or(0).max(1);
             let mut ids = Vec::with_capacity(chunk.len() * longest);
             let mut mask = Vec::with_capacity(chunk.len() * longest);
@@ -121,17 +132,59 @@ impl Encoder {
                 mask.extend((0..longest).map(|j| u32::from(j < row.len())));
             }
             let shape = (chunk.len(), longest);
-            let ids = Tensor::from_vec(ids, shape, &self.device)?;
             let mask = Tensor::from_vec(mask, shape, &self.device)?;
-            let hidden = self.model.forward_to(&ids, &mask, layers)?;
+            let hidden = match &self.packed {
+                Some(packed) => {
+                    let rows: Vec<&[u32]> = chunk.iter().map(|&i| encodings[i].get_ids()).collect();
+                    let states = packed::hidden(packed, &rows, layers)?;
+                    let mut padded = vec![0f32; chunk.len() * longest * self.dim];
+                    for (j, out) in padded.chunks_exact_mut(longest * self.dim).enumerate() {
+                        let s = states.sentence(j);
+                        out[..s.len()].copy_from_slice(s);
+                    }
+                    Tensor::from_vec(padded, (chunk.len(), longest, self.dim), &self.device)?
+                }
+                None => self.model.forward_to(&Tensor::from_vec(ids, shape, &self.device)?, &mask, layers)?,
+            };
             visit(chunk, &hidden, &mask, &encodings)?;
         }
         Ok(())
     }
 
+    fn tokenize(&self, texts: &[&str]) -> Result<Vec<Encoding>, Error> {
+        let inputs: Vec<String> = texts.iter().map(|t| t.to_string()).collect();
+        self.tokenizer.encode_batch(inputs, true).map_err(|e| Error::Model(format!("tokenizer: {e}")))
+    }
+
+    /// Which forward pass serves inference: `"packed"` or `"candle"`.
+    pub fn kernel(&self) -> &'static str {
+        if self.packed.is_some() {
+            "packed"
+        } else {
+            "candle"
+        }
+    }
+
+    /// This encoder running inference in candle, as training and GPUs do,
+    /// instead of the packed CPU pass: the reference for tests and benchmarks.
+    pub fn on_candle(&self) -> Encoder {
+        Self { packed: None, ..self.clone() }
+    }
+
     /// Embeds texts: one L2-normalised vector per text, in input order.
     pub fn encode(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, Error> {
         let mut out = vec![Vec::new(); texts.len()];
+        if let Some(packed) = &self.packed {
+            let encodings = self.tokenize(texts)?;
+            for chunk in by_length(&encodings).chunks(BATCH) {
+                let rows: Vec<&[u32]> = chunk.iter().map(|&i| encodings[i].get_ids()).collect();
+                let states = packed::hidden(packed, &rows, packed.depth())?;
+                for (j, &i) in chunk.iter().enumerate() {
+                    out[i] = states.pooled(j);
+                }
+            }
+            return Ok(out);
+        }
         self.forward_batches(texts, |chunk, hidden, mask, _| {
             for (&i, row) in chunk.iter().zip(bert::mean_pool(hidden, mask)?.to_vec2::<f32>()?) {
                 out[i] = row;
@@ -159,6 +212,13 @@ impl Encoder {
         })?;
         Ok(out)
     }
+}
+
+/// Text indices ordered by token count, so batches hold similar lengths.
+fn by_length(encodings: &[Encoding]) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..encodings.len()).collect();
+    order.sort_by_key(|&i| encodings[i].get_ids().len());
+    order
 }
 
 /// Hidden states of a text's tokens.

@@ -148,7 +148,11 @@ impl Encoder {
         let mut model = self.model.clone();
         model.layers.truncate(frozen);
         model.layers.extend(tuned);
-        let mut encoder = Self { model, tuned: self.model.layers.len() - frozen, ..self.clone() };
+        let packed = match &self.packed {
+            Some(p) => super::packed::with_top_layers(p, &self.config, frozen, &model.layers[frozen..])?,
+            None => None,
+        };
+        let mut encoder = Self { model, packed, tuned: self.model.layers.len() - frozen, ..self.clone() };
         let mut hash = Sha256::new();
         hash.update(self.id.as_bytes());
         for (name, t) in encoder.tuned_tensors() {

@@ -1,0 +1,101 @@
+//! The packed CPU forward pass (`usher-fastbert`, which serves inference
+//! on the CPU) against candle's: the same embeddings and token states in
+//! f32, embeddings close to them in int8, on a batch large enough to be
+//! split across threads, on single messages, on odd input and after the
+//! top layers are fine-tuned.
+
+mod common;
+
+use candle_core::Device;
+use usher::nlu::encoder::{fetch, Encoder, FineTune, Precision};
+
+fn load(precision: Precision) -> Encoder {
+    let dir = common::repo().join("models/all-MiniLM-L6-v2");
+    assert!(fetch::present(&dir), "run `usher models fetch` first (scripts/test does)");
+    Encoder::load_on(&dir, Device::Cpu, precision).unwrap()
+}
+
+/// 120 messages: BANKING77-style questions of many lengths plus odd ones.
+fn texts() -> Vec<String> {
+    let stems = [
+        "my stream keeps buffering",
+        "I want a refund for the concert that was cancelled last night because the singer was ill",
+        "hi",
+        "can I change my seat to one closer to the stage, and how much extra would that cost me?",
+        "where is my ticket",
+        "the app logs me out every time I open the player on my television and I have tried reinstalling it twice",
+    ];
+    let mut out: Vec<String> =
+        (0..114).map(|i| format!("{} {}", stems[i % stems.len()], "please ".repeat(i % 9))).collect();
+    out.extend(["".into(), "🎸🔥".into(), "مرحبا hello こんにちは".into(), "re\u{200b}fund".into()]);
+    out.push("ticket ".repeat(1500));
+    out.push("x".into());
+    out
+}
+
+fn max_diff(a: &[Vec<f32>], b: &[Vec<f32>]) -> f32 {
+    a.iter().zip(b).flat_map(|(x, y)| x.iter().zip(y).map(|(p, q)| (p - q).abs())).fold(0.0, f32::max)
+}
+
+fn cosine(a: &[f32], b: &[f32]) -> f32 {
+    a.iter().zip(b).map(|(x, y)| x * y).sum()
+}
+
+#[test]
+fn packed_f32_embeddings_equal_candles_in_batches_and_alone() {
+    let packed = load(Precision::F32);
+    let candle = packed.on_candle();
+    assert_eq!((packed.kernel(), candle.kernel()), ("packed", "candle"));
+    assert_eq!(packed.id(), candle.id(), "same embeddings, same caches");
+    let texts = texts();
+    let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+    let reference = candle.encode(&refs).unwrap();
+    let diff = max_diff(&packed.encode(&refs).unwrap(), &reference);
+    assert!(diff < 1e-4, "batched embeddings differ by {diff}");
+    for (i, text) in refs.iter().enumerate().step_by(7) {
+        let alone = packed.encode(&[text]).unwrap();
+        let diff = max_diff(&alone, &reference[i..=i]);
+        assert!(diff < 1e-4, "{text:?} alone differs by {diff}");
+    }
+}
+
+#[test]
+fn packed_token_states_equal_candles() {
+    let packed = load(Precision::F32);
+    let texts = texts();
+    let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+    let (a, b) = (packed.token_states(&refs).unwrap(), packed.on_candle().token_states(&refs).unwrap());
+    for (x, y) in a.iter().zip(&b) {
+        assert_eq!(x.offsets, y.offsets);
+        let diff = max_diff(&x.states, &y.states);
+        assert!(diff < 1e-3, "token states differ by {diff}");
+    }
+}
+
+#[test]
+fn int8_weights_keep_embeddings_close_to_f32_under_their_own_cache_key() {
+    let (int8, f32) = (load(Precision::Int8), load(Precision::F32));
+    assert_ne!(int8.id(), f32.id(), "int8 embeddings must not share a cache with f32 ones");
+    let texts = texts();
+    let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+    let (a, b) = (int8.encode(&refs).unwrap(), f32.encode(&refs).unwrap());
+    let sims: Vec<f32> = a.iter().zip(&b).map(|(x, y)| cosine(x, y)).collect();
+    let worst = sims.iter().copied().fold(1.0, f32::min);
+    let mean = sims.iter().sum::<f32>() / sims.len() as f32;
+    assert!(worst > 0.99 && mean > 0.995, "cosine to f32: worst {worst}, mean {mean}");
+    // Unlike sentences stay unlike: int8 noise is far below the gaps that matter.
+    assert!(cosine(&a[0], &a[1]) < cosine(&a[0], &a[6]), "buffering is nearer buffering than refunds");
+}
+
+#[test]
+fn fine_tuned_layers_run_packed_as_in_candle() {
+    let enc = load(Precision::F32);
+    let texts = ["my stream keeps buffering", "video freezes", "refund my ticket", "I want my money back"];
+    let cfg = FineTune { layers: 2, epochs: 1, ..FineTune::default() };
+    let tuned = enc.fine_tuned(&texts, &[0, 0, 1, 1], 2, &cfg, 7, &mut |_, _, _| {}).unwrap();
+    assert_eq!(tuned.kernel(), "packed");
+    let probe = ["where is my refund", "buffering again", "hi"];
+    let diff = max_diff(&tuned.encode(&probe).unwrap(), &tuned.on_candle().encode(&probe).unwrap());
+    assert!(diff < 1e-4, "tuned encoder: packed and candle differ by {diff}");
+    assert!(max_diff(&tuned.encode(&probe).unwrap(), &enc.encode(&probe).unwrap()) > 1e-3, "tuning changed it");
+}
