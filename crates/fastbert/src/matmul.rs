@@ -181,22 +181,24 @@ pub(crate) fn has_avx2() -> bool {
 unsafe fn tile(avx2: bool, x: &[f32], rows: usize, k: usize, panel: Panel, out: *mut f32, ldo: usize, cols: usize) {
     #[cfg(target_arch = "x86_64")]
     if avx2 {
+        let (values, scales, int8) = match panel {
+            Panel::F32(p) => (p.as_ptr() as *const u8, std::ptr::null(), false),
+            Panel::Int8(p, s) => (p.as_ptr() as *const u8, s.as_ptr(), true),
+        };
         macro_rules! by_rows {
-            ($f:ident, $($args:expr),*) => {
+            ($int8:literal) => {
                 match rows {
-                    1 => avx2::$f::<1>($($args),*),
-                    2 => avx2::$f::<2>($($args),*),
-                    3 => avx2::$f::<3>($($args),*),
-                    4 => avx2::$f::<4>($($args),*),
-                    5 => avx2::$f::<5>($($args),*),
-                    _ => avx2::$f::<6>($($args),*),
+                    1 => avx2::tile::<1, $int8>,
+                    2 => avx2::tile::<2, $int8>,
+                    3 => avx2::tile::<3, $int8>,
+                    4 => avx2::tile::<4, $int8>,
+                    5 => avx2::tile::<5, $int8>,
+                    _ => avx2::tile::<6, $int8>,
                 }
             };
         }
-        return match panel {
-            Panel::F32(p) => by_rows!(tile_f32, x.as_ptr(), k, p.as_ptr(), k, out, ldo, cols),
-            Panel::Int8(p, s) => by_rows!(tile_i8, x.as_ptr(), k, p.as_ptr(), s.as_ptr(), k, out, ldo, cols),
-        };
+        let f = if int8 { by_rows!(true) } else { by_rows!(false) };
+        return f(x.as_ptr(), k, values, scales, k, out, ldo, cols);
     }
     let _ = avx2;
     portable_tile(x, rows, k, panel, out, ldo, cols);
@@ -242,47 +244,20 @@ mod avx2 {
 
     use super::NR;
 
-    /// `R` rows of `x` (stride `ldx`) times an f32 `k × 16` panel, added to `out`.
+    /// `R` rows of `x` (stride `ldx`) times a `k × 16` panel, added to
+    /// `out`. The panel holds f32 values, or with `INT8` bytes whose
+    /// column sums are then multiplied by the 16 `scales`.
     ///
     /// # Safety
     /// The CPU must have AVX2 and FMA; `x` must hold `R` rows of `k`
-    /// floats, `panel` `k × 16` floats and `out` `R` rows of `cols` floats.
+    /// floats, `panel` `k × 16` values (bytes with `INT8`, else floats),
+    /// `scales` 16 floats with `INT8`, and `out` `R` rows of `cols` floats.
     #[target_feature(enable = "avx2,fma")]
     #[allow(clippy::too_many_arguments)]
-    pub unsafe fn tile_f32<const R: usize>(
+    pub unsafe fn tile<const R: usize, const INT8: bool>(
         x: *const f32,
         ldx: usize,
-        panel: *const f32,
-        k: usize,
-        out: *mut f32,
-        ldo: usize,
-        cols: usize,
-    ) {
-        prefetch::<R>(out, ldo);
-        let mut lo = [_mm256_setzero_ps(); R];
-        let mut hi = [_mm256_setzero_ps(); R];
-        for kk in 0..k {
-            let w0 = _mm256_loadu_ps(panel.add(kk * NR));
-            let w1 = _mm256_loadu_ps(panel.add(kk * NR + 8));
-            for r in 0..R {
-                let xb = _mm256_set1_ps(*x.add(r * ldx + kk));
-                lo[r] = _mm256_fmadd_ps(xb, w0, lo[r]);
-                hi[r] = _mm256_fmadd_ps(xb, w1, hi[r]);
-            }
-        }
-        add_to(&lo, &hi, out, ldo, cols);
-    }
-
-    /// Like [`tile_f32`] with an int8 panel and its 16 column scales.
-    ///
-    /// # Safety
-    /// As [`tile_f32`]; `panel` holds `k × 16` bytes and `scales` 16 floats.
-    #[target_feature(enable = "avx2,fma")]
-    #[allow(clippy::too_many_arguments)]
-    pub unsafe fn tile_i8<const R: usize>(
-        x: *const f32,
-        ldx: usize,
-        panel: *const i8,
+        panel: *const u8,
         scales: *const f32,
         k: usize,
         out: *mut f32,
@@ -293,19 +268,27 @@ mod avx2 {
         let mut lo = [_mm256_setzero_ps(); R];
         let mut hi = [_mm256_setzero_ps(); R];
         for kk in 0..k {
-            let p = panel.add(kk * NR);
-            let w0 = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64(p as *const __m128i)));
-            let w1 = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64(p.add(8) as *const __m128i)));
+            let (w0, w1) = if INT8 {
+                let p = panel.add(kk * NR);
+                let lo8 = _mm_loadl_epi64(p as *const __m128i);
+                let hi8 = _mm_loadl_epi64(p.add(8) as *const __m128i);
+                (_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(lo8)), _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(hi8)))
+            } else {
+                let p = (panel as *const f32).add(kk * NR);
+                (_mm256_loadu_ps(p), _mm256_loadu_ps(p.add(8)))
+            };
             for r in 0..R {
                 let xb = _mm256_set1_ps(*x.add(r * ldx + kk));
                 lo[r] = _mm256_fmadd_ps(xb, w0, lo[r]);
                 hi[r] = _mm256_fmadd_ps(xb, w1, hi[r]);
             }
         }
-        let (s0, s1) = (_mm256_loadu_ps(scales), _mm256_loadu_ps(scales.add(8)));
-        for r in 0..R {
-            lo[r] = _mm256_mul_ps(lo[r], s0);
-            hi[r] = _mm256_mul_ps(hi[r], s1);
+        if INT8 {
+            let (s0, s1) = (_mm256_loadu_ps(scales), _mm256_loadu_ps(scales.add(8)));
+            for r in 0..R {
+                lo[r] = _mm256_mul_ps(lo[r], s0);
+                hi[r] = _mm256_mul_ps(hi[r], s1);
+            }
         }
         add_to(&lo, &hi, out, ldo, cols);
     }
