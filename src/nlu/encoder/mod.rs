@@ -124,19 +124,18 @@ impl Encoder {
         let encodings = self.tokenize(texts)?;
         for chunk in by_length(&encodings).chunks(batch.max(1)) {
             let longest = chunk.iter().map(|&i| encodings[i].get_ids().len()).max().unwrap_or(0).max(1);
-            let mut ids = Vec::with_capacity(chunk.len() * longest);
-            let mut mask = Vec::with_capacity(chunk.len() * longest);
-            for &i in chunk {
-                let row = encodings[i].get_ids();
-                ids.extend(row.iter().copied().chain(std::iter::repeat_n(0, longest - row.len())));
-                mask.extend((0..longest).map(|j| u32::from(j < row.len())));
-            }
+            let mask: Vec<u32> = chunk
+                .iter()
+                .flat_map(|&i| {
+                    let len = encodings[i].get_ids().len();
+                    (0..longest).map(move |j| u32::from(j < len))
+                })
+                .collect();
             let shape = (chunk.len(), longest);
             let mask = Tensor::from_vec(mask, shape, &self.device)?;
             let hidden = match &self.packed {
                 Some(packed) => {
-                    let rows: Vec<&[u32]> = chunk.iter().map(|&i| encodings[i].get_ids()).collect();
-                    let states = packed::hidden(packed, &rows, layers)?;
+                    let states = packed::hidden(packed, &encodings, chunk, layers)?;
                     let mut padded = vec![0f32; chunk.len() * longest * self.dim];
                     for (j, out) in padded.chunks_exact_mut(longest * self.dim).enumerate() {
                         let s = states.sentence(j);
@@ -144,7 +143,16 @@ impl Encoder {
                     }
                     Tensor::from_vec(padded, (chunk.len(), longest, self.dim), &self.device)?
                 }
-                None => self.model.forward_to(&Tensor::from_vec(ids, shape, &self.device)?, &mask, layers)?,
+                None => {
+                    let ids: Vec<u32> = chunk
+                        .iter()
+                        .flat_map(|&i| {
+                            let row = encodings[i].get_ids();
+                            row.iter().copied().chain(std::iter::repeat_n(0, longest - row.len()))
+                        })
+                        .collect();
+                    self.model.forward_to(&Tensor::from_vec(ids, shape, &self.device)?, &mask, layers)?
+                }
             };
             visit(chunk, &hidden, &mask, &encodings)?;
         }
@@ -177,8 +185,7 @@ impl Encoder {
         if let Some(packed) = &self.packed {
             let encodings = self.tokenize(texts)?;
             for chunk in by_length(&encodings).chunks(BATCH) {
-                let rows: Vec<&[u32]> = chunk.iter().map(|&i| encodings[i].get_ids()).collect();
-                let states = packed::hidden(packed, &rows, packed.depth())?;
+                let states = packed::hidden(packed, &encodings, chunk, packed.depth())?;
                 for (j, &i) in chunk.iter().enumerate() {
                     out[i] = states.pooled(j);
                 }

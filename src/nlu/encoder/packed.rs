@@ -6,6 +6,7 @@ use std::collections::HashMap;
 
 use candle_core::Tensor;
 use candle_transformers::models::bert::{Config, HiddenAct};
+use tokenizers::Encoding;
 use usher_fastbert::{Embeddings, Layer as PackedLayer, Model, Precision};
 
 use super::bert::{Bert, Layer};
@@ -61,7 +62,13 @@ pub fn with_top_layers(packed: &Model, c: &Config, from: usize, layers: &[Layer]
     Ok(Some(packed.with_top_layers(from, layers)))
 }
 
-/// Runs `sentences` (token ids) through the first `layers` layers.
-pub fn hidden(packed: &Model, sentences: &[&[u32]], layers: usize) -> Result<usher_fastbert::Hidden, Error> {
-    packed.hidden(sentences, layers).map_err(packed_error)
+/// Runs the texts `chunk` picks out of `encodings` through the first `layers` layers.
+pub fn hidden(
+    packed: &Model,
+    encodings: &[Encoding],
+    chunk: &[usize],
+    layers: usize,
+) -> Result<usher_fastbert::Hidden, Error> {
+    let sentences: Vec<&[u32]> = chunk.iter().map(|&i| encodings[i].get_ids()).collect();
+    packed.hidden(&sentences, layers).map_err(packed_error)
 }
