@@ -96,6 +96,14 @@ impl Bus {
     }
 }
 
+/// Sends one notice to every replica listening on `pool`'s database, from
+/// a process that is not one (`usher agents remove`).
+pub async fn tell(pool: &PgPool, notice: Notice) -> Result<(), Error> {
+    let payload = serde_json::to_string(&Envelope { origin: "cli".into(), notice })?;
+    sqlx::query("SELECT pg_notify($1, $2)").bind(CHANNEL).bind(&payload).execute(pool).await?;
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

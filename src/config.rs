@@ -43,6 +43,9 @@ pub struct Config {
     /// Human handoff: business hours, queue estimates, console sessions.
     #[serde(default)]
     pub handoff: crate::handoff::HandoffConfig,
+    /// Access control on the public routes: credential rate limits.
+    #[serde(default)]
+    pub access: crate::access::AccessConfig,
 }
 
 /// The creative toolset's models.
@@ -65,6 +68,9 @@ pub struct CreativeConfig {
     /// is a short list of slurs and profanity; extend it for your audience.
     #[serde(default = "default_blocked")]
     pub blocked_words: Vec<String>,
+    /// Limits on the files the tools generate (quota, TTL, per conversation).
+    #[serde(default)]
+    pub files: crate::creative::files::FilesConfig,
 }
 
 impl Default for CreativeConfig {
@@ -74,6 +80,7 @@ impl Default for CreativeConfig {
             poem: default_poem(),
             melody: default_melody(),
             blocked_words: default_blocked(),
+            files: Default::default(),
         }
     }
 }
@@ -169,6 +176,11 @@ pub struct HttpConfig {
     /// cut off). Default 10 s.
     #[serde(default = "default_header_timeout")]
     pub header_timeout_secs: u64,
+    /// Reverse proxies whose `X-Forwarded-For` and `X-Forwarded-Proto`
+    /// are believed (their own addresses). Empty (the default): the peer's
+    /// address is the client's, and forwarded headers are ignored.
+    #[serde(default)]
+    pub trusted_proxies: Vec<std::net::IpAddr>,
 }
 
 fn default_ip_rate() -> u32 {
@@ -415,6 +427,7 @@ impl Default for HttpConfig {
             conversation_burst: default_conversation_burst(),
             request_timeout_secs: default_request_timeout(),
             header_timeout_secs: default_header_timeout(),
+            trusted_proxies: Vec::new(),
         }
     }
 }

@@ -17,6 +17,15 @@ pub enum Error {
         /// What is wrong, with line and column where known.
         message: String,
     },
+    /// An environment variable holds an unusable value (a secret: the
+    /// message never quotes it).
+    #[error("{name}: {message}")]
+    Environment {
+        /// The variable.
+        name: &'static str,
+        /// What is wrong.
+        message: String,
+    },
     /// A file could not be read or written.
     #[error("{path}: {source}")]
     Io {

@@ -3,9 +3,17 @@
 //! A fan's message travels from a channel adapter ([`usher_channel`]) into the
 //! [`engine`], which stores it, runs [`nlu`] on it, lets the [`dialogue`]
 //! policy decide the replies from the staff-owned [`intents`], stores those
-//! and hands them back to the channel.
+//! and hands them back to the channel. On the public routes (the web chat
+//! socket, the REST API) the message is let in only with the conversation's
+//! own credential: `usher_webchat`'s socket route asks the [`Gate`]
+//! ([`access::Access`]) before the upgrade, and the REST handlers call
+//! [`access::Access::authorize`] before anything is stored.
+//!
+//! [`Gate`]: usher_channel::Gate
 //!
 //! # Layout
+//! - [`access`]: who may act for a conversation on the public routes (web
+//!   chat session tokens, API keys, identity verification).
 //! - [`config`]: `config.yaml` as typed structs, with environment overrides.
 //! - [`intents`]: the intent YAML format, its loader (every error with file,
 //!   line and column) and the validated `Domain`.
@@ -29,6 +37,7 @@
 //! - [`error`]: the crate's error enum.
 #![deny(missing_docs)]
 
+pub mod access;
 pub mod bootstrap;
 pub mod cluster;
 pub mod config;

@@ -38,7 +38,14 @@ fn client() -> reqwest::Client {
 /// POSTs raw bytes as a fan message; returns status, headers and JSON body.
 async fn post_raw(conversation: &str, body: impl Into<reqwest::Body>) -> (u16, reqwest::header::HeaderMap, Value) {
     let url = server().http(&format!("/api/v1/conversations/{conversation}/messages"));
-    let res = client().post(url).header("content-type", "application/json").body(body).send().await.unwrap();
+    let res = client()
+        .post(url)
+        .header("content-type", "application/json")
+        .bearer_auth(common::API_KEY)
+        .body(body)
+        .send()
+        .await
+        .unwrap();
     let status = res.status().as_u16();
     let headers = res.headers().clone();
     let text = res.text().await.unwrap();
@@ -52,7 +59,8 @@ async fn post_text(conversation: &str, text: &str) -> (u16, Value) {
 
 /// The stored messages of a conversation (empty when it does not exist).
 async fn stored(conversation: &str) -> Vec<Value> {
-    let res = client().get(server().http(&format!("/api/v1/conversations/{conversation}"))).send().await.unwrap();
+    let url = server().http(&format!("/api/v1/conversations/{conversation}"));
+    let res = client().get(url).bearer_auth(common::API_KEY).send().await.unwrap();
     if res.status() == 404 {
         return Vec::new();
     }
@@ -230,6 +238,7 @@ async fn html_and_script_are_stored_as_text_and_returned_as_json() {
     let text = "<script>alert(1)</script><img src=x onerror=alert(2)>";
     let res = client()
         .post(server().http("/api/v1/conversations/odd-html/messages"))
+        .bearer_auth(common::API_KEY)
         .json(&json!({ "text": text }))
         .send()
         .await
@@ -255,8 +264,11 @@ async fn control_characters_are_answered() {
 async fn socket(
     conversation: &str,
 ) -> tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>> {
-    let url = server().ws(&format!("/ws?conversation={conversation}"));
-    tokio_tungstenite::connect_async(url.as_str()).await.unwrap().0
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    // A backend's socket: the API key in the Authorization header.
+    let mut req = server().ws(&format!("/ws?conversation={conversation}")).into_client_request().unwrap();
+    req.headers_mut().insert("authorization", format!("Bearer {}", common::API_KEY).parse().unwrap());
+    tokio_tungstenite::connect_async(req).await.unwrap().0
 }
 
 async fn next_frame(

@@ -119,10 +119,18 @@ async fn discord(engine: &Engine, fake: &FakeDiscord, events: &usher_discord::In
     seen
 }
 
-async fn widget(engine: &Engine, addr: std::net::SocketAddr) -> Seen {
-    let conversation = "web-channels-1";
+async fn widget(engine: &Engine, addr: std::net::SocketAddr) -> (String, Seen) {
+    let session: serde_json::Value = reqwest::Client::new()
+        .post(format!("http://{addr}/api/v1/webchat/sessions"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let conversation = session["conversation"].as_str().unwrap();
     let url = format!("ws://{addr}/ws?conversation={conversation}");
-    let (mut socket, _) = tokio_tungstenite::connect_async(url.as_str()).await.unwrap();
+    let mut socket = common::socket(&url, session["token"].as_str().unwrap()).await.unwrap();
     let mut seen = Vec::new();
     for (i, step) in REFUND.iter().enumerate() {
         let (text, payload) = match step {
@@ -153,7 +161,7 @@ async fn widget(engine: &Engine, addr: std::net::SocketAddr) -> Seen {
         }
         seen.push(shown);
     }
-    seen
+    (conversation.to_string(), seen)
 }
 
 #[tokio::test]
@@ -173,7 +181,7 @@ async fn one_engine_serves_telegram_discord_and_the_widget_alike() {
     let events = discord_adapter.events();
     engine.start_adapter(Box::new(discord_adapter), shutdown.clone());
 
-    let (webchat, routes) = WebChat::new(usher_webchat::Config::default());
+    let (webchat, routes) = WebChat::new(usher_webchat::Config::default(), common::access(&engine));
     engine.start_adapter(Box::new(webchat), shutdown.clone());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
@@ -181,7 +189,7 @@ async fn one_engine_serves_telegram_discord_and_the_widget_alike() {
 
     let on_telegram = telegram(&engine, &api).await;
     let on_discord = discord(&engine, &fake, &events).await;
-    let on_widget = widget(&engine, addr).await;
+    let (web_conversation, on_widget) = widget(&engine, addr).await;
 
     let last = on_telegram.last().unwrap().join(" ");
     assert!(last.contains("A12345") && last.contains("buyer@example.com"), "the refund went through: {on_telegram:?}");
@@ -193,7 +201,7 @@ async fn one_engine_serves_telegram_discord_and_the_widget_alike() {
     for (id, channel) in [
         (format!("telegram:{TG_CHAT}"), "telegram"),
         (format!("discord:{DC_CHANNEL}"), "discord"),
-        ("web-channels-1".into(), "webchat"),
+        (web_conversation, "webchat"),
     ] {
         let t = engine.transcript(&ConversationId::new(id).unwrap()).await.unwrap().unwrap();
         assert_eq!(t.channel, channel);

@@ -8,50 +8,14 @@ mod common;
 
 use std::time::Duration;
 
+use common::postgres::TestDb;
 use common::server::{write_config, Server};
 use futures::{SinkExt, StreamExt};
 use serde_json::{json, Value};
-use sqlx::Connection;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::Message;
 
 type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
-
-/// A fresh database, dropped with this value.
-pub struct TestDb {
-    admin: String,
-    pub name: String,
-    pub url: String,
-}
-
-impl TestDb {
-    async fn create() -> TestDb {
-        let admin = std::env::var("USHER_TEST_POSTGRES")
-            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_string());
-        let name = format!("usher_test_{}_{:08x}", std::process::id(), rand::random::<u32>());
-        let mut conn = sqlx::PgConnection::connect(&admin).await.expect("PostgreSQL on 127.0.0.1:5432");
-        sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut conn).await.unwrap();
-        let base = admin.rsplit_once('/').unwrap().0;
-        TestDb { url: format!("{base}/{name}"), admin, name }
-    }
-}
-
-impl Drop for TestDb {
-    fn drop(&mut self) {
-        let (admin, name) = (self.admin.clone(), self.name.clone());
-        // Drop runs outside the test's runtime: a thread with its own.
-        let _ = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-            rt.block_on(async {
-                if let Ok(mut conn) = sqlx::PgConnection::connect(&admin).await {
-                    let _ =
-                        sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).execute(&mut conn).await;
-                }
-            });
-        })
-        .join();
-    }
-}
 
 /// Reads frames until one satisfies `want` (30 s at most).
 async fn until(ws: &mut Socket, what: &str, want: impl Fn(&Value) -> bool) -> Value {
@@ -122,7 +86,9 @@ async fn a_fan_on_one_replica_gets_the_reply_an_agent_sends_from_another() {
     let (mut console, _) = tokio_tungstenite::connect_async(req).await.unwrap();
 
     // The fan talks to A, first to the bot, then asks for a person.
-    let (mut fan, _) = tokio_tungstenite::connect_async(a.ws("/ws?conversation=fan-cluster")).await.unwrap();
+    // A session opened on B opens the socket on A: sessions live in the shared store.
+    let (conv, token) = b.session().await;
+    let mut fan = common::socket(&a.ws(&format!("/ws?conversation={conv}")), &token).await.unwrap();
     fan.send(Message::text(json!({"type": "message", "client_id": 1, "text": "hi there"}).to_string())).await.unwrap();
     until(&mut fan, "the bot's greeting", |v| v["type"] == "reply").await;
     fan.send(Message::text(json!({"type": "message", "client_id": 2, "text": "/human"}).to_string())).await.unwrap();
@@ -132,10 +98,10 @@ async fn a_fan_on_one_replica_gets_the_reply_an_agent_sends_from_another() {
     until(&mut console, "a queue event from replica A", |v| v["type"] == "queue").await;
     let queue: Value =
         http.get(b.http("/console/api/queue")).header("cookie", &cookie).send().await.unwrap().json().await.unwrap();
-    assert_eq!(queue[0]["conversation"], "fan-cluster", "{queue}");
+    assert_eq!(queue[0]["conversation"], conv.as_str(), "{queue}");
 
     let claim = http
-        .post(b.http("/console/api/conversations/fan-cluster/claim"))
+        .post(b.http(&format!("/console/api/conversations/{conv}/claim")))
         .header("cookie", &cookie)
         .header("x-csrf-token", &csrf)
         .send()
@@ -144,7 +110,7 @@ async fn a_fan_on_one_replica_gets_the_reply_an_agent_sends_from_another() {
     assert_eq!(claim.status(), 200, "{}", claim.text().await.unwrap());
     until(&mut fan, "the agent-joined notice", |v| reply_text(v).contains("alice")).await;
     let sent = http
-        .post(b.http("/console/api/conversations/fan-cluster/reply"))
+        .post(b.http(&format!("/console/api/conversations/{conv}/reply")))
         .header("cookie", &cookie)
         .header("x-csrf-token", &csrf)
         .json(&json!({"text": "Hello from replica B, I can refund that."}))
@@ -163,11 +129,18 @@ async fn a_fan_on_one_replica_gets_the_reply_an_agent_sends_from_another() {
         .await
         .unwrap();
     until(&mut console, "the fan's message event from replica A", |v| {
-        v["type"] == "message" && v["conversation"] == "fan-cluster"
+        v["type"] == "message" && v["conversation"] == conv.as_str()
     })
     .await;
-    let transcript: Value =
-        http.get(a.http("/api/v1/conversations/fan-cluster")).send().await.unwrap().json().await.unwrap();
+    let transcript: Value = http
+        .get(a.http(&format!("/api/v1/conversations/{conv}")))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     let texts: Vec<&str> =
         transcript["messages"].as_array().unwrap().iter().filter_map(|m| m["text"].as_str()).collect();
     assert!(texts.contains(&"thank you!"), "{texts:?}");

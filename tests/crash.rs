@@ -20,8 +20,8 @@ const MESSAGES: usize = 10;
 
 /// Sends up to `MESSAGES` messages, each once the previous is acknowledged;
 /// records acknowledged ids until the socket dies.
-async fn fan(url: String, acked: Arc<Mutex<Vec<i64>>>) {
-    let Ok((mut ws, _)) = tokio_tungstenite::connect_async(url.as_str()).await else { return };
+async fn fan(url: String, token: String, acked: Arc<Mutex<Vec<i64>>>) {
+    let Ok(mut ws) = common::socket(&url, &token).await else { return };
     for k in 0..MESSAGES {
         let text = ["hi there", "how do I get a refund", "my stream keeps buffering", "thanks"][k % 4];
         if ws.send(Message::text(json!({"type": "message", "client_id": k, "text": text}).to_string())).await.is_err() {
@@ -50,9 +50,12 @@ async fn a_kill_9_under_load_loses_no_acknowledged_message_and_answers_each_once
     let config = write_config(dir.path(), "");
     let mut server = Server::start(&config, &[]);
     let acked = Arc::new(Mutex::new(Vec::new()));
-    let fans: Vec<_> = (0..FANS)
-        .map(|i| tokio::spawn(fan(server.ws(&format!("/ws?conversation=crash-{i}")), Arc::clone(&acked))))
-        .collect();
+    let mut fans = Vec::new();
+    for _ in 0..FANS {
+        let (conversation, token) = server.session().await;
+        let url = server.ws(&format!("/ws?conversation={conversation}"));
+        fans.push(tokio::spawn(fan(url, token, Arc::clone(&acked))));
+    }
     // Kill once a good part of the load is acknowledged, mid-stream.
     for _ in 0..3000 {
         if acked.lock().unwrap().len() >= FANS * MESSAGES / 3 {

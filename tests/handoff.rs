@@ -16,7 +16,6 @@ use serde_json::{json, Value};
 use tower::ServiceExt;
 use usher::engine::Engine;
 use usher::handoff::{password, Desk, HandoffConfig, Session};
-use usher::http::AppState;
 use usher_channel::{ConversationId, Inbound, Shutdown};
 use usher_telegram::fake::{Failure, FakeBotApi};
 use usher_telegram::Telegram;
@@ -40,11 +39,12 @@ async fn desk_with(config: HandoffConfig, brain: Option<usher::engine::Brain>) -
     let (trigger, shutdown) = Shutdown::new();
     let desk = Desk::new(engine.clone(), config);
     desk.spawn_notifier(shutdown.clone());
-    let app = usher::http::app(AppState::new(engine.clone())).merge(usher::console::router(desk, shutdown));
+    let app = usher::http::app(common::app_state(&engine)).merge(usher::console::router(desk, shutdown));
     for (name, pw) in [("alice", "alice-password"), ("bob", "bob-password")] {
         let hash = password::hash(pw).unwrap();
         assert!(engine.store().add_agent(name, &hash).await.unwrap());
     }
+    assert!(engine.store().set_display_name("alice", "Alice R.").await.unwrap());
     Desked { _dir: dir, engine, app, _trigger: trigger }
 }
 
@@ -169,7 +169,7 @@ async fn an_agent_takes_over_replies_notes_and_hands_back_to_the_bot() {
     let (status, err) =
         d.call(Method::POST, &path("fan-1", "reply"), Some(&bob), Some(json!({"text": "me too"}))).await;
     assert_eq!(status, StatusCode::CONFLICT, "only the owner replies: {err}");
-    d.fan_told("fan-1", "alice from the support team has joined the conversation.").await;
+    d.fan_told("fan-1", "Alice R. from the support team has joined the conversation.").await;
 
     let (status, sent) = d
         .call(

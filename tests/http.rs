@@ -13,6 +13,7 @@ async fn call(app: &axum::Router, method: &str, uri: &str, body: Option<String>)
         .method(method)
         .uri(uri)
         .header("content-type", "application/json")
+        .header("authorization", format!("Bearer {}", common::API_KEY))
         .body(body.map(Body::from).unwrap_or_else(Body::empty))
         .unwrap();
     let res = app.clone().oneshot(req).await.unwrap();
@@ -29,7 +30,7 @@ async fn post(app: &axum::Router, conv: &str, body: Value) -> (StatusCode, Value
 #[tokio::test]
 async fn health_and_a_refund_conversation_over_http() {
     let dir = tempfile::tempdir().unwrap();
-    let app = usher::http::app(usher::http::AppState::new(common::engine(dir.path()).await));
+    let app = usher::http::app(common::app_state(&common::engine(dir.path()).await));
     assert_eq!(call(&app, "GET", "/healthz", None).await, (StatusCode::OK, json!({"status": "ok"})));
 
     let (status, v) = post(&app, "http-1", json!({"text": "refund order A12345 please", "payload": null})).await;
@@ -56,7 +57,7 @@ async fn health_and_a_refund_conversation_over_http() {
 #[tokio::test]
 async fn button_payloads_skip_the_classifier() {
     let dir = tempfile::tempdir().unwrap();
-    let app = usher::http::app(usher::http::AppState::new(common::engine(dir.path()).await));
+    let app = usher::http::app(common::app_state(&common::engine(dir.path()).await));
     let (status, v) = post(&app, "http-btn", json!({"text": "Talk to a person", "payload": "/talk_to_human"})).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(v["nlu"]["intent"], json!({"name": "talk_to_human", "confidence": 1.0}));
@@ -67,7 +68,8 @@ async fn button_payloads_skip_the_classifier() {
 async fn bad_requests_get_clear_errors_and_store_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let engine = common::engine(dir.path()).await;
-    let app = usher::http::app(usher::http::AppState::new(engine.clone()));
+    let app = usher::http::app(common::app_state(&engine));
+    let app = usher::http::harden(app, &usher::config::Config::parse("").unwrap().http);
 
     let (status, v) = post(&app, "bad-1", json!({"text": "   "})).await;
     assert_eq!((status, v["error"].as_str()), (StatusCode::BAD_REQUEST, Some("message is empty")));

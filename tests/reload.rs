@@ -10,11 +10,12 @@ use axum::http::Request;
 use http_body_util::BodyExt;
 use serde_json::Value;
 use tower::ServiceExt;
-use usher::http::{app, AppState};
+use usher::http::app;
 use usher_channel::Shutdown;
 
 async fn get(app: &axum::Router, uri: &str) -> Value {
-    let res = app.clone().oneshot(Request::get(uri).body(Body::empty()).unwrap()).await.unwrap();
+    let req = Request::get(uri).header("authorization", format!("Bearer {}", common::API_KEY));
+    let res = app.clone().oneshot(req.body(Body::empty()).unwrap()).await.unwrap();
     serde_json::from_slice(&res.into_body().collect().await.unwrap().to_bytes()).unwrap()
 }
 
@@ -22,6 +23,7 @@ async fn intent_of(app: &axum::Router, text: &str) -> String {
     let body = serde_json::json!({ "text": text }).to_string();
     let req = Request::post("/api/v1/conversations/reload-fan/messages")
         .header("content-type", "application/json")
+        .header("authorization", format!("Bearer {}", common::API_KEY))
         .body(Body::from(body))
         .unwrap();
     let res = app.clone().oneshot(req).await.unwrap();
@@ -71,7 +73,7 @@ async fn edits_go_live_and_broken_files_keep_the_old_model() {
     let mut config = common::config(dir.path());
     config.intents = intents.clone();
     let (engine, _) = usher::bootstrap::engine(&config, |_, _, _| {}).await.unwrap();
-    let state = AppState::new(engine.clone());
+    let state = common::app_state(&engine);
     let (trigger, shutdown) = Shutdown::new();
     usher::reload::watch(engine, config, state.reload.clone(), shutdown).unwrap();
     let app = app(state);

@@ -5,8 +5,9 @@ use std::process::ExitCode;
 
 use anyhow::Context as _;
 use clap::Subcommand;
+use usher::cluster::Notice;
 use usher::config::Config;
-use usher::handoff::password;
+use usher::handoff::{password, AuditEntry, Event};
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
@@ -17,6 +18,10 @@ pub enum Command {
         /// Read the password from the first line of stdin (for scripts).
         #[arg(long)]
         password_stdin: bool,
+        /// The name fans see when this agent joins ("Sam"); without it
+        /// fans are told "Someone from the support team has joined".
+        #[arg(long)]
+        display_name: Option<String>,
     },
     /// List agents.
     List,
@@ -30,18 +35,23 @@ pub enum Command {
 pub async fn run(config: &Config, command: Command) -> anyhow::Result<ExitCode> {
     let store = usher::bootstrap::store(config).await?;
     match command {
-        Command::Add { name, password_stdin } => {
-            let valid = !name.is_empty()
-                && name.len() <= 64
-                && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
-            if !valid {
-                anyhow::bail!("an agent name is 1 to 64 letters, digits, '.', '_' or '-': {name:?} is not");
+        Command::Add { name, password_stdin, display_name } => {
+            let display_name = display_name.map(|d| d.trim().to_string()).filter(|d| !d.is_empty());
+            if display_name.as_ref().is_some_and(|d| d.chars().count() > 64 || d.chars().any(char::is_control)) {
+                anyhow::bail!("a display name is at most 64 characters, without control characters");
+            }
+            if !password::valid_name(&name) {
+                anyhow::bail!("{}: {name:?} is not", password::NAME_RULE);
             }
             let password = read_password(password_stdin)?;
             let hash = tokio::task::spawn_blocking(move || password::hash(&password)).await??;
             if !store.add_agent(&name, &hash).await? {
                 anyhow::bail!("agent {name:?} exists already (remove it first to reset the password)");
             }
+            if let Some(display) = &display_name {
+                store.set_display_name(&name, display).await?;
+            }
+            store.audit(&AuditEntry::now(&name, "agent_added", None, Some("usher agents add".into()))).await?;
             println!("added agent {name}; they can sign in at /console");
         }
         Command::List => {
@@ -54,11 +64,23 @@ pub async fn run(config: &Config, command: Command) -> anyhow::Result<ExitCode> 
             }
         }
         Command::Remove { name } => {
-            if !store.remove_agent(&name).await? {
+            let Some(returned) = store.remove_agent(&name).await? else {
                 eprintln!("no agent named {name:?}");
                 return Ok(ExitCode::FAILURE);
+            };
+            let detail =
+                format!("usher agents remove; sessions ended; {returned} claimed conversation(s) back in the queue");
+            store.audit(&AuditEntry::now(&name, "agent_removed", None, Some(detail))).await?;
+            if config.store.kind == usher::config::StoreKind::Postgres {
+                // Replicas close the agent's console sockets at once (the
+                // rest re-check sessions every few seconds anyway).
+                let pool = sqlx::PgPool::connect(&config.database_url()?).await?;
+                let ended = Event::SessionEnded { agent: name.clone(), session: None };
+                for event in [ended, Event::Queue] {
+                    usher::cluster::tell(&pool, Notice::Event { event }).await?;
+                }
             }
-            println!("removed agent {name} and ended their sessions");
+            println!("removed agent {name}, ended their sessions and put {returned} claimed conversation(s) back in the queue");
         }
     }
     Ok(ExitCode::SUCCESS)

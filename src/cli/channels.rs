@@ -29,6 +29,7 @@ pub fn check(config: &Config) -> anyhow::Result<()> {
 pub fn start(
     config: &Config,
     engine: &Engine,
+    access: std::sync::Arc<usher::access::Access>,
     mut app: Router,
     local: SocketAddr,
     shutdown: &Shutdown,
@@ -38,7 +39,7 @@ pub fn start(
     let own = format!("http://{}", loopback(local));
     let mut adapters = Vec::new();
     if channels.webchat.enabled {
-        let (webchat, routes) = WebChat::new(channels.webchat.clone());
+        let (webchat, routes) = WebChat::new(channels.webchat.clone(), access);
         app = app.merge(routes);
         adapters.push(engine.start_adapter(Box::new(webchat), shutdown.clone()));
     }

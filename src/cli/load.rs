@@ -1,6 +1,7 @@
 //! `usher bench load`: many web chat fans at once against a running server.
 //!
-//! Each fan opens `/ws` for its own conversation and sends its messages one
+//! Each fan opens a web chat session (`POST /api/v1/webchat/sessions`), then
+//! `/ws` for its conversation with the session's token, and sends its messages one
 //! after another, each as soon as the previous one got its first reply
 //! (replies carry store ids, and every reply to message k has an id above
 //! k's and below k+1's, so the first reply of a message is recognisable).
@@ -53,6 +54,8 @@ pub struct Args {
 #[derive(Debug, Default)]
 struct Fan {
     conversation: String,
+    /// The session's token.
+    token: String,
     /// Acknowledged message ids.
     acked: Vec<i64>,
     /// Reply ids in arrival order.
@@ -85,17 +88,13 @@ pub struct Report {
 
 pub async fn run(args: &Args) -> anyhow::Result<ExitCode> {
     let base = loopback_http_base(&args.url)?;
-    let run_id = format!("{:08x}", rand::random::<u32>());
     let deadline = Instant::now() + Duration::from_secs(args.timeout);
     let started = Instant::now();
-    let fans = futures::future::join_all((0..args.clients).map(|i| {
-        let url = args.url.clone();
-        let conversation = format!("load-{run_id}-{i}");
-        fan(url, conversation, args.messages, deadline)
-    }))
-    .await;
-    let seconds = started.elapsed().as_secs_f64();
     let client = reqwest::Client::new();
+    let fans =
+        futures::future::join_all((0..args.clients).map(|_| fan(&client, &base, &args.url, args.messages, deadline)))
+            .await;
+    let seconds = started.elapsed().as_secs_f64();
     let mut lost = 0;
     let mut duplicated = 0;
     let mut out_of_order = 0;
@@ -170,18 +169,36 @@ fn loopback_http_base(url: &str) -> anyhow::Result<String> {
     Ok(format!("http://{authority}"))
 }
 
-async fn fan(url: String, conversation: String, messages: usize, deadline: Instant) -> Fan {
-    let mut f = Fan { conversation, ..Fan::default() };
-    if let Err(e) = talk(&url, messages, deadline, &mut f).await {
+async fn fan(client: &reqwest::Client, base: &str, url: &str, messages: usize, deadline: Instant) -> Fan {
+    let mut f = Fan::default();
+    if let Err(e) = talk(client, base, url, messages, deadline, &mut f).await {
         f.error = Some(format!("{}: {e:#}", f.conversation));
     }
     f
 }
 
-async fn talk(url: &str, messages: usize, deadline: Instant, f: &mut Fan) -> anyhow::Result<()> {
+async fn talk(
+    client: &reqwest::Client,
+    base: &str,
+    url: &str,
+    messages: usize,
+    deadline: Instant,
+    f: &mut Fan,
+) -> anyhow::Result<()> {
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
     let until = tokio::time::Instant::from_std(deadline);
-    let url = format!("{url}?conversation={}", f.conversation);
-    let (mut ws, _) = tokio::time::timeout_at(until, tokio_tungstenite::connect_async(url.as_str()))
+    let session = client.post(format!("{base}/api/v1/webchat/sessions")).send();
+    let session: serde_json::Value = tokio::time::timeout_at(until, session)
+        .await
+        .context("timed out opening a session")??
+        .error_for_status()?
+        .json()
+        .await?;
+    f.conversation = session["conversation"].as_str().context("session without a conversation")?.to_string();
+    f.token = session["token"].as_str().context("session without a token")?.to_string();
+    let mut req = format!("{url}?conversation={}", f.conversation).into_client_request()?;
+    req.headers_mut().insert("sec-websocket-protocol", format!("usher, usher-token.{}", f.token).parse()?);
+    let (mut ws, _) = tokio::time::timeout_at(until, tokio_tungstenite::connect_async(req))
         .await
         .context("timed out connecting")??;
     for k in 0..messages {
@@ -251,7 +268,8 @@ async fn stored_replies(client: &reqwest::Client, base: &str, f: &Fan) -> anyhow
         return Ok(Stored { replies: Vec::new(), unanswered: 0 });
     }
     let url = format!("{base}/api/v1/conversations/{}", f.conversation);
-    let transcript: serde_json::Value = client.get(&url).send().await?.error_for_status()?.json().await?;
+    let transcript: serde_json::Value =
+        client.get(&url).bearer_auth(&f.token).send().await?.error_for_status()?.json().await?;
     let messages = transcript["messages"].as_array().context("transcript without messages")?;
     let mut replies = Vec::new();
     let mut answered: HashMap<i64, bool> = HashMap::new();

@@ -12,6 +12,8 @@ use super::progress::training_bar;
 
 pub async fn run(config: &Config) -> anyhow::Result<ExitCode> {
     super::channels::check(config)?;
+    // Before any training: a bad key stops start-up at once.
+    let secrets = usher::access::Secrets::from_env()?;
     if let Some(dir) = config.nlu.encoder.clone() {
         if !usher::nlu::encoder::fetch::present(&dir) {
             // First start: fetch the encoder; without it the n-gram classifier serves.
@@ -41,9 +43,14 @@ pub async fn run(config: &Config) -> anyhow::Result<ExitCode> {
     if let Some(kb) = kb {
         usher::knowledge::watch(kb, shutdown.clone())?;
     }
+    let sweeper = engine
+        .tools()
+        .and_then(|t| t.files().cloned())
+        .map(|files| usher::creative::files::spawn_sweeper(files, shutdown.clone()));
     let desk = usher::handoff::Desk::new(engine.clone(), config.handoff.clone());
     let notifier = desk.spawn_notifier(shutdown.clone());
-    let state = usher::http::AppState::new(engine.clone());
+    let access = usher::access::Access::new(engine.store().clone(), &config.access, &secrets);
+    let state = usher::http::AppState::new(engine.clone(), access.clone());
     usher::reload::watch(engine.clone(), config.clone(), state.reload.clone(), shutdown.clone())?;
     let addr = format!("{}:{}", config.http.host, config.http.port);
     let listener = tokio::net::TcpListener::bind(&addr).await.with_context(|| format!("cannot listen on {addr}"))?;
@@ -53,7 +60,7 @@ pub async fn run(config: &Config) -> anyhow::Result<ExitCode> {
         .merge(usher::console::router(desk, shutdown.clone()))
         .merge(usher::http::files::router(files));
     engine.limit_conversations(config.http.conversation_per_minute, config.http.conversation_burst);
-    let (app, adapters) = super::channels::start(config, &engine, app, local, &shutdown)?;
+    let (app, adapters) = super::channels::start(config, &engine, access, app, local, &shutdown)?;
     let app = usher::http::harden(app, &config.http);
     tracing::info!("usher listening on http://{local}");
     println!("usher listening on http://{local}");
@@ -70,6 +77,9 @@ pub async fn run(config: &Config) -> anyhow::Result<ExitCode> {
         let _ = a.await;
     }
     let _ = notifier.await;
+    if let Some(sweeper) = sweeper {
+        let _ = sweeper.await;
+    }
     server.await?;
     if !engine.drain(options.drain).await {
         tracing::warn!("messages still in progress at shutdown: they are stored and answered on the next start");

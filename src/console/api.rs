@@ -66,10 +66,10 @@ pub async fn queue(State(state): State<ConsoleState>, _: SignedIn) -> Result<Jso
 /// `GET /console/api/conversations/{id}`.
 pub async fn conversation(
     State(state): State<ConsoleState>,
-    _: SignedIn,
+    who: SignedIn,
     Path(raw): Path<String>,
 ) -> Result<Json<ConversationView>, AppError> {
-    Ok(Json(state.desk.view(&id(raw)?).await?))
+    Ok(Json(state.desk.view(&id(raw)?, &who.agent).await?))
 }
 
 /// `POST /console/api/conversations/{id}/claim`.

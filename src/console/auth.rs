@@ -5,6 +5,7 @@
 //! the expiry, so every replica knows every session.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use axum::extract::{ConnectInfo, FromRequestParts, State};
 use axum::http::request::Parts;
@@ -16,12 +17,17 @@ use serde::{Deserialize, Serialize};
 
 use super::ConsoleState;
 use crate::handoff::{password, Session};
-use crate::http::AppError;
+use crate::http::{AppError, Client};
 use crate::util::now_ms;
 use usher_channel::constant_time_eq;
 
-/// The session cookie.
+/// The session cookie over plain HTTP.
 pub const COOKIE: &str = "usher_console";
+
+/// The session cookie over HTTPS: `Secure`, and the `__Host-` prefix makes
+/// browsers refuse it unless it is host-only with `Path=/` (no subdomain or
+/// plain-HTTP page can plant or overwrite it).
+pub const SECURE_COOKIE: &str = "__Host-usher_console";
 
 /// The header state-changing requests echo the CSRF token in.
 pub const CSRF_HEADER: &str = "x-csrf-token";
@@ -60,12 +66,15 @@ impl FromRequestParts<ConsoleState> for SignedIn {
 
     async fn from_request_parts(parts: &mut Parts, state: &ConsoleState) -> Result<Self, Self::Rejection> {
         let unauthorized = || AppError::new(StatusCode::UNAUTHORIZED, "sign in first (no session, or it expired)");
-        let token = cookie(&parts.headers, COOKIE).ok_or_else(unauthorized)?;
+        let token = cookie(&parts.headers, SECURE_COOKIE)
+            .or_else(|| cookie(&parts.headers, COOKIE))
+            .ok_or_else(unauthorized)?;
         let session = state.desk.engine().store().session(&digest(&token), now_ms()).await?.ok_or_else(unauthorized)?;
         let safe = matches!(parts.method, Method::GET | Method::HEAD | Method::OPTIONS);
         if !safe {
             let sent = parts.headers.get(CSRF_HEADER).and_then(|v| v.to_str().ok()).unwrap_or_default();
             if !constant_time_eq(sent.as_bytes(), session.csrf.as_bytes()) {
+                state.desk.audit_session(&session.agent, "csrf_refused", None).await?;
                 return Err(AppError::new(StatusCode::FORBIDDEN, "missing or wrong X-CSRF-Token header"));
             }
         }
@@ -73,47 +82,107 @@ impl FromRequestParts<ConsoleState> for SignedIn {
     }
 }
 
-/// The peer's address (`unknown` where the server does not record it).
+/// Whether the client reached us over HTTPS (a trusted proxy said so).
+pub struct Https(pub bool);
+
+impl<S: Send + Sync> FromRequestParts<S> for Https {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(Self(parts.extensions.get::<Client>().is_some_and(|c| c.https)))
+    }
+}
+
+/// The client's address as the sign-in limiter keys it (through trusted
+/// proxies; IPv6 by /64), or `unknown` where the server does not record it.
 pub struct ClientAddress(pub String);
 
 impl<S: Send + Sync> FromRequestParts<S> for ClientAddress {
     type Rejection = std::convert::Infallible;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        let addr = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip().to_string());
-        Ok(Self(addr.unwrap_or_else(|| "unknown".into())))
+        let client = parts.extensions.get::<Client>().map(|c| c.limit_key().to_string());
+        let peer = || parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip().to_string());
+        Ok(Self(client.or_else(peer).unwrap_or_else(|| "unknown".into())))
     }
 }
 
-/// `POST /console/api/login`.
+/// Refuses a sign-in sent from another site (login CSRF: a cross-site form
+/// signing the victim in to the attacker's account): a foreign `Origin`, a
+/// `Sec-Fetch-Site` other than same-origin, or a body that is not JSON
+/// (which a form cannot send without a CORS preflight).
+fn same_site_json(headers: &HeaderMap) -> Result<(), AppError> {
+    let foreign = || AppError::new(StatusCode::FORBIDDEN, "cross-site sign-in refused");
+    if !super::ws::same_origin(headers) {
+        return Err(foreign());
+    }
+    let site = headers.get("sec-fetch-site").and_then(|v| v.to_str().ok());
+    if site.is_some_and(|s| s != "same-origin" && s != "none") {
+        return Err(foreign());
+    }
+    let json = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("application/json"));
+    if !json {
+        return Err(AppError::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, "sign in with Content-Type: application/json"));
+    }
+    Ok(())
+}
+
+/// Longest password sign-in reads (argon2 hashes whatever it is given).
+const MAX_PASSWORD_BYTES: usize = 1024;
+
+/// `POST /console/api/login`. The attempt is counted before the password
+/// is checked, at most `handoff.concurrent_password_checks` checks run at
+/// once, and an unknown name is checked against a dummy hash, so timing
+/// does not tell which names exist.
 pub async fn login(
     State(state): State<ConsoleState>,
     ClientAddress(address): ClientAddress,
+    Https(https): Https,
+    headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Result<Response, AppError> {
+    same_site_json(&headers)?;
     let form: Login = serde_json::from_slice(&body)
         .map_err(|e| AppError::new(StatusCode::BAD_REQUEST, format!("invalid sign-in body: {e}")))?;
-    if let Err(wait) = state.limiter.check(&address, &form.name) {
-        let secs = wait.as_secs().max(1);
-        let body = Json(serde_json::json!({ "error": format!("too many failed sign-ins; try again in {secs} s") }));
-        return Ok((StatusCode::TOO_MANY_REQUESTS, [(header::RETRY_AFTER, secs.to_string())], body).into_response());
+    if !password::valid_name(&form.name) {
+        return Err(AppError::new(StatusCode::BAD_REQUEST, password::NAME_RULE));
+    }
+    if form.password.len() > MAX_PASSWORD_BYTES {
+        return Err(AppError::new(StatusCode::BAD_REQUEST, "the password is over 1024 bytes"));
+    }
+    if let Err(wait) = state.limiter.attempt(&address, &form.name).await? {
+        state.desk.audit_session(&form.name, "login_limited", Some(&address)).await?;
+        return Err(AppError::too_many("too many failed sign-ins", wait));
     }
     let store = state.desk.engine().store();
     let hash = store.password_hash(&form.name).await?;
+    let permit = Arc::clone(&state.password_checks)
+        .acquire_owned()
+        .await
+        .map_err(|e| AppError::from(crate::Error::Invalid(format!("password check failed: {e}"))))?;
     let password = form.password;
-    let ok = match hash {
-        // argon2 is deliberately slow: off the async workers.
-        Some(hash) => tokio::task::spawn_blocking(move || password::verify(&password, &hash))
-            .await
-            .map_err(|e| AppError::from(crate::Error::Invalid(format!("password check failed: {e}"))))?,
-        None => false,
-    };
+    // argon2 is deliberately slow: off the async workers.
+    let ok = tokio::task::spawn_blocking(move || {
+        let _permit = permit;
+        match hash {
+            Some(hash) => password::verify(&password, &hash),
+            None => {
+                let _ = password::verify(&password, password::dummy_hash());
+                false
+            }
+        }
+    })
+    .await
+    .map_err(|e| AppError::from(crate::Error::Invalid(format!("password check failed: {e}"))))?;
     if !ok {
-        state.limiter.failed(&address, &form.name);
-        state.desk.audit_session(&form.name, "login_failed").await?;
+        state.desk.audit_session(&form.name, "login_failed", Some(&address)).await?;
         return Err(AppError::new(StatusCode::UNAUTHORIZED, "wrong name or password"));
     }
-    state.limiter.succeeded(&address, &form.name);
+    state.limiter.succeeded(&address, &form.name).await?;
     let token = random_token();
     let hours = state.desk.config().session_hours;
     let session = Session {
@@ -123,8 +192,11 @@ pub async fn login(
         expires_ms: now_ms() + i64::from(hours) * 3_600_000,
     };
     store.create_session(&session).await?;
-    state.desk.audit_session(&form.name, "login").await?;
-    let cookie = format!("{COOKIE}={token}; HttpOnly; SameSite=Strict; Path=/; Max-Age={}", u64::from(hours) * 3600);
+    state.desk.audit_session(&form.name, "login", Some(&address)).await?;
+    let secure = state.desk.config().secure_cookie.applies(https);
+    let (name, flag) = if secure { (SECURE_COOKIE, "; Secure") } else { (COOKIE, "") };
+    let max_age = u64::from(hours) * 3600;
+    let cookie = format!("{name}={token}; HttpOnly; SameSite=Strict; Path=/; Max-Age={max_age}{flag}");
     let view = SessionView { agent: session.agent, csrf: session.csrf };
     Ok(([(header::SET_COOKIE, cookie)], Json(view)).into_response())
 }
@@ -132,9 +204,18 @@ pub async fn login(
 /// `POST /console/api/logout`.
 pub async fn logout(State(state): State<ConsoleState>, who: SignedIn) -> Result<Response, AppError> {
     state.desk.engine().store().delete_session(&who.session.token_hash).await?;
-    state.desk.audit_session(&who.agent, "logout").await?;
+    state.desk.audit_session(&who.agent, "logout", None).await?;
+    state.desk.engine().publish(crate::handoff::Event::SessionEnded {
+        agent: who.agent.clone(),
+        session: Some(who.session.token_hash.clone()),
+    });
     let clear = HeaderValue::from_static("usher_console=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0");
-    Ok(([(header::SET_COOKIE, clear)], Json(serde_json::json!({ "signed_out": true }))).into_response())
+    let clear_secure =
+        HeaderValue::from_static("__Host-usher_console=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0; Secure");
+    let mut response = Json(serde_json::json!({ "signed_out": true })).into_response();
+    response.headers_mut().append(header::SET_COOKIE, clear);
+    response.headers_mut().append(header::SET_COOKIE, clear_secure);
+    Ok(response)
 }
 
 /// `GET /console/api/session`: who is signed in and their CSRF token.

@@ -1,87 +1,94 @@
-//! Sign-in attempt limiting: failed attempts per (address, name) and per
-//! address within a sliding minute. Over the limit, sign-in answers 429
-//! with `Retry-After` and does not even check the password.
+//! Sign-in attempt limiting: attempts per (address, name) and per address
+//! in one-minute windows, kept in the store, so that replicas on
+//! PostgreSQL share the limit and a restart does not reset it. An attempt
+//! is counted *before* its password is checked (and refunded when it
+//! succeeds), so requests sent in parallel cannot all slip under the limit;
+//! over it, sign-in answers 429 with `Retry-After` and does not even check
+//! the password.
 
-use std::collections::{HashMap, VecDeque};
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 
-/// The sliding window.
+use crate::store::Store;
+use crate::Error;
+
+/// The window.
 const WINDOW: Duration = Duration::from_secs(60);
 
 /// One address may fail this many times the per-name limit (several agents behind one NAT).
-const PER_ADDRESS_FACTOR: usize = 4;
+const PER_ADDRESS_FACTOR: i64 = 4;
 
-/// Failed sign-ins by key.
+/// Sign-in attempts by key, in the store.
 pub struct LoginLimiter {
-    per_name: usize,
-    failures: Mutex<HashMap<String, VecDeque<Instant>>>,
+    per_name: i64,
+    store: Arc<dyn Store>,
 }
 
 impl LoginLimiter {
-    /// Allows `per_minute` failures per address and name.
-    pub fn new(per_minute: u32) -> Self {
-        Self { per_name: per_minute.max(1) as usize, failures: Mutex::new(HashMap::new()) }
+    /// Allows `per_minute` failures per address and name (four times that per address).
+    pub fn new(per_minute: u32, store: Arc<dyn Store>) -> Self {
+        Self { per_name: i64::from(per_minute.max(1)), store }
     }
 
-    /// `Err(wait)` while `address` (or `address` with `name`) is over its limit.
-    pub fn check(&self, address: &str, name: &str) -> Result<(), Duration> {
-        let now = Instant::now();
-        let mut failures = self.failures.lock().unwrap_or_else(|p| p.into_inner());
-        failures.retain(|_, times| {
-            while times.front().is_some_and(|t| now.duration_since(*t) >= WINDOW) {
-                times.pop_front();
-            }
-            !times.is_empty()
-        });
-        let limits = [(pair(address, name), self.per_name), (address.to_string(), self.per_name * PER_ADDRESS_FACTOR)];
-        for (key, limit) in limits {
-            if let Some(times) = failures.get(&key).filter(|t| t.len() >= limit) {
-                let oldest = times.front().copied().unwrap_or(now);
-                return Err(WINDOW.saturating_sub(now.duration_since(oldest)).max(Duration::from_secs(1)));
-            }
-        }
-        Ok(())
+    /// Counts an attempt of `name` from `address`, or `Err(wait)` (counting
+    /// nothing) while the pair or the address is at its limit.
+    pub async fn attempt(&self, address: &str, name: &str) -> Result<Result<(), Duration>, Error> {
+        let keys = [(pair(address, name), self.per_name), (address.to_string(), self.per_name * PER_ADDRESS_FACTOR)];
+        let window = WINDOW.as_millis() as i64;
+        Ok(match self.store.count_login_attempt(&keys, window).await? {
+            None => Ok(()),
+            Some(wait_ms) => Err(Duration::from_millis(wait_ms.max(1000) as u64)),
+        })
     }
 
-    /// Counts a failed attempt.
-    pub fn failed(&self, address: &str, name: &str) {
-        let now = Instant::now();
-        let mut failures = self.failures.lock().unwrap_or_else(|p| p.into_inner());
-        for key in [pair(address, name), address.to_string()] {
-            failures.entry(key).or_default().push_back(now);
-        }
-    }
-
-    /// Forgets the failures of `name` from `address` after a good sign-in.
-    pub fn succeeded(&self, address: &str, name: &str) {
-        self.failures.lock().unwrap_or_else(|p| p.into_inner()).remove(&pair(address, name));
+    /// After a good sign-in: forgets the attempts of `name` from `address`
+    /// and refunds this one to the address.
+    pub async fn succeeded(&self, address: &str, name: &str) -> Result<(), Error> {
+        self.store.login_succeeded(&pair(address, name), address).await
     }
 }
 
 fn pair(address: &str, name: &str) -> String {
-    format!("{address}\u{0}{name}")
+    format!("{address}/{name}")
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    #[test]
-    fn blocks_after_the_limit_per_name_and_per_address() {
-        let limiter = LoginLimiter::new(2);
-        assert!(limiter.check("1.2.3.4", "alice").is_ok());
-        limiter.failed("1.2.3.4", "alice");
-        limiter.failed("1.2.3.4", "alice");
-        let wait = limiter.check("1.2.3.4", "alice").unwrap_err();
-        assert!(wait > Duration::from_secs(50) && wait <= WINDOW);
-        assert!(limiter.check("5.6.7.8", "alice").is_ok(), "another address is not blocked");
+    async fn limiter(per_minute: u32) -> (tempfile::TempDir, LoginLimiter) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = crate::store::SqliteStore::open(&dir.path().join("usher.db")).await.unwrap();
+        (dir, LoginLimiter::new(per_minute, Arc::new(store)))
+    }
+
+    #[tokio::test]
+    async fn blocks_after_the_limit_per_name_and_per_address() {
+        let (_dir, limiter) = limiter(2).await;
+        assert!(limiter.attempt("1.2.3.4", "alice").await.unwrap().is_ok());
+        assert!(limiter.attempt("1.2.3.4", "alice").await.unwrap().is_ok());
+        let wait = limiter.attempt("1.2.3.4", "alice").await.unwrap().unwrap_err();
+        assert!(wait > Duration::from_secs(50) && wait <= WINDOW, "{wait:?}");
+        assert!(limiter.attempt("5.6.7.8", "alice").await.unwrap().is_ok(), "another address is not blocked");
         for name in ["bob", "carol", "dave", "erin", "frank", "grace"] {
-            assert!(limiter.check("1.2.3.4", name).is_ok());
-            limiter.failed("1.2.3.4", name);
+            assert!(limiter.attempt("1.2.3.4", name).await.unwrap().is_ok());
         }
-        assert!(limiter.check("1.2.3.4", "heidi").is_err(), "the address as a whole is over its limit");
-        limiter.succeeded("5.6.7.8", "alice");
-        assert!(limiter.check("5.6.7.8", "alice").is_ok());
+        assert!(
+            limiter.attempt("1.2.3.4", "heidi").await.unwrap().is_err(),
+            "the address as a whole is over its limit"
+        );
+        limiter.succeeded("5.6.7.8", "alice").await.unwrap();
+        assert!(limiter.attempt("5.6.7.8", "alice").await.unwrap().is_ok());
+    }
+
+    #[tokio::test]
+    async fn a_good_sign_in_is_refunded() {
+        let (_dir, limiter) = limiter(1).await;
+        for _ in 0..10 {
+            assert!(limiter.attempt("1.2.3.4", "alice").await.unwrap().is_ok(), "the right password never runs out");
+            limiter.succeeded("1.2.3.4", "alice").await.unwrap();
+        }
+        assert!(limiter.attempt("1.2.3.4", "alice").await.unwrap().is_ok());
+        assert!(limiter.attempt("1.2.3.4", "alice").await.unwrap().is_err(), "a failure is not refunded");
     }
 }

@@ -34,6 +34,8 @@ pub struct ConsoleState {
     pub desk: Desk,
     /// Failed sign-ins per address and name.
     pub limiter: Arc<limiter::LoginLimiter>,
+    /// Bounds the password checks running at once (argon2's memory).
+    pub password_checks: Arc<tokio::sync::Semaphore>,
     /// Closes the live sockets on shutdown.
     pub shutdown: Shutdown,
 }
@@ -44,8 +46,10 @@ const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-
 
 /// The console's routes.
 pub fn router(desk: Desk, shutdown: Shutdown) -> Router {
-    let limiter = Arc::new(limiter::LoginLimiter::new(desk.config().login_attempts_per_minute));
-    let state = ConsoleState { desk, limiter, shutdown };
+    let store = desk.engine().store().clone();
+    let limiter = Arc::new(limiter::LoginLimiter::new(desk.config().login_attempts_per_minute, store));
+    let password_checks = Arc::new(tokio::sync::Semaphore::new(desk.config().concurrent_password_checks.max(1)));
+    let state = ConsoleState { desk, limiter, password_checks, shutdown };
     Router::new()
         .route("/console", get(page))
         .route("/console/console.js", get(script))

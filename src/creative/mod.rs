@@ -11,6 +11,7 @@
 //!   its Kneser-Ney baseline and theme-seeded generation.
 //! - [`tools`]: the tools the dialogue policy calls (`tool.write_poem`).
 pub mod analysis;
+pub mod files;
 pub mod melody;
 pub mod poem;
 pub mod tools;

@@ -5,6 +5,8 @@ use std::hash::{Hash, Hasher};
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use super::files::{GeneratedFiles, Refusal};
+
 use serde::{Deserialize, Serialize};
 use usher_channel::{Attachment, AttachmentKind};
 
@@ -35,8 +37,8 @@ pub const FILES_ROUTE: &str = "/files";
 pub struct Toolset {
     poet: Option<Poet>,
     composer: Option<Composer>,
-    /// Where generated files are written (`data_dir/files`).
-    files: PathBuf,
+    /// Where generated files are written (`data_dir/files`), under their limits.
+    files: Option<Arc<GeneratedFiles>>,
     lexicon: Option<Lexicon>,
     sentiment: Option<Arc<Sentiment>>,
     blocked: Vec<String>,
@@ -66,15 +68,21 @@ impl Toolset {
         Self {
             poet,
             composer,
-            files: files_dir(config),
+            files: Some(GeneratedFiles::open(&files_dir(config), config.creative.files.clone())),
             lexicon,
             sentiment,
             blocked: config.creative.blocked_words.clone(),
         }
     }
 
-    /// Runs `tool` on a fan's message; `None` when the tool is not loaded.
-    pub fn run(&self, tool: &str, text: &str) -> Option<ToolOutput> {
+    /// The generated files' store (for the sweeper).
+    pub fn files(&self) -> Option<&Arc<GeneratedFiles>> {
+        self.files.as_ref()
+    }
+
+    /// Runs `tool` on a message of `conversation`; `None` when the tool is
+    /// not loaded.
+    pub fn run(&self, tool: &str, text: &str, conversation: &str) -> Option<ToolOutput> {
         match tool {
             "write_poem" => {
                 let poet = self.poet.as_ref()?;
@@ -93,7 +101,8 @@ impl Toolset {
             }
             "compose_melody" => {
                 let composer = self.composer.as_ref()?;
-                Some(self.melody(composer, seed(text)).unwrap_or_else(|e| ToolOutput {
+                let files = self.files.as_ref()?;
+                Some(self.melody(composer, files, seed(text), conversation).unwrap_or_else(|e| ToolOutput {
                     tool: tool.into(),
                     text: format!("Sorry, I could not write a melody just now ({e})."),
                     attachments: Vec::new(),
@@ -120,11 +129,36 @@ impl Toolset {
 
 impl Toolset {
     /// Composes the melody for `seed` and writes its files under
-    /// `files/{seed in hex}/` (the same request reuses them).
-    fn melody(&self, composer: &Composer, seed: u64) -> Result<ToolOutput, crate::Error> {
-        let id = format!("{seed:016x}");
+    /// `files/{id}/`, `id` made from the conversation and the seed (the same
+    /// request in the same conversation reuses them); a conversation at its
+    /// cap is told so instead.
+    fn melody(
+        &self,
+        composer: &Composer,
+        files: &GeneratedFiles,
+        seed: u64,
+        conversation: &str,
+    ) -> Result<ToolOutput, crate::Error> {
+        let id = {
+            let mut h = std::collections::hash_map::DefaultHasher::new();
+            (conversation, seed).hash(&mut h);
+            format!("{:016x}", h.finish())
+        };
+        let exists = match files.admit(&id, conversation) {
+            Ok(exists) => exists,
+            Err(Refusal::ConversationCap(n)) => {
+                let text = format!(
+                    "I've written {n} melodies in this conversation, which is as many as I can keep for you at once. \
+                     Download the ones you like; you can ask for more tomorrow."
+                );
+                return Ok(ToolOutput { tool: "compose_melody".into(), text, attachments: Vec::new() });
+            }
+        };
         let melody = composer.compose(seed)?;
-        render::write_all(&melody, &self.files.join(&id))?;
+        if !exists {
+            render::write_all(&melody, &files.dir().join(&id))?;
+            files.record(&id, conversation)?;
+        }
         let file = |kind, name: &str, mime: &str| Attachment {
             kind,
             url: format!("{FILES_ROUTE}/{id}/{name}"),
@@ -198,8 +232,9 @@ mod tests {
     #[test]
     fn unknown_or_unloaded_tools_say_so() {
         let tools = Toolset::default();
-        assert_eq!(tools.run("write_poem", "a poem"), None);
-        assert_eq!(tools.run("analyze_text", "analyse: this text here"), None);
-        assert_eq!(tools.run("juggle", "x"), None);
+        assert_eq!(tools.run("write_poem", "a poem", "c"), None);
+        assert_eq!(tools.run("analyze_text", "analyse: this text here", "c"), None);
+        assert_eq!(tools.run("compose_melody", "a melody", "c"), None);
+        assert_eq!(tools.run("juggle", "x", "c"), None);
     }
 }

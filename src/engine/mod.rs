@@ -263,6 +263,11 @@ impl Engine {
         *self.inner.tools.write().unwrap_or_else(|p| p.into_inner()) = Some(tools);
     }
 
+    /// The creative tools, if attached.
+    pub fn tools(&self) -> Option<Arc<crate::creative::tools::Toolset>> {
+        self.inner.tools.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
     /// The knowledge base, if one is attached.
     pub fn knowledge(&self) -> Option<Arc<KnowledgeBase>> {
         self.inner.knowledge.read().unwrap_or_else(|p| p.into_inner()).clone()

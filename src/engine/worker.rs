@@ -173,7 +173,7 @@ async fn answer(inner: &Arc<Inner>, inbound: &Inbound, inbound_id: i64) -> Resul
         parse.knowledge = look_up(inner, &inbound.text).await?;
     }
     if let Some(tool) = dialogue::wants_tool(&brain.domain, &tracker, &parse) {
-        parse.tool = run_tool(inner, tool, &inbound.text).await?;
+        parse.tool = run_tool(inner, tool, &inbound.text, &inbound.conversation).await?;
     }
     let msg = Message { text: &inbound.text, payload };
     let (was_human, fallbacks_before) = (tracker.with_human(), tracker.fallbacks);
@@ -212,14 +212,19 @@ async fn answer(inner: &Arc<Inner>, inbound: &Inbound, inbound_id: i64) -> Resul
 
 /// A creative tool's output, on the blocking pool under the inference
 /// semaphore; `None` when no toolset is attached or it lacks the tool.
-async fn run_tool(inner: &Inner, tool: &str, text: &str) -> Result<Option<crate::creative::tools::ToolOutput>, Error> {
+async fn run_tool(
+    inner: &Inner,
+    tool: &str,
+    text: &str,
+    conversation: &ConversationId,
+) -> Result<Option<crate::creative::tools::ToolOutput>, Error> {
     let tools = inner.tools.read().unwrap_or_else(|p| p.into_inner()).clone();
     let Some(tools) = tools else {
         return Ok(None);
     };
     let _permit = inner.inference.acquire().await.map_err(|_| Error::ShuttingDown)?;
-    let (tool, text) = (tool.to_string(), text.to_string());
-    tokio::task::spawn_blocking(move || tools.run(&tool, &text))
+    let (tool, text, conversation) = (tool.to_string(), text.to_string(), conversation.to_string());
+    tokio::task::spawn_blocking(move || tools.run(&tool, &text, &conversation))
         .await
         .map_err(|e| Error::Model(format!("tool task failed: {e}")))
 }

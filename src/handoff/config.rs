@@ -20,6 +20,13 @@ pub struct HandoffConfig {
     pub session_hours: u32,
     /// Failed sign-ins allowed per agent name and address per minute.
     pub login_attempts_per_minute: u32,
+    /// `auto` (the default): the console cookie is `Secure` with the
+    /// `__Host-` prefix when the client came over HTTPS (a trusted proxy's
+    /// `X-Forwarded-Proto`); `always` or `never` to decide yourself.
+    pub secure_cookie: SecureCookie,
+    /// Password checks run at once (argon2 takes ~19 MiB and ~60 ms each);
+    /// more sign-ins wait their turn.
+    pub concurrent_password_checks: usize,
 }
 
 impl Default for HandoffConfig {
@@ -33,6 +40,32 @@ impl Default for HandoffConfig {
             max_reply_chars: 4000,
             session_hours: 8,
             login_attempts_per_minute: 5,
+            concurrent_password_checks: 2,
+            secure_cookie: SecureCookie::Auto,
+        }
+    }
+}
+
+/// When the console's session cookie is `Secure`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SecureCookie {
+    /// When the request came over HTTPS.
+    #[default]
+    Auto,
+    /// Always (Usher is only reached over HTTPS).
+    Always,
+    /// Never (plain HTTP on a trusted network).
+    Never,
+}
+
+impl SecureCookie {
+    /// Whether the cookie is secure for a request that did (or did not) come over HTTPS.
+    pub fn applies(self, https: bool) -> bool {
+        match self {
+            Self::Auto => https,
+            Self::Always => true,
+            Self::Never => false,
         }
     }
 }

@@ -85,11 +85,13 @@ impl Desk {
             .collect())
     }
 
-    /// A conversation with its ticket and notes.
-    pub async fn view(&self, conversation: &ConversationId) -> Result<ConversationView, Error> {
+    /// A conversation with its ticket and notes, as `agent` views it (the
+    /// view is audited).
+    pub async fn view(&self, conversation: &ConversationId, agent: &str) -> Result<ConversationView, Error> {
         let store = self.engine.store();
         let transcript =
             store.transcript(conversation).await?.ok_or_else(|| Error::NotFound(conversation.to_string()))?;
+        self.audit(agent, "view", conversation, None).await?;
         Ok(ConversationView {
             transcript,
             ticket: store.latest_ticket(conversation).await?,
@@ -102,7 +104,9 @@ impl Desk {
         self.require_conversation(conversation).await?;
         match self.engine.store().claim(conversation, agent).await? {
             Claim::Claimed(ticket) => {
-                let notice = format!("{agent} from the support team has joined the conversation.");
+                // Fans see the display name an admin chose, never the login name.
+                let shown = self.engine.store().display_name(agent).await?.unwrap_or_else(|| "Someone".into());
+                let notice = format!("{shown} from the support team has joined the conversation.");
                 self.engine.send(conversation, "system", vec![Part::Handoff { notice }]).await?;
                 self.audit(agent, "claim", conversation, None).await?;
                 self.engine.publish(Event::Queue);
@@ -160,16 +164,11 @@ impl Desk {
         Ok(ticket)
     }
 
-    /// Records a sign-in, sign-out or failed sign-in.
-    pub async fn audit_session(&self, agent: &str, action: &str) -> Result<(), Error> {
-        let entry = AuditEntry {
-            agent: agent.to_string(),
-            action: action.to_string(),
-            conversation: None,
-            detail: None,
-            created_ms: now_ms(),
-        };
-        self.engine.store().audit(&entry).await
+    /// Records a sign-in, sign-out, failed or refused sign-in (with the
+    /// client's address where known).
+    pub async fn audit_session(&self, agent: &str, action: &str, address: Option<&str>) -> Result<(), Error> {
+        let detail = address.map(|a| format!("address {a}"));
+        self.engine.store().audit(&AuditEntry::now(agent, action, None, detail)).await
     }
 
     /// Tells each waiting fan whose place changed their position and
@@ -222,7 +221,7 @@ impl Desk {
                     event = events.recv() => {
                         pending = match event {
                             Ok(Event::Queue) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => true,
-                            Ok(Event::Message { .. }) => false,
+                            Ok(Event::Message { .. } | Event::SessionEnded { .. }) => false,
                             Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
                         };
                     }
@@ -300,13 +299,6 @@ impl Desk {
         conversation: &ConversationId,
         detail: Option<String>,
     ) -> Result<(), Error> {
-        let entry = AuditEntry {
-            agent: agent.to_string(),
-            action: action.to_string(),
-            conversation: Some(conversation.to_string()),
-            detail,
-            created_ms: now_ms(),
-        };
-        self.engine.store().audit(&entry).await
+        self.engine.store().audit(&AuditEntry::now(agent, action, Some(conversation.as_str()), detail)).await
     }
 }

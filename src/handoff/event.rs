@@ -14,4 +14,13 @@ pub enum Event {
         /// The conversation.
         conversation: ConversationId,
     },
+    /// An agent signed out (`session`: that session's token hash) or was
+    /// removed (`None`: all their sessions): their console sockets close,
+    /// on every replica. Never sent to the page.
+    SessionEnded {
+        /// The agent.
+        agent: String,
+        /// The ended session's token hash; `None` for all of the agent's.
+        session: Option<String>,
+    },
 }

@@ -23,6 +23,29 @@ pub fn hash(password: &str) -> Result<String, Error> {
         .map_err(|e| Error::Invalid(format!("password hash: {e}")))
 }
 
+/// A hash of no one's password, made once: sign-ins for unknown names are
+/// checked against it, so they take as long as those for real names.
+pub fn dummy_hash() -> &'static str {
+    static DUMMY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    DUMMY.get_or_init(|| {
+        let mut secret = [0u8; 24];
+        rand::rng().fill_bytes(&mut secret);
+        let password: String = secret.iter().map(|b| format!("{b:02x}")).collect();
+        hash(&password).expect("a 48-character password hashes")
+    })
+}
+
+/// Login names: 1 to 64 letters, digits, '.', '_' or '-' (what `usher
+/// agents add` accepts, and what sign-in checks before anything else).
+pub fn valid_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 64
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+}
+
+/// The rule [`valid_name`] checks, in words.
+pub const NAME_RULE: &str = "an agent name is 1 to 64 letters, digits, '.', '_' or '-'";
+
 /// Whether `password` matches the stored `phc` hash.
 pub fn verify(password: &str, phc: &str) -> bool {
     PasswordHash::new(phc).is_ok_and(|parsed| Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok())
@@ -42,5 +65,20 @@ mod tests {
         assert!(!verify("wrong horse", &a));
         assert!(!verify("correct horse", "not a hash"));
         assert!(hash("short").is_err());
+    }
+
+    #[test]
+    fn the_dummy_hash_is_a_real_hash_nobody_knows() {
+        assert!(dummy_hash().starts_with("$argon2id$"));
+        assert_eq!(dummy_hash(), dummy_hash(), "made once");
+        assert!(!verify("", dummy_hash()));
+    }
+
+    #[test]
+    fn names_follow_the_agents_add_rule() {
+        assert!(valid_name("alice") && valid_name("a.b_c-9"));
+        for bad in ["", "a b", "al\u{0}ice", "émile", &"x".repeat(65)] {
+            assert!(!valid_name(bad), "{bad:?}");
+        }
     }
 }

@@ -49,7 +49,9 @@ pub struct Note {
 pub struct AuditEntry {
     /// The agent (or the name tried, for a failed login).
     pub agent: String,
-    /// `login`, `login_failed`, `logout`, `claim`, `reply`, `note`, `release`, `close`.
+    /// `login`, `login_failed`, `login_limited`, `logout`, `session_expired`,
+    /// `csrf_refused`, `console_socket`, `view`, `claim`, `reply`, `note`,
+    /// `release`, `close`, `agent_added`, `agent_removed`.
     pub action: String,
     /// The conversation acted on.
     pub conversation: Option<String>,
@@ -57,6 +59,19 @@ pub struct AuditEntry {
     pub detail: Option<String>,
     /// When (ms since the epoch).
     pub created_ms: i64,
+}
+
+impl AuditEntry {
+    /// An entry stamped now.
+    pub fn now(agent: &str, action: &str, conversation: Option<&str>, detail: Option<String>) -> Self {
+        Self {
+            agent: agent.to_string(),
+            action: action.to_string(),
+            conversation: conversation.map(str::to_string),
+            detail,
+            created_ms: crate::util::now_ms(),
+        }
+    }
 }
 
 /// The outcome of a claim.
@@ -100,8 +115,22 @@ pub struct Analytics {
 pub trait HandoffStore: Send + Sync {
     /// Adds an agent; false if the name is taken.
     async fn add_agent(&self, name: &str, password_hash: &str) -> Result<bool, Error>;
-    /// Removes an agent and their sessions; false if there was none.
-    async fn remove_agent(&self, name: &str) -> Result<bool, Error>;
+    /// Removes an agent and their sessions, and puts the tickets they had
+    /// claimed back in the queue, in one transaction; how many went back,
+    /// or `None` if there was no such agent.
+    async fn remove_agent(&self, name: &str) -> Result<Option<u64>, Error>;
+    /// Counts a sign-in attempt under every `(key, limit)` in one
+    /// transaction, unless a key is at its limit in its current window of
+    /// `window_ms`: then nothing is counted and the wait until that window
+    /// ends comes back (ms).
+    async fn count_login_attempt(&self, keys: &[(String, i64)], window_ms: i64) -> Result<Option<i64>, Error>;
+    /// After a good sign-in: forgets the key `forget` and refunds one
+    /// attempt of `refund`.
+    async fn login_succeeded(&self, forget: &str, refund: &str) -> Result<(), Error>;
+    /// Sets the name fans see for an agent; false if there is no such agent.
+    async fn set_display_name(&self, name: &str, display_name: &str) -> Result<bool, Error>;
+    /// The name fans see for an agent, if one was set.
+    async fn display_name(&self, name: &str) -> Result<Option<String>, Error>;
     /// Every agent, by name.
     async fn agents(&self) -> Result<Vec<Agent>, Error>;
     /// An agent's password hash.

@@ -1,13 +1,16 @@
-//! `POST /api/v1/conversations/{id}/messages` and `GET /api/v1/conversations/{id}`.
+//! `POST /api/v1/conversations/{id}/messages` and `GET /api/v1/conversations/{id}`,
+//! for the conversation's own web chat client (its session token) or a
+//! backend with an API key; channel namespaces are refused.
 
 use axum::body::Bytes;
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::Json;
 use serde::Serialize;
 use usher_channel::{render_plain, ConversationId, MessageBody, Part};
 
 use super::{AppError, AppState};
+use crate::access::Caller;
 use crate::nlu::Parse;
 use crate::store::Transcript;
 use crate::Error;
@@ -43,9 +46,11 @@ fn conversation(id: String) -> Result<ConversationId, AppError> {
 pub(super) async fn post_message(
     State(state): State<AppState>,
     Path(id): Path<String>,
+    headers: HeaderMap,
     body: Bytes,
 ) -> Result<Json<PostedMessage>, AppError> {
     let conversation = conversation(id)?;
+    state.access.authorize(&conversation, super::credential(&headers)?).await?;
     let inbound = MessageBody::decode(&body)
         .map_err(|e| AppError::new(StatusCode::BAD_REQUEST, e.to_string()))?
         .into_inbound(conversation.clone(), "api");
@@ -61,10 +66,20 @@ pub(super) async fn post_message(
 pub(super) async fn transcript(
     State(state): State<AppState>,
     Path(id): Path<String>,
+    headers: HeaderMap,
 ) -> Result<Json<Transcript>, AppError> {
     let conversation = conversation(id)?;
+    let caller = state.access.authorize(&conversation, super::credential(&headers)?).await?;
     match state.engine.transcript(&conversation).await? {
-        Some(t) => Ok(Json(t)),
+        Some(mut t) => {
+            if caller == Caller::Fan {
+                // Fans see that an agent wrote, never the agent's login name.
+                for m in t.messages.iter_mut().filter(|m| m.sender.starts_with("agent:")) {
+                    m.sender = "agent".into();
+                }
+            }
+            Ok(Json(t))
+        }
         None => Err(Error::NotFound(conversation.to_string()).into()),
     }
 }

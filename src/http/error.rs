@@ -31,11 +31,13 @@ impl AppError {
 
 impl From<Error> for AppError {
     fn from(e: Error) -> Self {
-        use usher_channel::Error as Channel;
         match &e {
             Error::NotFound(_) => Self::new(StatusCode::NOT_FOUND, e.to_string()),
-            Error::Channel(Channel::MessageTooLarge { .. }) => Self::new(StatusCode::PAYLOAD_TOO_LARGE, e.to_string()),
-            Error::Channel(_) => Self::new(StatusCode::BAD_REQUEST, e.to_string()),
+            Error::Channel(c) => {
+                let status = StatusCode::from_u16(c.http_status()).unwrap_or(StatusCode::BAD_REQUEST);
+                let retry_after = c.retry_after().map(crate::limit::retry_after_secs);
+                Self { status, message: e.to_string(), retry_after }
+            }
             Error::Invalid(_) => Self::new(StatusCode::BAD_REQUEST, e.to_string()),
             Error::TooLarge(_) => Self::new(StatusCode::PAYLOAD_TOO_LARGE, e.to_string()),
             Error::Conflict(_) | Error::Duplicate(_) => Self::new(StatusCode::CONFLICT, e.to_string()),

@@ -1,6 +1,13 @@
 //! The HTTP server: health, Prometheus metrics, the REST conversation API, the reload status
 //! and (merged in by the caller) the web chat and agent console routes. `app` builds the router so tests can call
 //! it with `tower::ServiceExt::oneshot`, without a socket.
+//!
+//! Who may call what ([`crate::access`]): `/healthz`, `/readyz`,
+//! `/metrics`, `/widget.js`, `/` and `POST /api/v1/webchat/sessions` are
+//! public; `/api/v1/conversations/{id}` and its messages need the
+//! conversation's session token or an API key (`Authorization: Bearer`);
+//! `/api/v1/admin/*` needs an API key; ids in a channel's namespace
+//! (`telegram:42`) are refused on every public route.
 
 mod conversations;
 mod error;
@@ -10,18 +17,22 @@ mod metrics;
 mod server;
 
 pub use error::AppError;
-pub use harden::harden;
+pub use harden::{harden, Client};
 pub use server::{serve, ServeOptions};
 
-use axum::extract::DefaultBodyLimit;
+use std::sync::Arc;
+
 use axum::extract::State;
+use axum::http::{header, HeaderMap};
 use axum::routing::get;
 use axum::{Json, Router};
 
+use crate::access::Access;
 use crate::engine::Engine;
 use crate::reload::{ReloadStatus, StatusHandle};
 
-/// Largest accepted request body (the message text limit is 20 kB).
+/// Largest accepted request body on any route (the message text limit is
+/// 20 kB); [`harden`] applies it to every route.
 pub const MAX_BODY: usize = 64 * 1024;
 
 /// Shared state of every handler.
@@ -31,14 +42,22 @@ pub struct AppState {
     pub engine: Engine,
     /// The outcome of the latest intent reload.
     pub reload: StatusHandle,
+    /// Who may act for which conversation.
+    pub access: Arc<Access>,
 }
 
 impl AppState {
-    /// State for `engine`, with no reload yet.
-    pub fn new(engine: Engine) -> Self {
+    /// State for `engine` checking credentials with `access`, with no reload yet.
+    pub fn new(engine: Engine, access: Arc<Access>) -> Self {
         let intents = engine.brain().domain.intents.len();
-        Self { engine, reload: crate::reload::initial_status(intents) }
+        Self { engine, reload: crate::reload::initial_status(intents), access }
     }
+}
+
+/// The credential in a request's `Authorization: Bearer` header, if it has one.
+fn credential(headers: &HeaderMap) -> Result<Option<&str>, crate::Error> {
+    let value = headers.get(header::AUTHORIZATION);
+    Ok(value.map(|v| usher_channel::access::bearer(v.as_bytes())).transpose()?)
 }
 
 /// The API router.
@@ -50,12 +69,12 @@ pub fn app(state: AppState) -> Router {
         .route("/api/v1/admin/reload-status", get(reload_status))
         .route("/api/v1/conversations/{id}", get(conversations::transcript))
         .route("/api/v1/conversations/{id}/messages", axum::routing::post(conversations::post_message))
-        .layer(DefaultBodyLimit::max(MAX_BODY))
         .with_state(state)
 }
 
-async fn reload_status(State(state): State<AppState>) -> Json<ReloadStatus> {
-    Json(state.reload.read().unwrap_or_else(|p| p.into_inner()).clone())
+async fn reload_status(State(state): State<AppState>, headers: HeaderMap) -> Result<Json<ReloadStatus>, AppError> {
+    state.access.service(credential(&headers)?)?;
+    Ok(Json(state.reload.read().unwrap_or_else(|p| p.into_inner()).clone()))
 }
 
 async fn health() -> Json<serde_json::Value> {

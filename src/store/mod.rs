@@ -26,6 +26,9 @@ use crate::dialogue::Tracker;
 use crate::handoff::{HandoffStore, NewTicket};
 use crate::Error;
 
+/// Web chat sessions one conversation keeps (the oldest go first).
+pub const MAX_WEB_SESSIONS: i64 = 20;
+
 /// One message as stored.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct StoredMessage {
@@ -143,6 +146,11 @@ pub trait Store: HandoffStore + Send + Sync + 'static {
     async fn is_processed(&self, inbound_id: i64) -> Result<bool, Error>;
     /// One stored reply, for routing a reply another replica made.
     async fn reply(&self, reply_id: i64) -> Result<Option<Outbound>, Error>;
+    /// Stores a web chat session of `conversation` by its token's SHA-256
+    /// (hex); a conversation keeps its newest [`MAX_WEB_SESSIONS`].
+    async fn open_web_session(&self, conversation: &ConversationId, token_hash: &str) -> Result<(), Error>;
+    /// The token hashes of `conversation`'s web chat sessions.
+    async fn web_session_hashes(&self, conversation: &ConversationId) -> Result<Vec<String>, Error>;
     /// Checks the database answers (for `/readyz`).
     async fn ping(&self) -> Result<(), Error>;
     /// Takes the conversation's turn lock (waiting for it).

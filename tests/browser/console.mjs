@@ -8,7 +8,7 @@ import { base, check, launch, scenario, startServer, usher, watchedPage, widget 
 
 await scenario(async (env) => {
   const config = env.config;
-  usher(config, ["agents", "add", "alice", "--password-stdin"], "alice-password\n");
+  usher(config, ["agents", "add", "alice", "--password-stdin", "--display-name", "Alice R."], "alice-password\n");
   usher(config, ["agents", "add", "bob", "--password-stdin"], "bob-password\n");
   check(usher(config, ["agents", "list"]).split("\n").includes("bob"), "usher agents add/list manage accounts");
   env.servers.push(await startServer(config));
@@ -75,7 +75,7 @@ await scenario(async (env) => {
   await bob.waitForFunction(() => document.getElementById("ticket-state").textContent.includes("claimed by alice"));
   check(await bob.locator("#reply-box").isHidden(), "only the owner gets a reply box");
 
-  await chat.botSays("alice from the support team has joined");
+  await chat.botSays("Alice R. from the support team has joined");
   await alice.selectOption("#canned", { label: "Refund timing" });
   check((await alice.inputValue("#reply-text")).includes("5 to 10 working days"), "a canned reply fills the reply box");
   await alice.fill("#reply-text", "Hi, Alice here. I'm looking at your order now.");

@@ -39,17 +39,53 @@ await scenario(async (env) => {
     "fan HTML is shown as text and never runs");
 
   const conversation = await page.evaluate(() => localStorage.getItem("usher.conversation"));
+  const token = await page.evaluate(() => localStorage.getItem("usher.token"));
+  check(/^web-[0-9a-f]{24}$/.test(conversation) && /^[0-9a-f]{64}$/.test(token),
+    "the server gave the widget a conversation id and a 256-bit token");
   const shown = await page.locator("#usher-widget .usher-msg").count();
   await page.reload();
   await online();
   await botSays("refund for order A12345");
   await page.waitForFunction((n) => document.querySelectorAll("#usher-widget .usher-msg").length >= n, shown - 1);
-  check(await page.evaluate(() => localStorage.getItem("usher.conversation")) === conversation,
-    "the conversation id survives a reload");
+  check(await page.evaluate(() => localStorage.getItem("usher.conversation")) === conversation &&
+    await page.evaluate(() => localStorage.getItem("usher.token")) === token,
+    "the conversation id and its token survive a reload");
   const texts = await page.locator("#usher-widget .usher-msg.fan").allTextContents();
   check(texts.includes("A12345") && texts.includes("fan@example.com") && texts.includes(payload),
     "the history is shown after a reload");
   check(await page.evaluate(() => window.__xss === undefined), "history renders fan HTML inert too");
+
+  // A second fan (another browser context) who knows the first one's
+  // conversation id but not its token sees none of it.
+  const { page: other, errors: otherErrors } = await watchedPage(env.browser);
+  await other.goto(`${base}/`);
+  await other.evaluate((c) => { localStorage.setItem("usher.conversation", c); localStorage.removeItem("usher.token"); },
+    conversation);
+  await other.reload();
+  await other.waitForSelector("#usher-widget[data-state=online]", { timeout: 30000 });
+  const otherTexts = await other.locator("#usher-widget .usher-msg").allTextContents();
+  check(!otherTexts.some((t) => t.includes("A12345") || t.includes("fan@example.com")),
+    "a second browser with the first fan's conversation id but no token sees none of its history");
+  check(await other.evaluate(() => localStorage.getItem("usher.conversation")) !== conversation,
+    "without the token the widget gets a conversation of its own");
+  const stolen = await other.evaluate(async ({ base, conversation }) => {
+    const none = await fetch(`${base}/api/v1/conversations/${conversation}`);
+    const forged = await fetch(`${base}/api/v1/conversations/${conversation}`,
+      { headers: { authorization: "Bearer " + localStorage.getItem("usher.token") } });
+    const socket = await new Promise((resolve) => {
+      const ws = new WebSocket(`${base.replace("http", "ws")}/ws?conversation=${conversation}`,
+        ["usher", "usher-token." + localStorage.getItem("usher.token")]);
+      ws.onopen = () => { ws.close(); resolve("opened"); };
+      ws.onclose = () => resolve("refused");
+    });
+    return { none: none.status, noneBody: await none.text(), forged: forged.status, forgedBody: await forged.text(),
+      socket };
+  }, { base, conversation });
+  check(stolen.none === 401 && stolen.forged === 401 && stolen.socket === "refused" &&
+    !(stolen.noneBody + stolen.forgedBody).includes("A12345"),
+    `the first fan's history and socket are refused with another conversation's token (${JSON.stringify(stolen)})`);
+  check(otherErrors.length === 0, `no page errors in the second browser (${otherErrors.join("; ")})`);
+  await other.close();
 
   servers[0].kill("SIGKILL");
   await page.waitForSelector("#usher-widget[data-state=offline]", { timeout: 10000 });
@@ -76,7 +112,8 @@ await scenario(async (env) => {
 
   await page.locator("#usher-widget .usher-chip", { hasText: "Talk to a person" }).last().click();
   await botSays("A person will answer here shortly");
-  const transcript = await (await fetch(`${base}/api/v1/conversations/${conversation}`)).json();
+  const transcript = await (await fetch(`${base}/api/v1/conversations/${conversation}`,
+    { headers: { authorization: `Bearer ${token}` } })).json();
   check(transcript.tracker.handoff.state === "waiting", "the handoff button parks the conversation");
   check(pageErrors.length === 0, `no page errors (${pageErrors.join("; ")})`);
 });

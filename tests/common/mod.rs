@@ -13,6 +13,7 @@ use usher::engine::{Brain, Engine};
 use usher::store::{SqliteStore, Transcript};
 use usher_channel::{Adapter, Context, ConversationId, Inbound, InboundSender, Outbound, Part, Shutdown};
 
+pub mod postgres;
 pub mod server;
 
 #[global_allocator]
@@ -20,6 +21,20 @@ static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 pub fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The API key the tests' servers accept (`USHER_API_KEYS`).
+pub const API_KEY: &str = "test-api-key-0123456789";
+
+/// Access control over `engine`'s store accepting [`API_KEY`].
+pub fn access(engine: &Engine) -> Arc<usher::access::Access> {
+    let secrets = usher::access::Secrets::parse(Some(API_KEY), None).unwrap();
+    usher::access::Access::new(engine.store().clone(), &usher::access::AccessConfig::default(), &secrets)
+}
+
+/// The HTTP state of `engine`, accepting [`API_KEY`].
+pub fn app_state(engine: &Engine) -> usher::http::AppState {
+    usher::http::AppState::new(engine.clone(), access(engine))
 }
 
 /// A config over the shipped intents with its data in `data_dir`.
@@ -135,6 +150,19 @@ impl Fan {
     pub async fn transcript(&self) -> Transcript {
         self.engine.transcript(&self.conversation).await.unwrap().unwrap()
     }
+}
+
+/// A web chat socket.
+pub type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// Connects to a web chat socket at `url` presenting `token` the way the
+/// widget does (the `usher-token.` subprotocol).
+pub async fn socket(url: &str, token: &str) -> Result<Socket, tokio_tungstenite::tungstenite::Error> {
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    let mut req = url.into_client_request()?;
+    let protocols = format!("usher, usher-token.{token}");
+    req.headers_mut().insert("sec-websocket-protocol", protocols.parse().unwrap());
+    tokio_tungstenite::connect_async(req).await.map(|(s, _)| s)
 }
 
 /// All text of a reply.

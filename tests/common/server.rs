@@ -57,6 +57,7 @@ impl Server {
 
     fn spawn(mut cmd: Command, config: &Path, env: &[(&str, &str)]) -> Server {
         cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+        cmd.env("USHER_API_KEYS", super::API_KEY);
         for (k, v) in env {
             cmd.env(k, v);
         }
@@ -94,6 +95,21 @@ impl Server {
 
     pub fn ws(&self, path: &str) -> String {
         format!("ws://{}{path}", self.addr)
+    }
+
+    /// Opens a web chat session: the conversation id and its token.
+    pub async fn session(&self) -> (String, String) {
+        let res = reqwest::Client::new().post(self.http("/api/v1/webchat/sessions")).send().await.unwrap();
+        assert_eq!(res.status(), 201);
+        let v: serde_json::Value = res.json().await.unwrap();
+        (v["conversation"].as_str().unwrap().to_string(), v["token"].as_str().unwrap().to_string())
+    }
+
+    /// Opens a web chat session and its socket (the token as a subprotocol).
+    pub async fn socket(&self) -> (String, super::Socket) {
+        let (conversation, token) = self.session().await;
+        let socket = super::socket(&self.ws(&format!("/ws?conversation={conversation}")), &token).await.unwrap();
+        (conversation, socket)
     }
 
     /// kill -9.

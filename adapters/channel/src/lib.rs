@@ -6,6 +6,8 @@
 //!
 //! # Layout
 //! - [`message`]: the message types, `Inbound`, `Outbound` and their parts.
+//! - [`access`]: who may act for a conversation on the public routes: the
+//!   [`Gate`] that issues and checks web chat tokens, and credential parsing.
 //! - [`decode`]: reading a fan message from raw request bytes.
 //! - [`adapter`]: the [`Adapter`] trait and the [`Context`] it runs in: the
 //!   sender into the engine, the receiver of replies and the shutdown signal.
@@ -20,6 +22,7 @@
 //! - `compliance` (feature `compliance`): the shared suite every adapter runs.
 #![deny(missing_docs)]
 
+pub mod access;
 pub mod adapter;
 #[cfg(feature = "compliance")]
 pub mod compliance;
@@ -31,6 +34,7 @@ pub mod render;
 pub mod secret;
 pub mod split;
 
+pub use access::{Gate, Identity, WebSession};
 pub use adapter::{
     Accepted, Adapter, Context, InboundSender, Receipts, Rejection, Shutdown, ShutdownTrigger, Submission,
 };

@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 use async_trait::async_trait;
 use tokio::sync::{mpsc, watch};
-use usher_channel::{Adapter, Context, ConversationId, Error, InboundSender, Outbound};
+use usher_channel::{Adapter, Context, ConversationId, Error, Gate, InboundSender, Outbound};
 
 use crate::protocol::ServerFrame;
 use crate::{Config, CHANNEL};
@@ -16,6 +16,8 @@ pub(crate) type SocketTx = mpsc::UnboundedSender<ServerFrame>;
 /// State shared by the adapter task and the HTTP routes.
 pub(crate) struct Hub {
     pub config: Config,
+    /// Issues and checks the conversations' tokens.
+    pub gate: Arc<dyn Gate>,
     /// Set when the adapter starts: the way into the engine.
     pub output: OnceLock<InboundSender>,
     sockets: Mutex<HashMap<ConversationId, Vec<(u64, SocketTx)>>>,
@@ -65,10 +67,13 @@ pub struct WebChat {
 }
 
 impl WebChat {
-    /// The adapter and the routes it serves (`/ws`, `/widget.js`, `/`).
-    pub fn new(config: Config) -> (Self, axum::Router) {
+    /// The adapter and the routes it serves (`/ws`, `/widget.js`, `/`,
+    /// `POST /api/v1/webchat/sessions`); `gate` opens conversations and
+    /// checks the token every socket presents.
+    pub fn new(config: Config, gate: Arc<dyn Gate>) -> (Self, axum::Router) {
         let hub = Arc::new(Hub {
             config,
+            gate,
             output: OnceLock::new(),
             sockets: Mutex::new(HashMap::new()),
             next_socket: AtomicU64::new(0),

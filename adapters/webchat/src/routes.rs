@@ -1,16 +1,19 @@
-//! `/ws` (the chat socket), `/widget.js` and the demo page `/`.
+//! `/ws` (the chat socket), `/widget.js`, the demo page `/` and
+//! `POST /api/v1/webchat/sessions` (a new conversation and its token).
 
 use std::sync::Arc;
 
+use axum::body::Bytes;
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
-use axum::extract::{Query, State};
-use axum::http::{header, StatusCode};
+use axum::extract::{DefaultBodyLimit, Query, State};
+use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::Router;
 use serde::Deserialize;
 use tokio::sync::mpsc;
-use usher_channel::ConversationId;
+use usher_channel::access::{self, Identity, SUBPROTOCOL};
+use usher_channel::{ConversationId, Error};
 
 use crate::hub::Hub;
 use crate::protocol::{ClientFrame, ServerFrame, MAX_FRAME};
@@ -22,11 +25,72 @@ pub(crate) fn router(hub: Arc<Hub>) -> Router {
     if !hub.config.enabled {
         return Router::new();
     }
-    Router::new().route("/", get(demo)).route("/widget.js", get(widget)).route("/ws", get(socket)).with_state(hub)
+    Router::new()
+        .route("/", get(demo))
+        .route("/widget.js", get(widget))
+        .route("/ws", get(socket))
+        .route("/api/v1/webchat/sessions", post(open_session))
+        .layer(DefaultBodyLimit::max(MAX_SESSION_BODY))
+        .with_state(hub)
 }
 
-async fn demo(State(hub): State<Arc<Hub>>) -> Html<String> {
-    Html(DEMO_HTML.replace("{{title}}", &escape_html(&hub.config.title)))
+/// Largest session request (an identity is two short strings).
+const MAX_SESSION_BODY: usize = 4 * 1024;
+
+/// A refusal as JSON `{"error": ...}` with the error's status (and
+/// `Retry-After` for a 429). Never echoes the credential.
+fn refuse(e: &Error) -> Response {
+    let status = StatusCode::from_u16(e.http_status()).unwrap_or(StatusCode::BAD_REQUEST);
+    let body = serde_json::json!({ "error": e.to_string() }).to_string();
+    let mut response = (status, [(header::CONTENT_TYPE, "application/json")], body).into_response();
+    if let Some(wait) = e.retry_after() {
+        let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+        response.headers_mut().insert(header::RETRY_AFTER, secs.max(1).into());
+    }
+    response
+}
+
+/// `POST /api/v1/webchat/sessions`: an empty body (or `{}`) for an
+/// anonymous fan, `{"user_id", "user_hash"}` for a verified customer.
+async fn open_session(State(hub): State<Arc<Hub>>, body: Bytes) -> Response {
+    let identity = if body.iter().all(u8::is_ascii_whitespace) || body.as_ref() == b"{}" {
+        None
+    } else {
+        match serde_json::from_slice::<Identity>(&body) {
+            Ok(identity) => Some(identity),
+            Err(e) => return refuse(&Error::InvalidJson(e.to_string())),
+        }
+    };
+    match hub.gate.open(identity).await {
+        Ok(session) => {
+            let body = serde_json::to_string(&session).unwrap_or_default();
+            let headers = [(header::CONTENT_TYPE, "application/json"), (header::CACHE_CONTROL, "no-store")];
+            (StatusCode::CREATED, headers, body).into_response()
+        }
+        Err(e) => refuse(&e),
+    }
+}
+
+/// The credential a socket request presents: the `usher-token.<token>`
+/// subprotocol (browsers) or `Authorization: Bearer` (other clients).
+fn socket_credential(headers: &HeaderMap) -> Result<Option<&str>, Error> {
+    let offered =
+        headers.get_all(header::SEC_WEBSOCKET_PROTOCOL).iter().find_map(|v| access::subprotocol_token(v.as_bytes()));
+    if let Some(token) = offered {
+        return token.map(Some);
+    }
+    headers.get(header::AUTHORIZATION).map(|v| access::bearer(v.as_bytes())).transpose()
+}
+
+/// The demo page's policy: our own scripts only, no framing by other sites
+/// (sites embed `/widget.js`, never the page).
+const DEMO_CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; \
+                        img-src 'self' data:; media-src 'self'; connect-src 'self'; frame-ancestors 'none'; \
+                        base-uri 'none'; form-action 'self'";
+
+async fn demo(State(hub): State<Arc<Hub>>) -> Response {
+    let page = Html(DEMO_HTML.replace("{{title}}", &escape_html(&hub.config.title)));
+    ([(header::CONTENT_SECURITY_POLICY, DEMO_CSP), (header::X_FRAME_OPTIONS, "DENY")], page).into_response()
 }
 
 async fn widget(State(hub): State<Arc<Hub>>) -> Response {
@@ -40,7 +104,12 @@ struct SocketQuery {
     conversation: String,
 }
 
-async fn socket(State(hub): State<Arc<Hub>>, Query(q): Query<SocketQuery>, ws: WebSocketUpgrade) -> Response {
+async fn socket(
+    State(hub): State<Arc<Hub>>,
+    Query(q): Query<SocketQuery>,
+    headers: HeaderMap,
+    ws: WebSocketUpgrade,
+) -> Response {
     let conversation = match ConversationId::new(q.conversation) {
         Ok(c) => c,
         Err(e) => return (StatusCode::BAD_REQUEST, e.to_string()).into_response(),
@@ -48,7 +117,15 @@ async fn socket(State(hub): State<Arc<Hub>>, Query(q): Query<SocketQuery>, ws: W
     if hub.output.get().is_none() {
         return (StatusCode::SERVICE_UNAVAILABLE, "web chat is starting").into_response();
     }
-    ws.max_message_size(MAX_FRAME)
+    let admitted = match socket_credential(&headers) {
+        Ok(credential) => hub.gate.admit(&conversation, credential).await,
+        Err(e) => Err(e),
+    };
+    if let Err(e) = admitted {
+        return refuse(&e);
+    }
+    ws.protocols([SUBPROTOCOL])
+        .max_message_size(MAX_FRAME)
         .max_frame_size(MAX_FRAME)
         .on_upgrade(move |socket| serve_socket(hub, conversation, socket))
 }

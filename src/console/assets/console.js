@@ -75,8 +75,10 @@
         if (current && event.conversation === current) loadConversation(current);
       }
     };
-    socket.onclose = () => {
+    socket.onclose = (e) => {
       $("live").dataset.state = "offline";
+      // 4401: the session ended (signed out elsewhere, expired, removed).
+      if (e.code === 4401) return signedOut();
       if (me) setTimeout(() => { if (me) connect(); }, 1000);
     };
   }

@@ -229,6 +229,35 @@ macro_rules! conversation_queries {
                 .transpose()
             }
 
+            async fn open_web_session(&self, conversation: &::usher_channel::ConversationId, token_hash: &str) -> Result<(), $crate::Error> {
+                let mut tx = self.begin_write().await?;
+                sqlx::query("INSERT INTO web_sessions (token_hash, conversation_id, created_ms) VALUES ($1, $2, $3)")
+                    .bind(token_hash)
+                    .bind(conversation.as_str())
+                    .bind($crate::util::now_ms())
+                    .execute(&mut *tx)
+                    .await?;
+                sqlx::query(
+                    "DELETE FROM web_sessions WHERE conversation_id = $1 AND token_hash NOT IN
+                       (SELECT token_hash FROM web_sessions WHERE conversation_id = $1
+                        ORDER BY created_ms DESC, token_hash LIMIT $2)",
+                )
+                .bind(conversation.as_str())
+                .bind($crate::store::MAX_WEB_SESSIONS)
+                .execute(&mut *tx)
+                .await?;
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn web_session_hashes(&self, conversation: &::usher_channel::ConversationId) -> Result<Vec<String>, $crate::Error> {
+                let rows = sqlx::query("SELECT token_hash FROM web_sessions WHERE conversation_id = $1")
+                    .bind(conversation.as_str())
+                    .fetch_all(&self.pool)
+                    .await?;
+                rows.iter().map(|r| Ok(r.try_get::<String, _>(0)?)).collect()
+            }
+
             async fn ping(&self) -> Result<(), $crate::Error> {
                 sqlx::query("SELECT 1").execute(&self.pool).await?;
                 Ok(())

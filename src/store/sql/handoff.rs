@@ -55,9 +55,85 @@ macro_rules! handoff_queries {
                 Ok(done.rows_affected() == 1)
             }
 
-            async fn remove_agent(&self, name: &str) -> Result<bool, $crate::Error> {
-                let done = sqlx::query("DELETE FROM agents WHERE name = $1").bind(name).execute(&self.pool).await?;
+            async fn remove_agent(&self, name: &str) -> Result<Option<u64>, $crate::Error> {
+                let mut tx = self.begin_write().await?;
+                // Their conversations go back to the queue (in the same
+                // transaction): another agent can claim them at once.
+                let returned = sqlx::query(
+                    "UPDATE tickets SET state = 'waiting', agent = NULL, claimed_ms = NULL, notified_position = NULL
+                     WHERE agent = $1 AND state = 'claimed'",
+                )
+                .bind(name)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+                // Sessions go with the agent (ON DELETE CASCADE).
+                let done = sqlx::query("DELETE FROM agents WHERE name = $1").bind(name).execute(&mut *tx).await?;
+                if done.rows_affected() == 0 {
+                    return Ok(None);
+                }
+                tx.commit().await?;
+                Ok(Some(returned))
+            }
+
+            async fn count_login_attempt(&self, keys: &[(String, i64)], window_ms: i64) -> Result<Option<i64>, $crate::Error> {
+                let now = $crate::util::now_ms();
+                // Ended windows go first, in their own statement (outside the
+                // transaction that locks the keys, so no two lock in different orders).
+                sqlx::query("DELETE FROM login_attempts WHERE window_ms <= $1")
+                    .bind(now - window_ms)
+                    .execute(&self.pool)
+                    .await?;
+                let mut tx = self.begin_write().await?;
+                for (key, limit) in keys {
+                    // One statement per key: the row lock (PostgreSQL) or the
+                    // write lock (SQLite) orders concurrent attempts.
+                    let row = sqlx::query(
+                        "INSERT INTO login_attempts (key, window_ms, attempts) VALUES ($1, $2, 1)
+                         ON CONFLICT (key) DO UPDATE SET attempts = login_attempts.attempts + 1
+                         RETURNING attempts, window_ms",
+                    )
+                    .bind(key)
+                    .bind(now)
+                    .fetch_one(&mut *tx)
+                    .await?;
+                    let attempts: i64 = row.try_get("attempts")?;
+                    if attempts > *limit {
+                        let began: i64 = row.try_get("window_ms")?;
+                        // Dropping the transaction counts nothing.
+                        return Ok(Some((began + window_ms - now).max(1)));
+                    }
+                }
+                tx.commit().await?;
+                Ok(None)
+            }
+
+            async fn login_succeeded(&self, forget: &str, refund: &str) -> Result<(), $crate::Error> {
+                let mut tx = self.begin_write().await?;
+                sqlx::query("DELETE FROM login_attempts WHERE key = $1").bind(forget).execute(&mut *tx).await?;
+                sqlx::query("UPDATE login_attempts SET attempts = attempts - 1 WHERE key = $1 AND attempts > 0")
+                    .bind(refund)
+                    .execute(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn set_display_name(&self, name: &str, display_name: &str) -> Result<bool, $crate::Error> {
+                let done = sqlx::query("UPDATE agents SET display_name = $1 WHERE name = $2")
+                    .bind(display_name)
+                    .bind(name)
+                    .execute(&self.pool)
+                    .await?;
                 Ok(done.rows_affected() == 1)
+            }
+
+            async fn display_name(&self, name: &str) -> Result<Option<String>, $crate::Error> {
+                let row = sqlx::query("SELECT display_name FROM agents WHERE name = $1")
+                    .bind(name)
+                    .fetch_optional(&self.pool)
+                    .await?;
+                Ok(row.map(|r| r.try_get::<Option<String>, _>(0)).transpose()?.flatten())
             }
 
             async fn agents(&self) -> Result<Vec<$crate::handoff::Agent>, $crate::Error> {

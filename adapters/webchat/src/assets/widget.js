@@ -1,7 +1,10 @@
 /* Usher web chat widget. Embed with <script src="https://HOST/widget.js"></script>.
- * Keeps the conversation id in localStorage, loads history from the server,
- * reconnects after a restart. Every fan and bot text is inserted as text,
- * never as HTML. */
+ * Asks the server for a conversation (an id and a secret token), keeps both
+ * in localStorage, loads history with the token, reconnects after a
+ * restart. A signed-in customer of the site can be passed with
+ * data-user-id and data-user-hash (HMAC-SHA256 of the id under the secret
+ * the site shares with Usher) to get the same conversation on every device.
+ * Every fan and bot text is inserted as text, never as HTML. */
 (function () {
   "use strict";
   if (window.__usherWidget) return;
@@ -11,18 +14,57 @@
   var script = document.currentScript;
   var origin = new URL(script ? script.src : location.href, location.href).origin;
   var KEY = "usher.conversation";
-  var ID_RE = /^[A-Za-z0-9_.:-]{1,128}$/;
-
-  function randomId() {
-    var a = new Uint8Array(12);
-    (window.crypto || window.msCrypto).getRandomValues(a);
-    return Array.prototype.map.call(a, function (b) { return ("0" + b.toString(16)).slice(-2); }).join("");
+  var TOKEN_KEY = "usher.token";
+  var USER_KEY = "usher.user";
+  var ID_RE = /^[A-Za-z0-9_.-]{1,128}$/;
+  var TOKEN_RE = /^[A-Za-z0-9_.-]{16,256}$/;
+  var identity = null;
+  if (script && script.dataset && script.dataset.userId) {
+    identity = { user_id: script.dataset.userId, user_hash: script.dataset.userHash || "" };
   }
-  var conversation = null;
-  try { conversation = localStorage.getItem(KEY); } catch (e) { /* private mode */ }
-  if (!conversation || !ID_RE.test(conversation)) {
-    conversation = "web-" + randomId();
-    try { localStorage.setItem(KEY, conversation); } catch (e) { /* ignore */ }
+
+  function load(key) { try { return localStorage.getItem(key); } catch (e) { return null; /* private mode */ } }
+  function save(key, value) {
+    try { if (value == null) localStorage.removeItem(key); else localStorage.setItem(key, value); } catch (e) { /* ignore */ }
+  }
+  var conversation = load(KEY);
+  var token = load(TOKEN_KEY);
+  var user = identity ? identity.user_id : "";
+  if (!conversation || !ID_RE.test(conversation) || !token || !TOKEN_RE.test(token) || (load(USER_KEY) || "") !== user) {
+    conversation = null;
+    token = null;
+  }
+
+  function dropSession() {
+    conversation = null;
+    token = null;
+    save(KEY, null);
+    save(TOKEN_KEY, null);
+  }
+
+  /* A conversation and its token: the stored ones, or a new session. */
+  function ensureSession() {
+    if (conversation && token) return Promise.resolve();
+    return fetch(origin + "/api/v1/webchat/sessions", {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: identity ? JSON.stringify(identity) : "{}"
+    }).then(function (r) {
+      if (!r.ok) throw new Error("session refused: " + r.status);
+      return r.json();
+    }).then(function (s) {
+      conversation = s.conversation;
+      token = s.token;
+      save(KEY, conversation);
+      save(TOKEN_KEY, token);
+      save(USER_KEY, user);
+    });
+  }
+
+  function history() {
+    return fetch(origin + "/api/v1/conversations/" + encodeURIComponent(conversation), {
+      headers: { authorization: "Bearer " + token }
+    });
   }
 
   var css = [
@@ -133,8 +175,8 @@
   }
 
   function loadHistory() {
-    return fetch(origin + "/api/v1/conversations/" + encodeURIComponent(conversation))
-      .then(function (r) { return r.status === 404 ? null : r.json(); })
+    return history()
+      .then(function (r) { return r.ok ? r.json() : null; })
       .then(function (t) {
         if (!t || !t.messages) return;
         t.messages.forEach(function (m) {
@@ -159,10 +201,26 @@
     transmit({ type: "message", client_id: clientId, text: text, payload: payload || null });
   }
 
+  function retry() {
+    setTimeout(connect, backoff);
+    backoff = Math.min(backoff * 2, 5000);
+  }
+
   function connect() {
+    ensureSession().then(open, function () {
+      status.textContent = "offline";
+      root.dataset.state = "offline";
+      retry();
+    });
+  }
+
+  function open() {
     var url = origin.replace(/^http/, "ws") + "/ws?conversation=" + encodeURIComponent(conversation);
-    ws = new WebSocket(url);
+    var opened = false;
+    // Browsers cannot set headers on a socket: the token rides as a subprotocol.
+    ws = new WebSocket(url, ["usher", "usher-token." + token]);
     ws.onopen = function () {
+      opened = true;
       backoff = 500;
       status.textContent = "online";
       root.dataset.state = "online";
@@ -188,8 +246,12 @@
     ws.onclose = function () {
       status.textContent = "reconnecting…";
       root.dataset.state = "offline";
-      setTimeout(connect, backoff);
-      backoff = Math.min(backoff * 2, 5000);
+      if (opened) return retry();
+      // Refused before it opened: a token the server no longer knows
+      // (a wiped store) gets a new session on the next try.
+      history().then(function (r) {
+        if (r.status === 401 || r.status === 403) dropSession();
+      }).catch(function () { /* offline */ }).then(retry);
     };
   }
 
