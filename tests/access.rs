@@ -9,7 +9,7 @@ mod common;
 
 use std::sync::OnceLock;
 
-use common::server::{dir_log, write_config_http, Server};
+use common::server::{dir_log, Server, Shared};
 use reqwest::header::HeaderValue;
 use serde_json::{json, Value};
 use sqlx::Connection;
@@ -18,20 +18,11 @@ use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 /// What fan A said: no response without A's credential may contain it.
 const SECRET_TEXT: &str = "refund order Q77Z91 for private-fan@example.com";
 
-struct Shared {
-    dir: tempfile::TempDir,
-    server: Server,
-}
-
+/// The table makes many calls from one address: the shared server's
+/// per-address limit is generous.
 fn shared() -> &'static Shared {
     static SHARED: OnceLock<Shared> = OnceLock::new();
-    SHARED.get_or_init(|| {
-        let dir = tempfile::tempdir().unwrap();
-        // A generous per-address limit: the table makes many calls from one address.
-        let config = write_config_http(dir.path(), "ip_per_second: 1000, ip_burst: 5000, ", "");
-        let server = Server::start_shared(&config);
-        Shared { dir, server }
-    })
+    SHARED.get_or_init(|| Shared::start(|_| {}))
 }
 
 fn server() -> &'static Server {

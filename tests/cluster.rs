@@ -52,7 +52,7 @@ async fn a_fan_on_one_replica_gets_the_reply_an_agent_sends_from_another() {
     let env = [("DATABASE_URL", db.url.as_str())];
 
     let add = std::process::Command::new(env!("CARGO_BIN_EXE_usher"))
-        .args(["agents", "add", "alice", "--password-stdin", "--config"])
+        .args(["agents", "add", "alice", "--password-stdin", "--display-name", "Alice", "--config"])
         .arg(&config)
         .env("DATABASE_URL", &db.url)
         .stdin(std::process::Stdio::piped())
@@ -108,7 +108,7 @@ async fn a_fan_on_one_replica_gets_the_reply_an_agent_sends_from_another() {
         .await
         .unwrap();
     assert_eq!(claim.status(), 200, "{}", claim.text().await.unwrap());
-    until(&mut fan, "the agent-joined notice", |v| reply_text(v).contains("alice")).await;
+    until(&mut fan, "the agent-joined notice", |v| reply_text(v).contains("Alice from the support team")).await;
     let sent = http
         .post(b.http(&format!("/console/api/conversations/{conv}/reply")))
         .header("cookie", &cookie)

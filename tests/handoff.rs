@@ -213,7 +213,11 @@ async fn an_agent_takes_over_replies_notes_and_hands_back_to_the_bot() {
 
     let (_, audit) = d.call(Method::GET, "/console/api/audit", Some(&alice), None).await;
     let actions: Vec<&str> = audit.as_array().unwrap().iter().rev().map(|e| e["action"].as_str().unwrap()).collect();
-    assert_eq!(actions, ["login", "login", "claim", "reply", "note", "release"]);
+    assert_eq!(
+        actions,
+        ["login", "login", "claim", "reply", "view", "note", "view", "release"],
+        "transcript views are audited too"
+    );
 }
 
 #[tokio::test]

@@ -27,6 +27,26 @@ pub fn write_config_http(dir: &Path, http: &str, extra: &str) -> PathBuf {
     config
 }
 
+/// A server shared by the tests of one test binary (keep it in a `static`),
+/// with its data dir and config, and per-address limits high enough for
+/// many calls from one address.
+pub struct Shared {
+    pub dir: tempfile::TempDir,
+    pub config: PathBuf,
+    pub server: Server,
+}
+
+impl Shared {
+    /// Writes the config, runs `prepare` on it (adding agents, say), starts the server.
+    pub fn start(prepare: impl FnOnce(&Path)) -> Shared {
+        let dir = tempfile::tempdir().unwrap();
+        let config = write_config_http(dir.path(), "ip_per_second: 1000, ip_burst: 5000, ", "");
+        prepare(&config);
+        let server = Server::start_shared(&config);
+        Shared { dir, config, server }
+    }
+}
+
 /// A running server.
 pub struct Server {
     pub child: Child,
