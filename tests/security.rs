@@ -301,7 +301,8 @@ async fn a_cross_site_or_non_json_sign_in_is_refused() {
         let body = json!({ "name": "erin", "password": "erin-password" }).to_string();
         req.body(body).send().await.unwrap().status().as_u16()
     };
-    let cases: [(&[(&str, &str)], u16, &str); 3] = [
+    type Headers = &'static [(&'static str, &'static str)];
+    let cases: [(Headers, u16, &str); 3] = [
         (&[("content-type", "text/plain"), ("origin", "https://evil.example")], 403, "a cross-site form post"),
         (&[("content-type", "application/json"), ("sec-fetch-site", "cross-site")], 403, "Sec-Fetch-Site: cross-site"),
         (&[("content-type", "text/plain")], 415, "not JSON"),

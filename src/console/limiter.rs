@@ -41,10 +41,11 @@ impl LoginLimiter {
         })
     }
 
-    /// After a good sign-in: forgets the attempts of `name` from `address`
-    /// and refunds this one to the address.
+    /// After a good sign-in: refunds its attempt (the failures before it
+    /// still count, so a burst with the right password in it cannot reset
+    /// the limit for the guesses behind it).
     pub async fn succeeded(&self, address: &str, name: &str) -> Result<(), Error> {
-        self.store.login_succeeded(&pair(address, name), address).await
+        self.store.login_succeeded(&[pair(address, name), address.to_string()]).await
     }
 }
 

@@ -124,9 +124,9 @@ pub trait HandoffStore: Send + Sync {
     /// `window_ms`: then nothing is counted and the wait until that window
     /// ends comes back (ms).
     async fn count_login_attempt(&self, keys: &[(String, i64)], window_ms: i64) -> Result<Option<i64>, Error>;
-    /// After a good sign-in: forgets the key `forget` and refunds one
-    /// attempt of `refund`.
-    async fn login_succeeded(&self, forget: &str, refund: &str) -> Result<(), Error>;
+    /// After a good sign-in: refunds its attempt under each key (the
+    /// failures before it still count for their window).
+    async fn login_succeeded(&self, keys: &[String]) -> Result<(), Error>;
     /// Sets the name fans see for an agent; false if there is no such agent.
     async fn set_display_name(&self, name: &str, display_name: &str) -> Result<bool, Error>;
     /// The name fans see for an agent, if one was set.

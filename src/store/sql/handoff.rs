@@ -108,13 +108,14 @@ macro_rules! handoff_queries {
                 Ok(None)
             }
 
-            async fn login_succeeded(&self, forget: &str, refund: &str) -> Result<(), $crate::Error> {
+            async fn login_succeeded(&self, keys: &[String]) -> Result<(), $crate::Error> {
                 let mut tx = self.begin_write().await?;
-                sqlx::query("DELETE FROM login_attempts WHERE key = $1").bind(forget).execute(&mut *tx).await?;
-                sqlx::query("UPDATE login_attempts SET attempts = attempts - 1 WHERE key = $1 AND attempts > 0")
-                    .bind(refund)
-                    .execute(&mut *tx)
-                    .await?;
+                for key in keys {
+                    sqlx::query("UPDATE login_attempts SET attempts = attempts - 1 WHERE key = $1 AND attempts > 0")
+                        .bind(key)
+                        .execute(&mut *tx)
+                        .await?;
+                }
                 tx.commit().await?;
                 Ok(())
             }
