@@ -3,6 +3,8 @@
 //! melodies (`usher create melody`).
 //!
 //! # Layout
+//! - [`config`]: the `creative:` section of `config.yaml`.
+//! - [`files`]: generated files under a quota, a TTL and a per-conversation cap.
 //! - [`analysis`]: sentiment (the NLU's GRU), style metrics, rhyme scheme
 //!   and emotion words, with a one-paragraph summary.
 //! - [`melody`]: a DCGAN over piano rolls trained on the Bach chorales'
@@ -11,6 +13,7 @@
 //!   its Kneser-Ney baseline and theme-seeded generation.
 //! - [`tools`]: the tools the dialogue policy calls (`tool.write_poem`).
 pub mod analysis;
+pub mod config;
 pub mod files;
 pub mod melody;
 pub mod poem;

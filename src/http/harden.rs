@@ -20,8 +20,8 @@ use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetReques
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
+use super::config::HttpConfig;
 use super::{AppError, MAX_BODY};
-use crate::config::HttpConfig;
 use crate::limit::Limiter;
 
 /// Wraps `app` (all routes merged) in the request id, tracing, timeout and

@@ -1,6 +1,7 @@
 //! The HTTP server: health, Prometheus metrics, the REST conversation API, the reload status
 //! and (merged in by the caller) the web chat and agent console routes. `app` builds the router so tests can call
-//! it with `tower::ServiceExt::oneshot`, without a socket.
+//! it with `tower::ServiceExt::oneshot`, without a socket. Its settings (the
+//! `http:` section of `config.yaml`) are in [`config`].
 //!
 //! Who may call what ([`crate::access`]): `/healthz`, `/readyz`,
 //! `/metrics`, `/widget.js`, `/` and `POST /api/v1/webchat/sessions` are
@@ -9,6 +10,7 @@
 //! `/api/v1/admin/*` needs an API key; ids in a channel's namespace
 //! (`telegram:42`) are refused on every public route.
 
+pub mod config;
 mod conversations;
 mod error;
 pub mod files;

@@ -2,6 +2,7 @@
 //! questions no intent list covers, with the source cited.
 //!
 //! # Layout
+//! - [`config`]: the `knowledge:` section of `config.yaml`.
 //! - [`source`]: reading `knowledge/` (Markdown with front matter, YAML
 //!   Q&A), refusing symlinks, escapes and oversized files.
 //! - [`chunk`]: chunks by heading with sentence overlap; stable point ids.
@@ -17,6 +18,7 @@ pub mod answer;
 pub mod bench;
 pub mod bm25;
 pub mod chunk;
+pub mod config;
 pub mod eval;
 pub mod index;
 pub mod source;

@@ -6,9 +6,11 @@
 //! [`Features`]: hashed n-grams (download-free) plus, when the MiniLM
 //! [`encoder::Encoder`] is available, its sentence embeddings. Model code
 //! here is synchronous: the engine calls it on a blocking pool, never on
-//! async worker threads.
+//! async worker threads. Its settings (the `nlu:` section of `config.yaml`)
+//! are in [`config`].
 
 mod classifier;
+pub mod config;
 pub mod encoder;
 mod entities;
 pub mod eval;

@@ -6,10 +6,12 @@
 //! `migrations/postgres`: the same versions in each dialect).
 //!
 //! ## Layout
+//! - [`config`]: the `store:` section of `config.yaml`.
 //! - `sql`: the queries both backends share.
 //! - `sqlite`, `postgres`: connecting, migrating, and what differs
 //!   (PostgreSQL's per-conversation advisory lock).
 
+pub mod config;
 #[macro_use]
 mod sql;
 mod postgres;

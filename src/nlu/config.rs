@@ -1,0 +1,166 @@
+//! The `nlu:` section of `config.yaml`: classifier training, the sentence
+//! encoder, the sentiment model, the device and the CPU precision.
+
+use serde::Deserialize;
+use std::path::PathBuf;
+
+use crate::nlu::encoder::FineTune;
+use crate::nlu::TrainConfig;
+
+/// Intent classifier settings.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct NluConfig {
+    /// Seed for training (same seed, same model). Default 42.
+    #[serde(default = "default_seed")]
+    pub seed: u64,
+    /// Training epochs. Default 40.
+    #[serde(default = "default_epochs")]
+    pub epochs: usize,
+    /// Hidden layer width. Default 64.
+    #[serde(default = "default_hidden")]
+    pub hidden: usize,
+    /// Top encoder layers to fine-tune on the intents before the head is
+    /// trained (0 to 6). Default 0: the encoder stays frozen and a retrain
+    /// after an edit only trains the head (fastest hot reload).
+    #[serde(default)]
+    pub fine_tune_layers: usize,
+    /// Fine-tuning epochs. Default 3.
+    #[serde(default = "default_fine_tune_epochs")]
+    pub fine_tune_epochs: usize,
+    /// The sentence encoder's directory (`config.json`, `tokenizer.json`,
+    /// `model.safetensors`); `usher models fetch` fills it. `null` means
+    /// hashed n-grams only. Default `models/all-MiniLM-L6-v2`.
+    #[serde(default = "default_encoder")]
+    pub encoder: Option<PathBuf>,
+    /// The sentiment model's directory (`usher train sentiment` writes it);
+    /// `null` disables sentiment scores. Default `models/sentiment`.
+    #[serde(default = "default_sentiment")]
+    pub sentiment: Option<PathBuf>,
+    /// Where the encoder runs: `auto` (the first CUDA GPU when built with
+    /// `--features cuda` and one is present, else the CPU), `cpu` or `cuda:N`.
+    #[serde(default)]
+    pub device: DeviceChoice,
+    /// How the encoder's linear-layer weights are held for CPU inference:
+    /// `int8` (one scale per output column; a quarter of the memory, so the
+    /// weights stay in cache: the faster choice) or `f32` (the checkpoint's
+    /// values exactly). Training and GPUs always use f32. Default `int8`.
+    #[serde(default)]
+    pub cpu_precision: CpuPrecision,
+}
+
+/// `nlu.cpu_precision`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CpuPrecision {
+    /// 8-bit weights with per-column scales.
+    #[default]
+    Int8,
+    /// 32-bit weights.
+    F32,
+}
+
+impl CpuPrecision {
+    /// The packed encoder's setting.
+    pub fn get(self) -> crate::nlu::encoder::Precision {
+        match self {
+            Self::Int8 => crate::nlu::encoder::Precision::Int8,
+            Self::F32 => crate::nlu::encoder::Precision::F32,
+        }
+    }
+}
+
+/// Where to run the encoder.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "String")]
+pub enum DeviceChoice {
+    /// A GPU if the build and the machine have one, else the CPU.
+    #[default]
+    Auto,
+    /// The CPU.
+    Cpu,
+    /// CUDA GPU number N.
+    Cuda(usize),
+}
+
+impl TryFrom<String> for DeviceChoice {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        match s.as_str() {
+            "auto" => Ok(Self::Auto),
+            "cpu" => Ok(Self::Cpu),
+            other => other
+                .strip_prefix("cuda:")
+                .and_then(|n| n.parse().ok())
+                .map(Self::Cuda)
+                .ok_or_else(|| format!("device {other:?}: use auto, cpu or cuda:N")),
+        }
+    }
+}
+
+impl DeviceChoice {
+    /// The candle device; `auto` falls back to the CPU (logged) when no GPU works.
+    pub fn device(self) -> Result<candle_core::Device, crate::Error> {
+        match self {
+            Self::Cpu => Ok(candle_core::Device::Cpu),
+            Self::Cuda(n) => Ok(candle_core::Device::new_cuda(n)?),
+            Self::Auto if candle_core::utils::cuda_is_available() => match candle_core::Device::new_cuda(0) {
+                Ok(d) => Ok(d),
+                Err(e) => {
+                    tracing::warn!(error = %e, "no usable CUDA GPU: running the encoder on the CPU");
+                    Ok(candle_core::Device::Cpu)
+                }
+            },
+            Self::Auto => Ok(candle_core::Device::Cpu),
+        }
+    }
+}
+
+fn default_fine_tune_epochs() -> usize {
+    FineTune::default().epochs
+}
+
+fn default_seed() -> u64 {
+    TrainConfig::default().seed
+}
+
+fn default_epochs() -> usize {
+    TrainConfig::default().epochs
+}
+
+fn default_hidden() -> usize {
+    TrainConfig::default().hidden
+}
+
+fn default_sentiment() -> Option<PathBuf> {
+    Some(PathBuf::from("models/sentiment"))
+}
+
+fn default_encoder() -> Option<PathBuf> {
+    Some(PathBuf::from("models/all-MiniLM-L6-v2"))
+}
+
+impl Default for NluConfig {
+    fn default() -> Self {
+        Self {
+            seed: default_seed(),
+            epochs: default_epochs(),
+            hidden: default_hidden(),
+            fine_tune_layers: 0,
+            fine_tune_epochs: default_fine_tune_epochs(),
+            encoder: default_encoder(),
+            sentiment: default_sentiment(),
+            device: DeviceChoice::Auto,
+            cpu_precision: CpuPrecision::Int8,
+        }
+    }
+}
+
+impl NluConfig {
+    /// The training settings these stand for.
+    pub fn train_config(&self) -> TrainConfig {
+        let fine_tune =
+            FineTune { layers: self.fine_tune_layers, epochs: self.fine_tune_epochs, ..FineTune::default() };
+        TrainConfig { fine_tune, seed: self.seed, epochs: self.epochs, hidden: self.hidden, ..TrainConfig::default() }
+    }
+}
