@@ -48,10 +48,9 @@ impl<K: Hash + Eq + Clone + Send + Sync + 'static> Limiter<K> {
     }
 }
 
-/// Whole seconds to put in `Retry-After` (at least 1).
-pub fn retry_after_secs(wait: Duration) -> u64 {
-    wait.as_secs() + u64::from(wait.subsec_nanos() > 0).max(u64::from(wait.is_zero()))
-}
+/// Whole seconds to put in `Retry-After` (at least 1): the channel crate's,
+/// which the web chat's refusals use too.
+pub use usher_channel::retry_after_secs;
 
 #[cfg(test)]
 mod tests {

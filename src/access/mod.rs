@@ -31,7 +31,6 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use hmac::{Hmac, Mac};
-use rand::RngCore;
 use sha2::{Digest, Sha256};
 use usher_channel::access::{self, Identity, WebSession};
 use usher_channel::{constant_time_eq, ConversationId, Gate};
@@ -99,8 +98,11 @@ impl Secrets {
 }
 
 fn check_secret(secret: &str) -> Result<(), String> {
-    access::credential(secret.as_bytes())
-        .map_err(|e| e.to_string().replace("invalid credential: it", "is invalid: it"))?;
+    match access::credential(secret.as_bytes()) {
+        Err(Channel::MalformedCredential(why)) => return Err(format!("is invalid: {why}")),
+        Err(other) => return Err(other.to_string()),
+        Ok(_) => {}
+    }
     if secret.len() < MIN_SECRET_BYTES {
         return Err(format!("is shorter than {MIN_SECRET_BYTES} characters"));
     }
@@ -206,10 +208,10 @@ impl Access {
     #[tracing::instrument(level = "debug", skip_all, fields(verified = identity.is_some()))]
     pub async fn open_session(&self, identity: Option<Identity>) -> Result<WebSession, Error> {
         let conversation = match identity {
-            None => ConversationId::new(format!("web-{}", hex(&random::<12>())))?,
+            None => ConversationId::new(format!("web-{}", crate::util::random_hex(12)))?,
             Some(identity) => self.verified_conversation(&identity)?,
         };
-        let token = hex(&random::<32>());
+        let token = crate::util::random_hex(32);
         self.store.open_web_session(&conversation, &crate::util::sha256_hex(token.as_bytes())).await?;
         Ok(WebSession { conversation, token })
     }
@@ -238,12 +240,6 @@ pub fn hmac_hex(key: &[u8], message: &[u8]) -> String {
     let mut mac = Hmac::<Sha256>::new_from_slice(key).expect("HMAC takes keys of any length");
     mac.update(message);
     hex(&mac.finalize().into_bytes())
-}
-
-fn random<const N: usize>() -> [u8; N] {
-    let mut bytes = [0u8; N];
-    rand::rng().fill_bytes(&mut bytes);
-    bytes
 }
 
 fn hex(bytes: &[u8]) -> String {

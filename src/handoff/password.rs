@@ -27,12 +27,7 @@ pub fn hash(password: &str) -> Result<String, Error> {
 /// checked against it, so they take as long as those for real names.
 pub fn dummy_hash() -> &'static str {
     static DUMMY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    DUMMY.get_or_init(|| {
-        let mut secret = [0u8; 24];
-        rand::rng().fill_bytes(&mut secret);
-        let password: String = secret.iter().map(|b| format!("{b:02x}")).collect();
-        hash(&password).expect("a 48-character password hashes")
-    })
+    DUMMY.get_or_init(|| hash(&crate::util::random_hex(24)).expect("a 48-character password hashes"))
 }
 
 /// Login names: 1 to 64 letters, digits, '.', '_' or '-' (what `usher

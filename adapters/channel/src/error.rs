@@ -79,6 +79,11 @@ pub enum Error {
     },
 }
 
+/// Whole seconds to put in `Retry-After` for a wait (at least 1).
+pub fn retry_after_secs(wait: std::time::Duration) -> u64 {
+    wait.as_secs() + u64::from(wait.subsec_nanos() > 0).max(u64::from(wait.is_zero()))
+}
+
 impl Error {
     /// The HTTP status a public route answers this error with.
     pub fn http_status(&self) -> u16 {

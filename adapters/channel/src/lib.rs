@@ -40,7 +40,7 @@ pub use adapter::{
 };
 pub use decode::MessageBody;
 pub use delivery::{DeliveryQueue, Limits, SendError, Transport};
-pub use error::Error;
+pub use error::{retry_after_secs, Error};
 pub use message::{Attachment, AttachmentKind, Button, ConversationId, Inbound, Outbound, Part, MAX_TEXT_BYTES};
 pub use render::{pieces, render_plain, Piece};
 pub use secret::constant_time_eq;

@@ -44,8 +44,7 @@ fn refuse(e: &Error) -> Response {
     let body = serde_json::json!({ "error": e.to_string() }).to_string();
     let mut response = (status, [(header::CONTENT_TYPE, "application/json")], body).into_response();
     if let Some(wait) = e.retry_after() {
-        let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
-        response.headers_mut().insert(header::RETRY_AFTER, secs.max(1).into());
+        response.headers_mut().insert(header::RETRY_AFTER, usher_channel::retry_after_secs(wait).into());
     }
     response
 }
