@@ -71,6 +71,7 @@ pub fn brain(
     progress: &mut dyn FnMut(usize, usize, f32),
 ) -> Result<(Brain, Provenance, Vec<Diagnostic>), Error> {
     let loaded = intents::load(&config.intents).map_err(Error::Intents)?;
+    crate::actions::check_endpoints(&config.actions, &loaded.domain).map_err(Error::Intents)?;
     let train = config.nlu.train_config();
     let (nlu, provenance) = Nlu::train_or_load(&loaded.domain, features, &config.model_cache(), &train, progress)?;
     Ok((Brain { domain: loaded.domain, nlu: nlu.with_sentiment(sentiment) }, provenance, loaded.warnings))
@@ -121,6 +122,7 @@ pub async fn engine(
         .await
         .map_err(|e| Error::Model(format!("loading the creative tools failed: {e}")))?;
     engine.set_tools(Arc::new(tools));
+    engine.set_actions(Arc::new(crate::actions::Actions::new(&config.actions)?));
     let recovered = engine.recover().await?;
     if recovered > 0 {
         tracing::info!(recovered, "answering messages left unanswered by the last run");

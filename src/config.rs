@@ -1,7 +1,8 @@
 //! `config.yaml`, parsed into typed structs that reject unknown keys. Each
 //! component owns its section's struct (`http::config`, `store::config`,
 //! `nlu::config`, `knowledge::config`, `creative::config`,
-//! `handoff::config`, `access::config`, the adapters' own); this file ties
+//! `handoff::config`, `access::config`, `actions::config`, the adapters'
+//! own); this file ties
 //! them together.
 //! Relative paths are resolved against the config file's directory.
 //! Secrets never live here: they come from the environment.
@@ -54,6 +55,9 @@ pub struct Config {
     /// Access control on the public routes: credential rate limits.
     #[serde(default)]
     pub access: crate::access::AccessConfig,
+    /// The backends the intent files' actions call.
+    #[serde(default)]
+    pub actions: crate::actions::ActionsConfig,
 }
 
 /// Channel adapters; each adapter's config type lives in its crate.

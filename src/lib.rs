@@ -1,19 +1,44 @@
 //! Usher: a customer-service bot engine for ticketing, streaming and venues.
 //!
 //! A fan's message travels from a channel adapter ([`usher_channel`]) into the
-//! [`engine`], which stores it, runs [`nlu`] on it, lets the [`dialogue`]
-//! policy decide the replies from the staff-owned [`intents`], stores those
-//! and hands them back to the channel. On the public routes (the web chat
-//! socket, the REST API) the message is let in only with the conversation's
-//! own credential: `usher_webchat`'s socket route asks the [`Gate`]
+//! [`engine`], and from there one way. On the public routes (the web chat
+//! socket, the REST API) it is let in only with the conversation's own
+//! credential: `usher_webchat`'s socket route asks the [`Gate`]
 //! ([`access::Access`]) before the upgrade, and the REST handlers call
 //! [`access::Access::authorize`] before anything is stored.
+//!
+//! # The path of one message
+//! 1. **Store.** [`engine::Engine::handle`] (REST) or the adapter's
+//!    submission queues the message on its conversation's worker, which
+//!    stores it (`Store::append_inbound`) and acknowledges it.
+//! 2. **Understand.** `engine::worker::understand` runs
+//!    [`nlu::Nlu::parse_batch`] on the NLU thread, batched across
+//!    conversations: a [`nlu::Parse`] of intents, entities and sentiment,
+//!    nothing more (a pressed button is [`nlu::Parse::certain`]).
+//! 3. **Plan.** [`dialogue::plan`] walks the policy on a copy of the tracker
+//!    and returns the [`dialogue::Need`]s it lacks: a knowledge passage, a
+//!    creative tool's output, a backend action's outcome.
+//! 4. **Consult.** `engine::worker::consult` hands each need to its
+//!    [`engine::consult::Source`] (the [`knowledge::KnowledgeBase`], the
+//!    creative [`creative::tools::Toolset`], a backend call through
+//!    [`actions::Actions::call`]) under its timeout, CPU work on the
+//!    blocking pool and I/O async, and records what came back in a
+//!    [`dialogue::Evidence`]; then it plans again until nothing is missing.
+//! 5. **Decide.** [`dialogue::decide`] (pure) turns the tracker, the parse
+//!    and the evidence into a [`dialogue::Decision`]: replies, slot changes,
+//!    a handoff reason, whether the turn was a fallback.
+//! 6. **Persist and route.** `engine::worker::persist` stores the replies,
+//!    the tracker and any ticket in one transaction
+//!    (`Store::complete_turn`); the worker then routes each reply to its
+//!    channel's adapter and tells the consoles.
 //!
 //! [`Gate`]: usher_channel::Gate
 //!
 //! # Layout
 //! - [`access`]: who may act for a conversation on the public routes (web
 //!   chat session tokens, API keys, identity verification).
+//! - [`actions`]: backend calls staff declare in the intent files, to the
+//!   endpoints in `config.yaml` (signed, idempotent, timed out, breakers).
 //! - [`config`]: `config.yaml` as typed structs, with environment overrides.
 //! - [`intents`]: the intent YAML format, its loader (every error with file,
 //!   line and column) and the validated `Domain`.
@@ -21,13 +46,15 @@
 //!   trained with candle-nn, and rule-based entity extraction.
 //! - [`knowledge`]: documents in `knowledge/` indexed into qdrant-edge (or
 //!   a Qdrant server) for hybrid dense + BM25 retrieval and cited answers.
-//! - [`dialogue`]: the conversation tracker and the policy (responses, forms,
-//!   clarification, fallback, handoff).
+//! - [`dialogue`]: the conversation tracker, the evidence vocabulary and the
+//!   pure policy (plan, decide: responses, forms, clarification, fallback,
+//!   handoff).
 //! - [`store`]: the `Store` trait, the SQLite store and the PostgreSQL store.
 //! - [`cluster`]: notices between replicas (PostgreSQL `LISTEN`/`NOTIFY`).
 //! - [`handoff`]: the human handoff queue, agents and the desk they act through.
 //! - [`console`]: the agent console (`/console`), its API and `/metrics`.
-//! - [`engine`]: per-conversation ordered workers tying it all together.
+//! - [`engine`]: per-conversation ordered workers running the path above,
+//!   and the sources consulted for the policy.
 //! - [`http`]: the axum server: REST API, health, and the web chat routes.
 //! - [`reload`]: hot reload of the intent files while serving.
 //! - [`watch`]: debounced directory watching (intents, knowledge).
@@ -38,6 +65,7 @@
 #![deny(missing_docs)]
 
 pub mod access;
+pub mod actions;
 pub mod bootstrap;
 pub mod cluster;
 pub mod config;

@@ -55,13 +55,20 @@ impl Histogram {
 
     fn render(&self, out: &mut String, name: &str, help: &str) {
         let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} histogram");
+        self.samples(out, name, "");
+    }
+
+    /// The bucket, sum and count lines, with `labels` (`action="x"`) on each.
+    fn samples(&self, out: &mut String, name: &str, labels: &str) {
+        let sep = if labels.is_empty() { "" } else { "," };
         for (bound, n) in self.bounds.iter().zip(&self.counts) {
-            let _ = writeln!(out, "{name}_bucket{{le=\"{bound}\"}} {}", n.load(Ordering::Relaxed));
+            let _ = writeln!(out, "{name}_bucket{{{labels}{sep}le=\"{bound}\"}} {}", n.load(Ordering::Relaxed));
         }
         let count = self.count();
-        let _ = writeln!(out, "{name}_bucket{{le=\"+Inf\"}} {count}");
+        let _ = writeln!(out, "{name}_bucket{{{labels}{sep}le=\"+Inf\"}} {count}");
         let sum = self.sum_micros.load(Ordering::Relaxed) as f64 / 1e6;
-        let _ = writeln!(out, "{name}_sum {sum}\n{name}_count {count}");
+        let labels = if labels.is_empty() { String::new() } else { format!("{{{labels}}}") };
+        let _ = writeln!(out, "{name}_sum{labels} {sum}\n{name}_count{labels} {count}");
     }
 }
 
@@ -86,6 +93,45 @@ pub struct Metrics {
     pub inference: Histogram,
     /// Messages per NLU batch.
     pub batch_size: Histogram,
+    /// Backend action calls: latency and outcomes per action.
+    pub actions: ActionFigures,
+}
+
+/// Latency per action and calls per action and outcome.
+#[derive(Debug, Default)]
+pub struct ActionFigures {
+    latency: std::sync::Mutex<std::collections::BTreeMap<String, Histogram>>,
+    outcomes: std::sync::Mutex<std::collections::BTreeMap<(String, String), u64>>,
+}
+
+impl ActionFigures {
+    /// Records one call.
+    pub fn observe(&self, called: &crate::dialogue::evidence::Called) {
+        let mut latency = self.latency.lock().unwrap_or_else(|p| p.into_inner());
+        latency
+            .entry(called.action.clone())
+            .or_insert_with(|| Histogram::new(SECONDS))
+            .observe(Duration::from_millis(called.duration_ms));
+        drop(latency);
+        let mut outcomes = self.outcomes.lock().unwrap_or_else(|p| p.into_inner());
+        *outcomes.entry((called.action.clone(), called.outcome.clone())).or_default() += 1;
+    }
+
+    fn render(&self, out: &mut String) {
+        let latency = self.latency.lock().unwrap_or_else(|p| p.into_inner());
+        let name = "usher_action_seconds";
+        let _ = writeln!(out, "# HELP {name} Backend action calls, retries included.\n# TYPE {name} histogram");
+        for (action, h) in latency.iter() {
+            h.samples(out, name, &format!("action=\"{action}\""));
+        }
+        drop(latency);
+        let outcomes = self.outcomes.lock().unwrap_or_else(|p| p.into_inner());
+        let name = "usher_action_calls_total";
+        let _ = writeln!(out, "# HELP {name} Backend action calls by outcome.\n# TYPE {name} counter");
+        for ((action, outcome), n) in outcomes.iter() {
+            let _ = writeln!(out, "{name}{{action=\"{action}\",outcome=\"{outcome}\"}} {n}");
+        }
+    }
 }
 
 impl Default for Metrics {
@@ -100,6 +146,7 @@ impl Default for Metrics {
             turn: Histogram::new(SECONDS),
             inference: Histogram::new(SECONDS),
             batch_size: Histogram::new(SIZES),
+            actions: ActionFigures::default(),
         }
     }
 }
@@ -142,6 +189,7 @@ impl Metrics {
         );
         self.inference.render(&mut out, "usher_inference_seconds", "Time of one NLU batch on the NLU thread.");
         self.batch_size.render(&mut out, "usher_inference_batch_size", "Messages per NLU batch (dynamic batching).");
+        self.actions.render(&mut out);
         out
     }
 }

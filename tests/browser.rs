@@ -1,6 +1,7 @@
 //! The web pages we ship in real headless Chromium: Debian's `chromium`
 //! driven by `playwright-core`: the web chat widget (tests/browser/widget.mjs)
-//! and the agent console with a widget fan (tests/browser/console.mjs). Needs
+//! and the agent console with a widget fan (tests/browser/console.mjs), and
+//! the demo's backend actions (tests/browser/actions.mjs). Needs
 //! `npm ci --prefix tests/browser` and the chromium package, which
 //! `scripts/test` and `.ci/run` install.
 
@@ -21,16 +22,23 @@ fn run_script(script: &str) {
         "Debian's chromium is missing: `apt-get install chromium` (scripts/test does)"
     );
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let backend = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let out = Command::new("node")
         .arg(browser_dir.join(script))
         .env("USHER_BIN", env!("CARGO_BIN_EXE_usher"))
         .env("USHER_REPO", &repo)
         .env("USHER_PORT", port.to_string())
+        .env("USHER_BACKEND_PORT", backend.to_string())
         .output()
         .expect("node is needed for the browser tests");
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success() && stdout.contains("BROWSER OK"), "stdout:\n{stdout}\nstderr:\n{stderr}");
+}
+
+#[test]
+fn the_demo_backend_refunds_offers_resale_and_gives_doors_in_chromium() {
+    run_script("actions.mjs");
 }
 
 #[test]

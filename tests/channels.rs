@@ -192,7 +192,11 @@ async fn one_engine_serves_telegram_discord_and_the_widget_alike() {
     let (web_conversation, on_widget) = widget(&engine, addr).await;
 
     let last = on_telegram.last().unwrap().join(" ");
-    assert!(last.contains("A12345") && last.contains("buyer@example.com"), "the refund went through: {on_telegram:?}");
+    // buyer@example.com did not buy A12345: the backend says so, on every channel alike.
+    assert!(
+        last.contains("couldn't find order A12345 under buyer@example.com"),
+        "the backend was asked: {on_telegram:?}"
+    );
     assert!(on_telegram[0].iter().any(|s| s == "Refund a ticket"), "the greeting offers buttons: {on_telegram:?}");
     assert_eq!(on_telegram, on_discord, "Telegram and Discord fans must see the same conversation");
     assert_eq!(on_telegram, on_widget, "Telegram and widget fans must see the same conversation");

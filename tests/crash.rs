@@ -108,3 +108,109 @@ async fn a_kill_9_under_load_loses_no_acknowledged_message_and_answers_each_once
         assert_eq!(turns, 1, "message {id} was answered in {turns} turns");
     }
 }
+
+/// The refund backend for the idempotency test: the first call with a key
+/// makes the refund and then never answers (Usher is killed meanwhile);
+/// a repeated key gets the first answer and refunds nothing.
+#[derive(Default)]
+struct Refunds {
+    /// Idempotency key -> calls seen.
+    seen: HashMap<String, u32>,
+    /// Refunds made.
+    effects: u32,
+}
+
+async fn refund_backend() -> (String, Arc<Mutex<Refunds>>) {
+    use axum::http::HeaderMap;
+    let state = Arc::new(Mutex::new(Refunds::default()));
+    let shared = Arc::clone(&state);
+    let app = axum::Router::new().route(
+        "/orders/{id}/refund",
+        axum::routing::post(move |headers: HeaderMap| {
+            let state = Arc::clone(&shared);
+            async move {
+                let key = headers.get("idempotency-key").and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
+                let first = {
+                    let mut s = state.lock().unwrap();
+                    let n = {
+                        let n = s.seen.entry(key).or_default();
+                        *n += 1;
+                        *n
+                    };
+                    if n == 1 {
+                        s.effects += 1;
+                    }
+                    n == 1
+                };
+                if first {
+                    tokio::time::sleep(Duration::from_secs(120)).await;
+                }
+                (
+                    [("content-type", "application/json")],
+                    r#"{"refund_id":"R00042","amount":"£98.00","order":{"event":{"name":"The Lumineers"}}}"#,
+                )
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (format!("http://{addr}"), state)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_kill_9_during_a_refund_call_refunds_once_and_answers_once() {
+    let (backend, refunds) = refund_backend().await;
+    let dir = tempfile::tempdir().unwrap();
+    let extra = format!("actions: {{endpoints: {{encore: {{url: \"{backend}\", timeout_ms: 20000}}}}}}\n");
+    let config = write_config(dir.path(), &extra);
+    let mut server = Server::start(&config, &[]);
+    let post = |addr: String, text: &'static str| async move {
+        reqwest::Client::new()
+            .post(format!("http://{addr}/api/v1/conversations/api-refund/messages"))
+            .bearer_auth(common::API_KEY)
+            .json(&json!({ "text": text }))
+            .send()
+            .await
+    };
+    let asked = post(server.addr.clone(), "refund order A12345 please").await.unwrap();
+    assert_eq!(asked.status(), 200);
+    // This turn calls the backend, which refunds and never answers.
+    let pending = tokio::spawn(post(server.addr.clone(), "fan@example.com"));
+    for _ in 0..500 {
+        if refunds.lock().unwrap().effects == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(refunds.lock().unwrap().effects, 1, "the backend never got the refund call");
+    server.kill();
+    assert!(pending.await.unwrap().is_err(), "the request died with the server");
+
+    // After the restart the message is answered again, with the same key.
+    let restarted = Server::start(&config, &[]);
+    let db = dir.path().join("data/usher.db");
+    let mut conn = sqlx::SqliteConnection::connect(&format!("sqlite://{}", db.display())).await.unwrap();
+    let mut replies: Vec<String> = Vec::new();
+    for _ in 0..500 {
+        let rows = sqlx::query(
+            "SELECT r.parts FROM messages m JOIN messages r ON r.reply_to = m.id
+             WHERE m.direction = 'in' AND m.text = 'fan@example.com' AND m.processed = 1",
+        )
+        .fetch_all(&mut conn)
+        .await
+        .unwrap();
+        replies = rows.iter().map(|r| r.get::<String, _>(0)).collect();
+        if !replies.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    drop(restarted);
+    assert_eq!(replies.len(), 1, "the fan gets exactly one reply: {replies:?}");
+    assert!(replies[0].contains("refunded") && replies[0].contains("R00042"), "{replies:?}");
+    let refunds = refunds.lock().unwrap();
+    assert_eq!(refunds.effects, 1, "refunded once");
+    assert_eq!(refunds.seen.len(), 1, "one idempotency key for the message: {:?}", refunds.seen);
+    assert_eq!(refunds.seen.values().copied().collect::<Vec<_>>(), [2], "sent twice under that key");
+}

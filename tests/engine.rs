@@ -24,7 +24,7 @@ async fn refund_form_validates_reasks_and_completes() {
 
     let r = fan.say("fan@example.com").await;
     let done = text(&r[0]);
-    assert!(done.contains("refund for order A12345") && done.contains("fan@example.com"), "{done}");
+    assert!(done.contains("order A12345 for The Lumineers is refunded") && done.contains("refund R00001"), "{done}");
     assert_eq!(payloads(&r[0]), vec!["/talk_to_human"]);
 
     let t = fan.transcript().await;
@@ -39,7 +39,59 @@ async fn entities_in_the_first_message_prefill_the_form() {
     let r = fan.say("transfer ticket C34567 to my friend please").await;
     assert!(text(&r[0]).contains("email address of the person receiving"), "{r:?}");
     let r = fan.say("sam@example.org").await;
-    assert!(text(&r[0]).contains("C34567") && text(&r[0]).contains("sam@example.org"), "{r:?}");
+    assert!(text(&r[0]).contains("C34567 for Hamlet") && text(&r[0]).contains("sam@example.org"), "{r:?}");
+}
+
+#[tokio::test]
+async fn the_backend_decides_refunds_and_answers_lookups() {
+    let (_dir, mut fan) = common::fan("fan-backend").await;
+    // A show still going ahead is offered resale, never "on its way".
+    fan.say("refund order B23456 please").await;
+    let r = fan.say("fan@example.com").await;
+    let reply = text(&r[0]);
+    assert!(reply.contains("Arctic Monkeys is going ahead") && reply.contains("/resale/B23456"), "{reply}");
+    // An order the backend does not know is called unknown.
+    fan.say("refund Z99999").await;
+    let r = fan.say("fan@example.com").await;
+    assert!(text(&r[0]).contains("couldn't find order Z99999"), "{r:?}");
+    // Doors come from the backend.
+    let r = fan.say("when do doors open for my booking").await;
+    assert!(text(&r[0]).contains("order number"), "{r:?}");
+    let r = fan.say("B23456").await;
+    assert!(text(&r[0]).contains("Doors for Arctic Monkeys at Encore Arena open at 2026-12-18 19:00"), "{r:?}");
+    // A refund changes the backend's data: the order now reads refunded.
+    fan.say("refund A12345").await;
+    fan.say("fan@example.com").await;
+    let r = fan.say("check order A12345").await;
+    assert!(text(&r[0]).contains("Order A12345 (refunded)"), "{r:?}");
+    let t = fan.transcript().await;
+    let calls: Vec<&str> = t
+        .messages
+        .iter()
+        .filter_map(|m| m.nlu.as_ref()?.get("actions")?.as_array())
+        .flatten()
+        .map(|c| c["outcome"].as_str().unwrap())
+        .collect();
+    assert_eq!(calls, ["resale", "not_found", "ok", "ok", "ok"], "every call is stored with its turn");
+}
+
+#[tokio::test]
+async fn with_the_backend_down_the_fan_is_told_and_offered_a_person() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = common::engine_without_backend(dir.path()).await;
+    let mut fan = common::Fan::new(&engine, "fan-down").await;
+    fan.say("I want a refund for A12345").await;
+    let r = fan.say("fan@example.com").await;
+    let reply = text(&r[0]);
+    assert!(reply.contains("can't check that right now") && !reply.contains("refunded"), "{reply}");
+    assert!(payloads(&r[0]).contains(&"/talk_to_human".to_string()), "{r:?}");
+    let t = fan.transcript().await;
+    let call = &t.messages.iter().rev().find_map(|m| m.nlu.as_ref()?.get("actions").cloned()).unwrap()[0];
+    assert_eq!(call["outcome"], "error", "{call}");
+    assert!(!call["detail"].as_str().unwrap().is_empty(), "{call}");
+    assert!(!t.tracker.slots.contains_key("refund_id"), "nothing saved from a failed call");
+    let metrics = engine.metrics().render();
+    assert!(metrics.contains("usher_action_calls_total{action=\"start_refund\",outcome=\"error\"} 1"), "{metrics}");
 }
 
 #[tokio::test]

@@ -108,6 +108,20 @@ enum Command {
         #[command(subcommand)]
         command: create::Command,
     },
+    /// Run the Encore demo's example backend (`usher serve` starts it when
+    /// `actions.demo_backend` is set).
+    DemoBackend {
+        /// The address to listen on.
+        #[arg(long, default_value = "127.0.0.1:8081")]
+        listen: String,
+        /// Its SQLite file (default: data_dir/encore-backend.sqlite).
+        #[arg(long)]
+        data: Option<PathBuf>,
+        /// Exit when standard input closes (`usher serve` holds it open, so
+        /// the backend ends with it, however it ends).
+        #[arg(long)]
+        exit_with_stdin: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -178,6 +192,21 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
                 train::CreativeModel::Poem => train::poem(&load_config(&args.config)?, &data, epochs),
                 train::CreativeModel::Melody => train::melody(&load_config(&args.config)?, &data, epochs),
             }
+        }
+        Command::DemoBackend { listen, data, exit_with_stdin } => {
+            if exit_with_stdin {
+                std::thread::spawn(|| {
+                    let _ = std::io::copy(&mut std::io::stdin(), &mut std::io::sink());
+                    std::process::exit(0);
+                });
+            }
+            let data = match data {
+                Some(d) => d,
+                None => load_config(&args.config)?.data_dir.join("encore-backend.sqlite"),
+            };
+            let secret = std::env::var("USHER_ACTIONS_SECRET").ok().filter(|s| !s.is_empty());
+            encore_backend::run(&listen, &data, secret).await?;
+            Ok(ExitCode::SUCCESS)
         }
         Command::Agents { command } => agents::run(&load_config(&args.config)?, command).await,
         Command::Create { command } => create::run(&load_config(&args.config)?, command),

@@ -23,6 +23,7 @@ pub async fn run(config: &Config) -> anyhow::Result<ExitCode> {
             }
         }
     }
+    let _backend = demo_backend(config).await?;
     let (engine, provenance) = match usher::bootstrap::engine(config, training_bar("intent classifier")).await {
         Ok(ready) => ready,
         Err(usher::Error::Intents(report)) => {
@@ -85,6 +86,36 @@ pub async fn run(config: &Config) -> anyhow::Result<ExitCode> {
         tracing::warn!("messages still in progress at shutdown: they are stored and answered on the next start");
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Starts the demo's example backend as a child process when
+/// `actions.demo_backend` is set; it is killed when `usher serve` ends.
+async fn demo_backend(config: &Config) -> anyhow::Result<Option<tokio::process::Child>> {
+    let Some(demo) = &config.actions.demo_backend else { return Ok(None) };
+    if tokio::net::TcpStream::connect(&demo.listen).await.is_ok() {
+        tracing::info!(listen = %demo.listen, "a demo backend already listens there: using it");
+        return Ok(None);
+    }
+    let data = config.data_dir.join("encore-backend.sqlite");
+    let child = tokio::process::Command::new(std::env::current_exe()?)
+        .arg("demo-backend")
+        .args(["--listen", &demo.listen])
+        .arg("--data")
+        .arg(&data)
+        .arg("--exit-with-stdin")
+        .stdin(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .context("cannot start the demo backend")?;
+    for _ in 0..50 {
+        if tokio::net::TcpStream::connect(&demo.listen).await.is_ok() {
+            tracing::info!(listen = %demo.listen, data = %data.display(), "demo backend started");
+            return Ok(Some(child));
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    tracing::warn!(listen = %demo.listen, "the demo backend did not come up: actions will answer that they cannot check");
+    Ok(Some(child))
 }
 
 async fn wait_for_signal() {

@@ -27,6 +27,10 @@ pub struct CreativeConfig {
     /// Limits on the files the tools generate (quota, TTL, per conversation).
     #[serde(default)]
     pub files: crate::creative::files::FilesConfig,
+    /// How long a fan's turn waits for a tool before saying it is not
+    /// available, in milliseconds. Default 30000.
+    #[serde(default = "default_timeout_ms")]
+    pub timeout_ms: u64,
 }
 
 impl Default for CreativeConfig {
@@ -37,8 +41,13 @@ impl Default for CreativeConfig {
             melody: default_melody(),
             blocked_words: default_blocked(),
             files: Default::default(),
+            timeout_ms: default_timeout_ms(),
         }
     }
+}
+
+fn default_timeout_ms() -> u64 {
+    30_000
 }
 
 fn default_poem() -> PathBuf {

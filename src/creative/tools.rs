@@ -42,6 +42,8 @@ pub struct Toolset {
     lexicon: Option<Lexicon>,
     sentiment: Option<Arc<Sentiment>>,
     blocked: Vec<String>,
+    /// `creative.timeout_ms`, when loaded from a config.
+    timeout: Option<std::time::Duration>,
 }
 
 /// Told when an analysis request carries no text to read.
@@ -72,7 +74,14 @@ impl Toolset {
             lexicon,
             sentiment,
             blocked: config.creative.blocked_words.clone(),
+            timeout: Some(std::time::Duration::from_millis(config.creative.timeout_ms)),
         }
+    }
+
+    /// How long a turn waits for a tool (`creative.timeout_ms`).
+    pub fn timeout(&self) -> std::time::Duration {
+        let default = || std::time::Duration::from_millis(crate::config::CreativeConfig::default().timeout_ms);
+        self.timeout.unwrap_or_else(default)
     }
 
     /// The generated files' store (for the sweeper).

@@ -1,43 +1,29 @@
-//! The dialogue policy: given the tracker and what NLU made of a message,
-//! decide the replies. Pure and synchronous; the engine persists the result.
+//! The dialogue policy: given the tracker, what NLU made of a message and
+//! what the engine found out for it, decide the replies. Pure and
+//! synchronous; the engine consults the sources and persists the result.
+//!
+//! [`plan`] and [`decide`] run the same rules: planning walks the turn on a
+//! copy of the tracker and stops at the first piece of evidence it lacks,
+//! so what is looked up and how the answer uses it cannot drift apart.
 
 use std::collections::BTreeMap;
 
 use usher_channel::{Button, Part};
 
+use super::evidence::{Called, Evidence, Need, Passage, Produced};
 use super::system::default_response;
 use super::tracker::{ActiveForm, Handoff, Reason, Tracker};
-use crate::intents::{Action, Domain, Escalation, Form, Response, Slot};
-use crate::knowledge::Answer;
+use crate::intents::{Action, Domain, Escalation, Finish, Form, Response, Slot};
 use crate::nlu::{EntityMatch, Parse, Ranked};
 
 /// Above this confidence a message mid-form is a digression, not an answer.
 const DIGRESSION_CONFIDENCE: f32 = 0.8;
 
+/// Rasa followup actions run in a row after the first, at most.
+const FOLLOWUPS: usize = 3;
+
 /// The intent for messages the bot was not built for.
 pub const OUT_OF_SCOPE: &str = "out_of_scope";
-
-/// Whether to look `parse`'s message up in the knowledge base before
-/// deciding: intents whose action is knowledge, and messages NLU is unsure
-/// of or finds out of scope, outside forms and handoffs.
-pub fn wants_knowledge(domain: &Domain, tracker: &Tracker, parse: &Parse) -> bool {
-    if tracker.form.is_some() || tracker.with_human() {
-        return false;
-    }
-    let knowledge_intent = domain.intent(&parse.intent.name).is_some_and(|i| matches!(i.action, Action::Knowledge));
-    knowledge_intent || parse.intent.confidence < domain.policy.fallback_threshold || parse.intent.name == OUT_OF_SCOPE
-}
-
-/// The creative tool this message calls, outside forms and handoffs.
-pub fn wants_tool<'d>(domain: &'d Domain, tracker: &Tracker, parse: &Parse) -> Option<&'d str> {
-    if tracker.form.is_some() || tracker.with_human() {
-        return None;
-    }
-    match &domain.intent(&parse.intent.name)?.action {
-        Action::Tool(tool) if parse.intent.confidence >= domain.policy.fallback_threshold => Some(tool),
-        _ => None,
-    }
-}
 
 /// What the fan sent, as the policy sees it.
 #[derive(Debug, Clone, Copy)]
@@ -48,17 +34,47 @@ pub struct Message<'a> {
     pub payload: Option<&'a str>,
 }
 
-/// Decides the replies to one fan message; each reply is one message of parts.
-pub fn decide(domain: &Domain, tracker: &mut Tracker, msg: Message<'_>, parse: &Parse) -> Vec<Vec<Part>> {
-    tracker.turns += 1;
-    if let Handoff::Waiting { .. } = tracker.handoff {
-        // Parked: a human answers; the bot stays silent.
-        return Vec::new();
-    }
-    let mut turn =
-        Turn { domain, tracker, replies: Vec::new(), knowledge: parse.knowledge.as_ref(), tool: parse.tool.as_ref() };
-    turn.run(msg, parse);
-    turn.replies
+/// What the policy decided for one fan message.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Decision {
+    /// The replies, each one message of parts.
+    pub replies: Vec<Vec<Part>>,
+    /// Why the conversation was handed to a person this turn, if it was.
+    pub handoff: Option<Reason>,
+    /// Whether this turn counts as not understood (a clarification, an
+    /// out-of-scope message nothing answered, a fallback escalation).
+    pub fallback: bool,
+}
+
+/// The evidence the policy needs for this message that `evidence` lacks
+/// (empty: ready to decide). The tracker is not changed.
+pub fn plan(domain: &Domain, tracker: &Tracker, msg: Message<'_>, parse: &Parse, evidence: &Evidence) -> Vec<Need> {
+    let mut scratch = tracker.clone();
+    let mut turn = Turn::new(domain, &mut scratch, msg, parse, evidence, true);
+    turn.start();
+    turn.needs
+}
+
+/// Decides the replies to one fan message from `evidence`; evidence that
+/// was never consulted counts as not found.
+pub fn decide(
+    domain: &Domain,
+    tracker: &mut Tracker,
+    msg: Message<'_>,
+    parse: &Parse,
+    evidence: &Evidence,
+) -> Decision {
+    let (was_human, fallbacks_before) = (tracker.with_human(), tracker.fallbacks);
+    let mut turn = Turn::new(domain, tracker, msg, parse, evidence, false);
+    turn.start();
+    let (replies, unanswered) = (turn.replies, turn.unanswered);
+    let handoff = match tracker.handoff {
+        Handoff::Waiting { reason, .. } if !was_human => Some(reason),
+        _ => None,
+    };
+    let fallback =
+        !was_human && (tracker.fallbacks > fallbacks_before || handoff == Some(Reason::Fallbacks) || unanswered);
+    Decision { replies, handoff, fallback }
 }
 
 /// The intent a button payload names (`/refund_request`), if any.
@@ -79,16 +95,85 @@ pub fn command_payload(text: &str) -> Option<&'static str> {
 /// The payload of "Talk to a person".
 pub const HUMAN_PAYLOAD: &str = "/talk_to_human";
 
+/// A piece of evidence as the turn sees it.
+enum Lookup<'a, T> {
+    /// Planning, and not consulted yet: noted as a need; the turn stops.
+    Pending,
+    /// Consulted (or, deciding, never available): what it found.
+    Got(Option<&'a T>),
+}
+
 struct Turn<'a> {
     domain: &'a Domain,
     tracker: &'a mut Tracker,
+    msg: Message<'a>,
+    parse: &'a Parse,
+    evidence: &'a Evidence,
+    /// Walking the turn only to find what it needs.
+    planning: bool,
+    needs: Vec<Need>,
     replies: Vec<Vec<Part>>,
-    knowledge: Option<&'a Answer>,
-    tool: Option<&'a crate::creative::tools::ToolOutput>,
+    /// An out-of-scope message that nothing answered.
+    unanswered: bool,
 }
 
-impl Turn<'_> {
-    fn run(&mut self, msg: Message<'_>, parse: &Parse) {
+impl<'a> Turn<'a> {
+    fn new(
+        domain: &'a Domain,
+        tracker: &'a mut Tracker,
+        msg: Message<'a>,
+        parse: &'a Parse,
+        evidence: &'a Evidence,
+        planning: bool,
+    ) -> Self {
+        Self {
+            domain,
+            tracker,
+            msg,
+            parse,
+            evidence,
+            planning,
+            needs: Vec::new(),
+            replies: Vec::new(),
+            unanswered: false,
+        }
+    }
+
+    fn start(&mut self) {
+        self.tracker.turns += 1;
+        if let Handoff::Waiting { .. } = self.tracker.handoff {
+            // Parked: a human answers; the bot stays silent.
+            return;
+        }
+        self.run();
+    }
+
+    /// The evidence `need` brought, as `get` reads it.
+    fn consult<T>(&mut self, need: Need, get: impl FnOnce(&'a Evidence) -> Option<&'a T>) -> Lookup<'a, T> {
+        if self.evidence.consulted(&need) {
+            return Lookup::Got(get(self.evidence));
+        }
+        if self.planning {
+            self.needs.push(need);
+            return Lookup::Pending;
+        }
+        Lookup::Got(None)
+    }
+
+    /// The knowledge base's confident answer to the message.
+    fn passage(&mut self) -> Lookup<'a, Passage> {
+        let need = Need::Knowledge { query: self.msg.text.to_string() };
+        self.consult(need, |e| e.knowledge.as_ref().filter(|a| a.confident))
+    }
+
+    /// `tool`'s output for the message.
+    fn produced(&mut self, tool: &str) -> Lookup<'a, Produced> {
+        let need = Need::Tool { tool: tool.to_string(), text: self.msg.text.to_string() };
+        self.consult(need, |e| e.tool.as_ref().filter(|o| o.tool == tool))
+    }
+
+    fn run(&mut self) {
+        let (msg, parse) = (self.msg, self.parse);
         let lower = msg.text.to_lowercase();
         if msg.payload.map(str::trim) == Some("/continue") {
             self.tracker.fallbacks = 0;
@@ -108,19 +193,27 @@ impl Turn<'_> {
         let by_button = payload_intent(self.domain, msg.payload).is_some();
         if let Some(active) = self.tracker.form.clone() {
             if let Some(form) = self.domain.forms.get(&active.name) {
-                return self.continue_form(form, active, msg, parse, by_button);
+                return self.continue_form(form, active, by_button);
             }
             self.tracker.form = None; // the form was removed by a reload
         }
+        // The one place the "unsure or out of scope" rule is written: such a
+        // message is looked up, answered from the documents when they know,
+        // and otherwise clarified (unsure) or counted as unanswered.
         let unsure = parse.intent.confidence < self.domain.policy.fallback_threshold;
-        if !by_button && (unsure || parse.intent.name == OUT_OF_SCOPE) {
-            if let Some(answer) = self.knowledge.filter(|a| a.confident) {
-                self.tracker.fallbacks = 0;
-                return self.cite(answer);
+        let out_of_scope = parse.intent.name == OUT_OF_SCOPE;
+        if !by_button && (unsure || out_of_scope) {
+            match self.passage() {
+                Lookup::Pending => return,
+                Lookup::Got(Some(answer)) => {
+                    self.tracker.fallbacks = 0;
+                    return self.cite(answer);
+                }
+                Lookup::Got(None) => self.unanswered = out_of_scope,
             }
-        }
-        if !by_button && unsure {
-            return self.fallback(parse);
+            if unsure {
+                return self.fallback();
+            }
         }
         self.tracker.fallbacks = 0;
         self.tracker.remember(parse.intent.clone());
@@ -133,7 +226,7 @@ impl Turn<'_> {
         };
         match action {
             Action::Respond(r) => self.respond(&r, &self.tracker.slots.clone()),
-            Action::Form { form, respond } => {
+            Action::Form { form, then } => {
                 let Some(form) = self.domain.forms.get(&form) else {
                     return;
                 };
@@ -141,28 +234,36 @@ impl Turn<'_> {
                     self.tracker.slots.remove(&slot.name);
                 }
                 self.fill_from_entities(form, entities);
+                let (respond, call) = match then {
+                    Finish::Respond(r) => (r, None),
+                    Finish::Call(c) => (String::new(), Some(c)),
+                };
                 self.tracker.form =
-                    Some(ActiveForm { name: form.name.clone(), respond, requested: String::new(), attempts: 0 });
+                    Some(ActiveForm { name: form.name.clone(), respond, call, requested: String::new(), attempts: 0 });
                 self.next_slot(form);
             }
+            Action::Call(action) => self.call(&action, entities),
             Action::Handoff => self.handoff(Reason::Requested),
-            Action::Knowledge => match self.knowledge.filter(|a| a.confident) {
-                Some(answer) => self.cite(answer),
-                None => self.respond("kb_unsure", &BTreeMap::new()),
+            Action::Knowledge => match self.passage() {
+                Lookup::Pending => {}
+                Lookup::Got(Some(answer)) => self.cite(answer),
+                Lookup::Got(None) => self.respond("kb_unsure", &BTreeMap::new()),
             },
-            Action::Tool(tool) => match self.tool.filter(|o| o.tool == tool) {
-                Some(output) => {
+            Action::Tool(tool) => match self.produced(&tool) {
+                Lookup::Pending => {}
+                Lookup::Got(Some(output)) => {
                     self.say(output.text.clone(), Vec::new());
                     if let Some(reply) = self.replies.last_mut() {
                         reply.extend(output.attachments.iter().cloned().map(Part::Attachment));
                     }
                 }
-                None => self.not_available(&format!("the {} tool", tool.replace('_', " "))),
+                Lookup::Got(None) => self.not_available(&format!("the {} tool", tool.replace('_', " "))),
             },
         }
     }
 
-    fn continue_form(&mut self, form: &Form, mut active: ActiveForm, msg: Message<'_>, parse: &Parse, by_button: bool) {
+    fn continue_form(&mut self, form: &Form, mut active: ActiveForm, by_button: bool) {
+        let (msg, parse) = (self.msg, self.parse);
         let lower = msg.text.trim().to_lowercase();
         if form.cancel.iter().any(|c| contains_phrase(&lower, c)) {
             self.tracker.form = None;
@@ -226,10 +327,102 @@ impl Turn<'_> {
             }
             None => {
                 let done = self.tracker.form.take();
-                if let Some(active) = done {
-                    self.respond(&active.respond, &self.tracker.slots.clone());
+                match done {
+                    Some(ActiveForm { call: Some(action), .. }) => self.call(&action, &[]),
+                    Some(active) => self.respond(&active.respond, &self.tracker.slots.clone()),
+                    None => {}
                 }
             }
+        }
+    }
+
+    /// Calls `action` with the slots (and this message's entities) and
+    /// answers with its outcome's response; fields it saved become slots.
+    fn call(&mut self, action: &str, entities: &[EntityMatch]) {
+        if let Some(name) = action.strip_prefix("rasa.") {
+            return self.call_rasa(name, 0);
+        }
+        let Some(spec) = self.domain.actions.get(action) else {
+            return self.respond("action_failed", &BTreeMap::new());
+        };
+        let mut values = self.tracker.slots.clone();
+        for m in entities {
+            values.entry(m.entity.clone()).or_insert_with(|| m.value.clone());
+        }
+        let need = Need::Action { action: action.to_string(), values };
+        let called: Lookup<'_, Called> = self.consult(need, |e| e.actions.iter().rev().find(|c| c.action == action));
+        let outcome = match called {
+            Lookup::Pending => return,
+            Lookup::Got(Some(called)) => {
+                // What an earlier call saved under these names is stale now.
+                for slot in spec.save.keys() {
+                    self.tracker.slots.remove(slot);
+                }
+                self.tracker.slots.extend(called.saved.clone());
+                called.outcome.clone()
+            }
+            Lookup::Got(None) => "error".to_string(),
+        };
+        let response = spec.response_for(&outcome).to_string();
+        self.respond(&response, &self.tracker.slots.clone());
+    }
+
+    /// Calls the Rasa action `name`: its slot events change the slots, its
+    /// messages are the replies, and its followup (an intent here, or
+    /// another action there) runs next, at most [`FOLLOWUPS`] deep.
+    fn call_rasa(&mut self, name: &str, depth: usize) {
+        let need = Need::Rasa {
+            action: name.to_string(),
+            slots: self.tracker.slots.clone(),
+            text: self.msg.text.to_string(),
+            ranking: self.parse.ranking.clone(),
+            entities: self.parse.entities.clone(),
+        };
+        let full = format!("rasa.{name}");
+        let called = match self.consult(need, |e| e.actions.iter().rev().find(|c| c.action == full)) {
+            Lookup::Pending => return,
+            Lookup::Got(Some(called)) if called.outcome == "ok" => called,
+            Lookup::Got(Some(called)) => {
+                let response = match called.outcome.as_str() {
+                    "not_found" => "action_not_found",
+                    "refused" => "action_refused",
+                    _ => "action_failed",
+                };
+                return self.respond(response, &self.tracker.slots.clone());
+            }
+            Lookup::Got(None) => return self.respond("action_failed", &BTreeMap::new()),
+        };
+        if called.reset_slots {
+            self.tracker.slots.clear();
+        }
+        for (slot, value) in &called.saved {
+            match value.is_empty() {
+                true => self.tracker.slots.remove(slot),
+                false => self.tracker.slots.insert(slot.clone(), value.clone()),
+            };
+        }
+        for said in &called.said {
+            let mut parts = Vec::new();
+            if !said.text.is_empty() {
+                parts.push(Part::Text { text: said.text.clone() });
+            }
+            if !said.buttons.is_empty() {
+                parts.push(Part::Buttons { buttons: said.buttons.clone() });
+            }
+            if let Some(url) = &said.image {
+                parts.push(Part::Attachment(usher_channel::Attachment {
+                    kind: usher_channel::AttachmentKind::Image,
+                    url: url.clone(),
+                    name: url.rsplit('/').next().unwrap_or("image").to_string(),
+                    mime: "image/*".into(),
+                }));
+            }
+            self.replies.push(parts);
+        }
+        match called.followup.clone() {
+            Some(next) if self.domain.intent(&next).is_some() => self.act(&next, &[]),
+            Some(next) if depth < FOLLOWUPS => self.call_rasa(&next, depth + 1),
+            _ => {}
         }
     }
 
@@ -237,13 +430,14 @@ impl Turn<'_> {
         self.say(slot.ask.clone(), Vec::new());
     }
 
-    fn fallback(&mut self, parse: &Parse) {
+    fn fallback(&mut self) {
         self.tracker.fallbacks += 1;
         if self.tracker.fallbacks >= self.domain.policy.handoff_after_fallbacks {
             return self.escalate(Reason::Fallbacks);
         }
         let response = self.pick("clarify");
-        let mut buttons: Vec<Button> = parse
+        let mut buttons: Vec<Button> = self
+            .parse
             .ranking
             .iter()
             .filter_map(|r: &Ranked| self.domain.intent(&r.name))
@@ -272,9 +466,11 @@ impl Turn<'_> {
     }
 
     /// A knowledge-base answer with its source.
-    fn cite(&mut self, answer: &Answer) {
-        let vars =
-            BTreeMap::from([("answer".to_string(), answer.text.clone()), ("source".to_string(), answer.citation())]);
+    fn cite(&mut self, answer: &Passage) {
+        let vars = BTreeMap::from([
+            ("answer".to_string(), answer.text.clone()),
+            ("source".to_string(), answer.citation.clone()),
+        ]);
         self.respond("kb_answer", &vars);
     }
 

@@ -17,9 +17,14 @@ pub fn default_response(name: &str) -> Response {
         "kb_answer" => "{answer}\n\n{source}",
         "kb_unsure" => "I'm not sure I have the right answer to that. Would you like to talk to a person?",
         "not_available" => "Not available yet: {feature} is coming in a future version of this bot.",
+        "action_not_found" => "I couldn't find that. Could you check the details and try again?",
+        "action_refused" => "Sorry, that can't be done for this booking. A person can look at it with you.",
+        "action_failed" => {
+            "Sorry, I can't check that right now: our system isn't answering. Would you like to talk to a person?"
+        }
         _ => "Sorry, something went wrong on my side.",
     };
-    let buttons = if name == "offer_human" || name == "kb_unsure" {
+    let buttons = if matches!(name, "offer_human" | "kb_unsure" | "action_failed" | "action_refused") {
         vec![
             Button { title: "Talk to a person".into(), payload: "/talk_to_human".into() },
             Button { title: "No thanks, I'll rephrase".into(), payload: "/continue".into() },

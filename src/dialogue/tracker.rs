@@ -34,8 +34,11 @@ pub struct Tracker {
 pub struct ActiveForm {
     /// The form's name.
     pub name: String,
-    /// The response to send when complete.
+    /// The response to send when complete (unless `call` is set).
     pub respond: String,
+    /// The action to call when complete, whose outcome picks the response.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub call: Option<String>,
     /// The slot asked for last.
     pub requested: String,
     /// Invalid answers to `requested` so far.
@@ -100,6 +103,14 @@ impl Tracker {
     /// Whether a human owns (or is about to own) the conversation.
     pub fn with_human(&self) -> bool {
         matches!(self.handoff, Handoff::Waiting { .. })
+    }
+
+    /// The agent handed the conversation back (or closed its ticket): the
+    /// bot answers again, with its failure counts reset.
+    pub fn back_to_bot(&mut self) {
+        self.handoff = Handoff::Bot;
+        self.fallbacks = 0;
+        self.negative_turns = 0;
     }
 
     /// Remembers a recognised intent.

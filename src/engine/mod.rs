@@ -1,12 +1,15 @@
 //! The engine: routes each fan message through its conversation's ordered
-//! worker, NLU (on the blocking pool), the dialogue policy and the store,
-//! then hands the replies to the message's channel.
+//! worker, then one way through understand (NLU, on its own thread), plan
+//! (the policy says what it needs), consult (the [`consult::Source`] for
+//! each need), decide (the pure policy) and persist (the store), then hands
+//! the replies to the message's channel.
 //!
 //! Messages of one conversation are processed strictly in arrival order, one
 //! at a time (platforms do not promise order; serenity even spawns a task per
 //! event). Different conversations run concurrently.
 
 mod batcher;
+pub mod consult;
 mod worker;
 
 use std::collections::HashMap;
@@ -20,6 +23,7 @@ use usher_channel::{
 };
 
 use crate::cluster::{Bus, Notice};
+use crate::dialogue::Evidence;
 use crate::handoff::Event;
 use crate::intents::Domain;
 use crate::knowledge::KnowledgeBase;
@@ -44,8 +48,27 @@ pub struct Turn {
     pub inbound_id: i64,
     /// What NLU made of it (also while a human owns the conversation).
     pub parse: Parse,
+    /// What the engine consulted for it (knowledge, tools).
+    pub evidence: Evidence,
     /// The bot's replies, already stored.
     pub replies: Vec<Outbound>,
+}
+
+impl Turn {
+    /// The parse and the evidence as one JSON object, as stored with the
+    /// message and returned by the REST API.
+    pub fn details(&self) -> Result<serde_json::Value, Error> {
+        details(&self.parse, &self.evidence)
+    }
+}
+
+/// `parse`'s fields followed by `evidence`'s.
+fn details(parse: &Parse, evidence: &Evidence) -> Result<serde_json::Value, Error> {
+    let mut value = serde_json::to_value(parse)?;
+    if let (Some(object), serde_json::Value::Object(found)) = (value.as_object_mut(), serde_json::to_value(evidence)?) {
+        object.extend(found);
+    }
+    Ok(value)
 }
 
 pub(crate) struct Job {
@@ -74,6 +97,8 @@ pub(crate) struct Inner {
     knowledge: RwLock<Option<Arc<KnowledgeBase>>>,
     /// The creative tools, once loaded.
     tools: RwLock<Option<Arc<crate::creative::tools::Toolset>>>,
+    /// The backends actions call, once configured.
+    actions: RwLock<Option<Arc<crate::actions::Actions>>>,
     /// Live events for the agent console.
     events: broadcast::Sender<Event>,
     /// The other replicas, when the store is shared.
@@ -175,6 +200,7 @@ impl Engine {
                 inference: Semaphore::new(cores),
                 knowledge: RwLock::new(None),
                 tools: RwLock::new(None),
+                actions: RwLock::new(None),
                 events: broadcast::channel(1024).0,
                 bus: OnceLock::new(),
                 limit: OnceLock::new(),
@@ -261,6 +287,11 @@ impl Engine {
     /// Lets `tool.*` actions run the creative tools.
     pub fn set_tools(&self, tools: Arc<crate::creative::tools::Toolset>) {
         *self.inner.tools.write().unwrap_or_else(|p| p.into_inner()) = Some(tools);
+    }
+
+    /// Lets actions (`call:`) reach their backends.
+    pub fn set_actions(&self, actions: Arc<crate::actions::Actions>) {
+        *self.inner.actions.write().unwrap_or_else(|p| p.into_inner()) = Some(actions);
     }
 
     /// The creative tools, if attached.

@@ -7,11 +7,13 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 use usher_channel::{Accepted, ConversationId, Inbound, Outbound, Rejection};
 
-use super::{Inner, Job, Turn};
-use crate::dialogue::{self, command_payload, payload_intent, Handoff, Message, Reason, OUT_OF_SCOPE};
+use super::consult::Asker;
+use super::{Brain, Inner, Job, Turn};
+use crate::dialogue::{self, command_payload, payload_intent, Evidence, Message, Tracker};
 use crate::handoff::{Event, NewTicket};
+use crate::intents::Domain;
 use crate::metrics::Metrics;
-use crate::nlu::{Parse, Ranked};
+use crate::nlu::Parse;
 use crate::store::TurnRecord;
 use crate::Error;
 
@@ -143,7 +145,10 @@ async fn locked_turn(inner: &Arc<Inner>, inbound: &Inbound, inbound_id: i64) -> 
 }
 
 /// Understands and answers one stored message under its turn lock; true
-/// when the turn opened a handoff ticket.
+/// when the turn opened a handoff ticket. The path is one-way:
+/// [`understand`] → [`dialogue::plan`] → [`consult`] → [`dialogue::decide`]
+/// → [`persist`].
+#[tracing::instrument(skip_all, fields(conversation = %inbound.conversation, message = inbound_id))]
 async fn answer(inner: &Arc<Inner>, inbound: &Inbound, inbound_id: i64) -> Result<(Turn, bool), Error> {
     let brain = {
         let guard = inner.brain.read().unwrap_or_else(|p| p.into_inner());
@@ -151,55 +156,29 @@ async fn answer(inner: &Arc<Inner>, inbound: &Inbound, inbound_id: i64) -> Resul
     };
     let mut tracker = inner.store.tracker(&inbound.conversation).await?;
     if tracker.with_human() && inner.store.open_ticket(&inbound.conversation).await?.is_none() {
-        // The agent handed the conversation back (or closed it): the bot resumes.
-        tracker.handoff = Handoff::Bot;
-        tracker.fallbacks = 0;
-        tracker.negative_turns = 0;
+        tracker.back_to_bot();
     }
     let payload = inbound.payload.as_deref().or_else(|| command_payload(&inbound.text));
-    let mut parse = match payload_intent(&brain.domain, payload) {
-        Some(name) => Parse {
-            intent: Ranked { name: name.to_string(), confidence: 1.0 },
-            ranking: vec![Ranked { name: name.to_string(), confidence: 1.0 }],
-            entities: brain.nlu.entities(&inbound.text),
-            sentiment: None,
-            knowledge: None,
-            tool: None,
-        },
-        None => inner.nlu.parse(Arc::clone(&brain), inbound.text.clone()).await?,
-    };
-    let by_button = payload.is_some();
-    if !by_button && dialogue::wants_knowledge(&brain.domain, &tracker, &parse) {
-        parse.knowledge = look_up(inner, &inbound.text).await?;
-    }
-    if let Some(tool) = dialogue::wants_tool(&brain.domain, &tracker, &parse) {
-        parse.tool = run_tool(inner, tool, &inbound.text, &inbound.conversation).await?;
-    }
+    let parse = understand(inner, &brain, &inbound.text, payload).await?;
     let msg = Message { text: &inbound.text, payload };
-    let (was_human, fallbacks_before) = (tracker.with_human(), tracker.fallbacks);
-    let replies = dialogue::decide(&brain.domain, &mut tracker, msg, &parse);
-    let handoff = match tracker.handoff {
-        Handoff::Waiting { reason, .. } if !was_human => Some(NewTicket::new(reason, parse.sentiment)),
-        _ => None,
-    };
-    let unanswered = parse.intent.name == OUT_OF_SCOPE && !parse.knowledge.as_ref().is_some_and(|a| a.confident);
-    let fallback = !was_human
-        && (tracker.fallbacks > fallbacks_before
-            || handoff.is_some_and(|t| t.reason == Reason::Fallbacks)
-            || (unanswered && !by_button));
+    let asker =
+        Asker { conversation: &inbound.conversation, channel: &inbound.channel, inbound_id, domain: &brain.domain };
+    let evidence = consult(inner, &brain.domain, &tracker, msg, &parse, asker).await?;
+    let decision = dialogue::decide(&brain.domain, &mut tracker, msg, &parse, &evidence);
+    let handoff = decision.handoff.map(|reason| NewTicket::new(reason, parse.sentiment));
     let record = TurnRecord {
         conversation: &inbound.conversation,
         inbound_id,
-        nlu: serde_json::to_value(&parse)?,
-        replies: &replies,
+        nlu: super::details(&parse, &evidence)?,
+        replies: &decision.replies,
         tracker: &tracker,
-        fallback,
+        fallback: decision.fallback,
         handoff,
     };
-    let ids = inner.store.complete_turn(record).await?;
-    let outbound: Vec<Outbound> = ids
+    let ids = persist(inner, record).await?;
+    let replies = ids
         .into_iter()
-        .zip(replies)
+        .zip(decision.replies)
         .map(|(id, parts)| Outbound {
             conversation: inbound.conversation.clone(),
             channel: inbound.channel.clone(),
@@ -207,41 +186,50 @@ async fn answer(inner: &Arc<Inner>, inbound: &Inbound, inbound_id: i64) -> Resul
             parts,
         })
         .collect();
-    Ok((Turn { inbound_id, parse, replies: outbound }, handoff.is_some()))
+    Ok((Turn { inbound_id, parse, evidence, replies }, handoff.is_some()))
 }
 
-/// A creative tool's output, on the blocking pool under the inference
-/// semaphore; `None` when no toolset is attached or it lacks the tool.
-async fn run_tool(
+/// What the message means: a pressed button's intent for certain, else
+/// the NLU's reading (batched on the NLU thread).
+#[tracing::instrument(skip_all)]
+async fn understand(inner: &Inner, brain: &Arc<Brain>, text: &str, payload: Option<&str>) -> Result<Parse, Error> {
+    match payload_intent(&brain.domain, payload) {
+        Some(name) => Ok(Parse::certain(name, brain.nlu.entities(text))),
+        None => inner.nlu.parse(Arc::clone(brain), text.to_string()).await,
+    }
+}
+
+/// Most rounds of planning and consulting in one turn.
+const ROUNDS: usize = 4;
+
+/// Asks the policy what it lacks and consults a source for each need until
+/// it lacks nothing (or [`ROUNDS`] have passed).
+#[tracing::instrument(skip_all)]
+async fn consult(
     inner: &Inner,
-    tool: &str,
-    text: &str,
-    conversation: &ConversationId,
-) -> Result<Option<crate::creative::tools::ToolOutput>, Error> {
-    let tools = inner.tools.read().unwrap_or_else(|p| p.into_inner()).clone();
-    let Some(tools) = tools else {
-        return Ok(None);
-    };
-    let _permit = inner.inference.acquire().await.map_err(|_| Error::ShuttingDown)?;
-    let (tool, text, conversation) = (tool.to_string(), text.to_string(), conversation.to_string());
-    tokio::task::spawn_blocking(move || tools.run(&tool, &text, &conversation))
-        .await
-        .map_err(|e| Error::Model(format!("tool task failed: {e}")))
-}
-
-/// The knowledge base's answer, if one is attached; a failed lookup is
-/// logged and treated as no answer.
-async fn look_up(inner: &Inner, text: &str) -> Result<Option<crate::knowledge::Answer>, Error> {
-    let kb = inner.knowledge.read().unwrap_or_else(|p| p.into_inner()).clone();
-    let Some(kb) = kb else {
-        return Ok(None);
-    };
-    let _permit = inner.inference.acquire().await.map_err(|_| Error::ShuttingDown)?;
-    match kb.answer(text).await {
-        Ok(answer) => Ok(answer),
-        Err(e) => {
-            tracing::warn!(error = %e, "knowledge lookup failed");
-            Ok(None)
+    domain: &Domain,
+    tracker: &Tracker,
+    msg: Message<'_>,
+    parse: &Parse,
+    asker: Asker<'_>,
+) -> Result<Evidence, Error> {
+    let mut evidence = Evidence::default();
+    for _ in 0..ROUNDS {
+        let needs = dialogue::plan(domain, tracker, msg, parse, &evidence);
+        if needs.is_empty() {
+            break;
+        }
+        for need in needs {
+            let found = inner.consult(&need, asker).await?;
+            evidence.record(need, found);
         }
     }
+    Ok(evidence)
+}
+
+/// Stores the turn (its replies, the tracker, the ticket) in one
+/// transaction; the replies' ids, in order.
+#[tracing::instrument(skip_all)]
+async fn persist(inner: &Inner, record: TurnRecord<'_>) -> Result<Vec<i64>, Error> {
+    inner.store.complete_turn(record).await
 }

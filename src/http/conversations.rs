@@ -11,7 +11,6 @@ use usher_channel::{render_plain, ConversationId, MessageBody, Part};
 
 use super::{AppError, AppState};
 use crate::access::Caller;
-use crate::nlu::Parse;
 use crate::store::Transcript;
 use crate::Error;
 
@@ -35,8 +34,8 @@ pub struct PostedMessage {
     pub message_id: i64,
     /// The bot's replies (empty while a human owns the conversation).
     pub replies: Vec<ReplyView>,
-    /// What NLU made of the message.
-    pub nlu: Parse,
+    /// What NLU made of the message and what was consulted for it.
+    pub nlu: serde_json::Value,
 }
 
 fn conversation(id: String) -> Result<ConversationId, AppError> {
@@ -55,12 +54,13 @@ pub(super) async fn post_message(
         .map_err(|e| AppError::new(StatusCode::BAD_REQUEST, e.to_string()))?
         .into_inbound(conversation.clone(), "api");
     let turn = state.engine.handle(inbound).await?;
+    let nlu = turn.details()?;
     let replies = turn
         .replies
         .into_iter()
         .map(|o| ReplyView { id: o.id, text: render_plain(&o.parts), parts: o.parts })
         .collect();
-    Ok(Json(PostedMessage { conversation_id: conversation, message_id: turn.inbound_id, replies, nlu: turn.parse }))
+    Ok(Json(PostedMessage { conversation_id: conversation, message_id: turn.inbound_id, replies, nlu }))
 }
 
 pub(super) async fn transcript(

@@ -32,6 +32,10 @@ pub struct KnowledgeConfig {
     /// `usher kb eval` on `eval/knowledge.yaml`.
     #[serde(default = "default_answer_threshold")]
     pub answer_threshold: f32,
+    /// How long a fan's turn waits for a lookup before answering without
+    /// it, in milliseconds. Default 5000.
+    #[serde(default = "default_timeout_ms")]
+    pub timeout_ms: u64,
 }
 
 /// Vector store backends.
@@ -65,6 +69,10 @@ fn default_max_file_bytes() -> u64 {
     5 * 1024 * 1024
 }
 
+fn default_timeout_ms() -> u64 {
+    5000
+}
+
 fn default_answer_threshold() -> f32 {
     0.33
 }
@@ -79,6 +87,7 @@ impl Default for KnowledgeConfig {
             collection: default_collection(),
             max_file_bytes: default_max_file_bytes(),
             answer_threshold: default_answer_threshold(),
+            timeout_ms: default_timeout_ms(),
         }
     }
 }

@@ -43,6 +43,7 @@ pub struct KnowledgeBase {
     dir: PathBuf,
     max_bytes: u64,
     threshold: f32,
+    timeout: std::time::Duration,
     encoder: Arc<Encoder>,
     bm25: Bm25,
     store: Arc<dyn VectorStore>,
@@ -87,6 +88,7 @@ impl KnowledgeBase {
             dir: k.dir.clone(),
             max_bytes: k.max_file_bytes,
             threshold: k.answer_threshold,
+            timeout: std::time::Duration::from_millis(k.timeout_ms),
             encoder,
             bm25: Bm25::new()?,
             store,
@@ -107,6 +109,11 @@ impl KnowledgeBase {
     /// The similarity above which answers are given.
     pub fn threshold(&self) -> f32 {
         self.threshold
+    }
+
+    /// How long a turn waits for a lookup (`knowledge.timeout_ms`).
+    pub fn timeout(&self) -> std::time::Duration {
+        self.timeout
     }
 
     /// Query vectors for `texts`; the encoder runs on the blocking pool.

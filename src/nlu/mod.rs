@@ -63,13 +63,15 @@ pub struct Parse {
     pub entities: Vec<EntityMatch>,
     /// Sentiment in [-1, 1] (negative to positive), when a model is loaded.
     pub sentiment: Option<f32>,
-    /// The knowledge base's best passage, when the message was looked up
-    /// (knowledge intents, low confidence, out of scope).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub knowledge: Option<crate::knowledge::Answer>,
-    /// A creative tool's output, when the intent's action is a tool.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub tool: Option<crate::creative::tools::ToolOutput>,
+}
+
+impl Parse {
+    /// A message whose intent is known for certain (a pressed button),
+    /// with the entities found in its text.
+    pub fn certain(intent: &str, entities: Vec<EntityMatch>) -> Self {
+        let intent = Ranked { name: intent.to_string(), confidence: 1.0 };
+        Self { ranking: vec![intent.clone()], intent, entities, sentiment: None }
+    }
 }
 
 /// A trained classifier and the entity rules of one domain.
@@ -230,7 +232,7 @@ impl Nlu {
                     .collect();
                 entities.extend(free);
                 entities.sort_by_key(|m| m.start);
-                Parse { intent, ranking, entities, sentiment, knowledge: None, tool: None }
+                Parse { intent, ranking, entities, sentiment }
             })
             .collect())
     }

@@ -25,6 +25,8 @@ await scenario(async (env) => {
   await chat.say("qwfp zxcv blorp");
   await chat.say("hi");
   await chat.botSays("I'm Usher");
+  await chat.say("when do doors open for order B23456");
+  await chat.botSays("Doors for Arctic Monkeys");
   await fan.locator("#usher-widget .usher-chip", { hasText: "Talk to a person" }).last().click();
   await chat.botSays("A person will answer here shortly");
   await chat.botSays("You're number 1 in the queue");
@@ -66,6 +68,9 @@ await scenario(async (env) => {
   check(await inert(alice), "fan HTML shows as text in the console and never runs");
   const nlu = await alice.locator("#transcript .msg.fan .nlu").first().textContent();
   check(/\(\d\.\d\d\)/.test(nlu), `each fan message shows intent and confidence (${nlu})`);
+  const lookups = await alice.locator("#transcript .msg.fan .lookup").allTextContents();
+  check(lookups.some((l) => /^called event_times: ok \(200, \d+ ms\)$/.test(l)),
+    `the agent sees what the bot looked up (${lookups.join("; ")})`);
 
   await alice.click("#claim");
   await alice.waitForSelector("#reply-box:not([hidden])");

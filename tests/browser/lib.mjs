@@ -10,6 +10,7 @@ export const bin = process.env.USHER_BIN;
 export const repo = process.env.USHER_REPO;
 export const port = process.env.USHER_PORT;
 export const base = `http://127.0.0.1:${port}`;
+export const backendPort = process.env.USHER_BACKEND_PORT;
 
 /** A temporary data dir and config.yaml over the shipped intents. */
 export function makeConfig(extra = "") {
@@ -19,7 +20,9 @@ export function makeConfig(extra = "") {
     config,
     `http: {host: 127.0.0.1, port: ${port}}\ndata_dir: ${join(dir, "data")}\nintents: ${join(repo, "intents")}\n` +
       `nlu: {encoder: null, sentiment: ${join(repo, "models/sentiment")}}\n` +
-      `creative: {melody: ${join(repo, "models/melody")}}\n${extra}`,
+      `creative: {melody: ${join(repo, "models/melody")}}\n` +
+      // The demo's example backend, which `scenario` starts.
+      `actions: {endpoints: {encore: {url: "http://127.0.0.1:${backendPort}"}}}\n${extra}`,
   );
   return { dir, config, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
 }
@@ -34,6 +37,24 @@ export function usher(config, args, input = "") {
   const out = spawnSync(bin, [...args, "--config", config], { input, encoding: "utf8" });
   if (out.status !== 0) throw new Error(`usher ${args.join(" ")} failed:\n${out.stdout}\n${out.stderr}`);
   return out.stdout;
+}
+
+/** Starts the demo's example backend (`usher demo-backend`) with its data in `dir`. */
+export function startBackend(dir) {
+  return new Promise((resolve, reject) => {
+    const child = spawn(bin, ["demo-backend", "--listen", `127.0.0.1:${backendPort}`, "--data",
+      join(dir, "encore-backend.sqlite")], { stdio: ["ignore", "pipe", "pipe"] });
+    let out = "";
+    const timer = setTimeout(() => reject(new Error(`backend did not start:\n${out}`)), 30000);
+    child.stderr.on("data", (d) => {
+      out += d;
+      if (out.includes("encore-backend listening")) {
+        clearTimeout(timer);
+        resolve(child);
+      }
+    });
+    child.on("exit", (code) => { clearTimeout(timer); reject(new Error(`backend exited ${code}:\n${out}`)); });
+  });
 }
 
 /** Starts `usher serve`; resolves once it listens. */
@@ -95,6 +116,8 @@ export function widget(page) {
 export async function scenario(body) {
   const env = { servers: [], browser: null, ...makeConfig() };
   try {
+    env.backend = await startBackend(env.dir);
+    env.servers.push(env.backend);
     await body(env);
     console.log("BROWSER OK");
   } catch (e) {

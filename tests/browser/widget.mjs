@@ -27,8 +27,8 @@ await scenario(async (env) => {
   await say("A12345");
   await botSays("Which email address");
   await say("fan@example.com");
-  await botSays("refund for order A12345 is on its way to fan@example.com");
-  check(true, "the refund form completes in the widget");
+  await botSays("order A12345 for The Lumineers is refunded");
+  check(true, "the refund form completes in the widget, refunded by the example backend");
 
   const payload = '<img src=x onerror="window.__xss=1"><script>window.__xss=2</script>';
   await say(payload);
@@ -45,7 +45,7 @@ await scenario(async (env) => {
   const shown = await page.locator("#usher-widget .usher-msg").count();
   await page.reload();
   await online();
-  await botSays("refund for order A12345");
+  await botSays("order A12345 for The Lumineers is refunded");
   await page.waitForFunction((n) => document.querySelectorAll("#usher-widget .usher-msg").length >= n, shown - 1);
   check(await page.evaluate(() => localStorage.getItem("usher.conversation")) === conversation &&
     await page.evaluate(() => localStorage.getItem("usher.token")) === token,

@@ -37,9 +37,15 @@ pub fn app_state(engine: &Engine) -> usher::http::AppState {
     usher::http::AppState::new(engine.clone(), access(engine))
 }
 
+/// Where the shipped intents' `encore` endpoint points in configs that
+/// start no backend: a closed port, so their actions end in `error`.
+pub const NO_BACKEND: &str = "http://127.0.0.1:9";
+
 /// A config over the shipped intents with its data in `data_dir`.
 pub fn config(data_dir: &Path) -> Config {
-    let mut c = Config::parse("").unwrap();
+    let mut c =
+        Config::parse(&format!("actions: {{endpoints: {{encore: {{url: \"{NO_BACKEND}\", timeout_ms: 2000}}}}}}"))
+            .unwrap();
     c.intents = repo().join("intents");
     c.data_dir = data_dir.to_path_buf();
     // The engine tests use the download-free classifier; tests/encoder.rs covers MiniLM.
@@ -55,11 +61,37 @@ pub fn brain() -> Brain {
     brain
 }
 
-/// An engine over a fresh SQLite store in `dir`.
+/// An engine over a fresh SQLite store in `dir`, its actions calling a
+/// fresh Encore demo backend (`examples/encore-backend`) on loopback.
 pub async fn engine(dir: &Path) -> Engine {
+    let engine = engine_without_backend(dir).await;
+    let url = demo_backend(dir).await;
+    engine.set_actions(Arc::new(actions_to(&url)));
+    engine
+}
+
+/// An engine whose actions reach no backend (every call is an `error`).
+pub async fn engine_without_backend(dir: &Path) -> Engine {
     let store = SqliteStore::open(&dir.join("usher.db")).await.unwrap();
     let brain = tokio::task::spawn_blocking(brain).await.unwrap();
-    Engine::new(Arc::new(store), brain)
+    let engine = Engine::new(Arc::new(store), brain);
+    engine.set_actions(Arc::new(actions_to(NO_BACKEND)));
+    engine
+}
+
+/// The shipped intents' actions, with `encore` at `url`.
+pub fn actions_to(url: &str) -> usher::actions::Actions {
+    let yaml = format!("endpoints: {{encore: {{url: \"{url}\", timeout_ms: 2000}}}}");
+    usher::actions::Actions::new(&serde_yaml::from_str(&yaml).unwrap()).unwrap()
+}
+
+/// Starts the demo backend with its data in `dir`; returns its URL.
+pub async fn demo_backend(dir: &Path) -> String {
+    let db = encore_backend::open(&dir.join("encore-backend.sqlite")).await.unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, encore_backend::router(db, None)).await.unwrap() });
+    format!("http://{addr}")
 }
 
 /// A fan in conversation `conversation` on a fresh engine; keep the dir alive.

@@ -17,8 +17,15 @@ pub fn write_config(dir: &Path, extra: &str) -> PathBuf {
 pub fn write_config_http(dir: &Path, http: &str, extra: &str) -> PathBuf {
     let repo = super::repo();
     let config = dir.join("config.yaml");
+    // The shipped intents' actions need their endpoint; unless `extra` says
+    // otherwise it is a closed port (actions answer that they cannot check).
+    let actions = if extra.contains("actions:") {
+        String::new()
+    } else {
+        format!("actions: {{endpoints: {{encore: {{url: \"{}\"}}}}}}\n", super::NO_BACKEND)
+    };
     let yaml = format!(
-        "http: {{{http}host: 127.0.0.1, port: 0}}\ndata_dir: {}\nintents: {}\nnlu: {{encoder: null, sentiment: {}}}\nknowledge: {{enabled: false}}\n{extra}",
+        "http: {{{http}host: 127.0.0.1, port: 0}}\ndata_dir: {}\nintents: {}\nnlu: {{encoder: null, sentiment: {}}}\nknowledge: {{enabled: false}}\n{actions}{extra}",
         dir.join("data").display(),
         repo.join("intents").display(),
         repo.join("models/sentiment").display(),

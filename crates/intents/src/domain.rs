@@ -18,6 +18,8 @@ pub struct Domain {
     pub policy: Policy,
     /// Canned replies for agents in the console: title → text.
     pub canned: BTreeMap<String, String>,
+    /// Backend calls by name (`actions:`).
+    pub actions: BTreeMap<String, ActionSpec>,
     /// SHA-256 of every file's name and contents: keys model caches.
     pub fingerprint: String,
 }
@@ -40,6 +42,9 @@ pub struct Intent {
     pub examples: Vec<Example>,
     /// What the bot does when it recognises this intent.
     pub action: Action,
+    /// Where its `call:` is written, when it has one (for checks that need
+    /// `config.yaml`).
+    pub call_at: Option<Origin>,
 }
 
 /// What the bot does for an intent.
@@ -47,19 +52,177 @@ pub struct Intent {
 pub enum Action {
     /// Send a response.
     Respond(String),
-    /// Fill a form, then send a response built from its slots.
+    /// Fill a form, then finish: a response built from its slots, or a call.
     Form {
         /// The form to fill.
         form: String,
-        /// The response once it is complete.
-        respond: String,
+        /// What to do once it is complete.
+        then: Finish,
     },
+    /// Call a backend action now (its values from slots and this message's
+    /// entities) and answer with its outcome's response.
+    Call(String),
     /// Hand the conversation to a human agent.
     Handoff,
     /// Answer from the knowledge base.
     Knowledge,
     /// Run a creative tool (`tool.compose_melody` → `compose_melody`).
     Tool(String),
+}
+
+/// What a completed form leads to.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Finish {
+    /// Send this response, filled from the slots.
+    Respond(String),
+    /// Call this action and send its outcome's response.
+    Call(String),
+}
+
+/// A backend call staff declared under `actions:`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ActionSpec {
+    /// Its name.
+    pub name: String,
+    /// The `config.yaml` endpoint it goes to (`actions.endpoints.NAME`).
+    pub endpoint: String,
+    /// The HTTP method.
+    pub method: Method,
+    /// The path after the endpoint's base URL, with `{slot}` placeholders
+    /// (values are percent-encoded).
+    pub path: String,
+    /// The JSON body, with `{slot}` placeholders inside strings (values are
+    /// JSON-encoded); none for GET and HEAD.
+    pub body: Option<serde_json::Value>,
+    /// Slot → JSON pointer into the response (`/event/doors_at`).
+    pub save: BTreeMap<String, String>,
+    /// Status codes staff map to an outcome, over the defaults.
+    pub statuses: BTreeMap<u16, String>,
+    /// Outcome → response name, over the defaults.
+    pub respond: BTreeMap<String, String>,
+    /// Where `endpoint:` is written, for checks that need `config.yaml`.
+    pub origin: Origin,
+}
+
+/// A place in an intent file.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Origin {
+    /// The file.
+    pub file: std::path::PathBuf,
+    /// 1-based line.
+    pub line: usize,
+    /// 1-based column.
+    pub column: usize,
+}
+
+impl std::fmt::Display for Origin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}:{}", self.file.display(), self.line, self.column)
+    }
+}
+
+/// The outcomes every action can end in.
+pub const OUTCOMES: &[&str] = &["ok", "not_found", "refused", "error", "timeout"];
+
+/// Placeholders every action may use besides slots and entities.
+pub const BUILTIN_VALUES: &[&str] = &["conversation", "channel", "message_id"];
+
+impl ActionSpec {
+    /// The outcome of an answer with `status`: staff's mapping, else 2xx
+    /// `ok`, 404 `not_found`, 409 and 422 `refused`, anything else `error`.
+    pub fn outcome_for(&self, status: u16) -> &str {
+        if let Some(outcome) = self.statuses.get(&status) {
+            return outcome;
+        }
+        match status {
+            200..=299 => "ok",
+            404 => "not_found",
+            409 | 422 => "refused",
+            _ => "error",
+        }
+    }
+
+    /// The response for `outcome`: staff's, else the built-in one
+    /// (`action_not_found`, `action_refused`, and `action_failed` for
+    /// errors and timeouts, which apologises and offers a person).
+    pub fn response_for(&self, outcome: &str) -> &str {
+        if let Some(r) = self.respond.get(outcome) {
+            return r;
+        }
+        match outcome {
+            "not_found" => "action_not_found",
+            "refused" => "action_refused",
+            _ => "action_failed",
+        }
+    }
+}
+
+/// The `{name}` placeholders of a template, with their byte ranges
+/// (braces included); names use a-z, 0-9 and _.
+pub fn placeholders(template: &str) -> Vec<(std::ops::Range<usize>, &str)> {
+    let mut out = Vec::new();
+    let mut rest = 0;
+    while let Some(open) = template[rest..].find('{').map(|i| i + rest) {
+        let Some(close) = template[open..].find('}').map(|i| i + open) else { break };
+        let name = &template[open + 1..close];
+        if !name.is_empty() && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_') {
+            out.push((open..close + 1, name));
+            rest = close + 1;
+        } else {
+            rest = open + 1;
+        }
+    }
+    out
+}
+
+/// HTTP methods an action may use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Method {
+    /// GET (safe: retried).
+    Get,
+    /// HEAD (safe: retried).
+    Head,
+    /// POST.
+    Post,
+    /// PUT.
+    Put,
+    /// PATCH.
+    Patch,
+    /// DELETE.
+    Delete,
+}
+
+impl Method {
+    /// Parses a method name, any case.
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s.to_ascii_uppercase().as_str() {
+            "GET" => Self::Get,
+            "HEAD" => Self::Head,
+            "POST" => Self::Post,
+            "PUT" => Self::Put,
+            "PATCH" => Self::Patch,
+            "DELETE" => Self::Delete,
+            _ => return None,
+        })
+    }
+
+    /// Its name on the wire.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Get => "GET",
+            Self::Head => "HEAD",
+            Self::Post => "POST",
+            Self::Put => "PUT",
+            Self::Patch => "PATCH",
+            Self::Delete => "DELETE",
+        }
+    }
+
+    /// Safe methods change nothing on the server, so they may be retried.
+    pub fn is_safe(self) -> bool {
+        matches!(self, Self::Get | Self::Head)
+    }
 }
 
 /// A training example: plain text plus the entity spans marked inline.

@@ -14,11 +14,14 @@
 //! - `locate`: finding the line and column of a YAML path for diagnostics.
 //! - `annotation`: inline entity annotations in examples (`[A12345](order_id)`).
 //! - `link`: cross-checking intents, entities, forms and responses.
+//! - `actions`: checking backend calls (`actions:`): method, path and body
+//!   placeholders, saved fields, status mapping, outcome responses.
 //! - `domain`: the validated [`Domain`].
 //! - `diagnostic`: [`Diagnostic`] and [`Report`], every problem with file,
 //!   line, column and intent.
 #![deny(missing_docs)]
 
+mod actions;
 mod annotation;
 mod diagnostic;
 mod domain;

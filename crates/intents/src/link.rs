@@ -23,6 +23,7 @@ impl Checker<'_> {
         let mut responses = BTreeMap::new();
         let mut policy: Option<(usize, Policy)> = None;
         let mut canned = BTreeMap::new();
+        let mut raw_actions = BTreeMap::new();
         let mut raw_intents = Vec::new();
         for (file, p) in parsed.into_iter().enumerate() {
             for (name, raw) in p.entities {
@@ -52,6 +53,12 @@ impl Checker<'_> {
             for (name, raw) in p.forms {
                 forms.insert(name.clone(), (file, raw));
             }
+            for (name, raw) in p.actions {
+                if raw_actions.insert(name.clone(), (file, raw)).is_some() {
+                    let msg = format!("action {name:?} is defined twice");
+                    self.error(file, &[key("actions"), key(&name)], None, msg);
+                }
+            }
             if let Some(raw) = p.policy {
                 if let Some((first, _)) = &policy {
                     let first = self.files[*first].0.display().to_string();
@@ -63,8 +70,9 @@ impl Checker<'_> {
             raw_intents.extend(p.intents.into_iter().map(|(i, raw)| (file, i, raw)));
         }
         let forms = self.forms(forms, &entities);
-        let intents = self.intents(raw_intents, &entities, &forms, &responses, &broken);
-        self.unused_responses(&intents, &responses);
+        let actions = self.actions(raw_actions, &forms, &entities, &responses, &broken);
+        let intents = self.intents(raw_intents, &entities, &forms, &responses, &actions, &broken);
+        self.unused_responses(&intents, &actions, &responses);
         let failed_files = self.diagnostics.iter().any(|d| d.severity == Severity::Error);
         if intents.is_empty() && broken.is_empty() && !failed_files && !self.files.is_empty() {
             self.error(0, &[], None, "no intents defined: add an `intents:` list".into());
@@ -76,6 +84,7 @@ impl Checker<'_> {
             responses,
             policy: policy.map(|(_, p)| p).unwrap_or_default(),
             canned,
+            actions,
             fingerprint: self.fingerprint(),
         })
     }
@@ -229,6 +238,7 @@ impl Checker<'_> {
         entities: &BTreeMap<String, Entity>,
         forms: &BTreeMap<String, Form>,
         responses: &BTreeMap<String, Vec<Response>>,
+        actions: &BTreeMap<String, ActionSpec>,
         broken: &HashSet<String>,
     ) -> Vec<Intent> {
         let mut intents: Vec<Intent> = Vec::new();
@@ -280,11 +290,15 @@ impl Checker<'_> {
                 let msg = format!("only {} examples: give at least 5 for reliable recognition", r.examples.len());
                 self.warn(file, &at("examples"), Some(&name), msg);
             }
-            let Some(action) = self.action(file, index, &r, forms, responses, broken) else {
+            let Some(action) = self.action(file, index, &r, forms, responses, actions, broken) else {
                 continue;
             };
             let title = r.title.unwrap_or_else(|| humanize(&name));
-            intents.push(Intent { name, title, examples, action });
+            let call_at = r.call.as_ref().map(|_| {
+                let pos = locate::locate(&self.files[file].1, &at("call")).unwrap_or_default();
+                Origin { file: self.files[file].0.clone(), line: pos.line, column: pos.column }
+            });
+            intents.push(Intent { name, title, examples, action, call_at });
         }
         intents
     }
@@ -296,6 +310,7 @@ impl Checker<'_> {
         r: &RawIntent,
         forms: &BTreeMap<String, Form>,
         responses: &BTreeMap<String, Vec<Response>>,
+        actions: &BTreeMap<String, ActionSpec>,
         broken: &HashSet<String>,
     ) -> Option<Action> {
         let at = |field: &str| [key("intents"), Seg::Index(index), key(field)];
@@ -313,14 +328,44 @@ impl Checker<'_> {
             }
         };
         if let Some(action) = other {
-            for field in ["form", "respond"] {
-                let set = if field == "form" { r.form.is_some() } else { r.respond.is_some() };
+            for field in ["form", "respond", "call"] {
+                let set = match field {
+                    "form" => r.form.is_some(),
+                    "respond" => r.respond.is_some(),
+                    _ => r.call.is_some(),
+                };
                 if set {
                     let msg = format!("`{field}:` only goes with the respond action, not {kind:?}");
                     self.error(file, &at(field), Some(name), msg);
                 }
             }
             return Some(action);
+        }
+        if let Some(call) = &r.call {
+            if r.respond.is_some() {
+                let msg = "`respond:` and `call:` cannot both be set: the action's outcomes choose the response".into();
+                self.error(file, &at("respond"), Some(name), msg);
+                return None;
+            }
+            let rasa = call.strip_prefix("rasa.");
+            if rasa.is_some_and(|n| n.is_empty() || n.contains(char::is_whitespace)) {
+                let msg = format!("{call:?} names no Rasa action: write rasa.ACTION_NAME");
+                self.error(file, &at("call"), Some(name), msg);
+                return None;
+            }
+            if rasa.is_none() && !actions.contains_key(call) && !broken.contains(call) {
+                let msg = format!("no action named {call:?}: add it under `actions:` (or call rasa.NAME)");
+                self.error(file, &at("call"), Some(name), msg);
+                return None;
+            }
+            return match &r.form {
+                Some(form) if !forms.contains_key(form) && !broken.contains(form) => {
+                    self.error(file, &at("form"), Some(name), format!("no form named {form:?}"));
+                    None
+                }
+                Some(form) => Some(Action::Form { form: form.clone(), then: Finish::Call(call.clone()) }),
+                None => Some(Action::Call(call.clone())),
+            };
         }
         let respond = r.respond.clone().unwrap_or_else(|| name.to_string());
         if !responses.contains_key(&respond) && !broken.contains(&respond) {
@@ -334,18 +379,24 @@ impl Checker<'_> {
                 self.error(file, &at("form"), Some(name), format!("no form named {form:?}"));
                 None
             }
-            Some(form) => Some(Action::Form { form: form.clone(), respond }),
+            Some(form) => Some(Action::Form { form: form.clone(), then: Finish::Respond(respond) }),
             None => Some(Action::Respond(respond)),
         }
     }
 
-    fn unused_responses(&mut self, intents: &[Intent], responses: &BTreeMap<String, Vec<Response>>) {
+    fn unused_responses(
+        &mut self,
+        intents: &[Intent],
+        actions: &BTreeMap<String, ActionSpec>,
+        responses: &BTreeMap<String, Vec<Response>>,
+    ) {
         let used: HashSet<&str> = intents
             .iter()
             .filter_map(|i| match &i.action {
-                Action::Respond(r) | Action::Form { respond: r, .. } => Some(r.as_str()),
+                Action::Respond(r) | Action::Form { then: Finish::Respond(r), .. } => Some(r.as_str()),
                 _ => None,
             })
+            .chain(actions.values().flat_map(|a| a.respond.values().map(String::as_str)))
             .chain(SYSTEM_RESPONSES.iter().copied())
             .collect();
         for name in responses.keys() {

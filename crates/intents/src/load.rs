@@ -23,6 +23,9 @@ pub const SYSTEM_RESPONSES: &[&str] = &[
     "not_available",
     "kb_answer",
     "kb_unsure",
+    "action_not_found",
+    "action_refused",
+    "action_failed",
 ];
 
 /// A successfully loaded intent set and its warnings.
@@ -124,6 +127,7 @@ pub(super) struct Parsed {
     pub(super) responses: Vec<(String, Vec<RawResponse>)>,
     pub(super) policy: Option<RawPolicy>,
     pub(super) canned: Vec<(String, String)>,
+    pub(super) actions: Vec<(String, RawAction)>,
     /// Names of items that failed to parse: references to them are not reported again.
     pub(super) broken: HashSet<String>,
 }
@@ -165,6 +169,7 @@ struct TopKeys {
     responses: Option<serde::de::IgnoredAny>,
     policy: Option<serde::de::IgnoredAny>,
     canned_replies: Option<serde::de::IgnoredAny>,
+    actions: Option<serde::de::IgnoredAny>,
 }
 
 impl Checker<'_> {
@@ -266,6 +271,7 @@ impl Checker<'_> {
             responses: whole.responses.into_iter().collect(),
             policy: whole.policy,
             canned: whole.canned_replies.into_iter().collect(),
+            actions: whole.actions.into_iter().collect(),
             broken: HashSet::new(),
         }
     }
@@ -300,6 +306,7 @@ impl Checker<'_> {
         self.map_section(file, &value, "forms", &mut parsed.forms, &mut parsed.broken);
         self.map_section(file, &value, "responses", &mut parsed.responses, &mut parsed.broken);
         self.map_section(file, &value, "canned_replies", &mut parsed.canned, &mut parsed.broken);
+        self.map_section(file, &value, "actions", &mut parsed.actions, &mut parsed.broken);
         if let Some(policy) = value.get("policy") {
             parsed.policy = self.item::<RawPolicy>(file, &[key("policy")], policy, None);
         }

@@ -21,6 +21,26 @@ pub(crate) struct RawFile {
     pub policy: Option<RawPolicy>,
     #[serde(default)]
     pub canned_replies: BTreeMap<String, String>,
+    #[serde(default)]
+    pub actions: BTreeMap<String, RawAction>,
+}
+
+/// A backend call (`actions:`).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawAction {
+    pub endpoint: String,
+    #[serde(default)]
+    pub method: Option<String>,
+    pub path: String,
+    #[serde(default)]
+    pub body: Option<serde_yaml::Value>,
+    #[serde(default)]
+    pub save: BTreeMap<String, String>,
+    #[serde(default)]
+    pub outcomes: BTreeMap<u16, String>,
+    #[serde(default)]
+    pub respond: BTreeMap<String, String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -36,6 +56,8 @@ pub(crate) struct RawIntent {
     pub form: Option<String>,
     #[serde(default)]
     pub action: Option<String>,
+    #[serde(default)]
+    pub call: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]

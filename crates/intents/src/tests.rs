@@ -63,7 +63,7 @@ fn a_good_file_builds_a_linked_domain() {
     let loaded = load_sources(&files(&[("a.yaml", GOOD)])).unwrap_or_else(|r| panic!("{r}"));
     let d = loaded.domain;
     let refund = d.intent("refund_request").unwrap();
-    assert_eq!(refund.action, Action::Form { form: "refund".into(), respond: "refund_done".into() });
+    assert_eq!(refund.action, Action::Form { form: "refund".into(), then: Finish::Respond("refund_done".into()) });
     assert_eq!(refund.examples[0].text, "refund A12345");
     assert_eq!(refund.title, "Refund request");
     assert_eq!(d.responses["refund_done"][0].buttons[0].payload, "/talk_to_human");
@@ -222,4 +222,104 @@ fn thousands_of_broken_items_give_a_capped_report() {
     assert_eq!(last.severity, Severity::Error);
     let first = report.errors().next().unwrap();
     assert_eq!(first.line, 2, "{first}");
+}
+
+const ACTIONS: &str = r#"
+intents:
+  - name: refund_request
+    examples: ["refund [A12345](order_id)", money back, refund please, I want a refund, give me a refund]
+    form: refund
+    call: start_refund
+  - name: doors
+    examples: [when do doors open, doors time, what time are doors, doors open when, door times please]
+    call: doors_for_order
+entities:
+  order_id: { pattern: '[A-Z]\d{5}' }
+forms:
+  refund:
+    slots:
+      order_id: { ask: "Order number?", entity: order_id }
+actions:
+  start_refund:
+    endpoint: encore
+    method: POST
+    path: /orders/{order_id}/refund
+    body: { order: "{order_id}", from: "{channel}", note: "via {conversation}" }
+    save: { refund_id: /refund_id }
+    outcomes: { 422: resale }
+    respond: { ok: refund_done, resale: offer_resale }
+  doors_for_order:
+    endpoint: encore
+    path: /orders/{order_id}
+    save: { doors_at: /event/doors_at }
+    respond: { ok: doors }
+responses:
+  refund_done:
+    - text: "Refund {refund_id} started"
+  offer_resale:
+    - text: "The show is on: resell instead"
+  doors:
+    - text: "Doors at {doors_at}"
+"#;
+
+#[test]
+fn actions_load_with_their_calls() {
+    let loaded = load_sources(&files(&[("a.yaml", ACTIONS)])).unwrap_or_else(|r| panic!("{r}"));
+    assert!(loaded.warnings.is_empty(), "{:#?}", loaded.warnings);
+    let d = &loaded.domain;
+    assert_eq!(
+        d.intent("refund_request").map(|i| &i.action),
+        Some(&Action::Form { form: "refund".into(), then: Finish::Call("start_refund".into()) })
+    );
+    assert_eq!(d.intent("doors").map(|i| &i.action), Some(&Action::Call("doors_for_order".into())));
+    let refund = &d.actions["start_refund"];
+    assert_eq!(refund.method, Method::Post);
+    assert_eq!(refund.outcome_for(201), "ok");
+    assert_eq!(refund.outcome_for(422), "resale");
+    assert_eq!(refund.outcome_for(404), "not_found");
+    assert_eq!(refund.outcome_for(503), "error");
+    assert_eq!(refund.response_for("resale"), "offer_resale");
+    assert_eq!(refund.response_for("timeout"), "action_failed", "errors never default to a success");
+    assert_eq!((refund.origin.line, refund.origin.column), (18, 15), "{:?}", refund.origin);
+    assert_eq!(d.actions["doors_for_order"].method, Method::Get);
+}
+
+#[test]
+fn broken_actions_are_reported_where_they_are_written() {
+    let cases: &[(&str, &str, &str)] = &[
+        ("    path: /orders/{order_id}\n", "    path: /orders/{ticket}\n", "{ticket} is not a form slot"),
+        ("    path: /orders/{order_id}\n", "    path: orders/{order_id}\n", "must start with /"),
+        ("    respond: { ok: doors }\n", "    respond: { okay: doors }\n", "\"okay\" is not an outcome"),
+        ("    respond: { ok: doors }\n", "    respond: { ok: nowhere }\n", "no response named \"nowhere\""),
+        ("    respond: { ok: doors }\n", "    respond: {}\n", "which response follows success"),
+        ("    outcomes: { 422: resale }\n", "    outcomes: { 422: gone }\n", "outcome \"gone\" has no response"),
+        ("    method: POST\n", "    method: FETCH\n", "unknown method \"FETCH\""),
+        ("    call: doors_for_order\n", "    call: doors_for_orders\n", "no action named \"doors_for_orders\""),
+        ("    save: { doors_at: /event/doors_at }\n", "    save: { doors_at: event.doors }\n", "not a JSON pointer"),
+        (
+            "    path: /orders/{order_id}\n    save",
+            "    path: /orders/{order_id}\n    body: { a: 1 }\n    save",
+            "a GET request has no body",
+        ),
+    ];
+    for (from, to, expected) in cases {
+        assert!(ACTIONS.contains(from), "{from:?}");
+        let broken = ACTIONS.replacen(from, to, 1);
+        let report = load_sources(&files(&[("a.yaml", &broken)])).expect_err(expected);
+        let errs = errors(&report);
+        let found = errs.iter().find(|e| e.4.contains(expected));
+        let (_, line, column, _, _) = found.unwrap_or_else(|| panic!("{expected:?} not in {errs:#?}"));
+        assert!(*line > 0 && *column > 0, "{expected}: {errs:?}");
+        let changed = broken.lines().position(|l| to.lines().any(|t| t == l && !from.contains(t))).map(|i| i + 1);
+        // A missing success response is reported on the action itself.
+        if let Some(changed) = changed.filter(|_| !expected.contains("follows success")) {
+            assert_eq!(*line, changed, "{expected} is reported on the changed line: {errs:?}");
+        }
+    }
+}
+
+#[test]
+fn placeholders_are_found_in_templates() {
+    let found: Vec<&str> = placeholders("/a/{order_id}/{x}/{ bad }/{}/{Upper}").into_iter().map(|(_, n)| n).collect();
+    assert_eq!(found, ["order_id", "x"]);
 }

@@ -212,6 +212,16 @@
         const s = typeof m.nlu.sentiment === "number" ? ` · sentiment ${m.nlu.sentiment.toFixed(2)}` : "";
         div.appendChild(el("span", "nlu", `${m.nlu.intent.name} (${m.nlu.intent.confidence.toFixed(2)})${s}`));
       }
+      // What the bot looked up for this message: backend calls, knowledge.
+      for (const c of (m.nlu && m.nlu.actions) || []) {
+        const status = c.status ? `${c.status}, ` : "";
+        const why = c.detail ? ` · ${c.detail}` : "";
+        div.appendChild(el("span", "lookup", `called ${c.action}: ${c.outcome} (${status}${c.duration_ms} ms)${why}`));
+      }
+      if (m.nlu && m.nlu.knowledge) {
+        const k = m.nlu.knowledge;
+        div.appendChild(el("span", "lookup", `knowledge: ${k.path} (similarity ${k.similarity.toFixed(2)})`));
+      }
       box.appendChild(div);
     }
     box.scrollTop = box.scrollHeight;

@@ -1,0 +1,211 @@
+//! The consult step: each [`Need`] the policy plans goes to the [`Source`]
+//! that answers it (the knowledge base, the creative tools, a backend
+//! action), under that source's timeout. CPU-bound sources run on the blocking pool and under
+//! the engine's inference semaphore; a source that is missing, fails or
+//! times out is recorded as unavailable and the policy decides without it.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use usher_channel::ConversationId;
+
+use super::Inner;
+use crate::actions::{idempotency_key, Actions, RasaCall, Values};
+use crate::creative::tools::Toolset;
+use crate::dialogue::{Found, Need, Passage, Produced};
+use crate::intents::{ActionSpec, Domain};
+use crate::knowledge::KnowledgeBase;
+use crate::Error;
+
+/// The turn a need belongs to.
+#[derive(Debug, Clone, Copy)]
+pub struct Asker<'a> {
+    /// The conversation.
+    pub conversation: &'a ConversationId,
+    /// The channel the message came on.
+    pub channel: &'a str,
+    /// The stored inbound message's id.
+    pub inbound_id: i64,
+    /// The intent files the turn runs on (actions' specs).
+    pub domain: &'a Domain,
+}
+
+/// Something the engine can consult for the policy.
+#[async_trait]
+pub trait Source: Send + Sync {
+    /// How long a turn waits for it.
+    fn timeout(&self) -> Duration;
+    /// Whether its work is CPU-heavy (a forward pass, an index search): it
+    /// then runs under the inference semaphore, on the blocking pool.
+    fn cpu_bound(&self) -> bool;
+    /// What it finds for `need`.
+    async fn consult(&self, need: &Need, asker: Asker<'_>) -> Result<Found, Error>;
+}
+
+#[async_trait]
+impl Source for KnowledgeBase {
+    fn timeout(&self) -> Duration {
+        KnowledgeBase::timeout(self)
+    }
+
+    fn cpu_bound(&self) -> bool {
+        true
+    }
+
+    async fn consult(&self, need: &Need, _: Asker<'_>) -> Result<Found, Error> {
+        let Need::Knowledge { query } = need else { return Err(mismatch(need, "knowledge")) };
+        let answer = self.answer(query).await?;
+        Ok(Found::Passage(answer.map(|a| Passage {
+            citation: a.citation(),
+            text: a.text,
+            path: a.path,
+            similarity: a.similarity,
+            confident: a.confident,
+        })))
+    }
+}
+
+/// The creative tools, shared with the blocking pool.
+struct Tools(Arc<Toolset>);
+
+#[async_trait]
+impl Source for Tools {
+    fn timeout(&self) -> Duration {
+        self.0.timeout()
+    }
+
+    fn cpu_bound(&self) -> bool {
+        true
+    }
+
+    async fn consult(&self, need: &Need, asker: Asker<'_>) -> Result<Found, Error> {
+        let Need::Tool { tool, text } = need else { return Err(mismatch(need, "tool")) };
+        let (tools, tool, text, conversation) =
+            (Arc::clone(&self.0), tool.clone(), text.clone(), asker.conversation.to_string());
+        let output = tokio::task::spawn_blocking(move || tools.run(&tool, &text, &conversation))
+            .await
+            .map_err(|e| Error::Model(format!("tool task failed: {e}")))?;
+        Ok(Found::Produced(output.map(|o| Produced { tool: o.tool, text: o.text, attachments: o.attachments })))
+    }
+}
+
+/// One backend action, with its spec from the turn's domain.
+struct Backend {
+    actions: Arc<Actions>,
+    spec: ActionSpec,
+}
+
+#[async_trait]
+impl Source for Backend {
+    fn timeout(&self) -> Duration {
+        // The call keeps its own per-attempt timeouts; this only bounds it.
+        self.actions.budget(&self.spec.endpoint)
+    }
+
+    fn cpu_bound(&self) -> bool {
+        false
+    }
+
+    async fn consult(&self, need: &Need, asker: Asker<'_>) -> Result<Found, Error> {
+        let Need::Action { values, .. } = need else { return Err(mismatch(need, "action")) };
+        let conversation = asker.conversation.as_str();
+        let values = Values {
+            slots: values,
+            conversation,
+            channel: asker.channel,
+            message_id: asker.inbound_id,
+            key: idempotency_key(conversation, asker.inbound_id, &self.spec.name),
+        };
+        Ok(Found::Called(self.actions.call(&self.spec, &values).await))
+    }
+}
+
+/// A Rasa action server.
+struct Rasa(Arc<Actions>);
+
+#[async_trait]
+impl Source for Rasa {
+    fn timeout(&self) -> Duration {
+        self.0.rasa_budget()
+    }
+
+    fn cpu_bound(&self) -> bool {
+        false
+    }
+
+    async fn consult(&self, need: &Need, asker: Asker<'_>) -> Result<Found, Error> {
+        let Need::Rasa { action, slots, text, ranking, entities } = need else { return Err(mismatch(need, "rasa")) };
+        let conversation = asker.conversation.as_str();
+        let key = idempotency_key(conversation, asker.inbound_id, &format!("rasa.{action}"));
+        let call = RasaCall { action, conversation, channel: asker.channel, slots, text, ranking, entities, key: &key };
+        Ok(Found::Called(self.0.call_rasa(&call, asker.domain).await))
+    }
+}
+
+fn mismatch(need: &Need, source: &str) -> Error {
+    Error::Model(format!("the {source} source cannot answer a {} need", need.kind()))
+}
+
+impl Inner {
+    /// The source that answers `need`, when one is attached.
+    fn source(&self, need: &Need, asker: Asker<'_>) -> Option<Arc<dyn Source>> {
+        match need {
+            Need::Knowledge { .. } => {
+                let kb = self.knowledge.read().unwrap_or_else(|p| p.into_inner()).clone();
+                kb.map(|kb| kb as Arc<dyn Source>)
+            }
+            Need::Tool { .. } => {
+                let tools = self.tools.read().unwrap_or_else(|p| p.into_inner()).clone();
+                tools.map(|t| Arc::new(Tools(t)) as Arc<dyn Source>)
+            }
+            Need::Action { action, .. } => {
+                let actions = self.actions.read().unwrap_or_else(|p| p.into_inner()).clone()?;
+                let spec = asker.domain.actions.get(action)?.clone();
+                Some(Arc::new(Backend { actions, spec }))
+            }
+            Need::Rasa { .. } => {
+                let actions = self.actions.read().unwrap_or_else(|p| p.into_inner()).clone()?;
+                Some(Arc::new(Rasa(actions)))
+            }
+        }
+    }
+
+    /// Consults the source for `need`; never fails the turn: a missing,
+    /// failing or slow source is [`Found::Unavailable`].
+    #[tracing::instrument(skip_all, fields(need = need.kind()))]
+    pub(super) async fn consult(&self, need: &Need, asker: Asker<'_>) -> Result<Found, Error> {
+        let Some(source) = self.source(need, asker) else {
+            return Ok(Found::Unavailable { why: format!("no {} source is attached", need.kind()) });
+        };
+        let _permit = match source.cpu_bound() {
+            true => Some(self.inference.acquire().await.map_err(|_| Error::ShuttingDown)?),
+            false => None,
+        };
+        let limit = source.timeout();
+        let found = match tokio::time::timeout(limit, source.consult(need, asker)).await {
+            Ok(Ok(found)) => found,
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, "consulting failed; deciding without it");
+                Found::Unavailable { why: e.to_string() }
+            }
+            Err(_) => {
+                tracing::warn!(timeout_ms = limit.as_millis() as u64, "consulting timed out; deciding without it");
+                Found::Unavailable { why: format!("no answer within {} ms", limit.as_millis()) }
+            }
+        };
+        if let Found::Called(called) = &found {
+            self.metrics.actions.observe(called);
+            tracing::info!(
+                action = %called.action,
+                outcome = %called.outcome,
+                status = called.status,
+                ms = called.duration_ms,
+                attempts = called.attempts,
+                detail = called.detail.as_deref().unwrap_or(""),
+                "action called"
+            );
+        }
+        Ok(found)
+    }
+}
