@@ -28,7 +28,7 @@ async fn refund_form_validates_reasks_and_completes() {
     assert_eq!(payloads(&r[0]), vec!["/talk_to_human"]);
 
     let t = fan.transcript().await;
-    assert!(t.tracker.form.is_none());
+    assert!(t.tracker.flows.is_empty());
     assert_eq!(t.tracker.slots.get("order_id").map(String::as_str), Some("A12345"));
     assert_eq!(t.messages.len(), 8, "every message and reply is stored");
 }
@@ -100,14 +100,14 @@ async fn a_form_can_be_cancelled_and_gives_up_after_three_bad_answers() {
     fan.say("I want my money back").await;
     let r = fan.say("cancel").await;
     assert!(text(&r[0]).contains("cancelled"), "{r:?}");
-    assert!(fan.transcript().await.tracker.form.is_none());
+    assert!(fan.transcript().await.tracker.flows.is_empty());
 
     fan.say("refund please").await;
     fan.say("nope").await;
     fan.say("still nope").await;
     let r = fan.say("whatever").await;
     assert!(payloads(&r[0]).contains(&"/talk_to_human".to_string()), "offers a human: {r:?}");
-    assert!(fan.transcript().await.tracker.form.is_none());
+    assert!(fan.transcript().await.tracker.flows.is_empty());
 }
 
 #[tokio::test]

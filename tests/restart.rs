@@ -19,7 +19,7 @@ async fn conversations_and_form_state_survive_a_restart() {
     let engine = common::engine(dir.path()).await;
     let t = engine.transcript(&conv).await.unwrap().unwrap();
     assert_eq!(t.messages.len(), 4);
-    assert_eq!(t.tracker.form.as_ref().map(|f| f.requested.as_str()), Some("email"));
+    assert_eq!(t.tracker.flow().map(|f| f.requested.as_str()), Some("email"));
     let turn = engine.handle(Inbound::text(conv.clone(), "api", "me@example.net")).await.unwrap();
     let reply = usher_channel::render_plain(&turn.replies[0].parts);
     assert!(reply.contains("D45678") && reply.contains("me@example.net"), "{reply}");

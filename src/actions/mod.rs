@@ -33,7 +33,7 @@ use std::time::{Duration, Instant};
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue, CONTENT_TYPE};
 
 use crate::dialogue::Called;
-use crate::intents::{Action, ActionSpec, Diagnostic, Domain, Finish, Method, Report, Severity};
+use crate::intents::{Action, ActionSpec, Diagnostic, Domain, Method, Report, Severity, StepKind};
 use crate::Error;
 use breaker::Breaker;
 pub use config::{ActionsConfig, BreakerConfig, DemoBackendConfig, EndpointConfig};
@@ -371,18 +371,28 @@ pub fn signature(secret: &[u8], body: &[u8]) -> String {
 /// `call: rasa.NAME` without `actions.rasa`, as a report with file, line
 /// and column (the running bot keeps its last good model).
 pub fn check_endpoints(config: &ActionsConfig, domain: &Domain) -> Result<(), Report> {
-    let rasa_calls = domain.intents.iter().filter(|i| config.rasa.is_none() && i.call_at.is_some()).filter_map(|i| {
-        let (Action::Call(c) | Action::Form { then: Finish::Call(c), .. }) = &i.action else { return None };
-        let at = i.call_at.as_ref()?;
-        c.starts_with("rasa.").then(|| Diagnostic {
+    // Where each Rasa call is written: on an intent, or in a flow's step.
+    let on_intents = domain.intents.iter().filter_map(|i| match (&i.action, &i.call_at) {
+        (Action::Call(c), Some(at)) => Some((c, at, Some(i.name.clone()))),
+        _ => None,
+    });
+    let in_flows = domain.flows.values().flat_map(|f| {
+        let intent = f.name.strip_prefix("form:").map(str::to_string);
+        f.steps.iter().filter_map(move |s| match &s.kind {
+            StepKind::Call { action, .. } => Some((action, &s.origin, intent.clone())),
+            _ => None,
+        })
+    });
+    let rasa_calls = on_intents.chain(in_flows).filter(|(c, ..)| config.rasa.is_none() && c.starts_with("rasa.")).map(
+        |(c, at, intent)| Diagnostic {
             severity: Severity::Error,
             file: at.file.clone(),
             line: at.line,
             column: at.column,
-            intent: Some(i.name.clone()),
+            intent,
             message: format!("{c} needs a Rasa action server: set actions.rasa.url in config.yaml"),
-        })
-    });
+        },
+    );
     let diagnostics: Vec<Diagnostic> = domain
         .actions
         .values()

@@ -63,7 +63,7 @@ pub(super) fn request(call: &RasaCall<'_>, domain: &Domain) -> Value {
     events.push(json!({"event": "user", "timestamp": now, "text": call.text, "parse_data": latest,
                        "input_channel": call.channel}));
     let mut slots: BTreeMap<String, Value> =
-        domain.forms.values().flat_map(|f| f.slots.iter().map(|s| (s.name.clone(), Value::Null))).collect();
+        domain.flows.values().flat_map(|f| f.collected().map(|s| (s.name.clone(), Value::Null))).collect();
     slots.extend(call.slots.iter().map(|(k, v)| (k.clone(), Value::String(v.clone()))));
     let domain_slots: BTreeMap<&String, Value> =
         slots.keys().map(|k| (k, json!({"type": "any", "influence_conversation": false, "mappings": []}))).collect();

@@ -14,10 +14,11 @@ pub fn run(path: &Path) -> ExitCode {
             let d = &loaded.domain;
             let examples: usize = d.intents.iter().map(|i| i.examples.len()).sum();
             println!(
-                "ok: {} intents, {examples} examples, {} responses, {} forms, {} entities, {} warning(s)",
+                "ok: {} intents, {examples} examples, {} responses, {} forms, {} flows, {} entities, {} warning(s)",
                 d.intents.len(),
                 d.responses.len(),
                 d.forms.len(),
+                d.flows.keys().filter(|f| !f.starts_with("form:")).count(),
                 d.entities.len(),
                 loaded.warnings.len()
             );

@@ -17,4 +17,4 @@ mod tracker;
 
 pub use evidence::{Called, Evidence, Found, Need, Passage, Produced, Said};
 pub use policy::{command_payload, decide, fill, payload_intent, plan, Decision, Message, HUMAN_PAYLOAD, OUT_OF_SCOPE};
-pub use tracker::{ActiveForm, Handoff, Reason, Tracker};
+pub use tracker::{ActiveFlow, Handoff, Reason, Tracker};

@@ -12,8 +12,8 @@ use usher_channel::{Button, Part};
 
 use super::evidence::{Called, Evidence, Need, Passage, Produced};
 use super::system::default_response;
-use super::tracker::{ActiveForm, Handoff, Reason, Tracker};
-use crate::intents::{Action, Domain, Escalation, Finish, Form, Response, Slot};
+use super::tracker::{ActiveFlow, Handoff, Reason, Tracker};
+use crate::intents::{Action, Domain, Escalation, Flow, Response, Slot, StepKind, Target, OUTCOME};
 use crate::nlu::{EntityMatch, Parse, Ranked};
 
 /// Above this confidence a message mid-form is a digression, not an answer.
@@ -21,6 +21,13 @@ const DIGRESSION_CONFIDENCE: f32 = 0.8;
 
 /// Rasa followup actions run in a row after the first, at most.
 const FOLLOWUPS: usize = 3;
+
+/// Flows paused beneath the one answering, at most (the oldest is dropped).
+const PAUSED_FLOWS: usize = 3;
+
+/// Steps one message may run without waiting for the fan; more means a
+/// loop through slots that are already filled.
+const MAX_STEPS: usize = 64;
 
 /// The intent for messages the bot was not built for.
 pub const OUT_OF_SCOPE: &str = "out_of_scope";
@@ -180,22 +187,22 @@ impl<'a> Turn<'a> {
             return self.respond("continue", &BTreeMap::new());
         }
         if self.domain.policy.handoff_keywords.iter().any(|k| contains_phrase(&lower, k)) {
-            self.tracker.form = None;
+            self.tracker.flows.clear();
             return self.handoff(Reason::Keyword);
         }
         if let (Some(rule), Some(score)) = (self.domain.policy.negative_sentiment, parse.sentiment) {
             self.tracker.negative_turns = if score < rule.score_below { self.tracker.negative_turns + 1 } else { 0 };
             if self.tracker.negative_turns >= rule.turns {
-                self.tracker.form = None;
+                self.tracker.flows.clear();
                 return self.handoff(Reason::Sentiment);
             }
         }
         let by_button = payload_intent(self.domain, msg.payload).is_some();
-        if let Some(active) = self.tracker.form.clone() {
-            if let Some(form) = self.domain.forms.get(&active.name) {
-                return self.continue_form(form, active, by_button);
+        while let Some(active) = self.tracker.flow().cloned() {
+            if let Some(flow) = self.domain.flows.get(&active.name) {
+                return self.continue_flow(flow, active, by_button);
             }
-            self.tracker.form = None; // the form was removed by a reload
+            self.tracker.flows.pop(); // the flow was removed by a reload
         }
         // The one place the "unsure or out of scope" rule is written: such a
         // message is looked up, answered from the documents when they know,
@@ -226,23 +233,10 @@ impl<'a> Turn<'a> {
         };
         match action {
             Action::Respond(r) => self.respond(&r, &self.tracker.slots.clone()),
-            Action::Form { form, then } => {
-                let Some(form) = self.domain.forms.get(&form) else {
-                    return;
-                };
-                for slot in &form.slots {
-                    self.tracker.slots.remove(&slot.name);
-                }
-                self.fill_from_entities(form, entities);
-                let (respond, call) = match then {
-                    Finish::Respond(r) => (r, None),
-                    Finish::Call(c) => (String::new(), Some(c)),
-                };
-                self.tracker.form =
-                    Some(ActiveForm { name: form.name.clone(), respond, call, requested: String::new(), attempts: 0 });
-                self.next_slot(form);
+            Action::Flow(flow) => self.start_flow(&flow, entities),
+            Action::Call(action) => {
+                self.call(&action, entities, true);
             }
-            Action::Call(action) => self.call(&action, entities),
             Action::Handoff => self.handoff(Reason::Requested),
             Action::Knowledge => match self.passage() {
                 Lookup::Pending => {}
@@ -262,45 +256,56 @@ impl<'a> Turn<'a> {
         }
     }
 
-    fn continue_form(&mut self, form: &Form, mut active: ActiveForm, by_button: bool) {
+    fn continue_flow(&mut self, flow: &Flow, mut active: ActiveFlow, by_button: bool) {
         let (msg, parse) = (self.msg, self.parse);
         let lower = msg.text.trim().to_lowercase();
-        if form.cancel.iter().any(|c| contains_phrase(&lower, c)) {
-            self.tracker.form = None;
-            return self.respond("form_cancelled", &BTreeMap::new());
+        if flow.cancel.iter().any(|c| contains_phrase(&lower, c)) {
+            self.tracker.flows.pop();
+            self.respond("form_cancelled", &BTreeMap::new());
+            return self.run_flow(); // a paused flow asks its question again
         }
-        let Some(slot) = form.slots.iter().find(|s| s.name == active.requested) else {
-            return self.next_slot(form);
+        let slot = match flow.steps.get(active.step).map(|s| &s.kind) {
+            Some(StepKind::Collect(slot)) if slot.name == active.requested => slot,
+            _ => return self.run_flow(), // a reload changed the flow
         };
         if let Some(value) = slot_value(slot, msg.text, &parse.entities) {
             self.tracker.slots.insert(slot.name.clone(), value);
-            self.fill_from_entities(form, &parse.entities);
-            return self.next_slot(form);
+            self.fill_from_entities(flow, &parse.entities);
+            return self.run_flow();
         }
+        let intent = self.domain.intent(&parse.intent.name);
+        let same_flow = intent.is_some_and(|i| i.action == Action::Flow(flow.name.clone()));
         let digression = by_button
             || (parse.intent.confidence >= DIGRESSION_CONFIDENCE.max(self.domain.policy.fallback_threshold)
-                && self.domain.intent(&parse.intent.name).is_some_and(|i| !matches!(i.action, Action::Form { .. })));
+                && intent.is_some()
+                && !same_flow);
         if digression {
             self.tracker.remember(parse.intent.clone());
-            let leaves = matches!(self.domain.intent(&parse.intent.name).map(|i| &i.action), Some(Action::Handoff));
-            if leaves {
-                self.tracker.form = None;
-                return self.handoff(Reason::Requested);
+            match intent.map(|i| &i.action) {
+                Some(Action::Handoff) => {
+                    self.tracker.flows.clear();
+                    return self.handoff(Reason::Requested);
+                }
+                // Another flow: this one waits beneath it and resumes after.
+                Some(Action::Flow(other)) => return self.start_flow(other, &parse.entities),
+                _ => {}
             }
             self.act(&parse.intent.name, &[]);
             return self.ask(slot);
         }
         active.attempts += 1;
         if active.attempts >= self.domain.policy.form_max_attempts {
-            self.tracker.form = None;
+            self.tracker.flows.clear();
             return self.escalate(Reason::FormFailed);
         }
-        self.tracker.form = Some(active);
+        if let Some(top) = self.tracker.flows.last_mut() {
+            *top = active;
+        }
         self.say(format!("{} {}", slot.invalid, slot.ask), Vec::new());
     }
 
-    fn fill_from_entities(&mut self, form: &Form, entities: &[EntityMatch]) {
-        for slot in &form.slots {
+    fn fill_from_entities(&mut self, flow: &Flow, entities: &[EntityMatch]) {
+        for slot in flow.collected() {
             if self.tracker.slots.contains_key(&slot.name) {
                 continue;
             }
@@ -314,36 +319,132 @@ impl<'a> Turn<'a> {
         }
     }
 
-    fn next_slot(&mut self, form: &Form) {
-        match form.slots.iter().find(|s| !self.tracker.slots.contains_key(&s.name)) {
-            Some(slot) => {
-                if let Some(active) = self.tracker.form.as_mut() {
-                    if active.requested != slot.name {
-                        active.requested = slot.name.clone();
-                        active.attempts = 0;
-                    }
-                }
-                self.ask(slot);
-            }
-            None => {
-                let done = self.tracker.form.take();
-                match done {
-                    Some(ActiveForm { call: Some(action), .. }) => self.call(&action, &[]),
-                    Some(active) => self.respond(&active.respond, &self.tracker.slots.clone()),
-                    None => {}
-                }
-            }
+    /// Puts `name` on top of the flows, its slots cleared and filled from
+    /// `entities`; a flow already under way with that name starts over.
+    fn enter(&mut self, name: &str, entities: &[EntityMatch]) {
+        let Some(flow) = self.domain.flows.get(name) else { return };
+        self.tracker.flows.retain(|f| f.name != name);
+        for slot in flow.collected() {
+            self.tracker.slots.remove(&slot.name);
+        }
+        self.fill_from_entities(flow, entities);
+        self.tracker.flows.push(ActiveFlow::new(name));
+        if self.tracker.flows.len() > PAUSED_FLOWS + 1 {
+            self.tracker.flows.remove(0);
         }
     }
 
-    /// Calls `action` with the slots (and this message's entities) and
-    /// answers with its outcome's response; fields it saved become slots.
-    fn call(&mut self, action: &str, entities: &[EntityMatch]) {
+    fn start_flow(&mut self, name: &str, entities: &[EntityMatch]) {
+        self.enter(name, entities);
+        self.run_flow();
+    }
+
+    /// Moves the flow answering now to `target`.
+    fn jump(&mut self, target: Target) {
+        if let Some(active) = self.tracker.flows.last_mut() {
+            active.step = match target {
+                Target::Step(i) => i,
+                Target::End => usize::MAX,
+            };
+        }
+    }
+
+    /// The slots, with the last call's outcome, as a condition reads them.
+    fn vars(&self) -> BTreeMap<String, String> {
+        let mut vars = self.tracker.slots.clone();
+        if let Some(outcome) = self.tracker.flow().and_then(|f| f.outcome.clone()) {
+            vars.insert(OUTCOME.to_string(), outcome);
+        }
+        vars
+    }
+
+    /// Runs the flow answering now until it waits for the fan, needs
+    /// evidence, or ends (when a paused flow beneath it resumes).
+    fn run_flow(&mut self) {
+        for _ in 0..MAX_STEPS {
+            let Some(active) = self.tracker.flow() else { return };
+            let Some(step) = self.domain.flows.get(&active.name).and_then(|f| f.steps.get(active.step)) else {
+                self.tracker.flows.pop(); // it ended (or a reload removed it)
+                continue;
+            };
+            let next = step.next;
+            match &step.kind {
+                StepKind::Collect(slot) => {
+                    if self.tracker.slots.contains_key(&slot.name) {
+                        self.jump(next);
+                        continue;
+                    }
+                    if let Some(active) = self.tracker.flows.last_mut() {
+                        if active.requested != slot.name {
+                            active.requested = slot.name.clone();
+                            active.attempts = 0;
+                        }
+                    }
+                    return self.ask(slot);
+                }
+                StepKind::Respond(r) => {
+                    self.respond(r, &self.vars());
+                    self.jump(next);
+                }
+                StepKind::Set(pairs) => {
+                    let vars = self.vars();
+                    for (slot, template) in pairs {
+                        match fill(template, &vars) {
+                            v if v.is_empty() => self.tracker.slots.remove(slot),
+                            v => self.tracker.slots.insert(slot.clone(), v),
+                        };
+                    }
+                    self.jump(next);
+                }
+                StepKind::Call { action, say } => {
+                    let Some(outcome) = self.call(action, &[], *say) else { return };
+                    if matches!(outcome.as_str(), "error" | "timeout") {
+                        // The backend could not answer: nothing after the
+                        // call can be trusted, so the flows end here.
+                        if !say {
+                            let response = self.domain.actions.get(action).map_or("action_failed", |a| a.response_for(&outcome));
+                            self.respond(response, &self.tracker.slots.clone());
+                        }
+                        self.tracker.flows.clear();
+                        return;
+                    }
+                    if let Some(active) = self.tracker.flows.last_mut() {
+                        active.outcome = Some(outcome);
+                    }
+                    self.jump(next);
+                }
+                StepKind::Branch(cases) => {
+                    let vars = self.vars();
+                    let hit = cases.iter().find(|c| c.when.as_ref().is_none_or(|w| w.holds(&vars)));
+                    self.jump(hit.map_or(next, |c| c.target));
+                }
+                StepKind::Handoff => {
+                    self.tracker.flows.clear();
+                    return self.handoff(Reason::Requested);
+                }
+                StepKind::Goto(other) => {
+                    let other = other.clone();
+                    self.tracker.flows.pop();
+                    self.enter(&other, &[]);
+                }
+            }
+        }
+        // Steps without a wait, over and over: slots already filled keep a
+        // loop going. End the flows rather than spin.
+        self.tracker.flows.clear();
+        self.respond("action_failed", &BTreeMap::new());
+    }
+
+    /// Calls `action` with the slots (and this message's entities) and,
+    /// with `say`, answers with its outcome's response; fields it saved
+    /// become slots. The outcome, or none while planning.
+    fn call(&mut self, action: &str, entities: &[EntityMatch], say: bool) -> Option<String> {
         if let Some(name) = action.strip_prefix("rasa.") {
             return self.call_rasa(name, 0);
         }
         let Some(spec) = self.domain.actions.get(action) else {
-            return self.respond("action_failed", &BTreeMap::new());
+            self.respond("action_failed", &BTreeMap::new());
+            return Some("error".into());
         };
         let mut values = self.tracker.slots.clone();
         for m in entities {
@@ -352,7 +453,7 @@ impl<'a> Turn<'a> {
         let need = Need::Action { action: action.to_string(), values };
         let called: Lookup<'_, Called> = self.consult(need, |e| e.actions.iter().rev().find(|c| c.action == action));
         let outcome = match called {
-            Lookup::Pending => return,
+            Lookup::Pending => return None,
             Lookup::Got(Some(called)) => {
                 // What an earlier call saved under these names is stale now.
                 for slot in spec.save.keys() {
@@ -363,14 +464,18 @@ impl<'a> Turn<'a> {
             }
             Lookup::Got(None) => "error".to_string(),
         };
-        let response = spec.response_for(&outcome).to_string();
-        self.respond(&response, &self.tracker.slots.clone());
+        if say {
+            let response = spec.response_for(&outcome).to_string();
+            self.respond(&response, &self.tracker.slots.clone());
+        }
+        Some(outcome)
     }
 
     /// Calls the Rasa action `name`: its slot events change the slots, its
     /// messages are the replies, and its followup (an intent here, or
-    /// another action there) runs next, at most [`FOLLOWUPS`] deep.
-    fn call_rasa(&mut self, name: &str, depth: usize) {
+    /// another action there) runs next, at most [`FOLLOWUPS`] deep. The
+    /// outcome, or none while planning.
+    fn call_rasa(&mut self, name: &str, depth: usize) -> Option<String> {
         let need = Need::Rasa {
             action: name.to_string(),
             slots: self.tracker.slots.clone(),
@@ -380,7 +485,7 @@ impl<'a> Turn<'a> {
         };
         let full = format!("rasa.{name}");
         let called = match self.consult(need, |e| e.actions.iter().rev().find(|c| c.action == full)) {
-            Lookup::Pending => return,
+            Lookup::Pending => return None,
             Lookup::Got(Some(called)) if called.outcome == "ok" => called,
             Lookup::Got(Some(called)) => {
                 let response = match called.outcome.as_str() {
@@ -388,9 +493,13 @@ impl<'a> Turn<'a> {
                     "refused" => "action_refused",
                     _ => "action_failed",
                 };
-                return self.respond(response, &self.tracker.slots.clone());
+                self.respond(response, &self.tracker.slots.clone());
+                return Some(called.outcome.clone());
             }
-            Lookup::Got(None) => return self.respond("action_failed", &BTreeMap::new()),
+            Lookup::Got(None) => {
+                self.respond("action_failed", &BTreeMap::new());
+                return Some("error".into());
+            }
         };
         if called.reset_slots {
             self.tracker.slots.clear();
@@ -421,9 +530,10 @@ impl<'a> Turn<'a> {
         }
         match called.followup.clone() {
             Some(next) if self.domain.intent(&next).is_some() => self.act(&next, &[]),
-            Some(next) if depth < FOLLOWUPS => self.call_rasa(&next, depth + 1),
+            Some(next) if depth < FOLLOWUPS => return self.call_rasa(&next, depth + 1),
             _ => {}
         }
+        Some("ok".into())
     }
 
     fn ask(&mut self, slot: &Slot) {

@@ -14,8 +14,10 @@ pub const RECENT: usize = 10;
 pub struct Tracker {
     /// Filled slot values.
     pub slots: BTreeMap<String, String>,
-    /// The form being filled, if any.
-    pub form: Option<ActiveForm>,
+    /// The flows in progress, the one answering last; those below it were
+    /// paused by a digression into it and resume when it ends.
+    #[serde(default)]
+    pub flows: Vec<ActiveFlow>,
     /// The latest recognised intents with confidences, newest last.
     pub recent: Vec<Ranked>,
     /// Consecutive messages the bot did not understand.
@@ -29,20 +31,27 @@ pub struct Tracker {
     pub negative_turns: u32,
 }
 
-/// A form in progress.
+/// A flow in progress.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ActiveForm {
-    /// The form's name.
+pub struct ActiveFlow {
+    /// The flow's name.
     pub name: String,
-    /// The response to send when complete (unless `call` is set).
-    pub respond: String,
-    /// The action to call when complete, whose outcome picks the response.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub call: Option<String>,
+    /// The step it is at.
+    pub step: usize,
     /// The slot asked for last.
     pub requested: String,
     /// Invalid answers to `requested` so far.
     pub attempts: u32,
+    /// The outcome of the flow's last call, for its branches.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub outcome: Option<String>,
+}
+
+impl ActiveFlow {
+    /// `name` at its first step.
+    pub fn new(name: &str) -> Self {
+        Self { name: name.to_string(), step: 0, requested: String::new(), attempts: 0, outcome: None }
+    }
 }
 
 /// Who answers the fan.
@@ -75,7 +84,7 @@ pub enum Reason {
     Sentiment,
     /// Too many consecutive fallbacks.
     Fallbacks,
-    /// A form slot failed validation too often.
+    /// A slot a flow collects failed validation too often.
     FormFailed,
 }
 
@@ -100,6 +109,11 @@ impl Reason {
 }
 
 impl Tracker {
+    /// The flow answering now, if any.
+    pub fn flow(&self) -> Option<&ActiveFlow> {
+        self.flows.last()
+    }
+
     /// Whether a human owns (or is about to own) the conversation.
     pub fn with_human(&self) -> bool {
         matches!(self.handoff, Handoff::Waiting { .. })

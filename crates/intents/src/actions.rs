@@ -30,13 +30,15 @@ impl Checker<'_> {
         forms: &BTreeMap<String, Form>,
         entities: &BTreeMap<String, Entity>,
         responses: &BTreeMap<String, Vec<Response>>,
+        flow_slots: &BTreeSet<String>,
         broken: &HashSet<String>,
     ) -> BTreeMap<String, ActionSpec> {
-        // What a placeholder may name: form slots, fields any action saves,
-        // entities and the built-in values.
+        // What a placeholder may name: form and flow slots, fields any
+        // action saves, entities and the built-in values.
         let known: BTreeSet<String> = forms
             .values()
             .flat_map(|f| f.slots.iter().map(|s| s.name.clone()))
+            .chain(flow_slots.iter().cloned())
             .chain(raw.values().flat_map(|(_, a)| a.save.keys().cloned()))
             .chain(entities.keys().cloned())
             .chain(BUILTIN_VALUES.iter().map(|s| s.to_string()))
@@ -105,7 +107,7 @@ impl Checker<'_> {
                 if !known.contains(placeholder) {
                     let field = if a.path.contains(&format!("{{{placeholder}}}")) { "path" } else { "body" };
                     let msg = format!(
-                        "{{{placeholder}}} is not a form slot, a saved field, an entity or one of {}",
+                        "{{{placeholder}}} is not a slot, a saved field, an entity or one of {}",
                         BUILTIN_VALUES.join(", ")
                     );
                     self.error(file, &at(field), None, msg);

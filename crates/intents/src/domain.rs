@@ -20,6 +20,8 @@ pub struct Domain {
     pub canned: BTreeMap<String, String>,
     /// Backend calls by name (`actions:`).
     pub actions: BTreeMap<String, ActionSpec>,
+    /// Flows by name: staff's (`flows:`) and one per intent with a form.
+    pub flows: BTreeMap<String, Flow>,
     /// SHA-256 of every file's name and contents: keys model caches.
     pub fingerprint: String,
 }
@@ -52,13 +54,10 @@ pub struct Intent {
 pub enum Action {
     /// Send a response.
     Respond(String),
-    /// Fill a form, then finish: a response built from its slots, or a call.
-    Form {
-        /// The form to fill.
-        form: String,
-        /// What to do once it is complete.
-        then: Finish,
-    },
+    /// Run a flow (`flow: NAME`; an intent's `form:` is a flow of its
+    /// slots' collect steps and then its response or call, named
+    /// `form:INTENT`).
+    Flow(String),
     /// Call a backend action now (its values from slots and this message's
     /// entities) and answer with its outcome's response.
     Call(String),
@@ -68,16 +67,6 @@ pub enum Action {
     Knowledge,
     /// Run a creative tool (`tool.compose_melody` → `compose_melody`).
     Tool(String),
-}
-
-/// What a completed form leads to.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Finish {
-    /// Send this response, filled from the slots.
-    Respond(String),
-    /// Call this action and send its outcome's response.
-    Call(String),
 }
 
 /// A backend call staff declared under `actions:`.
@@ -343,3 +332,128 @@ impl Default for Policy {
 
 /// Phrases that cancel a form when its `cancel:` list is not given.
 pub const DEFAULT_CANCEL: &[&str] = &["cancel", "stop", "never mind", "nevermind", "forget it", "quit"];
+
+/// A named, ordered list of steps staff wrote under `flows:`.
+#[derive(Debug, Clone)]
+pub struct Flow {
+    /// Its name (`form:INTENT` for the flow an intent's form stands for).
+    pub name: String,
+    /// What it is for, in staff's words.
+    pub description: String,
+    /// The steps, run in order unless a step says where to go.
+    pub steps: Vec<Step>,
+    /// Lower-cased phrases that cancel the flow while it waits for an answer.
+    pub cancel: Vec<String>,
+}
+
+impl Flow {
+    /// The slots its collect steps fill, in order.
+    pub fn collected(&self) -> impl Iterator<Item = &Slot> {
+        self.steps.iter().filter_map(|s| match &s.kind {
+            StepKind::Collect(slot) => Some(slot),
+            _ => None,
+        })
+    }
+}
+
+/// One step of a flow.
+#[derive(Debug, Clone)]
+pub struct Step {
+    /// The name `branch` and `next` use for it, if it has one.
+    pub id: Option<String>,
+    /// What it does.
+    pub kind: StepKind,
+    /// Where the step runs on to when it is done (the next step unless
+    /// `next:` says otherwise).
+    pub next: Target,
+    /// Where it is written.
+    pub origin: Origin,
+}
+
+/// What a step does.
+#[derive(Debug, Clone)]
+pub enum StepKind {
+    /// Ask for a slot unless it is filled, and wait for the answer (with
+    /// the re-ask, validation, cancel and digression rules of forms).
+    Collect(Slot),
+    /// Call an action; its outcome is `outcome` for later branches.
+    Call {
+        /// The action (`rasa.NAME` for a Rasa action server's).
+        action: String,
+        /// Whether to send the outcome's response (`say: false` leaves
+        /// answering to later steps; `error` and `timeout` always answer
+        /// and end the flow).
+        say: bool,
+    },
+    /// Go to the first case whose condition holds.
+    Branch(Vec<Case>),
+    /// Send a response filled from the slots.
+    Respond(String),
+    /// Set slots to templates filled from the slots (an empty value clears).
+    Set(Vec<(String, String)>),
+    /// Hand the conversation to a person; the flow ends.
+    Handoff,
+    /// Go on in another flow; this one ends.
+    Goto(String),
+}
+
+/// One case of a branch.
+#[derive(Debug, Clone)]
+pub struct Case {
+    /// The condition (`else` has none).
+    pub when: Option<Condition>,
+    /// Where to go when it holds.
+    pub target: Target,
+}
+
+/// Where a flow goes on to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Target {
+    /// The step with this index.
+    Step(usize),
+    /// The flow ends.
+    End,
+}
+
+/// A condition in the expression language of MiniJinja (Jinja2's
+/// expressions: `outcome == "ok" and event_status in ["cancelled",
+/// "postponed"]`, `weeks | int > 4`, `email is defined`); slots and
+/// `outcome` are its variables. Expressions read values; they cannot
+/// run code or reach anything outside the slots.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Condition {
+    /// The expression as written.
+    pub source: String,
+}
+
+fn expressions() -> &'static minijinja::Environment<'static> {
+    static ENV: std::sync::LazyLock<minijinja::Environment<'static>> = std::sync::LazyLock::new(|| {
+        let mut env = minijinja::Environment::new();
+        // Bound the work one condition can do (`range(10**9)`-style input).
+        env.set_fuel(Some(10_000));
+        env
+    });
+    &ENV
+}
+
+impl Condition {
+    /// Compiles `source`, returning the variables it reads, or why it is
+    /// not a valid expression.
+    pub fn parse(source: &str) -> Result<(Self, std::collections::BTreeSet<String>), String> {
+        let expr = expressions().compile_expression(source).map_err(|e| match e.detail() {
+            Some(detail) => format!("{}: {detail}", e.kind()),
+            None => e.kind().to_string(),
+        })?;
+        let vars = expr.undeclared_variables(false).into_iter().collect();
+        Ok((Self { source: source.to_string() }, vars))
+    }
+
+    /// Whether the condition holds for these variables; an expression that
+    /// fails at run time (a filter on a missing value) does not.
+    pub fn holds(&self, vars: &BTreeMap<String, String>) -> bool {
+        expressions()
+            .compile_expression(&self.source)
+            .and_then(|e| e.eval(vars))
+            .is_ok_and(|v| v.is_true())
+    }
+}

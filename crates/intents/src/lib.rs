@@ -16,6 +16,9 @@
 //! - `link`: cross-checking intents, entities, forms and responses.
 //! - `actions`: checking backend calls (`actions:`): method, path and body
 //!   placeholders, saved fields, status mapping, outcome responses.
+//! - `flows`: checking flows (`flows:`): each step, branch conditions
+//!   (MiniJinja expressions), targets, unreachable steps, and loops that
+//!   never wait for the fan; an intent's form becomes a flow too.
 //! - `domain`: the validated [`Domain`].
 //! - `diagnostic`: [`Diagnostic`] and [`Report`], every problem with file,
 //!   line, column and intent.
@@ -25,6 +28,7 @@ mod actions;
 mod annotation;
 mod diagnostic;
 mod domain;
+mod flows;
 mod link;
 mod load;
 mod locate;
@@ -36,4 +40,5 @@ mod tests;
 
 pub use diagnostic::{Diagnostic, Report, Severity};
 pub use domain::*;
+pub use flows::OUTCOME;
 pub use load::{load, load_sources, Loaded, SYSTEM_RESPONSES};

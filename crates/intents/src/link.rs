@@ -5,10 +5,11 @@
 use indexmap::IndexMap;
 use regex::Regex;
 use sha2::{Digest, Sha256};
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use super::annotation;
 use super::diagnostic::Severity;
+use super::flows;
 use super::domain::*;
 use super::load::{humanize, key, Checker, Parsed, SYSTEM_RESPONSES};
 use super::locate::{self, Seg};
@@ -24,6 +25,7 @@ impl Checker<'_> {
         let mut policy: Option<(usize, Policy)> = None;
         let mut canned = BTreeMap::new();
         let mut raw_actions = BTreeMap::new();
+        let mut raw_flows = BTreeMap::new();
         let mut raw_intents = Vec::new();
         for (file, p) in parsed.into_iter().enumerate() {
             for (name, raw) in p.entities {
@@ -53,6 +55,12 @@ impl Checker<'_> {
             for (name, raw) in p.forms {
                 forms.insert(name.clone(), (file, raw));
             }
+            for (name, raw) in p.flows {
+                if raw_flows.insert(name.clone(), (file, raw)).is_some() {
+                    let msg = format!("flow {name:?} is defined twice");
+                    self.error(file, &[key("flows"), key(&name)], None, msg);
+                }
+            }
             for (name, raw) in p.actions {
                 if raw_actions.insert(name.clone(), (file, raw)).is_some() {
                     let msg = format!("action {name:?} is defined twice");
@@ -70,9 +78,28 @@ impl Checker<'_> {
             raw_intents.extend(p.intents.into_iter().map(|(i, raw)| (file, i, raw)));
         }
         let forms = self.forms(forms, &entities);
-        let actions = self.actions(raw_actions, &forms, &entities, &responses, &broken);
-        let intents = self.intents(raw_intents, &entities, &forms, &responses, &actions, &broken);
-        self.unused_responses(&intents, &actions, &responses);
+        let flow_slots = flows::slot_names(raw_flows.values().map(|(_, f)| f));
+        let actions = self.actions(raw_actions, &forms, &entities, &responses, &flow_slots, &broken);
+        let values: BTreeSet<String> = forms
+            .values()
+            .flat_map(|f| f.slots.iter().map(|s| s.name.clone()))
+            .chain(flow_slots)
+            .chain(actions.values().flat_map(|a| a.save.keys().cloned()))
+            .chain(entities.keys().cloned())
+            .chain(BUILTIN_VALUES.iter().map(|s| s.to_string()))
+            .collect();
+        let flow_names: BTreeSet<String> = raw_flows.keys().cloned().collect();
+        let known = flows::Known {
+            values: &values,
+            entities: &entities,
+            responses: &responses,
+            actions: &actions,
+            flows: &flow_names,
+            broken: &broken,
+        };
+        let mut flows = self.flows(raw_flows, &known);
+        let intents = self.intents(raw_intents, &known, &forms, &mut flows);
+        self.unused_responses(&intents, &flows, &actions, &responses);
         let failed_files = self.diagnostics.iter().any(|d| d.severity == Severity::Error);
         if intents.is_empty() && broken.is_empty() && !failed_files && !self.files.is_empty() {
             self.error(0, &[], None, "no intents defined: add an `intents:` list".into());
@@ -85,6 +112,7 @@ impl Checker<'_> {
             policy: policy.map(|(_, p)| p).unwrap_or_default(),
             canned,
             actions,
+            flows,
             fingerprint: self.fingerprint(),
         })
     }
@@ -100,7 +128,7 @@ impl Checker<'_> {
         format!("{:x}", hash.finalize())
     }
 
-    fn regex(&mut self, file: usize, path: &[Seg], pattern: &str) -> Option<Regex> {
+    pub(super) fn regex(&mut self, file: usize, path: &[Seg], pattern: &str) -> Option<Regex> {
         match Regex::new(pattern) {
             Ok(r) => Some(r),
             Err(e) => {
@@ -235,12 +263,11 @@ impl Checker<'_> {
     fn intents(
         &mut self,
         raw: Vec<(usize, usize, RawIntent)>,
-        entities: &BTreeMap<String, Entity>,
+        known: &flows::Known<'_>,
         forms: &BTreeMap<String, Form>,
-        responses: &BTreeMap<String, Vec<Response>>,
-        actions: &BTreeMap<String, ActionSpec>,
-        broken: &HashSet<String>,
+        flows: &mut BTreeMap<String, Flow>,
     ) -> Vec<Intent> {
+        let (entities, broken) = (known.entities, known.broken);
         let mut intents: Vec<Intent> = Vec::new();
         let mut seen_examples: HashMap<String, String> = HashMap::new();
         let mut seen_names: IndexMap<String, ()> = IndexMap::new();
@@ -290,7 +317,7 @@ impl Checker<'_> {
                 let msg = format!("only {} examples: give at least 5 for reliable recognition", r.examples.len());
                 self.warn(file, &at("examples"), Some(&name), msg);
             }
-            let Some(action) = self.action(file, index, &r, forms, responses, actions, broken) else {
+            let Some(action) = self.action(file, index, &r, known, forms, flows) else {
                 continue;
             };
             let title = r.title.unwrap_or_else(|| humanize(&name));
@@ -308,13 +335,13 @@ impl Checker<'_> {
         file: usize,
         index: usize,
         r: &RawIntent,
+        known: &flows::Known<'_>,
         forms: &BTreeMap<String, Form>,
-        responses: &BTreeMap<String, Vec<Response>>,
-        actions: &BTreeMap<String, ActionSpec>,
-        broken: &HashSet<String>,
+        flows: &mut BTreeMap<String, Flow>,
     ) -> Option<Action> {
         let at = |field: &str| [key("intents"), Seg::Index(index), key(field)];
         let name = r.name.as_str();
+        let broken = known.broken;
         let kind = r.action.as_deref().unwrap_or("respond");
         let other = match kind {
             "respond" => None,
@@ -327,13 +354,9 @@ impl Checker<'_> {
                 return None;
             }
         };
+        let fields = [("form", r.form.is_some()), ("respond", r.respond.is_some()), ("call", r.call.is_some())];
         if let Some(action) = other {
-            for field in ["form", "respond", "call"] {
-                let set = match field {
-                    "form" => r.form.is_some(),
-                    "respond" => r.respond.is_some(),
-                    _ => r.call.is_some(),
-                };
+            for (field, set) in fields.into_iter().chain([("flow", r.flow.is_some())]) {
                 if set {
                     let msg = format!("`{field}:` only goes with the respond action, not {kind:?}");
                     self.error(file, &at(field), Some(name), msg);
@@ -341,7 +364,21 @@ impl Checker<'_> {
             }
             return Some(action);
         }
-        if let Some(call) = &r.call {
+        if let Some(flow) = &r.flow {
+            for (field, set) in fields {
+                if set {
+                    let msg = format!("`{field}:` and `flow:` cannot both be set: the flow's steps say what happens");
+                    self.error(file, &at(field), Some(name), msg);
+                }
+            }
+            if !known.flows.contains(flow) && !broken.contains(flow) {
+                self.error(file, &at("flow"), Some(name), format!("no flow named {flow:?}: add it under `flows:`"));
+                return None;
+            }
+            return Some(Action::Flow(flow.clone()));
+        }
+        // What the intent (or its form, once complete) finishes with.
+        let finish = if let Some(call) = &r.call {
             if r.respond.is_some() {
                 let msg = "`respond:` and `call:` cannot both be set: the action's outcomes choose the response".into();
                 self.error(file, &at("respond"), Some(name), msg);
@@ -353,49 +390,72 @@ impl Checker<'_> {
                 self.error(file, &at("call"), Some(name), msg);
                 return None;
             }
-            if rasa.is_none() && !actions.contains_key(call) && !broken.contains(call) {
+            if rasa.is_none() && !known.actions.contains_key(call) && !broken.contains(call) {
                 let msg = format!("no action named {call:?}: add it under `actions:` (or call rasa.NAME)");
                 self.error(file, &at("call"), Some(name), msg);
                 return None;
             }
-            return match &r.form {
-                Some(form) if !forms.contains_key(form) && !broken.contains(form) => {
-                    self.error(file, &at("form"), Some(name), format!("no form named {form:?}"));
-                    None
-                }
-                Some(form) => Some(Action::Form { form: form.clone(), then: Finish::Call(call.clone()) }),
-                None => Some(Action::Call(call.clone())),
-            };
-        }
-        let respond = r.respond.clone().unwrap_or_else(|| name.to_string());
-        if !responses.contains_key(&respond) && !broken.contains(&respond) {
-            let field = if r.respond.is_some() { "respond" } else { "name" };
-            let msg = format!("no response named {respond:?}: add it under `responses:` or set `respond:`");
-            self.error(file, &at(field), Some(name), msg);
-            return None;
-        }
-        match &r.form {
-            Some(form) if !forms.contains_key(form) && !broken.contains(form) => {
-                self.error(file, &at("form"), Some(name), format!("no form named {form:?}"));
-                None
+            (StepKind::Call { action: call.clone(), say: true }, "call")
+        } else {
+            let respond = r.respond.clone().unwrap_or_else(|| name.to_string());
+            if !known.responses.contains_key(&respond) && !broken.contains(&respond) {
+                let field = if r.respond.is_some() { "respond" } else { "name" };
+                let msg = format!("no response named {respond:?}: add it under `responses:` or set `respond:`");
+                self.error(file, &at(field), Some(name), msg);
+                return None;
             }
-            Some(form) => Some(Action::Form { form: form.clone(), then: Finish::Respond(respond) }),
-            None => Some(Action::Respond(respond)),
-        }
+            (StepKind::Respond(respond), if r.respond.is_some() { "respond" } else { "name" })
+        };
+        let Some(form_name) = &r.form else {
+            return Some(match finish.0 {
+                StepKind::Call { action, .. } => Action::Call(action),
+                StepKind::Respond(respond) => Action::Respond(respond),
+                _ => unreachable!("an intent finishes with a call or a response"),
+            });
+        };
+        let Some(form) = forms.get(form_name) else {
+            if !broken.contains(form_name) {
+                self.error(file, &at("form"), Some(name), format!("no form named {form_name:?}"));
+            }
+            return None;
+        };
+        // The form is a flow: collect each slot, then finish.
+        let origin = self.origin(file, &at("form"));
+        let count = form.slots.len() + 1;
+        let step = |i: usize, kind: StepKind, origin: Origin| Step {
+            id: None,
+            kind,
+            next: if i + 1 < count { Target::Step(i + 1) } else { Target::End },
+            origin,
+        };
+        let mut steps: Vec<Step> =
+            form.slots.iter().enumerate().map(|(i, s)| step(i, StepKind::Collect(s.clone()), origin.clone())).collect();
+        steps.push(step(count - 1, finish.0, self.origin(file, &at(finish.1))));
+        let flow = format!("form:{name}");
+        flows.insert(
+            flow.clone(),
+            Flow { name: flow.clone(), description: format!("the {form_name} form"), steps, cancel: form.cancel.clone() },
+        );
+        Some(Action::Flow(flow))
     }
 
     fn unused_responses(
         &mut self,
         intents: &[Intent],
+        flows: &BTreeMap<String, Flow>,
         actions: &BTreeMap<String, ActionSpec>,
         responses: &BTreeMap<String, Vec<Response>>,
     ) {
         let used: HashSet<&str> = intents
             .iter()
             .filter_map(|i| match &i.action {
-                Action::Respond(r) | Action::Form { then: Finish::Respond(r), .. } => Some(r.as_str()),
+                Action::Respond(r) => Some(r.as_str()),
                 _ => None,
             })
+            .chain(flows.values().flat_map(|f| f.steps.iter()).filter_map(|s| match &s.kind {
+                StepKind::Respond(r) => Some(r.as_str()),
+                _ => None,
+            }))
             .chain(actions.values().flat_map(|a| a.respond.values().map(String::as_str)))
             .chain(SYSTEM_RESPONSES.iter().copied())
             .collect();

@@ -128,6 +128,7 @@ pub(super) struct Parsed {
     pub(super) policy: Option<RawPolicy>,
     pub(super) canned: Vec<(String, String)>,
     pub(super) actions: Vec<(String, RawAction)>,
+    pub(super) flows: Vec<(String, RawFlow)>,
     /// Names of items that failed to parse: references to them are not reported again.
     pub(super) broken: HashSet<String>,
 }
@@ -170,6 +171,7 @@ struct TopKeys {
     policy: Option<serde::de::IgnoredAny>,
     canned_replies: Option<serde::de::IgnoredAny>,
     actions: Option<serde::de::IgnoredAny>,
+    flows: Option<serde::de::IgnoredAny>,
 }
 
 impl Checker<'_> {
@@ -272,6 +274,7 @@ impl Checker<'_> {
             policy: whole.policy,
             canned: whole.canned_replies.into_iter().collect(),
             actions: whole.actions.into_iter().collect(),
+            flows: whole.flows.into_iter().collect(),
             broken: HashSet::new(),
         }
     }
@@ -307,6 +310,7 @@ impl Checker<'_> {
         self.map_section(file, &value, "responses", &mut parsed.responses, &mut parsed.broken);
         self.map_section(file, &value, "canned_replies", &mut parsed.canned, &mut parsed.broken);
         self.map_section(file, &value, "actions", &mut parsed.actions, &mut parsed.broken);
+        self.map_section(file, &value, "flows", &mut parsed.flows, &mut parsed.broken);
         if let Some(policy) = value.get("policy") {
             parsed.policy = self.item::<RawPolicy>(file, &[key("policy")], policy, None);
         }

@@ -23,6 +23,66 @@ pub(crate) struct RawFile {
     pub canned_replies: BTreeMap<String, String>,
     #[serde(default)]
     pub actions: BTreeMap<String, RawAction>,
+    #[serde(default)]
+    pub flows: BTreeMap<String, RawFlow>,
+}
+
+/// A named, ordered list of steps (`flows:`).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawFlow {
+    #[serde(default)]
+    pub description: Option<String>,
+    pub steps: Vec<RawStep>,
+    #[serde(default)]
+    pub cancel: Option<Vec<String>>,
+}
+
+/// One step of a flow: exactly one of `collect`, `call`, `branch`,
+/// `respond`, `set`, `handoff` and `goto`, with an optional `id` and `next`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawStep {
+    #[serde(default)]
+    pub id: Option<String>,
+    #[serde(default)]
+    pub next: Option<String>,
+    #[serde(default)]
+    pub collect: Option<String>,
+    #[serde(default)]
+    pub ask: Option<String>,
+    #[serde(default)]
+    pub entity: Option<String>,
+    #[serde(default)]
+    pub pattern: Option<String>,
+    #[serde(default)]
+    pub invalid: Option<String>,
+    #[serde(default)]
+    pub call: Option<String>,
+    #[serde(default)]
+    pub say: Option<bool>,
+    #[serde(default)]
+    pub branch: Option<Vec<RawCase>>,
+    #[serde(default)]
+    pub respond: Option<String>,
+    #[serde(default)]
+    pub set: Option<IndexMap<String, String>>,
+    #[serde(default)]
+    pub handoff: Option<bool>,
+    #[serde(default)]
+    pub goto: Option<String>,
+}
+
+/// One case of a `branch`: `if` and `then`, or a last `else`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawCase {
+    #[serde(default, rename = "if")]
+    pub when: Option<String>,
+    #[serde(default)]
+    pub then: Option<String>,
+    #[serde(default, rename = "else")]
+    pub otherwise: Option<String>,
 }
 
 /// A backend call (`actions:`).
@@ -58,6 +118,8 @@ pub(crate) struct RawIntent {
     pub action: Option<String>,
     #[serde(default)]
     pub call: Option<String>,
+    #[serde(default)]
+    pub flow: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]

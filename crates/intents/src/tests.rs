@@ -1,6 +1,7 @@
 //! Loader tests: the shipped files, broken files (every error with file,
 //! line, column and intent), and warnings.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use super::*;
@@ -63,7 +64,10 @@ fn a_good_file_builds_a_linked_domain() {
     let loaded = load_sources(&files(&[("a.yaml", GOOD)])).unwrap_or_else(|r| panic!("{r}"));
     let d = loaded.domain;
     let refund = d.intent("refund_request").unwrap();
-    assert_eq!(refund.action, Action::Form { form: "refund".into(), then: Finish::Respond("refund_done".into()) });
+    assert_eq!(refund.action, Action::Flow("form:refund_request".into()));
+    let flow = &d.flows["form:refund_request"];
+    assert!(matches!(&flow.steps[0].kind, StepKind::Collect(s) if s.name == "order_id"), "{flow:?}");
+    assert!(matches!(&flow.steps.last().unwrap().kind, StepKind::Respond(r) if r == "refund_done"), "{flow:?}");
     assert_eq!(refund.examples[0].text, "refund A12345");
     assert_eq!(refund.title, "Refund request");
     assert_eq!(d.responses["refund_done"][0].buttons[0].payload, "/talk_to_human");
@@ -269,8 +273,10 @@ fn actions_load_with_their_calls() {
     let d = &loaded.domain;
     assert_eq!(
         d.intent("refund_request").map(|i| &i.action),
-        Some(&Action::Form { form: "refund".into(), then: Finish::Call("start_refund".into()) })
+        Some(&Action::Flow("form:refund_request".into()))
     );
+    let last = &d.flows["form:refund_request"].steps.last().unwrap().kind;
+    assert!(matches!(last, StepKind::Call { action, say: true } if action == "start_refund"), "{last:?}");
     assert_eq!(d.intent("doors").map(|i| &i.action), Some(&Action::Call("doors_for_order".into())));
     let refund = &d.actions["start_refund"];
     assert_eq!(refund.method, Method::Post);
@@ -287,7 +293,7 @@ fn actions_load_with_their_calls() {
 #[test]
 fn broken_actions_are_reported_where_they_are_written() {
     let cases: &[(&str, &str, &str)] = &[
-        ("    path: /orders/{order_id}\n", "    path: /orders/{ticket}\n", "{ticket} is not a form slot"),
+        ("    path: /orders/{order_id}\n", "    path: /orders/{ticket}\n", "{ticket} is not a slot"),
         ("    path: /orders/{order_id}\n", "    path: orders/{order_id}\n", "must start with /"),
         ("    respond: { ok: doors }\n", "    respond: { okay: doors }\n", "\"okay\" is not an outcome"),
         ("    respond: { ok: doors }\n", "    respond: { ok: nowhere }\n", "no response named \"nowhere\""),
@@ -322,4 +328,131 @@ fn broken_actions_are_reported_where_they_are_written() {
 fn placeholders_are_found_in_templates() {
     let found: Vec<&str> = placeholders("/a/{order_id}/{x}/{ bad }/{}/{Upper}").into_iter().map(|(_, n)| n).collect();
     assert_eq!(found, ["order_id", "x"]);
+}
+
+const FLOWS: &str = r#"
+intents:
+  - name: refund_request
+    examples: ["refund [A12345](order_id)", money back, refund please, I want a refund, give me a refund]
+    flow: refund
+  - name: talk
+    examples: [a person please, human, agent, talk to someone, real person]
+    flow: escalate
+entities:
+  order_id: { pattern: '[A-Z]\d{5}' }
+flows:
+  refund:
+    description: Refund when the show is off.
+    steps:
+      - collect: order_id
+        ask: "Order number?"
+        entity: order_id
+      - call: check_order
+        say: false
+      - id: check
+        branch:
+          - if: outcome == "not_found"
+            then: unknown
+          - if: status in ["cancelled", "postponed"]
+            then: refund
+          - else: resale
+      - id: refund
+        call: start_refund
+        next: end
+      - id: resale
+        respond: offer_resale
+        next: end
+      - id: unknown
+        set: { order_id: "" }
+        next: again
+      - id: again
+        goto: escalate
+  escalate:
+    steps:
+      - respond: sorry
+      - handoff: true
+actions:
+  check_order:
+    endpoint: encore
+    path: /orders/{order_id}
+    save: { status: /event/status }
+    respond: { ok: sorry }
+  start_refund:
+    endpoint: encore
+    method: POST
+    path: /orders/{order_id}/refund
+    respond: { ok: refund_done }
+responses:
+  refund_done:
+    - text: "Refunded"
+  offer_resale:
+    - text: "Resell instead"
+  sorry:
+    - text: "Sorry"
+"#;
+
+#[test]
+fn flows_load_with_their_steps() {
+    let loaded = load_sources(&files(&[("a.yaml", FLOWS)])).unwrap_or_else(|r| panic!("{r}"));
+    assert!(loaded.warnings.is_empty(), "{:#?}", loaded.warnings);
+    let d = &loaded.domain;
+    assert_eq!(d.intent("refund_request").map(|i| &i.action), Some(&Action::Flow("refund".into())));
+    let refund = &d.flows["refund"];
+    assert_eq!(refund.steps.len(), 7);
+    let StepKind::Branch(cases) = &refund.steps[2].kind else { panic!("{:?}", refund.steps[2]) };
+    assert_eq!(cases.iter().map(|c| c.target).collect::<Vec<_>>(), [Target::Step(5), Target::Step(3), Target::Step(4)]);
+    assert_eq!(refund.steps[3].next, Target::End);
+    let vars = |pairs: &[(&str, &str)]| pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+    let off = cases[1].when.as_ref().unwrap();
+    assert!(off.holds(&vars(&[("status", "postponed")])));
+    assert!(!off.holds(&vars(&[("status", "on sale")])));
+    assert!(!off.holds(&vars(&[])), "an unset slot is in no list");
+    // A step's origin is its kind's value: here the first case.
+    let first_case = FLOWS.lines().position(|l| l.contains("if: outcome")).unwrap() + 1;
+    assert_eq!((refund.steps[2].origin.line, refund.steps[2].origin.column), (first_case, 11));
+}
+
+#[test]
+fn conditions_cannot_run_code_or_spin() {
+    for src in ["range(100000000) | length > 1", "cycler(1) is defined and status.__class__"] {
+        let (c, _) = Condition::parse(src).unwrap();
+        assert!(!c.holds(&BTreeMap::new()), "{src}");
+    }
+    assert!(Condition::parse("status ==").is_err());
+}
+
+#[test]
+fn broken_flows_are_reported_where_they_are_written() {
+    let cases: &[(&str, &str, &str)] = &[
+        ("        call: start_refund\n", "        call: start_refunds\n", "no action named \"start_refunds\""),
+        ("        respond: offer_resale\n", "        respond: offer_resell\n", "no response named \"offer_resell\""),
+        ("        goto: escalate\n", "        goto: escalation\n", "no flow named \"escalation\""),
+        ("            then: unknown\n", "            then: unknowns\n", "no step with id \"unknowns\""),
+        ("          - if: status in", "          - if: state in", "reads state, which no step collects"),
+        ("          - if: outcome == \"not_found\"\n", "          - if: outcome == = 1\n", "invalid condition"),
+        ("      - collect: order_id\n        ask: \"Order number?\"\n", "      - collect: order_id\n", "needs `ask:`"),
+        ("        entity: order_id\n", "        entity: order\n", "no entity named \"order\""),
+        ("        respond: offer_resale\n", "        respond: offer_resale\n        call: start_refund\n", "a step does one thing"),
+        ("        next: end\n      - id: resale\n", "        next: nowhere\n      - id: resale\n", "no step with id \"nowhere\""),
+        ("    flow: escalate\n", "    flow: escalating\n", "no flow named \"escalating\""),
+        ("          - else: resale\n", "          - else: refund\n", "step 5 can never run"),
+        ("        call: start_refund\n        next: end\n", "        call: start_refund\n        next: check\n", "no collect step on the way"),
+        ("      - handoff: true\n", "      - goto: escalate\n", "no collect step on the way"),
+    ];
+    for (from, to, expected) in cases {
+        assert!(FLOWS.contains(from), "{from:?}");
+        let broken = FLOWS.replacen(from, to, 1);
+        let report = load_sources(&files(&[("a.yaml", &broken)])).expect_err(expected);
+        let errs = errors(&report);
+        let found = errs.iter().find(|e| e.4.contains(expected));
+        let (file, line, column, _, _) = found.unwrap_or_else(|| panic!("{expected:?} not in {errs:#?}"));
+        assert_eq!(file, "a.yaml");
+        assert!(*line > 0 && *column > 0, "{expected}: {errs:?}");
+        let changed = broken.lines().position(|l| to.lines().any(|t| t == l && !from.contains(t))).map(|i| i + 1);
+        // Steps that cannot run, or do two things, are reported on the step.
+        let on_step = expected.contains("can never run") || expected.contains("one thing");
+        if let Some(changed) = changed.filter(|_| !on_step) {
+            assert_eq!(*line, changed, "{expected} is reported on the changed line: {errs:?}");
+        }
+    }
 }
