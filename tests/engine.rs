@@ -76,6 +76,22 @@ async fn the_backend_decides_refunds_and_answers_lookups() {
 }
 
 #[tokio::test]
+async fn a_digression_into_another_flow_is_answered_and_the_refund_resumes() {
+    let (_dir, mut fan) = common::fan("fan-digress").await;
+    let r = fan.say("I want a refund for my ticket").await;
+    assert!(text(&r[0]).contains("order number"), "{r:?}");
+    // Mid-refund, the fan asks about doors: that flow runs, then the refund goes on.
+    let r = fan.press("/doors_for_order").await;
+    assert!(text(&r[0]).contains("confirmation email"), "{r:?}");
+    let r = fan.say("B23456").await;
+    assert!(text(&r[0]).contains("Doors for Arctic Monkeys"), "{r:?}");
+    assert!(r.len() == 2 && text(&r[1]).contains("Which email address"), "the refund resumes: {r:?}");
+    let r = fan.say("fan@example.com").await;
+    assert!(text(&r[0]).contains("Arctic Monkeys is going ahead"), "{r:?}");
+    assert!(fan.transcript().await.tracker.flows.is_empty());
+}
+
+#[tokio::test]
 async fn with_the_backend_down_the_fan_is_told_and_offered_a_person() {
     let dir = tempfile::tempdir().unwrap();
     let engine = common::engine_without_backend(dir.path()).await;

@@ -1,19 +1,23 @@
 //! Dialogue management: the per-conversation [`Tracker`] and the policy that
 //! turns a parsed message and the evidence consulted for it into replies
-//! (responses, forms, clarification, fallback and handoff).
+//! (responses, flows and the forms they stand for, backend calls,
+//! clarification, fallback and handoff).
 //!
 //! # Layout
 //! - [`evidence`]: what the policy asks for ([`Need`]) and what comes back
 //!   ([`Evidence`]): knowledge passages, tool output.
 //! - `policy`: [`plan`] (what is missing) and [`decide`] (evidence → a
 //!   [`Decision`]), one set of rules walked twice; pure and synchronous.
-//! - `tracker`: the state kept between turns.
+//! - `tracker`: the state kept between turns, the flows under way among it.
 //! - `system`: the built-in responses.
 
 pub mod evidence;
 mod policy;
 mod system;
 mod tracker;
+
+#[cfg(test)]
+mod tests;
 
 pub use evidence::{Called, Evidence, Found, Need, Passage, Produced, Said};
 pub use policy::{command_payload, decide, fill, payload_intent, plan, Decision, Message, HUMAN_PAYLOAD, OUT_OF_SCOPE};
