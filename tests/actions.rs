@@ -27,8 +27,8 @@ const SECRET: &str = "test-signing-secret";
 /// What the action server saw.
 #[derive(Default)]
 struct Seen {
-    /// (path, idempotency key, body, signature valid)
-    calls: Vec<(String, String, String, bool)>,
+    /// (path, idempotency key, body, signature valid, request id)
+    calls: Vec<(String, String, String, bool, String)>,
     boom: usize,
 }
 
@@ -52,9 +52,11 @@ fn json(status: StatusCode, body: &str) -> Response {
 }
 
 async fn record(State(seen): State<Shared>, Path(id): Path<String>, headers: HeaderMap, body: Bytes) -> Response {
-    let key = headers.get("idempotency-key").and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
+    let (key, request_id) = (header("idempotency-key"), header("x-request-id"));
     let valid = verify(&headers, &body);
-    seen.lock().unwrap().calls.push((format!("/refund/{id}"), key, String::from_utf8_lossy(&body).into(), valid));
+    let body_text = String::from_utf8_lossy(&body).into();
+    seen.lock().unwrap().calls.push((format!("/refund/{id}"), key, body_text, valid, request_id));
     if !valid {
         return json(StatusCode::UNAUTHORIZED, r#"{"error":"bad signature"}"#);
     }
@@ -153,6 +155,7 @@ async fn call(actions: &Actions, spec: &ActionSpec, order: &str) -> usher::dialo
         channel: "web",
         message_id: 7,
         key: idempotency_key("web-t", 7, &spec.name),
+        request_id: "req-7",
     };
     actions.call(spec, &values).await
 }
@@ -199,8 +202,9 @@ async fn bodies_are_signed_and_values_encoded() {
     let actions = actions(&base, "");
     let called = call(&actions, &domain.actions["refund"], "A12345").await;
     assert_eq!(called.outcome, "ok", "{called:?}");
-    let (path, key, body, valid) = seen.lock().unwrap().calls.last().cloned().unwrap();
+    let (path, key, body, valid, request_id) = seen.lock().unwrap().calls.last().cloned().unwrap();
     assert!(valid, "the server verified the signature");
+    assert_eq!(request_id, "req-7", "the turn's request id travels with the call");
     assert_eq!(path, "/refund/A12345");
     assert_eq!(key, idempotency_key("web-t", 7, "refund"));
     assert_eq!(
@@ -216,7 +220,7 @@ async fn bodies_are_signed_and_values_encoded() {
     // A value with JSON and URL syntax in it stays one value.
     let called = call(&actions, &domain.actions["refund"], "A1\"}, \"x\": {\"/../y").await;
     assert_eq!(called.outcome, "ok");
-    let (path, _, body, _) = seen.lock().unwrap().calls.last().cloned().unwrap();
+    let (path, _, body, _, _) = seen.lock().unwrap().calls.last().cloned().unwrap();
     assert_eq!(path, "/refund/A1\"}, \"x\": {\"/../y", "percent-encoded on the wire, decoded by the server");
     let v: serde_json::Value = serde_json::from_str(&body).unwrap();
     assert_eq!(v["order"], "A1\"}, \"x\": {\"/../y");

@@ -46,6 +46,9 @@ pub const SIGNATURE_HEADER: &str = "x-usher-signature";
 /// The idempotency header.
 pub const IDEMPOTENCY_HEADER: &str = "idempotency-key";
 
+/// The header carrying the turn's request id.
+pub const REQUEST_ID_HEADER: &str = "x-request-id";
+
 /// A configured backend.
 struct Endpoint {
     base: reqwest::Url,
@@ -177,7 +180,7 @@ impl Actions {
 
     /// Calls `spec` with `values`; never fails: every problem is an outcome
     /// (`error`, `timeout`) with its detail.
-    #[tracing::instrument(skip_all, fields(action = %spec.name, endpoint = %spec.endpoint, key = %values.key))]
+    #[tracing::instrument(skip_all, fields(action = %spec.name, endpoint = %spec.endpoint, key = %values.key, request_id = %values.request_id))]
     pub async fn call(&self, spec: &ActionSpec, values: &Values<'_>) -> Called {
         let started = Instant::now();
         let mut called = Called::new(&spec.name, &spec.endpoint);
@@ -193,7 +196,8 @@ impl Actions {
             }
         };
         let body = body.map(|b| serde_json::to_vec(&b).unwrap_or_default());
-        let answer = self.exchange(endpoint, spec.method, &url, body.as_deref(), &values.key, &mut called).await;
+        let ids = (values.key.as_str(), values.request_id);
+        let answer = self.exchange(endpoint, spec.method, &url, body.as_deref(), ids, &mut called).await;
         if let Some((status, json)) = answer {
             called.outcome = spec.outcome_for(status).to_string();
             // A declared answer (ok, not_found, a staff outcome) may carry
@@ -215,7 +219,7 @@ impl Actions {
         method: Method,
         url: &reqwest::Url,
         body: Option<&[u8]>,
-        key: &str,
+        ids: (&str, &str),
         called: &mut Called,
     ) -> Option<(u16, Option<serde_json::Value>)> {
         if let Err(wait) = endpoint.breaker.admit() {
@@ -228,7 +232,7 @@ impl Actions {
         let mut healthy = false;
         for attempt in 1..=attempts {
             called.attempts = attempt;
-            let result = self.attempt(endpoint, method, url, body, key).await;
+            let result = self.attempt(endpoint, method, url, body, ids).await;
             healthy = false;
             answer = None;
             match result {
@@ -270,7 +274,7 @@ impl Actions {
         method: Method,
         url: &reqwest::Url,
         body: Option<&[u8]>,
-        key: &str,
+        (key, request_id): (&str, &str),
     ) -> Result<(u16, Option<serde_json::Value>), Failure> {
         let method = reqwest::Method::from_bytes(method.as_str().as_bytes()).unwrap_or(reqwest::Method::GET);
         let mut request = self
@@ -278,7 +282,8 @@ impl Actions {
             .request(method, url.clone())
             .headers(endpoint.headers.clone())
             .header(reqwest::header::ACCEPT, "application/json")
-            .header(IDEMPOTENCY_HEADER, key);
+            .header(IDEMPOTENCY_HEADER, key)
+            .header(REQUEST_ID_HEADER, request_id);
         if let Some(body) = body {
             request = request.header(CONTENT_TYPE, "application/json").body(body.to_vec());
         }

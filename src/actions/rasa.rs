@@ -38,6 +38,8 @@ pub struct RasaCall<'a> {
     pub entities: &'a [EntityMatch],
     /// The idempotency key.
     pub key: &'a str,
+    /// The turn's request id (`X-Request-Id`).
+    pub request_id: &'a str,
 }
 
 /// The webhook request body.
@@ -141,7 +143,7 @@ impl Actions {
     /// Calls a Rasa action; never fails: every problem is an outcome. The
     /// server answers 404 for an action it does not have (`not_found`) and
     /// 400 when the action rejected the call (`refused`).
-    #[tracing::instrument(skip_all, fields(action = %call.action, key = %call.key))]
+    #[tracing::instrument(skip_all, fields(action = %call.action, key = %call.key, request_id = %call.request_id))]
     pub async fn call_rasa(&self, call: &RasaCall<'_>, domain: &Domain) -> Called {
         let started = Instant::now();
         let mut called = Called::new(&format!("rasa.{}", call.action), "rasa");
@@ -150,7 +152,7 @@ impl Actions {
             return called;
         };
         let body = serde_json::to_vec(&request(call, domain)).unwrap_or_default();
-        let answer = self.exchange(endpoint, Method::Post, &endpoint.base, Some(&body), call.key, &mut called).await;
+        let answer = self.exchange(endpoint, Method::Post, &endpoint.base, Some(&body), (call.key, call.request_id), &mut called).await;
         if let Some((status, json)) = answer {
             called.outcome = match status {
                 200..=299 => "ok",

@@ -24,6 +24,9 @@ pub struct Values<'a> {
     pub message_id: i64,
     /// The call's `Idempotency-Key`.
     pub key: String,
+    /// The turn's request id, sent as `X-Request-Id` so the backend's logs
+    /// and Usher's meet.
+    pub request_id: &'a str,
 }
 
 impl Values<'_> {
@@ -137,7 +140,7 @@ mod tests {
     #[test]
     fn values_are_encoded_not_concatenated() {
         let slots = BTreeMap::from([("order_id".to_string(), "A1/../x?y=\"z\"".to_string())]);
-        let values = Values { slots: &slots, conversation: "web-1", channel: "web", message_id: 7, key: "k".into() };
+        let values = Values { slots: &slots, conversation: "web-1", channel: "web", message_id: 7, key: "k".into(), request_id: "r" };
         let base = reqwest::Url::parse("http://127.0.0.1:9/api/").unwrap();
         let body =
             serde_json::json!({"order": "{order_id}", "note": "for {conversation}", "missing": "{email}", "n": 3});

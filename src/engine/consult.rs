@@ -27,6 +27,9 @@ pub struct Asker<'a> {
     pub channel: &'a str,
     /// The stored inbound message's id.
     pub inbound_id: i64,
+    /// The turn's request id: the HTTP request's `x-request-id`, or one
+    /// made for the turn.
+    pub request_id: &'a str,
     /// The intent files the turn runs on (actions' specs).
     pub domain: &'a Domain,
 }
@@ -116,6 +119,7 @@ impl Source for Backend {
             channel: asker.channel,
             message_id: asker.inbound_id,
             key: idempotency_key(conversation, asker.inbound_id, &self.spec.name),
+            request_id: asker.request_id,
         };
         Ok(Found::Called(self.actions.call(&self.spec, &values).await))
     }
@@ -138,7 +142,7 @@ impl Source for Rasa {
         let Need::Rasa { action, slots, text, ranking, entities } = need else { return Err(mismatch(need, "rasa")) };
         let conversation = asker.conversation.as_str();
         let key = idempotency_key(conversation, asker.inbound_id, &format!("rasa.{action}"));
-        let call = RasaCall { action, conversation, channel: asker.channel, slots, text, ranking, entities, key: &key };
+        let call = RasaCall { action, conversation, channel: asker.channel, slots, text, ranking, entities, key: &key, request_id: asker.request_id };
         Ok(Found::Called(self.0.call_rasa(&call, asker.domain).await))
     }
 }

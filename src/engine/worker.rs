@@ -148,7 +148,7 @@ async fn locked_turn(inner: &Arc<Inner>, inbound: &Inbound, inbound_id: i64) -> 
 /// when the turn opened a handoff ticket. The path is one-way:
 /// [`understand`] → [`dialogue::plan`] → [`consult`] → [`dialogue::decide`]
 /// → [`persist`].
-#[tracing::instrument(skip_all, fields(conversation = %inbound.conversation, message = inbound_id))]
+#[tracing::instrument(skip_all, fields(conversation = %inbound.conversation, message = inbound_id, request_id = %request_id(inbound, inbound_id)))]
 async fn answer(inner: &Arc<Inner>, inbound: &Inbound, inbound_id: i64) -> Result<(Turn, bool), Error> {
     let brain = {
         let guard = inner.brain.read().unwrap_or_else(|p| p.into_inner());
@@ -161,8 +161,14 @@ async fn answer(inner: &Arc<Inner>, inbound: &Inbound, inbound_id: i64) -> Resul
     let payload = inbound.payload.as_deref().or_else(|| command_payload(&inbound.text));
     let parse = understand(inner, &brain, &inbound.text, payload).await?;
     let msg = Message { text: &inbound.text, payload };
-    let asker =
-        Asker { conversation: &inbound.conversation, channel: &inbound.channel, inbound_id, domain: &brain.domain };
+    let request_id = request_id(inbound, inbound_id);
+    let asker = Asker {
+        conversation: &inbound.conversation,
+        channel: &inbound.channel,
+        inbound_id,
+        request_id: &request_id,
+        domain: &brain.domain,
+    };
     let evidence = consult(inner, &brain.domain, &tracker, msg, &parse, asker).await?;
     let decision = dialogue::decide(&brain.domain, &mut tracker, msg, &parse, &evidence);
     let handoff = decision.handoff.map(|reason| NewTicket::new(reason, parse.sentiment));
@@ -187,6 +193,12 @@ async fn answer(inner: &Arc<Inner>, inbound: &Inbound, inbound_id: i64) -> Resul
         })
         .collect();
     Ok((Turn { inbound_id, parse, evidence, replies }, handoff.is_some()))
+}
+
+/// The turn's request id: the HTTP request's, else one named after the
+/// stored message (the same when a message is answered again after a crash).
+fn request_id(inbound: &Inbound, inbound_id: i64) -> String {
+    inbound.request_id.clone().unwrap_or_else(|| format!("msg-{inbound_id}"))
 }
 
 /// What the message means: a pressed button's intent for certain, else

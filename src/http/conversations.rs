@@ -50,9 +50,11 @@ pub(super) async fn post_message(
 ) -> Result<Json<PostedMessage>, AppError> {
     let conversation = conversation(id)?;
     state.access.authorize(&conversation, super::credential(&headers)?).await?;
-    let inbound = MessageBody::decode(&body)
+    let mut inbound = MessageBody::decode(&body)
         .map_err(|e| AppError::new(StatusCode::BAD_REQUEST, e.to_string()))?
         .into_inbound(conversation.clone(), "api");
+    // Set by the request-id layer (or the caller): the turn's logs and backend calls carry it.
+    inbound.request_id = headers.get("x-request-id").and_then(|v| v.to_str().ok()).map(str::to_string);
     let turn = state.engine.handle(inbound).await?;
     let nlu = turn.details()?;
     let replies = turn

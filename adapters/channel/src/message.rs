@@ -73,6 +73,11 @@ pub struct Inbound {
     /// again is stored and answered once.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub platform_id: Option<String>,
+    /// The id of the HTTP request that carried it (`x-request-id`), which
+    /// the turn's log lines and backend calls carry; the engine makes one
+    /// for messages that came another way.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
 }
 
 impl Inbound {
@@ -86,6 +91,7 @@ impl Inbound {
             payload: None,
             attachments: Vec::new(),
             platform_id: None,
+            request_id: None,
         }
     }
 

@@ -172,6 +172,7 @@ impl Handler {
                                 payload: None,
                                 attachments: Vec::new(),
                                 platform_id: Some(format!("message:{}", message.get())),
+                                request_id: None,
                             };
                             self.submit(inbound).await;
                         }
@@ -299,5 +300,6 @@ fn greeting(conversation: ConversationId, user: u64) -> Inbound {
         payload: Some("/greet".into()),
         attachments: Vec::new(),
         platform_id: None,
+        request_id: None,
     }
 }

@@ -121,6 +121,7 @@ pub fn message(msg: &Message, place: Place) -> Event {
         payload: None,
         attachments: Vec::new(),
         platform_id: Some(format!("message:{}", msg.id.get())),
+        request_id: None,
     };
     Event::Message { inbound }
 }
@@ -153,6 +154,7 @@ fn component(c: &ComponentInteraction) -> Event {
                 payload: Some(c.data.custom_id.clone()),
                 attachments: Vec::new(),
                 platform_id: Some(format!("interaction:{}", c.id.get())),
+                request_id: None,
             };
             Event::Press { interaction: Box::new(c.clone()), inbound }
         }

@@ -86,6 +86,7 @@ fn from_message(message: &Message) -> Event {
         payload,
         attachments: Vec::new(),
         platform_id: Some(format!("message:{}", message.id.0)),
+        request_id: None,
     };
     Event::Message { chat: message.chat.id, inbound, callback: None }
 }
@@ -115,6 +116,7 @@ fn from_callback(query: &CallbackQuery) -> Event {
         payload: Some(data.to_string()),
         attachments: Vec::new(),
         platform_id: Some(format!("callback:{callback}")),
+        request_id: None,
     };
     Event::Message { chat, inbound, callback: Some(callback) }
 }

@@ -164,6 +164,7 @@ macro_rules! conversation_queries {
                         payload: r.try_get("payload")?,
                         attachments: Vec::new(),
                         platform_id: r.try_get("platform_id")?,
+                        request_id: None,
                     };
                     pending.push((r.try_get("id")?, inbound));
                 }
