@@ -49,9 +49,8 @@ fn every_shipped_intent_file_loads_cleanly() {
     for i in &d.intents {
         assert!(i.examples.len() >= 15, "{} has {} examples", i.name, i.examples.len());
     }
-    for name in ["refund", "transfer"] {
-        assert!(d.forms.contains_key(name), "form {name}");
-    }
+    assert!(d.forms.contains_key("transfer"), "the transfer form");
+    assert!(d.flows.contains_key("refund"), "the refund flow");
     for name in ["talk_to_human", "out_of_scope", "compose_melody", "write_poem", "analyze_text", "greet"] {
         assert!(d.intent(name).is_some(), "intent {name}");
     }
@@ -455,4 +454,28 @@ fn broken_flows_are_reported_where_they_are_written() {
             assert_eq!(*line, changed, "{expected} is reported on the changed line: {errs:?}");
         }
     }
+}
+
+#[test]
+fn follow_ups_name_the_intents_they_follow() {
+    let yaml = r#"
+intents:
+  - name: transfer_time
+    examples: [how long does that take, when will it arrive, how long until they get it, is it quick, how fast is that]
+    after: [ticket_transfer]
+    respond: transfer_time
+  - name: ticket_transfer
+    examples: [transfer my ticket, send my ticket to a friend, give my ticket away, move my ticket, pass my ticket on]
+    respond: transfer_time
+responses:
+  transfer_time:
+    - text: "Minutes."
+"#;
+    let d = load_sources(&files(&[("a.yaml", yaml)])).unwrap_or_else(|r| panic!("{r}")).domain;
+    assert_eq!(d.intent("transfer_time").unwrap().after, ["ticket_transfer"]);
+    assert!(d.intent("ticket_transfer").unwrap().after.is_empty());
+    let broken = yaml.replace("after: [ticket_transfer]", "after: [ticket_transfers]");
+    let errs = errors(&load_sources(&files(&[("a.yaml", &broken)])).unwrap_err());
+    let line = broken.lines().position(|l| l.contains("after:")).unwrap() + 1;
+    assert!(errs.iter().any(|e| e.1 == line && e.4.contains("unknown intent \"ticket_transfers\"")), "{errs:?}");
 }
