@@ -47,6 +47,10 @@ pub struct Intent {
     /// Where its `call:` is written, when it has one (for checks that need
     /// `config.yaml`).
     pub call_at: Option<Origin>,
+    /// A follow-up's context (`after:`): it is recognised only right after
+    /// one of these intents ("how long does that take" after a transfer).
+    /// Empty: any time.
+    pub after: Vec<String>,
 }
 
 /// What the bot does for an intent.

@@ -271,6 +271,7 @@ impl Checker<'_> {
         let mut intents: Vec<Intent> = Vec::new();
         let mut seen_examples: HashMap<String, String> = HashMap::new();
         let mut seen_names: IndexMap<String, ()> = IndexMap::new();
+        let mut afters = Vec::new();
         for (file, index, r) in raw {
             let path = [key("intents"), Seg::Index(index)];
             let name = r.name.clone();
@@ -325,7 +326,20 @@ impl Checker<'_> {
                 let pos = locate::locate(&self.files[file].1, &at("call")).unwrap_or_default();
                 Origin { file: self.files[file].0.clone(), line: pos.line, column: pos.column }
             });
-            intents.push(Intent { name, title, examples, action, call_at });
+            intents.push(Intent { name, title, examples, action, call_at, after: r.after.clone() });
+            afters.push((file, index));
+        }
+        // Follow-ups may name intents defined after them, so they are checked last.
+        for (intent, (file, index)) in intents.iter().zip(afters) {
+            for (i, prior) in intent.after.iter().enumerate() {
+                if prior == &intent.name {
+                    let msg = "an intent cannot follow itself: list the intents it follows up on".into();
+                    self.error(file, &[key("intents"), Seg::Index(index), key("after"), Seg::Index(i)], Some(&intent.name), msg);
+                } else if !seen_names.contains_key(prior) && !broken.contains(prior) {
+                    let msg = format!("`after:` names unknown intent {prior:?}");
+                    self.error(file, &[key("intents"), Seg::Index(index), key("after"), Seg::Index(i)], Some(&intent.name), msg);
+                }
+            }
         }
         intents
     }

@@ -120,6 +120,8 @@ pub(crate) struct RawIntent {
     pub call: Option<String>,
     #[serde(default)]
     pub flow: Option<String>,
+    #[serde(default)]
+    pub after: Vec<String>,
 }
 
 #[derive(Debug, Deserialize)]
