@@ -211,8 +211,10 @@ async fn understand(inner: &Inner, brain: &Arc<Brain>, text: &str, payload: Opti
     }
 }
 
-/// Most rounds of planning and consulting in one turn.
-const ROUNDS: usize = 4;
+/// Most rounds of planning and consulting in one turn: each round brings
+/// what the policy lacks first (a flow's calls come one round each). A need
+/// still missing after the last round counts as not found (an action: `error`).
+const ROUNDS: usize = 8;
 
 /// Asks the policy what it lacks and consults a source for each need until
 /// it lacks nothing (or [`ROUNDS`] have passed).
