@@ -158,6 +158,15 @@ enum TestCommand {
         #[arg(long, default_value_t = 42)]
         seed: u64,
     },
+    /// Two-turn follow-ups: the second message's intent in the first's context, and read alone.
+    Followups {
+        /// The cases.
+        #[arg(long, default_value = "eval/followups.yaml")]
+        data: PathBuf,
+        /// Print one JSON object (with every case) on the last line.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -225,6 +234,9 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
             test_nlu::entities(&load_config(&args.config)?, &data, seed)
         }
         Command::Test { command: TestCommand::Nlu(a) } => test_nlu::run(&load_config(&args.config)?, &a),
+        Command::Test { command: TestCommand::Followups { data, json } } => {
+            test_nlu::followups(&load_config(&args.config)?, &data, json)
+        }
         Command::Models { command: ModelsCommand::Fetch { dir } } => {
             let dir = match dir {
                 Some(d) => d,

@@ -127,3 +127,23 @@ pub fn entities(config: &Config, data: &std::path::Path, seed: u64) -> anyhow::R
     println!("{}", serde_json::to_string(&r)?);
     Ok(ExitCode::SUCCESS)
 }
+
+/// `usher test followups`: the configured classifier, trained on the
+/// intent files (or loaded from the model cache), on two-turn follow-ups.
+pub fn followups(config: &Config, data: &std::path::Path, json: bool) -> anyhow::Result<ExitCode> {
+    let cases = eval::followups::load(data)?;
+    let features = usher::bootstrap::features(config);
+    eprintln!("{} cases, features {}", cases.len(), features.id());
+    let (brain, _, _) = usher::bootstrap::brain(config, features, None, &mut training_bar("intent classifier"))?;
+    let r = eval::followups::evaluate(&brain.nlu, &cases)?;
+    for o in r.outcomes.iter().filter(|o| o.in_context != o.expect) {
+        let kind = if o.control { "control" } else { "follow-up" };
+        println!("miss ({kind}): {:?} after {} -> {} (expected {})", o.second, o.first_intent, o.in_context, o.expect);
+    }
+    println!("follow-ups: {:.1}% in context, {:.1}% read alone ({} cases)", r.in_context * 100.0, r.alone * 100.0, r.n);
+    println!("controls:   {:.1}% in context ({} cases)", r.controls_in_context * 100.0, r.controls);
+    if json {
+        println!("{}", serde_json::to_string(&r)?);
+    }
+    Ok(ExitCode::SUCCESS)
+}

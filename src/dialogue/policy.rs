@@ -222,6 +222,21 @@ impl<'a> Turn<'a> {
                 return self.fallback();
             }
         }
+        // A template the classifier is not sure of: the documents answer
+        // the message itself when they can ("can I bring my own food" gets
+        // the food rule, not the general venue page).
+        let template = matches!(self.domain.intent(&parse.intent.name).map(|i| &i.action), Some(Action::Respond(_)));
+        if !by_button && template && parse.intent.confidence < self.domain.policy.prefer_knowledge_below {
+            match self.passage() {
+                Lookup::Pending => return,
+                Lookup::Got(Some(answer)) => {
+                    self.tracker.fallbacks = 0;
+                    self.tracker.remember(parse.intent.clone());
+                    return self.cite(answer);
+                }
+                Lookup::Got(None) => {}
+            }
+        }
         self.tracker.fallbacks = 0;
         self.tracker.remember(parse.intent.clone());
         self.act(&parse.intent.name, &parse.entities);

@@ -13,7 +13,7 @@ use tokio::sync::oneshot;
 
 use super::Brain;
 use crate::metrics::Metrics;
-use crate::nlu::Parse;
+use crate::nlu::{Context, Parse};
 use crate::Error;
 
 /// Largest batch.
@@ -22,6 +22,7 @@ const MAX_BATCH: usize = 64;
 struct Request {
     brain: Arc<Brain>,
     text: String,
+    context: Context,
     reply: oneshot::Sender<Result<Parse, Error>>,
 }
 
@@ -41,10 +42,11 @@ impl Batcher {
         Ok(Self { tx })
     }
 
-    /// Understands `text` with `brain`, batched with whatever else waits.
-    pub(crate) async fn parse(&self, brain: Arc<Brain>, text: String) -> Result<Parse, Error> {
+    /// Understands `text` in `context` with `brain`, batched with whatever
+    /// else waits.
+    pub(crate) async fn parse(&self, brain: Arc<Brain>, text: String, context: Context) -> Result<Parse, Error> {
         let (reply, answer) = oneshot::channel();
-        self.tx.send(Request { brain, text, reply }).map_err(|_| Error::ShuttingDown)?;
+        self.tx.send(Request { brain, text, context, reply }).map_err(|_| Error::ShuttingDown)?;
         answer.await.map_err(|_| Error::ShuttingDown)?
     }
 }
@@ -65,8 +67,9 @@ fn run(rx: &mpsc::Receiver<Request>, metrics: &Metrics) {
                 batch.into_iter().partition(|r| Arc::ptr_eq(&r.brain, &brain));
             batch = rest;
             let texts: Vec<&str> = same.iter().map(|r| r.text.as_str()).collect();
+            let contexts: Vec<Context> = same.iter().map(|r| r.context.clone()).collect();
             let started = Instant::now();
-            let parsed = brain.nlu.parse_batch(&texts);
+            let parsed = brain.nlu.parse_batch_in(&texts, &contexts);
             metrics.inference.observe(started.elapsed());
             metrics.batch_size.observe_value(same.len() as f64);
             match parsed {

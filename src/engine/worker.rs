@@ -13,7 +13,7 @@ use crate::dialogue::{self, command_payload, payload_intent, Evidence, Message, 
 use crate::handoff::{Event, NewTicket};
 use crate::intents::Domain;
 use crate::metrics::Metrics;
-use crate::nlu::Parse;
+use crate::nlu::{Context, Parse};
 use crate::store::TurnRecord;
 use crate::Error;
 
@@ -159,7 +159,8 @@ async fn answer(inner: &Arc<Inner>, inbound: &Inbound, inbound_id: i64) -> Resul
         tracker.back_to_bot();
     }
     let payload = inbound.payload.as_deref().or_else(|| command_payload(&inbound.text));
-    let parse = understand(inner, &brain, &inbound.text, payload).await?;
+    let context = Context::after(tracker.recent.iter().map(|r| r.name.as_str()));
+    let parse = understand(inner, &brain, &inbound.text, payload, context).await?;
     let msg = Message { text: &inbound.text, payload };
     let request_id = request_id(inbound, inbound_id);
     let asker = Asker {
@@ -202,12 +203,19 @@ fn request_id(inbound: &Inbound, inbound_id: i64) -> String {
 }
 
 /// What the message means: a pressed button's intent for certain, else
-/// the NLU's reading (batched on the NLU thread).
+/// the NLU's reading in the conversation's context (batched on the NLU
+/// thread): follow-ups count only after the intents they follow.
 #[tracing::instrument(skip_all)]
-async fn understand(inner: &Inner, brain: &Arc<Brain>, text: &str, payload: Option<&str>) -> Result<Parse, Error> {
+async fn understand(
+    inner: &Inner,
+    brain: &Arc<Brain>,
+    text: &str,
+    payload: Option<&str>,
+    context: Context,
+) -> Result<Parse, Error> {
     match payload_intent(&brain.domain, payload) {
         Some(name) => Ok(Parse::certain(name, brain.nlu.entities(text))),
-        None => inner.nlu.parse(Arc::clone(brain), text.to_string()).await,
+        None => inner.nlu.parse(Arc::clone(brain), text.to_string(), context).await,
     }
 }
 

@@ -52,6 +52,32 @@ pub struct Ranked {
     pub confidence: f32,
 }
 
+/// What the conversation says about the next message: the intents it
+/// recognised last, newest last. Follow-up intents (`after:` in the intent
+/// files) are recognised only right after the intents they follow.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Context {
+    /// The latest recognised intents, newest last.
+    pub recent: Vec<String>,
+}
+
+impl Context {
+    /// How many of the latest intents a follow-up may follow: the one just
+    /// before, or the one before a question the bot asked in between.
+    pub const WINDOW: usize = 2;
+
+    /// The context after `recent` (the tracker's recent intents, newest last).
+    pub fn after<'a>(recent: impl DoubleEndedIterator<Item = &'a str>) -> Self {
+        let mut recent: Vec<String> = recent.rev().take(Self::WINDOW).map(str::to_string).collect();
+        recent.reverse();
+        Self { recent }
+    }
+
+    fn allows(&self, after: &[String]) -> bool {
+        after.is_empty() || after.iter().any(|a| self.recent.contains(a))
+    }
+}
+
 /// What NLU made of one message.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Parse {
@@ -81,6 +107,8 @@ pub struct Nlu {
     features: Features,
     sentiment: Option<Arc<Sentiment>>,
     tagger: Option<Arc<Tagger>>,
+    /// Per label (the classifier's order), the intents it follows up on.
+    after: Vec<Vec<String>>,
 }
 
 /// How the classifier came to be.
@@ -96,12 +124,18 @@ impl Nlu {
     /// Wraps a classifier with the domain's entity rules.
     pub fn new(classifier: Classifier, domain: &Domain) -> Self {
         let features = classifier.features().clone();
+        let after = classifier
+            .labels()
+            .iter()
+            .map(|l| domain.intent(l).map(|i| i.after.clone()).unwrap_or_default())
+            .collect();
         Self {
             classifier: Arc::new(classifier),
             extractor: EntityExtractor::new(domain),
             features,
             sentiment: None,
             tagger: None,
+            after,
         }
     }
 
@@ -205,9 +239,19 @@ impl Nlu {
         self.classifier.name()
     }
 
-    /// Parses a batch of messages.
+    /// Parses a batch of messages, each read alone (no follow-ups).
     pub fn parse_batch(&self, texts: &[&str]) -> Result<Vec<Parse>, Error> {
-        let probs = self.classifier.predict(texts)?;
+        self.parse_batch_in(texts, &vec![Context::default(); texts.len()])
+    }
+
+    /// Parses a batch of messages, each in its conversation's context:
+    /// follow-up intents whose context is absent get no probability, and
+    /// the rest share theirs.
+    pub fn parse_batch_in(&self, texts: &[&str], contexts: &[Context]) -> Result<Vec<Parse>, Error> {
+        let mut probs = self.classifier.predict(texts)?;
+        for (p, context) in probs.iter_mut().zip(contexts) {
+            self.condition(p, context);
+        }
         let labels = self.classifier.labels();
         let tagged = self.tagged(texts)?;
         let scores = match &self.sentiment {
@@ -268,9 +312,30 @@ impl Nlu {
             .collect())
     }
 
-    /// Parses one message.
+    /// Zeroes the follow-ups `context` does not allow and renormalises.
+    fn condition(&self, p: &mut [f32], context: &Context) {
+        let mut kept = 0.0;
+        for (p, after) in p.iter_mut().zip(&self.after) {
+            if !context.allows(after) {
+                *p = 0.0;
+            }
+            kept += *p;
+        }
+        if kept > 0.0 {
+            p.iter_mut().for_each(|p| *p /= kept);
+        }
+    }
+
+    /// Parses one message, read alone.
     pub fn parse(&self, text: &str) -> Result<Parse, Error> {
-        self.parse_batch(&[text])?.pop().ok_or_else(|| Error::Model("classifier returned nothing".into()))
+        self.parse_in(text, &Context::default())
+    }
+
+    /// Parses one message in its conversation's context.
+    pub fn parse_in(&self, text: &str, context: &Context) -> Result<Parse, Error> {
+        self.parse_batch_in(&[text], std::slice::from_ref(context))?
+            .pop()
+            .ok_or_else(|| Error::Model("classifier returned nothing".into()))
     }
 
     /// Entities only (for button payloads, which skip the classifier).

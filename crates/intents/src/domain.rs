@@ -289,6 +289,10 @@ pub struct Response {
 pub struct Policy {
     /// Below this confidence the bot asks for clarification.
     pub fallback_threshold: f32,
+    /// Below this confidence an intent that sends a template looks in the
+    /// knowledge base first, and a passage that answers the message itself
+    /// wins over the template.
+    pub prefer_knowledge_below: f32,
     /// After this many consecutive fallbacks the bot offers a human.
     pub handoff_after_fallbacks: u32,
     /// Invalid answers to one slot before the bot offers a human.
@@ -325,6 +329,7 @@ impl Default for Policy {
     fn default() -> Self {
         Self {
             fallback_threshold: 0.45,
+            prefer_knowledge_below: 0.6,
             handoff_after_fallbacks: 2,
             form_max_attempts: 3,
             handoff_keywords: Vec::new(),

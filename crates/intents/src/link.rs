@@ -200,8 +200,15 @@ impl Checker<'_> {
             self.error(file, &path, None, format!("fallback_threshold must be between 0 and 1, not {threshold}"));
             return None;
         }
+        let prefer = raw.prefer_knowledge_below.unwrap_or(defaults.prefer_knowledge_below);
+        if !(0.0..=1.0).contains(&prefer) {
+            let path = [key("policy"), key("prefer_knowledge_below")];
+            self.error(file, &path, None, format!("prefer_knowledge_below must be between 0 and 1, not {prefer}"));
+            return None;
+        }
         Some(Policy {
             fallback_threshold: threshold,
+            prefer_knowledge_below: prefer,
             handoff_after_fallbacks: raw.handoff_after_fallbacks.unwrap_or(defaults.handoff_after_fallbacks).max(1),
             form_max_attempts: raw.form_max_attempts.unwrap_or(defaults.form_max_attempts).max(1),
             handoff_keywords: raw.handoff_keywords.iter().map(|k| k.to_lowercase()).collect(),

@@ -176,6 +176,8 @@ pub(crate) struct RawPolicy {
     #[serde(default)]
     pub fallback_threshold: Option<f32>,
     #[serde(default)]
+    pub prefer_knowledge_below: Option<f32>,
+    #[serde(default)]
     pub handoff_after_fallbacks: Option<u32>,
     #[serde(default)]
     pub form_max_attempts: Option<u32>,

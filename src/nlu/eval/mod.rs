@@ -5,6 +5,7 @@
 
 pub mod data;
 pub mod entities;
+pub mod followups;
 pub mod metrics;
 mod plot;
 
