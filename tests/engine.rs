@@ -92,6 +92,22 @@ async fn a_digression_into_another_flow_is_answered_and_the_refund_resumes() {
 }
 
 #[tokio::test]
+async fn follow_ups_are_read_in_the_conversations_context() {
+    let (_dir, mut fan) = common::fan("fan-follow-up").await;
+    // Mid-transfer, "how long does that take" is the transfer's follow-up.
+    let r = fan.say("can I transfer my ticket to a friend").await;
+    assert!(text(&r[0]).contains("Which order"), "{r:?}");
+    let r = fan.say("how long does that take").await;
+    assert!(text(&r[0]).contains("Transfers are usually instant"), "{r:?}");
+    assert!(text(&r[1]).contains("Which order"), "the transfer goes on: {r:?}");
+    // Out of its context the follow-up is never chosen.
+    let (_dir2, mut other) = common::fan("fan-no-context").await;
+    other.say("hello").await;
+    let r = other.say("how long does that take").await;
+    assert!(!text(&r[0]).contains("Transfers are usually instant"), "{r:?}");
+}
+
+#[tokio::test]
 async fn with_the_backend_down_the_fan_is_told_and_offered_a_person() {
     let dir = tempfile::tempdir().unwrap();
     let engine = common::engine_without_backend(dir.path()).await;

@@ -290,10 +290,13 @@ impl<'a> Turn<'a> {
         }
         let intent = self.domain.intent(&parse.intent.name);
         let same_flow = intent.is_some_and(|i| i.action == Action::Flow(flow.name.clone()));
-        let digression = by_button
-            || (parse.intent.confidence >= DIGRESSION_CONFIDENCE.max(self.domain.policy.fallback_threshold)
-                && intent.is_some()
-                && !same_flow);
+        // A follow-up recognised in its context ("how long does that take"
+        // mid-transfer) is likely meant: the fallback threshold will do.
+        let needed = match intent.is_some_and(|i| !i.after.is_empty()) {
+            true => self.domain.policy.fallback_threshold,
+            false => DIGRESSION_CONFIDENCE.max(self.domain.policy.fallback_threshold),
+        };
+        let digression = by_button || (parse.intent.confidence >= needed && intent.is_some() && !same_flow);
         if digression {
             self.tracker.remember(parse.intent.clone());
             match intent.map(|i| &i.action) {
