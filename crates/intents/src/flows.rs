@@ -42,31 +42,18 @@ pub(super) fn slot_names<'a>(flows: impl Iterator<Item = &'a RawFlow>) -> BTreeS
     out
 }
 
-/// A step's kind as written, for messages.
+/// A step's kinds as written (one, when the step is right).
 fn kinds(s: &RawStep) -> Vec<&'static str> {
-    let mut out = Vec::new();
-    if s.collect.is_some() {
-        out.push("collect");
-    }
-    if s.call.is_some() {
-        out.push("call");
-    }
-    if s.branch.is_some() {
-        out.push("branch");
-    }
-    if s.respond.is_some() {
-        out.push("respond");
-    }
-    if s.set.is_some() {
-        out.push("set");
-    }
-    if s.handoff.is_some() {
-        out.push("handoff");
-    }
-    if s.goto.is_some() {
-        out.push("goto");
-    }
-    out
+    let set = [
+        ("collect", s.collect.is_some()),
+        ("call", s.call.is_some()),
+        ("branch", s.branch.is_some()),
+        ("respond", s.respond.is_some()),
+        ("set", s.set.is_some()),
+        ("handoff", s.handoff.is_some()),
+        ("goto", s.goto.is_some()),
+    ];
+    set.into_iter().filter(|(_, on)| *on).map(|(kind, _)| kind).collect()
 }
 
 impl Checker<'_> {

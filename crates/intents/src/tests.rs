@@ -10,6 +10,13 @@ fn files(list: &[(&str, &str)]) -> Vec<(PathBuf, String)> {
     list.iter().map(|(p, s)| (PathBuf::from(p), s.to_string())).collect()
 }
 
+/// The domain of one file that must load without errors or warnings.
+fn clean(src: &str) -> Domain {
+    let loaded = load_sources(&files(&[("a.yaml", src)])).unwrap_or_else(|r| panic!("{r}"));
+    assert!(loaded.warnings.is_empty(), "{:#?}", loaded.warnings);
+    loaded.domain
+}
+
 fn errors(report: &Report) -> Vec<(String, usize, usize, Option<String>, String)> {
     report
         .errors()
@@ -267,9 +274,7 @@ responses:
 
 #[test]
 fn actions_load_with_their_calls() {
-    let loaded = load_sources(&files(&[("a.yaml", ACTIONS)])).unwrap_or_else(|r| panic!("{r}"));
-    assert!(loaded.warnings.is_empty(), "{:#?}", loaded.warnings);
-    let d = &loaded.domain;
+    let d = &clean(ACTIONS);
     assert_eq!(
         d.intent("refund_request").map(|i| &i.action),
         Some(&Action::Flow("form:refund_request".into()))
@@ -307,17 +312,25 @@ fn broken_actions_are_reported_where_they_are_written() {
             "a GET request has no body",
         ),
     ];
+    // A missing success response is reported on the action itself.
+    each_is_reported(ACTIONS, cases, |expected| expected.contains("follows success"));
+}
+
+/// Breaks `base` by each case's replacement (`from` → `to`) and checks the
+/// error naming `expected` is in a.yaml, on the changed line unless
+/// `on_item(expected)` says it is reported on the item as a whole.
+fn each_is_reported(base: &str, cases: &[(&str, &str, &str)], on_item: impl Fn(&str) -> bool) {
     for (from, to, expected) in cases {
-        assert!(ACTIONS.contains(from), "{from:?}");
-        let broken = ACTIONS.replacen(from, to, 1);
+        assert!(base.contains(from), "{from:?}");
+        let broken = base.replacen(from, to, 1);
         let report = load_sources(&files(&[("a.yaml", &broken)])).expect_err(expected);
         let errs = errors(&report);
         let found = errs.iter().find(|e| e.4.contains(expected));
-        let (_, line, column, _, _) = found.unwrap_or_else(|| panic!("{expected:?} not in {errs:#?}"));
+        let (file, line, column, _, _) = found.unwrap_or_else(|| panic!("{expected:?} not in {errs:#?}"));
+        assert_eq!(file, "a.yaml");
         assert!(*line > 0 && *column > 0, "{expected}: {errs:?}");
         let changed = broken.lines().position(|l| to.lines().any(|t| t == l && !from.contains(t))).map(|i| i + 1);
-        // A missing success response is reported on the action itself.
-        if let Some(changed) = changed.filter(|_| !expected.contains("follows success")) {
+        if let Some(changed) = changed.filter(|_| !on_item(expected)) {
             assert_eq!(*line, changed, "{expected} is reported on the changed line: {errs:?}");
         }
     }
@@ -392,9 +405,7 @@ responses:
 
 #[test]
 fn flows_load_with_their_steps() {
-    let loaded = load_sources(&files(&[("a.yaml", FLOWS)])).unwrap_or_else(|r| panic!("{r}"));
-    assert!(loaded.warnings.is_empty(), "{:#?}", loaded.warnings);
-    let d = &loaded.domain;
+    let d = &clean(FLOWS);
     assert_eq!(d.intent("refund_request").map(|i| &i.action), Some(&Action::Flow("refund".into())));
     let refund = &d.flows["refund"];
     assert_eq!(refund.steps.len(), 7);
@@ -438,22 +449,8 @@ fn broken_flows_are_reported_where_they_are_written() {
         ("        call: start_refund\n        next: end\n", "        call: start_refund\n        next: check\n", "no collect step on the way"),
         ("      - handoff: true\n", "      - goto: escalate\n", "no collect step on the way"),
     ];
-    for (from, to, expected) in cases {
-        assert!(FLOWS.contains(from), "{from:?}");
-        let broken = FLOWS.replacen(from, to, 1);
-        let report = load_sources(&files(&[("a.yaml", &broken)])).expect_err(expected);
-        let errs = errors(&report);
-        let found = errs.iter().find(|e| e.4.contains(expected));
-        let (file, line, column, _, _) = found.unwrap_or_else(|| panic!("{expected:?} not in {errs:#?}"));
-        assert_eq!(file, "a.yaml");
-        assert!(*line > 0 && *column > 0, "{expected}: {errs:?}");
-        let changed = broken.lines().position(|l| to.lines().any(|t| t == l && !from.contains(t))).map(|i| i + 1);
-        // Steps that cannot run, or do two things, are reported on the step.
-        let on_step = expected.contains("can never run") || expected.contains("one thing");
-        if let Some(changed) = changed.filter(|_| !on_step) {
-            assert_eq!(*line, changed, "{expected} is reported on the changed line: {errs:?}");
-        }
-    }
+    // Steps that cannot run, or do two things, are reported on the step.
+    each_is_reported(FLOWS, cases, |expected| expected.contains("can never run") || expected.contains("one thing"));
 }
 
 #[test]
