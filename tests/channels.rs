@@ -280,11 +280,13 @@ async fn serve_runs_telegram_and_discord_from_the_config() {
     let config = dir.path().join("config.yaml");
     let yaml = format!(
         "intents: {intents}\ndata_dir: data\nhttp: {{host: 127.0.0.1, port: 0}}\nnlu: {{encoder: null}}\n\
-         knowledge: {{enabled: false}}\nchannels:\n  webchat: {{enabled: true}}\n  \
+         knowledge: {{enabled: false}}\nactions: {{endpoints: {{encore: {{url: '{no_backend}'}}}}}}\n\
+         channels:\n  webchat: {{enabled: true}}\n  \
          telegram: {{enabled: true, api_url: '{tg}'}}\n  discord: {{enabled: true, api_url: '{dc}'}}\n",
         intents = common::repo().join("intents").display(),
         tg = api.url(),
         dc = fake.url(),
+        no_backend = common::NO_BACKEND,
     );
     std::fs::write(&config, yaml).unwrap();
     let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_usher"))

@@ -109,9 +109,10 @@ async fn a_kill_9_under_load_loses_no_acknowledged_message_and_answers_each_once
     }
 }
 
-/// The refund backend for the idempotency test: the first call with a key
-/// makes the refund and then never answers (Usher is killed meanwhile);
-/// a repeated key gets the first answer and refunds nothing.
+/// The refund backend for the idempotency test: the order lookup answers at
+/// once; the first refund call with a key makes the refund and then never
+/// answers (Usher is killed meanwhile); a repeated key gets the first
+/// answer and refunds nothing.
 #[derive(Default)]
 struct Refunds {
     /// Idempotency key -> calls seen.
@@ -124,7 +125,13 @@ async fn refund_backend() -> (String, Arc<Mutex<Refunds>>) {
     use axum::http::HeaderMap;
     let state = Arc::new(Mutex::new(Refunds::default()));
     let shared = Arc::clone(&state);
+    // The refund flow looks the order up first: a cancelled show.
+    let order = r#"{"order_id":"A12345","state":"paid","event":{"name":"The Lumineers","status":"cancelled"}}"#;
     let app = axum::Router::new().route(
+        "/orders/{id}",
+        axum::routing::get(move || async move { ([("content-type", "application/json")], order) }),
+    );
+    let app = app.route(
         "/orders/{id}/refund",
         axum::routing::post(move |headers: HeaderMap| {
             let state = Arc::clone(&shared);

@@ -65,14 +65,22 @@ async fn the_backend_decides_refunds_and_answers_lookups() {
     let r = fan.say("check order A12345").await;
     assert!(text(&r[0]).contains("Order A12345 (refunded)"), "{r:?}");
     let t = fan.transcript().await;
-    let calls: Vec<&str> = t
+    let calls: Vec<String> = t
         .messages
         .iter()
         .filter_map(|m| m.nlu.as_ref()?.get("actions")?.as_array())
         .flatten()
-        .map(|c| c["outcome"].as_str().unwrap())
+        .map(|c| format!("{} {}", c["action"].as_str().unwrap(), c["outcome"].as_str().unwrap()))
         .collect();
-    assert_eq!(calls, ["resale", "not_found", "ok", "ok", "ok"], "every call is stored with its turn");
+    let expected = [
+        "find_order ok", // B23456 is on sale: resale, no refund asked
+        "find_order not_found",
+        "event_times ok",
+        "find_order ok", // A12345 was cancelled: refunded
+        "start_refund ok",
+        "check_order ok",
+    ];
+    assert_eq!(calls, expected, "every call is stored with its turn");
 }
 
 #[tokio::test]
@@ -123,7 +131,9 @@ async fn with_the_backend_down_the_fan_is_told_and_offered_a_person() {
     assert!(!call["detail"].as_str().unwrap().is_empty(), "{call}");
     assert!(!t.tracker.slots.contains_key("refund_id"), "nothing saved from a failed call");
     let metrics = engine.metrics().render();
-    assert!(metrics.contains("usher_action_calls_total{action=\"start_refund\",outcome=\"error\"} 1"), "{metrics}");
+    // The flow's lookup failed, so no refund was asked for.
+    assert!(metrics.contains("usher_action_calls_total{action=\"find_order\",outcome=\"error\"} 1"), "{metrics}");
+    assert!(!metrics.contains("action=\"start_refund\""), "{metrics}");
 }
 
 #[tokio::test]

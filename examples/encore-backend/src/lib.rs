@@ -10,7 +10,8 @@
 //! - `seed`: the demo's orders, events and subscriptions.
 //!
 //! # API
-//! - `GET /orders/{id}`: the order and its event (404 when unknown).
+//! - `GET /orders/{id}[?email=]`: the order and its event (404 when
+//!   unknown, or when `email` is given and is not the order's).
 //! - `POST /orders/{id}/refund` `{"email"}`: cancelled or postponed events
 //!   are refunded (200); events still on get 422 with a resale link; an
 //!   order already refunded gets 409; a wrong email is 404.
@@ -25,7 +26,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use axum::body::Bytes;
-use axum::extract::{Path as UrlPath, State};
+use axum::extract::{Path as UrlPath, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -227,11 +228,25 @@ async fn load_order(db: &SqlitePool, id: &str) -> Result<Option<Value>, sqlx::Er
     }))
 }
 
-async fn order(State(app): State<App>, UrlPath(id): UrlPath<String>, headers: HeaderMap) -> Response {
+/// `?email=`: the order only for its owner's email.
+#[derive(serde::Deserialize)]
+struct Owner {
+    email: Option<String>,
+}
+
+async fn order(
+    State(app): State<App>,
+    UrlPath(id): UrlPath<String>,
+    Query(owner): Query<Owner>,
+    headers: HeaderMap,
+) -> Response {
     if let Err(refused) = app.verified(&headers, &Bytes::new()) {
         return refused;
     }
     match load_order(&app.db, &id).await {
+        Ok(Some(order)) if owner.email.as_deref().is_some_and(|e| !order["email"].as_str().unwrap_or_default().eq_ignore_ascii_case(e)) => {
+            refuse(StatusCode::NOT_FOUND, "no such order for that email")
+        }
         Ok(Some(order)) => reply(StatusCode::OK, order),
         Ok(None) => refuse(StatusCode::NOT_FOUND, "no such order"),
         Err(e) => refuse(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
