@@ -152,7 +152,9 @@ impl Actions {
             return called;
         };
         let body = serde_json::to_vec(&request(call, domain)).unwrap_or_default();
-        let answer = self.exchange(endpoint, Method::Post, &endpoint.base, Some(&body), (call.key, call.request_id), &mut called).await;
+        let answer = self
+            .exchange(endpoint, Method::Post, &endpoint.base, Some(&body), (call.key, call.request_id), &mut called)
+            .await;
         if let Some((status, json)) = answer {
             called.outcome = match status {
                 200..=299 => "ok",

@@ -140,7 +140,14 @@ mod tests {
     #[test]
     fn values_are_encoded_not_concatenated() {
         let slots = BTreeMap::from([("order_id".to_string(), "A1/../x?y=\"z\"".to_string())]);
-        let values = Values { slots: &slots, conversation: "web-1", channel: "web", message_id: 7, key: "k".into(), request_id: "r" };
+        let values = Values {
+            slots: &slots,
+            conversation: "web-1",
+            channel: "web",
+            message_id: 7,
+            key: "k".into(),
+            request_id: "r",
+        };
         let base = reqwest::Url::parse("http://127.0.0.1:9/api/").unwrap();
         let body =
             serde_json::json!({"order": "{order_id}", "note": "for {conversation}", "missing": "{email}", "n": 3});

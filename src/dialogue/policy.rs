@@ -420,7 +420,8 @@ impl<'a> Turn<'a> {
                         // The backend could not answer: nothing after the
                         // call can be trusted, so the flows end here.
                         if !say {
-                            let response = self.domain.actions.get(action).map_or("action_failed", |a| a.response_for(&outcome));
+                            let response =
+                                self.domain.actions.get(action).map_or("action_failed", |a| a.response_for(&outcome));
                             self.respond(response, &self.tracker.slots.clone());
                         }
                         self.tracker.flows.clear();

@@ -142,7 +142,17 @@ impl Source for Rasa {
         let Need::Rasa { action, slots, text, ranking, entities } = need else { return Err(mismatch(need, "rasa")) };
         let conversation = asker.conversation.as_str();
         let key = idempotency_key(conversation, asker.inbound_id, &format!("rasa.{action}"));
-        let call = RasaCall { action, conversation, channel: asker.channel, slots, text, ranking, entities, key: &key, request_id: asker.request_id };
+        let call = RasaCall {
+            action,
+            conversation,
+            channel: asker.channel,
+            slots,
+            text,
+            ranking,
+            entities,
+            key: &key,
+            request_id: asker.request_id,
+        };
         Ok(Found::Called(self.0.call_rasa(&call, asker.domain).await))
     }
 }

@@ -124,11 +124,8 @@ impl Nlu {
     /// Wraps a classifier with the domain's entity rules.
     pub fn new(classifier: Classifier, domain: &Domain) -> Self {
         let features = classifier.features().clone();
-        let after = classifier
-            .labels()
-            .iter()
-            .map(|l| domain.intent(l).map(|i| i.after.clone()).unwrap_or_default())
-            .collect();
+        let after =
+            classifier.labels().iter().map(|l| domain.intent(l).map(|i| i.after.clone()).unwrap_or_default()).collect();
         Self {
             classifier: Arc::new(classifier),
             extractor: EntityExtractor::new(domain),

@@ -460,9 +460,6 @@ impl Condition {
     /// Whether the condition holds for these variables; an expression that
     /// fails at run time (a filter on a missing value) does not.
     pub fn holds(&self, vars: &BTreeMap<String, String>) -> bool {
-        expressions()
-            .compile_expression(&self.source)
-            .and_then(|e| e.eval(vars))
-            .is_ok_and(|v| v.is_true())
+        expressions().compile_expression(&self.source).and_then(|e| e.eval(vars)).is_ok_and(|v| v.is_true())
     }
 }

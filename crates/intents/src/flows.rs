@@ -64,7 +64,11 @@ impl Checker<'_> {
     }
 
     /// Checks staff's flows, then the loops they form together.
-    pub(super) fn flows(&mut self, raw: BTreeMap<String, (usize, RawFlow)>, known: &Known<'_>) -> BTreeMap<String, Flow> {
+    pub(super) fn flows(
+        &mut self,
+        raw: BTreeMap<String, (usize, RawFlow)>,
+        known: &Known<'_>,
+    ) -> BTreeMap<String, Flow> {
         let mut out = BTreeMap::new();
         let mut files = BTreeMap::new();
         for (name, (file, flow)) in raw {
@@ -180,7 +184,12 @@ impl Checker<'_> {
         let ends = matches!(kind, "branch" | "handoff" | "goto");
         let next = match &s.next {
             Some(_) if ends => {
-                self.error(file, &at(Some("next")), None, format!("a {kind} step says itself where it goes: drop `next:`"));
+                self.error(
+                    file,
+                    &at(Some("next")),
+                    None,
+                    format!("a {kind} step says itself where it goes: drop `next:`"),
+                );
                 Target::End
             }
             Some(t) => self.target(file, &at(Some("next")), t, ids).unwrap_or(Target::End),
@@ -193,7 +202,12 @@ impl Checker<'_> {
                 let action = s.call.clone().unwrap_or_default();
                 let rasa = action.strip_prefix("rasa.");
                 if rasa.is_some_and(|n| n.is_empty() || n.contains(char::is_whitespace)) {
-                    self.error(file, &at(Some("call")), None, format!("{action:?} names no Rasa action: write rasa.ACTION_NAME"));
+                    self.error(
+                        file,
+                        &at(Some("call")),
+                        None,
+                        format!("{action:?} names no Rasa action: write rasa.ACTION_NAME"),
+                    );
                 } else if rasa.is_none() && !known.actions.contains_key(&action) && !known.broken.contains(&action) {
                     let msg = format!("no action named {action:?}: add it under `actions:` (or call rasa.NAME)");
                     self.error(file, &at(Some("call")), None, msg);
@@ -357,7 +371,8 @@ impl Checker<'_> {
             }));
         }
         for (i, _) in seen.iter().enumerate().filter(|(_, s)| !**s) {
-            let msg = format!("step {} can never run: no step before it goes on to it, and no branch leads to it", i + 1);
+            let msg =
+                format!("step {} can never run: no step before it goes on to it, and no branch leads to it", i + 1);
             self.error(file, &step_path(flow, i, None), None, msg);
         }
     }
@@ -387,7 +402,8 @@ impl Checker<'_> {
         let mut reported = BTreeSet::new();
         for (name, flow) in flows {
             for start in 0..flow.steps.len() {
-                if colour.contains_key(&(name.clone(), start)) || matches!(flow.steps[start].kind, StepKind::Collect(_)) {
+                if colour.contains_key(&(name.clone(), start)) || matches!(flow.steps[start].kind, StepKind::Collect(_))
+                {
                     continue;
                 }
                 let mut stack = vec![((name.clone(), start), edges((name, start)).into_iter())];

@@ -9,8 +9,8 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use super::annotation;
 use super::diagnostic::Severity;
-use super::flows;
 use super::domain::*;
+use super::flows;
 use super::load::{humanize, key, Checker, Parsed, SYSTEM_RESPONSES};
 use super::locate::{self, Seg};
 use super::raw::*;
@@ -341,10 +341,20 @@ impl Checker<'_> {
             for (i, prior) in intent.after.iter().enumerate() {
                 if prior == &intent.name {
                     let msg = "an intent cannot follow itself: list the intents it follows up on".into();
-                    self.error(file, &[key("intents"), Seg::Index(index), key("after"), Seg::Index(i)], Some(&intent.name), msg);
+                    self.error(
+                        file,
+                        &[key("intents"), Seg::Index(index), key("after"), Seg::Index(i)],
+                        Some(&intent.name),
+                        msg,
+                    );
                 } else if !seen_names.contains_key(prior) && !broken.contains(prior) {
                     let msg = format!("`after:` names unknown intent {prior:?}");
-                    self.error(file, &[key("intents"), Seg::Index(index), key("after"), Seg::Index(i)], Some(&intent.name), msg);
+                    self.error(
+                        file,
+                        &[key("intents"), Seg::Index(index), key("after"), Seg::Index(i)],
+                        Some(&intent.name),
+                        msg,
+                    );
                 }
             }
         }
@@ -455,7 +465,12 @@ impl Checker<'_> {
         let flow = format!("form:{name}");
         flows.insert(
             flow.clone(),
-            Flow { name: flow.clone(), description: format!("the {form_name} form"), steps, cancel: form.cancel.clone() },
+            Flow {
+                name: flow.clone(),
+                description: format!("the {form_name} form"),
+                steps,
+                cancel: form.cancel.clone(),
+            },
         );
         Some(Action::Flow(flow))
     }

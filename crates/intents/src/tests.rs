@@ -275,10 +275,7 @@ responses:
 #[test]
 fn actions_load_with_their_calls() {
     let d = &clean(ACTIONS);
-    assert_eq!(
-        d.intent("refund_request").map(|i| &i.action),
-        Some(&Action::Flow("form:refund_request".into()))
-    );
+    assert_eq!(d.intent("refund_request").map(|i| &i.action), Some(&Action::Flow("form:refund_request".into())));
     let last = &d.flows["form:refund_request"].steps.last().unwrap().kind;
     assert!(matches!(last, StepKind::Call { action, say: true } if action == "start_refund"), "{last:?}");
     assert_eq!(d.intent("doors").map(|i| &i.action), Some(&Action::Call("doors_for_order".into())));
@@ -442,11 +439,23 @@ fn broken_flows_are_reported_where_they_are_written() {
         ("          - if: outcome == \"not_found\"\n", "          - if: outcome == = 1\n", "invalid condition"),
         ("      - collect: order_id\n        ask: \"Order number?\"\n", "      - collect: order_id\n", "needs `ask:`"),
         ("        entity: order_id\n", "        entity: order\n", "no entity named \"order\""),
-        ("        respond: offer_resale\n", "        respond: offer_resale\n        call: start_refund\n", "a step does one thing"),
-        ("        next: end\n      - id: resale\n", "        next: nowhere\n      - id: resale\n", "no step with id \"nowhere\""),
+        (
+            "        respond: offer_resale\n",
+            "        respond: offer_resale\n        call: start_refund\n",
+            "a step does one thing",
+        ),
+        (
+            "        next: end\n      - id: resale\n",
+            "        next: nowhere\n      - id: resale\n",
+            "no step with id \"nowhere\"",
+        ),
         ("    flow: escalate\n", "    flow: escalating\n", "no flow named \"escalating\""),
         ("          - else: resale\n", "          - else: refund\n", "step 5 can never run"),
-        ("        call: start_refund\n        next: end\n", "        call: start_refund\n        next: check\n", "no collect step on the way"),
+        (
+            "        call: start_refund\n        next: end\n",
+            "        call: start_refund\n        next: check\n",
+            "no collect step on the way",
+        ),
         ("      - handoff: true\n", "      - goto: escalate\n", "no collect step on the way"),
     ];
     // Steps that cannot run, or do two things, are reported on the step.

@@ -244,7 +244,12 @@ async fn order(
         return refused;
     }
     match load_order(&app.db, &id).await {
-        Ok(Some(order)) if owner.email.as_deref().is_some_and(|e| !order["email"].as_str().unwrap_or_default().eq_ignore_ascii_case(e)) => {
+        Ok(Some(order))
+            if owner
+                .email
+                .as_deref()
+                .is_some_and(|e| !order["email"].as_str().unwrap_or_default().eq_ignore_ascii_case(e)) =>
+        {
             refuse(StatusCode::NOT_FOUND, "no such order for that email")
         }
         Ok(Some(order)) => reply(StatusCode::OK, order),

@@ -35,8 +35,7 @@ struct File {
 /// Reads a case file.
 pub fn load(path: &Path) -> Result<Vec<Case>, Error> {
     let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
-    let file: File = serde_yaml::from_str(&text)
-        .map_err(|e| Error::Model(format!("{}: {e}", path.display())))?;
+    let file: File = serde_yaml::from_str(&text).map_err(|e| Error::Model(format!("{}: {e}", path.display())))?;
     Ok(file.cases)
 }
 
