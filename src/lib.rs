@@ -12,12 +12,15 @@
 //!    submission queues the message on its conversation's worker, which
 //!    stores it (`Store::append_inbound`) and acknowledges it.
 //! 2. **Understand.** `engine::worker::understand` runs
-//!    [`nlu::Nlu::parse_batch`] on the NLU thread, batched across
-//!    conversations: a [`nlu::Parse`] of intents, entities and sentiment,
-//!    nothing more (a pressed button is [`nlu::Parse::certain`]).
-//! 3. **Plan.** [`dialogue::plan`] walks the policy on a copy of the tracker
-//!    and returns the [`dialogue::Need`]s it lacks: a knowledge passage, a
-//!    creative tool's output, a backend action's outcome.
+//!    [`nlu::Nlu::parse_batch_in`] on the NLU thread, batched across
+//!    conversations, each message in its [`nlu::Context`] (the intents
+//!    recognised last, so follow-ups count only after what they follow): a
+//!    [`nlu::Parse`] of intents, entities and sentiment, nothing more (a
+//!    pressed button is [`nlu::Parse::certain`]).
+//! 3. **Plan.** [`dialogue::plan`] walks the policy (and the flow under
+//!    way, step by step) on a copy of the tracker and returns the
+//!    [`dialogue::Need`]s it lacks: a knowledge passage, a creative tool's
+//!    output, a backend action's outcome.
 //! 4. **Consult.** `engine::worker::consult` hands each need to its
 //!    [`engine::consult::Source`] (the [`knowledge::KnowledgeBase`], the
 //!    creative [`creative::tools::Toolset`], a backend call through
@@ -43,12 +46,13 @@
 //! - [`intents`]: the intent YAML format, its loader (every error with file,
 //!   line and column) and the validated `Domain`.
 //! - [`nlu`]: the `IntentClassifier` trait, the hashing n-gram classifier
-//!   trained with candle-nn, and rule-based entity extraction.
+//!   trained with candle-nn, rule-based entity extraction, and the
+//!   conversation context follow-ups are read in.
 //! - [`knowledge`]: documents in `knowledge/` indexed into qdrant-edge (or
 //!   a Qdrant server) for hybrid dense + BM25 retrieval and cited answers.
 //! - [`dialogue`]: the conversation tracker, the evidence vocabulary and the
-//!   pure policy (plan, decide: responses, forms, clarification, fallback,
-//!   handoff).
+//!   pure policy (plan, decide: responses, flows and forms, backend calls,
+//!   clarification, fallback, handoff).
 //! - [`store`]: the `Store` trait, the SQLite store and the PostgreSQL store.
 //! - [`cluster`]: notices between replicas (PostgreSQL `LISTEN`/`NOTIFY`).
 //! - [`handoff`]: the human handoff queue, agents and the desk they act through.
