@@ -134,13 +134,22 @@ fn refuse(status: StatusCode, why: &str) -> Response {
     reply(status, json!({ "error": why }))
 }
 
+/// Why a request was refused before any work.
+struct Refusal(StatusCode, String);
+
+impl IntoResponse for Refusal {
+    fn into_response(self) -> Response {
+        refuse(self.0, &self.1)
+    }
+}
+
 impl App {
     /// Checks the signature (when the backend has a secret) and parses the body.
-    fn verified(&self, headers: &HeaderMap, body: &Bytes) -> Result<Value, Response> {
+    fn verified(&self, headers: &HeaderMap, body: &Bytes) -> Result<Value, Refusal> {
         if let Some(secret) = &self.secret {
             let given = headers.get("x-usher-signature").and_then(|v| v.to_str().ok()).unwrap_or("");
             let Some(hex) = given.strip_prefix("sha256=") else {
-                return Err(refuse(StatusCode::UNAUTHORIZED, "missing signature"));
+                return Err(Refusal(StatusCode::UNAUTHORIZED, "missing signature".into()));
             };
             let bytes: Option<Vec<u8>> = (0..hex.len())
                 .step_by(2)
@@ -149,13 +158,13 @@ impl App {
             let mut mac = Hmac::<Sha256>::new_from_slice(secret).expect("any key length");
             mac.update(body);
             if bytes.is_none_or(|b| mac.verify_slice(&b).is_err()) {
-                return Err(refuse(StatusCode::UNAUTHORIZED, "bad signature"));
+                return Err(Refusal(StatusCode::UNAUTHORIZED, "bad signature".into()));
             }
         }
         if body.is_empty() {
             return Ok(json!({}));
         }
-        serde_json::from_slice(body).map_err(|e| refuse(StatusCode::BAD_REQUEST, &format!("bad JSON: {e}")))
+        serde_json::from_slice(body).map_err(|e| Refusal(StatusCode::BAD_REQUEST, format!("bad JSON: {e}")))
     }
 
     /// Runs `effect` once per idempotency key: a repeated key gets the
@@ -241,7 +250,7 @@ async fn order(
     headers: HeaderMap,
 ) -> Response {
     if let Err(refused) = app.verified(&headers, &Bytes::new()) {
-        return refused;
+        return refused.into_response();
     }
     match load_order(&app.db, &id).await {
         Ok(Some(order))
@@ -267,7 +276,7 @@ where
 {
     let body = match app.verified(&headers, &body) {
         Ok(b) => b,
-        Err(refused) => return refused,
+        Err(refused) => return refused.into_response(),
     };
     let db = app.db.clone();
     app.once(&headers, || effect(db, body)).await
