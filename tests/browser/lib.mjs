@@ -18,7 +18,8 @@ export function makeConfig(extra = "") {
   const config = join(dir, "config.yaml");
   writeFileSync(
     config,
-    `http: {host: 127.0.0.1, port: ${port}}\ndata_dir: ${join(dir, "data")}\nintents: ${join(repo, "intents")}\n` +
+    // A scripted fan types faster than a person: a larger burst per conversation.
+    `http: {host: 127.0.0.1, port: ${port}, conversation_burst: 40}\ndata_dir: ${join(dir, "data")}\nintents: ${join(repo, "intents")}\n` +
       `nlu: {encoder: null, sentiment: ${join(repo, "models/sentiment")}}\n` +
       `creative: {melody: ${join(repo, "models/melody")}}\n` +
       // The demo's example backend, which `scenario` starts.
@@ -101,10 +102,18 @@ export function widget(page) {
       await page.fill("#usher-widget .usher-input", text);
       await page.press("#usher-widget .usher-input", "Enter");
     },
-    botSays: (s) => page.waitForFunction(
-      (s) => [...document.querySelectorAll("#usher-widget .usher-msg.bot, #usher-widget .usher-msg.notice")]
-        .some((e) => e.textContent.includes(s)),
-      s, { timeout: 20000 }),
+    botSays: async (s) => {
+      try {
+        await page.waitForFunction(
+          (s) => [...document.querySelectorAll("#usher-widget .usher-msg.bot, #usher-widget .usher-msg.notice")]
+            .some((e) => e.textContent.includes(s)),
+          s, { timeout: 20000 });
+      } catch (e) {
+        // Say what the bot did say, so a failure explains itself.
+        const said = await page.$$eval("#usher-widget .usher-msg", (ms) => ms.slice(-6).map((m) => m.textContent));
+        throw new Error(`the bot never said ${JSON.stringify(s)}; the last messages: ${JSON.stringify(said)}`);
+      }
+    },
   };
 }
 

@@ -7,7 +7,8 @@ import { base, check, launch, scenario, startServer, watchedPage, widget } from 
 
 await scenario(async (env) => {
   const servers = env.servers;
-  servers.push(await startServer(env.config));
+  const first = await startServer(env.config);
+  servers.push(first);
   env.browser = await launch();
   const { page, errors: pageErrors } = await watchedPage(env.browser);
   const { online, say, botSays } = widget(page);
@@ -87,7 +88,7 @@ await scenario(async (env) => {
   check(otherErrors.length === 0, `no page errors in the second browser (${otherErrors.join("; ")})`);
   await other.close();
 
-  servers[0].kill("SIGKILL");
+  first.kill("SIGKILL");
   await page.waitForSelector("#usher-widget[data-state=offline]", { timeout: 10000 });
   servers.push(await startServer(env.config));
   await online();
