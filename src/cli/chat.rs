@@ -12,6 +12,9 @@ use super::progress::training_bar;
 pub async fn run(config: &Config, conversation: &str) -> anyhow::Result<ExitCode> {
     let conversation = ConversationId::new(conversation)?;
     let (engine, _) = usher::bootstrap::engine(config, training_bar("intent classifier")).await?;
+    // The knowledge base, as `serve` attaches it (indexing what changed).
+    let mut bar = super::progress::count_bar("knowledge base", "chunks embedded");
+    usher::bootstrap::knowledge(config, &engine, &mut bar).await?;
     println!("Chatting as {conversation}. Type a message; /quit to leave. Button replies: type the payload, e.g. /talk_to_human.");
     let mut lines = BufReader::new(tokio::io::stdin()).lines();
     loop {

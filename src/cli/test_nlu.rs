@@ -140,8 +140,19 @@ pub fn followups(config: &Config, data: &std::path::Path, json: bool) -> anyhow:
         let kind = if o.control { "control" } else { "follow-up" };
         println!("miss ({kind}): {:?} after {} -> {} (expected {})", o.second, o.first_intent, o.in_context, o.expect);
     }
-    println!("follow-ups: {:.1}% in context, {:.1}% read alone ({} cases)", r.in_context * 100.0, r.alone * 100.0, r.n);
-    println!("controls:   {:.1}% in context ({} cases)", r.controls_in_context * 100.0, r.controls);
+    println!(
+        "follow-ups: {:.1}% in context, {:.1}% read alone, {:.1}% from the classifier with no context rule ({} cases)",
+        r.in_context * 100.0,
+        r.alone * 100.0,
+        r.unscoped * 100.0,
+        r.n
+    );
+    println!(
+        "controls:   {:.1}% in context, {:.1}% with no context rule ({} cases)",
+        r.controls_in_context * 100.0,
+        r.controls_unscoped * 100.0,
+        r.controls
+    );
     if json {
         println!("{}", serde_json::to_string(&r)?);
     }

@@ -122,6 +122,8 @@ struct Turn<'a> {
     replies: Vec<Vec<Part>>,
     /// An out-of-scope message that nothing answered.
     unanswered: bool,
+    /// Whether the message's intent is in the tracker's recent intents.
+    remembered: bool,
 }
 
 impl<'a> Turn<'a> {
@@ -143,6 +145,7 @@ impl<'a> Turn<'a> {
             needs: Vec::new(),
             replies: Vec::new(),
             unanswered: false,
+            remembered: false,
         }
     }
 
@@ -186,13 +189,22 @@ impl<'a> Turn<'a> {
             self.tracker.fallbacks = 0;
             return self.respond("continue", &BTreeMap::new());
         }
+        // What the fan meant stays context for the agent's hand-back even
+        // when a rule hands over before it is acted on.
+        let confident = parse.intent.confidence >= self.domain.policy.fallback_threshold;
         if self.domain.policy.handoff_keywords.iter().any(|k| contains_phrase(&lower, k)) {
+            if confident {
+                self.remember_once(&parse.intent);
+            }
             self.tracker.flows.clear();
             return self.handoff(Reason::Keyword);
         }
         if let (Some(rule), Some(score)) = (self.domain.policy.negative_sentiment, parse.sentiment) {
             self.tracker.negative_turns = if score < rule.score_below { self.tracker.negative_turns + 1 } else { 0 };
             if self.tracker.negative_turns >= rule.turns {
+                if confident {
+                    self.remember_once(&parse.intent);
+                }
                 self.tracker.flows.clear();
                 return self.handoff(Reason::Sentiment);
             }
@@ -225,20 +237,28 @@ impl<'a> Turn<'a> {
         // A template the classifier is not sure of: the documents answer
         // the message itself when they can ("can I bring my own food" gets
         // the food rule, not the general venue page).
-        let template = matches!(self.domain.intent(&parse.intent.name).map(|i| &i.action), Some(Action::Respond(_)));
-        if !by_button && template && parse.intent.confidence < self.domain.policy.prefer_knowledge_below {
+        // A confident knowledge-first intent yields only to a passage that
+        // answers the message itself; an unsure one to any confident passage.
+        let intent = self.domain.intent(&parse.intent.name);
+        let template = intent.is_some_and(|i| matches!(i.action, Action::Respond(_)));
+        let policy = &self.domain.policy;
+        let bar = match parse.intent.confidence < policy.prefer_knowledge_below {
+            true => Some(0.0),
+            false => intent.is_some_and(|i| i.knowledge_first).then_some(policy.knowledge_wins_at),
+        };
+        if let Some(bar) = bar.filter(|_| !by_button && template) {
             match self.passage() {
                 Lookup::Pending => return,
-                Lookup::Got(Some(answer)) => {
+                Lookup::Got(Some(answer)) if answer.similarity >= bar => {
                     self.tracker.fallbacks = 0;
-                    self.tracker.remember(parse.intent.clone());
+                    self.remember_once(&parse.intent);
                     return self.cite(answer);
                 }
-                Lookup::Got(None) => {}
+                Lookup::Got(_) => {}
             }
         }
         self.tracker.fallbacks = 0;
-        self.tracker.remember(parse.intent.clone());
+        self.remember_once(&parse.intent);
         self.act(&parse.intent.name, &parse.entities);
     }
 
@@ -298,7 +318,7 @@ impl<'a> Turn<'a> {
         };
         let digression = by_button || (parse.intent.confidence >= needed && intent.is_some() && !same_flow);
         if digression {
-            self.tracker.remember(parse.intent.clone());
+            self.remember_once(&parse.intent);
             match intent.map(|i| &i.action) {
                 Some(Action::Handoff) => {
                     self.tracker.flows.clear();
@@ -553,6 +573,13 @@ impl<'a> Turn<'a> {
             _ => {}
         }
         Some("ok".into())
+    }
+
+    /// Remembers the message's intent, once per turn.
+    fn remember_once(&mut self, intent: &Ranked) {
+        if !std::mem::replace(&mut self.remembered, true) {
+            self.tracker.remember(intent.clone());
+        }
     }
 
     fn ask(&mut self, slot: &Slot) {

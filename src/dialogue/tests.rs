@@ -206,3 +206,57 @@ fn a_tracker_stored_before_flows_still_loads() {
     assert!(t.flows.is_empty());
     assert_eq!(t.slots["order_id"], "A12345");
 }
+
+const VENUE: &str = r#"
+intents:
+  - name: venue
+    examples: [getting to the venue, where is the venue, parking at the arena, can I bring a bag, venue entrances]
+    respond: venue
+    knowledge_first: true
+  - name: greet
+    examples: [hi, hello, hey, hiya, good morning]
+    respond: hello
+responses:
+  venue:
+    - text: "Each venue page lists it all."
+  hello:
+    - text: "Hello!"
+"#;
+
+/// One message read as `intent` at `confidence`, the knowledge base
+/// answering with a confident passage of `similarity`: the replies' texts.
+fn with_passage(d: &Domain, (intent, confidence): (&str, f32), similarity: f32) -> Vec<String> {
+    let ranked = Ranked { name: intent.to_string(), confidence };
+    let parse = Parse { intent: ranked.clone(), ranking: vec![ranked], entities: Vec::new(), sentiment: None };
+    let msg = Message { text: "can I bring my own food", payload: None };
+    let mut t = Tracker::default();
+    let mut evidence = Evidence::default();
+    for need in plan(d, &t, msg, &parse, &evidence) {
+        let passage = Passage {
+            text: "No outside food.".into(),
+            citation: "Source: FAQ".into(),
+            path: "faq.yaml".into(),
+            similarity,
+            confident: true,
+        };
+        evidence.record(need, Found::Passage(Some(passage)));
+    }
+    let texts = decide(d, &mut t, msg, &parse, &evidence).replies.into_iter().flatten();
+    texts.filter_map(|p| if let Part::Text { text } = p { Some(text) } else { None }).collect()
+}
+
+#[test]
+fn a_passage_that_answers_the_message_wins_over_a_general_template() {
+    let d = match load_sources(&[(PathBuf::from("venue.yaml"), VENUE.to_string())]) {
+        Ok(loaded) => loaded.domain,
+        Err(report) => panic!("{report}"),
+    };
+    let kb = |r: Vec<String>| r.first().is_some_and(|t| t.starts_with("No outside food."));
+    // A confident knowledge-first intent: only a passage on the question itself wins.
+    assert!(kb(with_passage(&d, ("venue", 0.95), 0.70)));
+    assert_eq!(with_passage(&d, ("venue", 0.95), 0.55), ["Each venue page lists it all."]);
+    // An unsure template: any confident passage wins.
+    assert!(kb(with_passage(&d, ("greet", 0.5), 0.55)));
+    // A confident template that is not knowledge-first is never replaced.
+    assert_eq!(with_passage(&d, ("greet", 0.95), 0.9), ["Hello!"]);
+}

@@ -51,6 +51,11 @@ pub struct Intent {
     /// one of these intents ("how long does that take" after a transfer).
     /// Empty: any time.
     pub after: Vec<String>,
+    /// Look in the knowledge base first (`knowledge_first: true`): a
+    /// passage that answers the message itself wins over this intent's
+    /// response, which stays the answer when none does. For broad intents
+    /// ("getting to the venue") whose documents hold the specifics.
+    pub knowledge_first: bool,
 }
 
 /// What the bot does for an intent.
@@ -293,6 +298,10 @@ pub struct Policy {
     /// knowledge base first, and a passage that answers the message itself
     /// wins over the template.
     pub prefer_knowledge_below: f32,
+    /// A passage this similar to the message wins over the response of a
+    /// confident `knowledge_first` intent (a passage that answers the
+    /// question itself, not one merely on its topic).
+    pub knowledge_wins_at: f32,
     /// After this many consecutive fallbacks the bot offers a human.
     pub handoff_after_fallbacks: u32,
     /// Invalid answers to one slot before the bot offers a human.
@@ -330,6 +339,7 @@ impl Default for Policy {
         Self {
             fallback_threshold: 0.45,
             prefer_knowledge_below: 0.6,
+            knowledge_wins_at: 0.65,
             handoff_after_fallbacks: 2,
             form_max_attempts: 3,
             handoff_keywords: Vec::new(),

@@ -201,14 +201,18 @@ impl Checker<'_> {
             return None;
         }
         let prefer = raw.prefer_knowledge_below.unwrap_or(defaults.prefer_knowledge_below);
-        if !(0.0..=1.0).contains(&prefer) {
-            let path = [key("policy"), key("prefer_knowledge_below")];
-            self.error(file, &path, None, format!("prefer_knowledge_below must be between 0 and 1, not {prefer}"));
-            return None;
+        let wins = raw.knowledge_wins_at.unwrap_or(defaults.knowledge_wins_at);
+        for (name, value) in [("prefer_knowledge_below", prefer), ("knowledge_wins_at", wins)] {
+            if !(0.0..=1.0).contains(&value) {
+                let path = [key("policy"), key(name)];
+                self.error(file, &path, None, format!("{name} must be between 0 and 1, not {value}"));
+                return None;
+            }
         }
         Some(Policy {
             fallback_threshold: threshold,
             prefer_knowledge_below: prefer,
+            knowledge_wins_at: wins,
             handoff_after_fallbacks: raw.handoff_after_fallbacks.unwrap_or(defaults.handoff_after_fallbacks).max(1),
             form_max_attempts: raw.form_max_attempts.unwrap_or(defaults.form_max_attempts).max(1),
             handoff_keywords: raw.handoff_keywords.iter().map(|k| k.to_lowercase()).collect(),
@@ -333,7 +337,13 @@ impl Checker<'_> {
                 let pos = locate::locate(&self.files[file].1, &at("call")).unwrap_or_default();
                 Origin { file: self.files[file].0.clone(), line: pos.line, column: pos.column }
             });
-            intents.push(Intent { name, title, examples, action, call_at, after: r.after.clone() });
+            if r.knowledge_first && !matches!(action, Action::Respond(_)) {
+                let msg = "`knowledge_first:` only goes with an intent that sends a response".into();
+                self.error(file, &at("knowledge_first"), Some(&name), msg);
+                continue;
+            }
+            let (after, knowledge_first) = (r.after.clone(), r.knowledge_first);
+            intents.push(Intent { name, title, examples, action, call_at, after, knowledge_first });
             afters.push((file, index));
         }
         // Follow-ups may name intents defined after them, so they are checked last.

@@ -122,6 +122,8 @@ pub(crate) struct RawIntent {
     pub flow: Option<String>,
     #[serde(default)]
     pub after: Vec<String>,
+    #[serde(default)]
+    pub knowledge_first: bool,
 }
 
 #[derive(Debug, Deserialize)]
@@ -177,6 +179,8 @@ pub(crate) struct RawPolicy {
     pub fallback_threshold: Option<f32>,
     #[serde(default)]
     pub prefer_knowledge_below: Option<f32>,
+    #[serde(default)]
+    pub knowledge_wins_at: Option<f32>,
     #[serde(default)]
     pub handoff_after_fallbacks: Option<u32>,
     #[serde(default)]

@@ -54,6 +54,9 @@ pub struct Outcome {
     pub in_context: String,
     /// The follow-up's intent read alone.
     pub alone: String,
+    /// Its intent from the classifier alone, no context rule at all (as a
+    /// model without follow-up scoping would read it).
+    pub unscoped: String,
 }
 
 /// Accuracy over the cases.
@@ -65,10 +68,14 @@ pub struct Report {
     pub in_context: f64,
     /// Follow-ups right read alone.
     pub alone: f64,
+    /// Follow-ups right from the classifier alone, no context rule.
+    pub unscoped: f64,
     /// Control cases.
     pub controls: usize,
     /// Controls right in context.
     pub controls_in_context: f64,
+    /// Controls right from the classifier alone, no context rule.
+    pub controls_unscoped: f64,
     /// Every case.
     pub outcomes: Vec<Outcome>,
 }
@@ -81,17 +88,21 @@ pub fn evaluate(nlu: &Nlu, cases: &[Case]) -> Result<Report, Error> {
     let contexts: Vec<Context> = first.iter().map(|p| Context { recent: vec![p.intent.name.clone()] }).collect();
     let in_context = nlu.parse_batch_in(&seconds, &contexts)?;
     let alone = nlu.parse_batch(&seconds)?;
+    // Every intent counts as recent: no follow-up is scoped out.
+    let everything = Context { recent: nlu.classifier.labels().to_vec() };
+    let unscoped = nlu.parse_batch_in(&seconds, &vec![everything; seconds.len()])?;
     let outcomes: Vec<Outcome> = cases
         .iter()
         .zip(first)
-        .zip(in_context.into_iter().zip(alone))
-        .map(|((c, f), (ctx, a))| Outcome {
+        .zip(in_context.into_iter().zip(alone).zip(unscoped))
+        .map(|((c, f), ((ctx, a), u))| Outcome {
             second: c.second.clone(),
             expect: c.expect.clone(),
             control: c.control,
             first_intent: f.intent.name,
             in_context: ctx.intent.name,
             alone: a.intent.name,
+            unscoped: u.intent.name,
         })
         .collect();
     let share = |control: bool, hit: &dyn Fn(&Outcome) -> bool| {
@@ -102,8 +113,10 @@ pub fn evaluate(nlu: &Nlu, cases: &[Case]) -> Result<Report, Error> {
         n: outcomes.iter().filter(|o| !o.control).count(),
         in_context: share(false, &|o| o.in_context == o.expect),
         alone: share(false, &|o| o.alone == o.expect),
+        unscoped: share(false, &|o| o.unscoped == o.expect),
         controls: outcomes.iter().filter(|o| o.control).count(),
         controls_in_context: share(true, &|o| o.in_context == o.expect),
+        controls_unscoped: share(true, &|o| o.unscoped == o.expect),
         outcomes,
     })
 }
