@@ -26,6 +26,14 @@ pub enum Error {
         /// What is wrong.
         message: String,
     },
+    /// A conversation test file is invalid.
+    #[error("{file}: {message}")]
+    ConversationTest {
+        /// The test file.
+        file: PathBuf,
+        /// What is wrong, with line and column where known.
+        message: String,
+    },
     /// A file could not be read or written.
     #[error("{path}: {source}")]
     Io {

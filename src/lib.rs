@@ -56,6 +56,8 @@
 //! - [`store`]: the `Store` trait, the SQLite store and the PostgreSQL store.
 //! - [`cluster`]: notices between replicas (PostgreSQL `LISTEN`/`NOTIFY`).
 //! - [`handoff`]: the human handoff queue, agents and the desk they act through.
+//! - [`convtest`]: conversation tests (`usher test conversations`): fan
+//!   turns and what must follow, on the engine with backend calls stubbed.
 //! - [`console`]: the agent console (`/console`), its API and `/metrics`.
 //! - [`engine`]: per-conversation ordered workers running the path above,
 //!   and the sources consulted for the policy.
@@ -74,6 +76,7 @@ pub mod bootstrap;
 pub mod cluster;
 pub mod config;
 pub mod console;
+pub mod convtest;
 pub mod creative;
 pub mod dialogue;
 pub mod engine;

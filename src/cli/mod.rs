@@ -158,6 +158,15 @@ enum TestCommand {
         #[arg(long, default_value_t = 42)]
         seed: u64,
     },
+    /// Conversation tests: fan turns and what must follow, on the engine with backend calls stubbed.
+    Conversations {
+        /// A test file or a directory of them.
+        #[arg(default_value = "tests/conversations")]
+        path: PathBuf,
+        /// Also write JUnit XML here.
+        #[arg(long)]
+        junit: Option<PathBuf>,
+    },
     /// Two-turn follow-ups: the second message's intent in the first's context, and read alone.
     Followups {
         /// The cases.
@@ -234,6 +243,9 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
             test_nlu::entities(&load_config(&args.config)?, &data, seed)
         }
         Command::Test { command: TestCommand::Nlu(a) } => test_nlu::run(&load_config(&args.config)?, &a),
+        Command::Test { command: TestCommand::Conversations { path, junit } } => {
+            test_nlu::conversations(&load_config(&args.config)?, &path, junit.as_deref()).await
+        }
         Command::Test { command: TestCommand::Followups { data, json } } => {
             test_nlu::followups(&load_config(&args.config)?, &data, json)
         }

@@ -158,3 +158,35 @@ pub fn followups(config: &Config, data: &std::path::Path, json: bool) -> anyhow:
     }
     Ok(ExitCode::SUCCESS)
 }
+
+/// `usher test conversations`: the configured classifier (trained on the
+/// intent files or loaded from the model cache), the knowledge base, and a
+/// throwaway store; backend calls answered by each file's stubs.
+pub async fn conversations(
+    config: &Config,
+    path: &std::path::Path,
+    junit: Option<&std::path::Path>,
+) -> anyhow::Result<ExitCode> {
+    let cases = usher::convtest::load(path)?;
+    let cfg = config.clone();
+    let (brain, _, _) = tokio::task::spawn_blocking(move || {
+        usher::bootstrap::brain(&cfg, usher::bootstrap::features(&cfg), usher::bootstrap::sentiment(&cfg), &mut |_, _, _| {})
+    })
+    .await??;
+    // A store of its own, removed afterwards: tests never touch the bot's.
+    let dir = config.data_dir.join(format!("conversation-tests-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    let store = usher::store::SqliteStore::open(&dir.join("conversations.db")).await?;
+    let engine = usher::engine::Engine::new(std::sync::Arc::new(store), brain);
+    let mut bar = super::progress::count_bar("knowledge base", "chunks embedded");
+    usher::bootstrap::knowledge(config, &engine, &mut bar).await?;
+    let report = usher::convtest::run(&engine, &cases).await;
+    drop(engine);
+    let _ = std::fs::remove_dir_all(&dir);
+    let report = report?;
+    print!("{}", report.text());
+    if let Some(file) = junit {
+        std::fs::write(file, report.junit())?;
+    }
+    Ok(if report.failed() == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+}

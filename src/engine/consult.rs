@@ -4,6 +4,7 @@
 //! the engine's inference semaphore; a source that is missing, fails or
 //! times out is recorded as unavailable and the policy decides without it.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -13,7 +14,7 @@ use usher_channel::ConversationId;
 use super::Inner;
 use crate::actions::{idempotency_key, Actions, RasaCall, Values};
 use crate::creative::tools::Toolset;
-use crate::dialogue::{Found, Need, Passage, Produced};
+use crate::dialogue::{Called, Found, Need, Passage, Produced};
 use crate::intents::{ActionSpec, Domain};
 use crate::knowledge::KnowledgeBase;
 use crate::Error;
@@ -157,6 +158,36 @@ impl Source for Rasa {
     }
 }
 
+/// Canned answers for backend calls, for conversation tests: while set on
+/// the engine they stand in for every action and Rasa call.
+pub trait ActionStubs: Send + Sync {
+    /// What the call of `action` (`rasa.NAME` for a Rasa action) with
+    /// `values` comes to for `conversation`.
+    fn call(&self, conversation: &ConversationId, action: &str, values: &BTreeMap<String, String>) -> Called;
+}
+
+struct Stubbed(Arc<dyn ActionStubs>);
+
+#[async_trait]
+impl Source for Stubbed {
+    fn timeout(&self) -> Duration {
+        Duration::from_secs(1)
+    }
+
+    fn cpu_bound(&self) -> bool {
+        false
+    }
+
+    async fn consult(&self, need: &Need, asker: Asker<'_>) -> Result<Found, Error> {
+        let called = match need {
+            Need::Action { action, values } => self.0.call(asker.conversation, action, values),
+            Need::Rasa { action, slots, .. } => self.0.call(asker.conversation, &format!("rasa.{action}"), slots),
+            _ => return Err(mismatch(need, "stubbed action")),
+        };
+        Ok(Found::Called(called))
+    }
+}
+
 fn mismatch(need: &Need, source: &str) -> Error {
     Error::Model(format!("the {source} source cannot answer a {} need", need.kind()))
 }
@@ -172,6 +203,10 @@ impl Inner {
             Need::Tool { .. } => {
                 let tools = self.tools.read().unwrap_or_else(|p| p.into_inner()).clone();
                 tools.map(|t| Arc::new(Tools(t)) as Arc<dyn Source>)
+            }
+            Need::Action { .. } | Need::Rasa { .. } if self.stubs.read().unwrap_or_else(|p| p.into_inner()).is_some() => {
+                let stubs = self.stubs.read().unwrap_or_else(|p| p.into_inner()).clone()?;
+                Some(Arc::new(Stubbed(stubs)))
             }
             Need::Action { action, .. } => {
                 let actions = self.actions.read().unwrap_or_else(|p| p.into_inner()).clone()?;

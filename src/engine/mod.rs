@@ -99,6 +99,8 @@ pub(crate) struct Inner {
     tools: RwLock<Option<Arc<crate::creative::tools::Toolset>>>,
     /// The backends actions call, once configured.
     actions: RwLock<Option<Arc<crate::actions::Actions>>>,
+    /// Canned answers that stand in for every backend call (conversation tests).
+    stubs: RwLock<Option<Arc<dyn consult::ActionStubs>>>,
     /// Live events for the agent console.
     events: broadcast::Sender<Event>,
     /// The other replicas, when the store is shared.
@@ -201,6 +203,7 @@ impl Engine {
                 knowledge: RwLock::new(None),
                 tools: RwLock::new(None),
                 actions: RwLock::new(None),
+                stubs: RwLock::new(None),
                 events: broadcast::channel(1024).0,
                 bus: OnceLock::new(),
                 limit: OnceLock::new(),
@@ -292,6 +295,12 @@ impl Engine {
     /// Lets actions (`call:`) reach their backends.
     pub fn set_actions(&self, actions: Arc<crate::actions::Actions>) {
         *self.inner.actions.write().unwrap_or_else(|p| p.into_inner()) = Some(actions);
+    }
+
+    /// Answers every backend action and Rasa call from `stubs` instead of
+    /// the network (conversation tests: `usher test conversations`).
+    pub fn set_action_stubs(&self, stubs: Arc<dyn consult::ActionStubs>) {
+        *self.inner.stubs.write().unwrap_or_else(|p| p.into_inner()) = Some(stubs);
     }
 
     /// The creative tools, if attached.

@@ -1,0 +1,52 @@
+//! The shipped conversation tests (`tests/conversations/`) through the
+//! real `usher test conversations`, with the shipped config (MiniLM,
+//! sentiment, knowledge base); and a failing conversation's report.
+
+mod common;
+
+use std::process::Command;
+
+fn usher(data: &std::path::Path) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_usher"));
+    cmd.current_dir(common::repo()).env("USHER_DATA_DIR", data);
+    cmd
+}
+
+#[test]
+fn the_shipped_conversations_pass() {
+    let data = tempfile::tempdir().unwrap();
+    let junit = data.path().join("junit.xml");
+    let out = usher(data.path()).args(["test", "conversations", "--junit"]).arg(&junit).output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    let summary = stdout.lines().last().unwrap();
+    let count: usize = summary.split_whitespace().next().unwrap().parse().unwrap();
+    assert!(count >= 30 && summary.ends_with(", 0 failed"), "{summary}");
+    let xml = std::fs::read_to_string(&junit).unwrap();
+    assert!(xml.contains(&format!("tests=\"{count}\" failures=\"0\"")), "{xml}");
+}
+
+#[test]
+fn a_broken_expectation_fails_with_expected_against_actual() {
+    let data = tempfile::tempdir().unwrap();
+    let file = data.path().join("broken.yaml");
+    std::fs::write(
+        &file,
+        "conversations:\n  - name: greeting\n    turns:\n      - fan: hello\n        intent: goodbye\n        says: [Welcome aboard]\n",
+    )
+    .unwrap();
+    let out = usher(data.path()).args(["test", "conversations"]).arg(&file).output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(stdout.contains("FAIL") && stdout.contains("turn 1 (\"hello\")"), "{stdout}");
+    assert!(stdout.contains("intent: expected goodbye, got greet"), "{stdout}");
+    assert!(stdout.contains("says: expected \"Welcome aboard\""), "{stdout}");
+    assert!(stdout.ends_with("1 conversations, 1 failed\n"), "{stdout}");
+
+    // A file that is not valid says where.
+    std::fs::write(&file, "conversations:\n  - name: x\n    turns:\n      - fan: hi\n        intnet: greet\n").unwrap();
+    let out = usher(data.path()).args(["test", "conversations"]).arg(&file).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(stderr.contains("broken.yaml") && stderr.contains("unknown field `intnet`") && stderr.contains("line 5"), "{stderr}");
+}
