@@ -148,8 +148,7 @@ pub fn load(path: &Path) -> Result<Vec<(PathBuf, Conversation)>, Error> {
             .map_err(|e| Error::ConversationTest { file: file.clone(), message: e.to_string() })?;
         for c in parsed.conversations {
             if c.turns.iter().any(|t| t.fan.is_some() == t.press.is_some()) {
-                let message =
-                    format!("{:?}: every turn needs `fan:` (text) or `press:` (a payload), not both", c.name);
+                let message = format!("{:?}: every turn needs `fan:` (text) or `press:` (a payload), not both", c.name);
                 return Err(Error::ConversationTest { file: file.clone(), message });
             }
             out.push((file.clone(), c));
@@ -158,10 +157,16 @@ pub fn load(path: &Path) -> Result<Vec<(PathBuf, Conversation)>, Error> {
     Ok(out)
 }
 
+/// A call a stub answered: the action and the values it was called with.
+type Call = (String, BTreeMap<String, String>);
+
+/// One conversation's stubs and the calls they answered.
+type Stubbed = (BTreeMap<String, Stub>, Vec<Call>);
+
 /// The stubs of every conversation under way, and the calls they answered.
 #[derive(Default)]
 struct Stubs {
-    by_conversation: Mutex<BTreeMap<String, (BTreeMap<String, Stub>, Vec<(String, BTreeMap<String, String>)>)>>,
+    by_conversation: Mutex<BTreeMap<String, Stubbed>>,
 }
 
 impl ActionStubs for Stubs {
@@ -230,9 +235,7 @@ impl Report {
 
     /// JUnit XML, one test case per conversation.
     pub fn junit(&self) -> String {
-        let esc = |s: &str| {
-            s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
-        };
+        let esc = |s: &str| s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;");
         let total: f64 = self.outcomes.iter().map(|o| o.seconds).sum();
         let mut out = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
         let _ = writeln!(
@@ -243,7 +246,8 @@ impl Report {
         );
         for o in &self.outcomes {
             let class = esc(&o.file.display().to_string());
-            let _ = write!(out, "  <testcase classname=\"{class}\" name=\"{}\" time=\"{:.3}\"", esc(&o.name), o.seconds);
+            let _ =
+                write!(out, "  <testcase classname=\"{class}\" name=\"{}\" time=\"{:.3}\"", esc(&o.name), o.seconds);
             if o.failures.is_empty() {
                 out.push_str("/>\n");
                 continue;
@@ -278,7 +282,11 @@ pub async fn run(engine: &Engine, conversations: &[(PathBuf, Conversation)]) -> 
         let started = std::time::Instant::now();
         let id = ConversationId::new(format!("test-{run_id}-{i}"))
             .map_err(|e| Error::ConversationTest { file: file.clone(), message: e.to_string() })?;
-        stubs.by_conversation.lock().unwrap_or_else(|p| p.into_inner()).insert(id.to_string(), (c.stubs.clone(), Vec::new()));
+        stubs
+            .by_conversation
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(id.to_string(), (c.stubs.clone(), Vec::new()));
         let mut failures = Vec::new();
         for (n, expect) in c.turns.iter().enumerate() {
             let sent = expect.fan.clone().or_else(|| expect.press.clone()).unwrap_or_default();
@@ -288,7 +296,7 @@ pub async fn run(engine: &Engine, conversations: &[(PathBuf, Conversation)]) -> 
             }
             let before = calls_of(&stubs, &id).len();
             let turn = engine.handle(inbound).await?;
-            let calls: Vec<(String, BTreeMap<String, String>)> = calls_of(&stubs, &id).split_off(before);
+            let calls: Vec<Call> = calls_of(&stubs, &id).split_off(before);
             let tracker = engine.transcript(&id).await?.map(|t| t.tracker).unwrap_or_default();
             let parts: Vec<&Part> = turn.replies.iter().flat_map(|r| &r.parts).collect();
             let texts: Vec<String> = turn.replies.iter().map(|r| render_plain(&r.parts)).collect();
@@ -305,7 +313,7 @@ pub async fn run(engine: &Engine, conversations: &[(PathBuf, Conversation)]) -> 
     Ok(report)
 }
 
-fn calls_of(stubs: &Stubs, id: &ConversationId) -> Vec<(String, BTreeMap<String, String>)> {
+fn calls_of(stubs: &Stubs, id: &ConversationId) -> Vec<Call> {
     let all = stubs.by_conversation.lock().unwrap_or_else(|p| p.into_inner());
     all.get(id.as_str()).map(|(_, calls)| calls.clone()).unwrap_or_default()
 }
@@ -316,7 +324,7 @@ fn compare(
     intent: &str,
     texts: &[String],
     parts: &[&Part],
-    calls: &[(String, BTreeMap<String, String>)],
+    calls: &[Call],
     tracker: &crate::dialogue::Tracker,
 ) -> Vec<String> {
     let mut diffs = Vec::new();

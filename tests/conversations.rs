@@ -29,15 +29,30 @@ fn the_shipped_conversations_pass() {
 #[test]
 fn a_broken_expectation_fails_with_expected_against_actual() {
     let data = tempfile::tempdir().unwrap();
+    // The n-gram classifier and no knowledge base: this test is about the report.
+    let config = data.path().join("config.yaml");
+    let yaml = format!(
+        "intents: {}\ndata_dir: {}\nnlu: {{encoder: null, sentiment: null}}\nknowledge: {{enabled: false}}\n\
+         actions: {{endpoints: {{encore: {{url: '{}'}}}}}}\n",
+        common::repo().join("intents").display(),
+        data.path().display(),
+        common::NO_BACKEND
+    );
+    std::fs::write(&config, yaml).unwrap();
+    let usher = |file: &std::path::Path| {
+        let mut cmd = usher(data.path());
+        cmd.args(["test", "conversations"]).arg(file).arg("--config").arg(&config);
+        cmd.output().unwrap()
+    };
     let file = data.path().join("broken.yaml");
     std::fs::write(
         &file,
         "conversations:\n  - name: greeting\n    turns:\n      - fan: hello\n        intent: goodbye\n        says: [Welcome aboard]\n",
     )
     .unwrap();
-    let out = usher(data.path()).args(["test", "conversations"]).arg(&file).output().unwrap();
+    let out = usher(&file);
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert_eq!(out.status.code(), Some(1), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
     assert!(stdout.contains("FAIL") && stdout.contains("turn 1 (\"hello\")"), "{stdout}");
     assert!(stdout.contains("intent: expected goodbye, got greet"), "{stdout}");
     assert!(stdout.contains("says: expected \"Welcome aboard\""), "{stdout}");
@@ -45,8 +60,11 @@ fn a_broken_expectation_fails_with_expected_against_actual() {
 
     // A file that is not valid says where.
     std::fs::write(&file, "conversations:\n  - name: x\n    turns:\n      - fan: hi\n        intnet: greet\n").unwrap();
-    let out = usher(data.path()).args(["test", "conversations"]).arg(&file).output().unwrap();
+    let out = usher(&file);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());
-    assert!(stderr.contains("broken.yaml") && stderr.contains("unknown field `intnet`") && stderr.contains("line 5"), "{stderr}");
+    assert!(
+        stderr.contains("broken.yaml") && stderr.contains("unknown field `intnet`") && stderr.contains("line 5"),
+        "{stderr}"
+    );
 }

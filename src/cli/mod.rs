@@ -166,6 +166,10 @@ enum TestCommand {
         /// Also write JUnit XML here.
         #[arg(long)]
         junit: Option<PathBuf>,
+        /// Score sentiment too (off by default: the upset-fan rule would make
+        /// outcomes depend on the sentiment model's reading of each message).
+        #[arg(long)]
+        sentiment: bool,
     },
     /// Two-turn follow-ups: the second message's intent in the first's context, and read alone.
     Followups {
@@ -243,8 +247,8 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
             test_nlu::entities(&load_config(&args.config)?, &data, seed)
         }
         Command::Test { command: TestCommand::Nlu(a) } => test_nlu::run(&load_config(&args.config)?, &a),
-        Command::Test { command: TestCommand::Conversations { path, junit } } => {
-            test_nlu::conversations(&load_config(&args.config)?, &path, junit.as_deref()).await
+        Command::Test { command: TestCommand::Conversations { path, junit, sentiment } } => {
+            test_nlu::conversations(&load_config(&args.config)?, &path, junit.as_deref(), sentiment).await
         }
         Command::Test { command: TestCommand::Followups { data, json } } => {
             test_nlu::followups(&load_config(&args.config)?, &data, json)

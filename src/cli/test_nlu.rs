@@ -161,16 +161,19 @@ pub fn followups(config: &Config, data: &std::path::Path, json: bool) -> anyhow:
 
 /// `usher test conversations`: the configured classifier (trained on the
 /// intent files or loaded from the model cache), the knowledge base, and a
-/// throwaway store; backend calls answered by each file's stubs.
+/// throwaway store; backend calls answered by each file's stubs; the
+/// sentiment model only with `--sentiment`.
 pub async fn conversations(
     config: &Config,
     path: &std::path::Path,
     junit: Option<&std::path::Path>,
+    sentiment: bool,
 ) -> anyhow::Result<ExitCode> {
     let cases = usher::convtest::load(path)?;
     let cfg = config.clone();
     let (brain, _, _) = tokio::task::spawn_blocking(move || {
-        usher::bootstrap::brain(&cfg, usher::bootstrap::features(&cfg), usher::bootstrap::sentiment(&cfg), &mut |_, _, _| {})
+        let mood = if sentiment { usher::bootstrap::sentiment(&cfg) } else { None };
+        usher::bootstrap::brain(&cfg, usher::bootstrap::features(&cfg), mood, &mut |_, _, _| {})
     })
     .await??;
     // A store of its own, removed afterwards: tests never touch the bot's.

@@ -204,7 +204,9 @@ impl Inner {
                 let tools = self.tools.read().unwrap_or_else(|p| p.into_inner()).clone();
                 tools.map(|t| Arc::new(Tools(t)) as Arc<dyn Source>)
             }
-            Need::Action { .. } | Need::Rasa { .. } if self.stubs.read().unwrap_or_else(|p| p.into_inner()).is_some() => {
+            Need::Action { .. } | Need::Rasa { .. }
+                if self.stubs.read().unwrap_or_else(|p| p.into_inner()).is_some() =>
+            {
                 let stubs = self.stubs.read().unwrap_or_else(|p| p.into_inner()).clone()?;
                 Some(Arc::new(Stubbed(stubs)))
             }
