@@ -58,6 +58,9 @@ pub struct Config {
     /// The backends the intent files' actions call.
     #[serde(default)]
     pub actions: crate::actions::ActionsConfig,
+    /// What a hot reload checks before and after the swap.
+    #[serde(default)]
+    pub reload: crate::reload::ReloadConfig,
 }
 
 /// Channel adapters; each adapter's config type lives in its crate.

@@ -72,6 +72,8 @@ async fn edits_go_live_and_broken_files_keep_the_old_model() {
     }
     let mut config = common::config(dir.path());
     config.intents = intents.clone();
+    // This test is about the files; the conversation tests have their own below.
+    config.reload.conversation_tests = dir.path().join("no-tests");
     let (engine, _) = usher::bootstrap::engine(&config, |_, _, _| {}).await.unwrap();
     let state = common::app_state(&engine);
     let (trigger, shutdown) = Shutdown::new();
@@ -102,5 +104,71 @@ async fn edits_go_live_and_broken_files_keep_the_old_model() {
         "merch",
         "the old model keeps serving"
     );
+    trigger.fire();
+}
+
+/// The reply texts to `text` in a fresh conversation.
+async fn replies_to(app: &axum::Router, conversation: &str, text: &str) -> String {
+    let body = serde_json::json!({ "text": text }).to_string();
+    let req = Request::post(format!("/api/v1/conversations/{conversation}/messages"))
+        .header("content-type", "application/json")
+        .header("authorization", format!("Bearer {}", common::API_KEY))
+        .body(Body::from(body))
+        .unwrap();
+    let res = app.clone().oneshot(req).await.unwrap();
+    let v: Value = serde_json::from_slice(&res.into_body().collect().await.unwrap().to_bytes()).unwrap();
+    v["replies"].as_array().unwrap().iter().filter_map(|r| r["text"].as_str()).collect::<Vec<_>>().join(" | ")
+}
+
+const GREETING_TEST: &str = r#"
+conversations:
+  - name: a greeting introduces the bot
+    turns:
+      - fan: hello
+        intent: greet
+        says: ["I'm Usher"]
+"#;
+
+#[tokio::test]
+async fn a_reload_that_breaks_a_conversation_test_lists_it_and_can_keep_the_old_model() {
+    let dir = tempfile::tempdir().unwrap();
+    let intents = dir.path().join("intents");
+    std::fs::create_dir(&intents).unwrap();
+    for entry in std::fs::read_dir(common::repo().join("intents")).unwrap() {
+        let p = entry.unwrap().path();
+        std::fs::copy(&p, intents.join(p.file_name().unwrap())).unwrap();
+    }
+    let tests = dir.path().join("conversations");
+    std::fs::create_dir(&tests).unwrap();
+    std::fs::write(tests.join("greeting.yaml"), GREETING_TEST).unwrap();
+    let mut config = common::config(dir.path());
+    config.intents = intents.clone();
+    config.reload.conversation_tests = tests.clone();
+    config.reload.require_passing_tests = true;
+    let (engine, _) = usher::bootstrap::engine(&config, |_, _, _| {}).await.unwrap();
+    let state = common::app_state(&engine);
+    let (trigger, shutdown) = Shutdown::new();
+    usher::reload::watch(engine, config, state.reload.clone(), shutdown).unwrap();
+    let app = app(state);
+
+    // An edit that changes the greeting breaks the test: the old model stays.
+    let file = intents.join("conversation.yaml");
+    let yaml = std::fs::read_to_string(&file).unwrap();
+    assert!(yaml.contains("Hi! I'm Usher"));
+    std::fs::write(&file, yaml.replace("Hi! I'm Usher", "Hey there, Usher")).unwrap();
+    let status = wait_for_attempt(&app, 1).await;
+    assert_eq!(status["outcome"], "failed", "{status}");
+    assert_eq!(status["tests_run"], 1, "{status}");
+    let failures = status["test_failures"].as_array().unwrap();
+    assert_eq!(failures.len(), 1, "{status}");
+    let failure = failures[0].as_str().unwrap();
+    assert!(failure.contains("a greeting introduces the bot: turn 1: says: expected \"I'm Usher\""), "{failure}");
+    assert!(replies_to(&app, "reload-greet-1", "hello").await.contains("Hi! I'm Usher"), "the old model serves");
+
+    // Putting it back passes the test, and the reload goes live.
+    std::fs::write(&file, &yaml).unwrap();
+    let status = wait_for_attempt(&app, 2).await;
+    assert_eq!(status["outcome"], "ok", "{status}");
+    assert_eq!(status["test_failures"].as_array().unwrap().len(), 0, "{status}");
     trigger.fire();
 }

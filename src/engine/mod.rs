@@ -190,13 +190,22 @@ impl Engine {
     /// # Panics
     /// If the operating system refuses to start the NLU thread.
     pub fn new(store: Arc<dyn Store>, brain: Brain) -> Self {
+        Self::with_brain(store, Arc::new(brain))
+    }
+
+    /// An engine over `store` answering with a brain another engine may
+    /// share (a reload's conversation tests run on it before the swap).
+    ///
+    /// # Panics
+    /// If the operating system refuses to start the NLU thread.
+    pub fn with_brain(store: Arc<dyn Store>, brain: Arc<Brain>) -> Self {
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
         let metrics = Arc::new(Metrics::default());
         let nlu = batcher::Batcher::start(Arc::clone(&metrics)).expect("the NLU thread starts");
         Self {
             inner: Arc::new(Inner {
                 store,
-                brain: RwLock::new(Arc::new(brain)),
+                brain: RwLock::new(brain),
                 workers: Mutex::new(HashMap::new()),
                 routes: RwLock::new(HashMap::new()),
                 inference: Semaphore::new(cores),
@@ -277,8 +286,13 @@ impl Engine {
 
     /// Replaces the brain atomically; turns in flight finish with the old one.
     pub fn swap_brain(&self, brain: Brain) {
+        self.swap_shared_brain(Arc::new(brain));
+    }
+
+    /// Replaces the brain with a shared one, atomically.
+    pub fn swap_shared_brain(&self, brain: Arc<Brain>) {
         let mut guard = self.inner.brain.write().unwrap_or_else(|p| p.into_inner());
-        *guard = Arc::new(brain);
+        *guard = brain;
     }
 
     /// Lets the policy answer from `kb` (knowledge intents, low-confidence
