@@ -19,16 +19,32 @@ async fn get(app: &axum::Router, uri: &str) -> Value {
     serde_json::from_slice(&res.into_body().collect().await.unwrap().to_bytes()).unwrap()
 }
 
-async fn intent_of(app: &axum::Router, text: &str) -> String {
+/// Posts `text` to `conversation`; the answer's JSON.
+async fn post(app: &axum::Router, conversation: &str, text: &str) -> Value {
     let body = serde_json::json!({ "text": text }).to_string();
-    let req = Request::post("/api/v1/conversations/reload-fan/messages")
+    let req = Request::post(format!("/api/v1/conversations/{conversation}/messages"))
         .header("content-type", "application/json")
         .header("authorization", format!("Bearer {}", common::API_KEY))
         .body(Body::from(body))
         .unwrap();
     let res = app.clone().oneshot(req).await.unwrap();
-    let v: Value = serde_json::from_slice(&res.into_body().collect().await.unwrap().to_bytes()).unwrap();
+    serde_json::from_slice(&res.into_body().collect().await.unwrap().to_bytes()).unwrap()
+}
+
+async fn intent_of(app: &axum::Router, text: &str) -> String {
+    let v = post(app, "reload-fan", text).await;
     v["nlu"]["intent"]["name"].as_str().unwrap_or_default().to_string()
+}
+
+/// A copy of the shipped intent files under `dir`, to edit.
+fn shipped_intents(dir: &std::path::Path) -> std::path::PathBuf {
+    let intents = dir.join("intents");
+    std::fs::create_dir(&intents).unwrap();
+    for entry in std::fs::read_dir(common::repo().join("intents")).unwrap() {
+        let p = entry.unwrap().path();
+        std::fs::copy(&p, intents.join(p.file_name().unwrap())).unwrap();
+    }
+    intents
 }
 
 async fn wait_for_attempt(app: &axum::Router, n: u64) -> Value {
@@ -64,12 +80,7 @@ responses:
 #[tokio::test]
 async fn edits_go_live_and_broken_files_keep_the_old_model() {
     let dir = tempfile::tempdir().unwrap();
-    let intents = dir.path().join("intents");
-    std::fs::create_dir(&intents).unwrap();
-    for entry in std::fs::read_dir(common::repo().join("intents")).unwrap() {
-        let p = entry.unwrap().path();
-        std::fs::copy(&p, intents.join(p.file_name().unwrap())).unwrap();
-    }
+    let intents = shipped_intents(dir.path());
     let mut config = common::config(dir.path());
     config.intents = intents.clone();
     // This test is about the files; the conversation tests have their own below.
@@ -107,16 +118,9 @@ async fn edits_go_live_and_broken_files_keep_the_old_model() {
     trigger.fire();
 }
 
-/// The reply texts to `text` in a fresh conversation.
+/// The reply texts to `text` in `conversation`.
 async fn replies_to(app: &axum::Router, conversation: &str, text: &str) -> String {
-    let body = serde_json::json!({ "text": text }).to_string();
-    let req = Request::post(format!("/api/v1/conversations/{conversation}/messages"))
-        .header("content-type", "application/json")
-        .header("authorization", format!("Bearer {}", common::API_KEY))
-        .body(Body::from(body))
-        .unwrap();
-    let res = app.clone().oneshot(req).await.unwrap();
-    let v: Value = serde_json::from_slice(&res.into_body().collect().await.unwrap().to_bytes()).unwrap();
+    let v = post(app, conversation, text).await;
     v["replies"].as_array().unwrap().iter().filter_map(|r| r["text"].as_str()).collect::<Vec<_>>().join(" | ")
 }
 
@@ -132,12 +136,7 @@ conversations:
 #[tokio::test]
 async fn a_reload_that_breaks_a_conversation_test_lists_it_and_can_keep_the_old_model() {
     let dir = tempfile::tempdir().unwrap();
-    let intents = dir.path().join("intents");
-    std::fs::create_dir(&intents).unwrap();
-    for entry in std::fs::read_dir(common::repo().join("intents")).unwrap() {
-        let p = entry.unwrap().path();
-        std::fs::copy(&p, intents.join(p.file_name().unwrap())).unwrap();
-    }
+    let intents = shipped_intents(dir.path());
     let tests = dir.path().join("conversations");
     std::fs::create_dir(&tests).unwrap();
     std::fs::write(tests.join("greeting.yaml"), GREETING_TEST).unwrap();
