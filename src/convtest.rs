@@ -9,6 +9,7 @@
 //! # Layout
 //! - [`load`]: reading a file or a directory of files (YAML errors name the
 //!   file, line and column).
+//! - [`Scratch`]: an engine over a throwaway store, for the tests only.
 //! - [`run`]: each conversation on the engine, under its own id.
 //! - [`Report`]: what passed and failed, as text and as JUnit XML.
 
@@ -268,6 +269,30 @@ impl Report {
         }
         out.push_str("</testsuite>\n");
         out
+    }
+}
+
+/// An engine over a throwaway SQLite store under `data_dir`, removed when
+/// dropped: the tests never touch the bot's own conversations.
+pub struct Scratch {
+    /// The engine the tests run on.
+    pub engine: Engine,
+    dir: PathBuf,
+}
+
+impl Scratch {
+    /// A scratch engine answering with `brain`.
+    pub async fn new(data_dir: &Path, brain: Arc<crate::engine::Brain>) -> Result<Self, Error> {
+        let dir = data_dir.join(format!("conversation-tests-{}", crate::util::random_hex(4)));
+        std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
+        let store = crate::store::SqliteStore::open(&dir.join("tests.db")).await?;
+        Ok(Self { engine: Engine::with_brain(Arc::new(store), brain), dir })
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
 

@@ -173,17 +173,11 @@ async fn conversation_tests(
         return Ok((0, Vec::new()));
     }
     let cases = crate::convtest::load(path)?;
-    let dir = config.data_dir.join(format!("reload-tests-{}", crate::util::random_hex(4)));
-    std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
-    let store = crate::store::SqliteStore::open(&dir.join("tests.db")).await?;
-    let scratch = Engine::with_brain(Arc::new(store), Arc::clone(brain));
+    let scratch = crate::convtest::Scratch::new(&config.data_dir, Arc::clone(brain)).await?;
     if let Some(kb) = live.knowledge() {
-        scratch.set_knowledge(kb);
+        scratch.engine.set_knowledge(kb);
     }
-    let report = crate::convtest::run(&scratch, &cases).await;
-    drop(scratch);
-    let _ = std::fs::remove_dir_all(&dir);
-    let report = report?;
+    let report = crate::convtest::run(&scratch.engine, &cases).await?;
     let failures = report
         .outcomes
         .iter()

@@ -176,17 +176,10 @@ pub async fn conversations(
         usher::bootstrap::brain(&cfg, usher::bootstrap::features(&cfg), mood, &mut |_, _, _| {})
     })
     .await??;
-    // A store of its own, removed afterwards: tests never touch the bot's.
-    let dir = config.data_dir.join(format!("conversation-tests-{}", std::process::id()));
-    std::fs::create_dir_all(&dir)?;
-    let store = usher::store::SqliteStore::open(&dir.join("conversations.db")).await?;
-    let engine = usher::engine::Engine::new(std::sync::Arc::new(store), brain);
+    let scratch = usher::convtest::Scratch::new(&config.data_dir, std::sync::Arc::new(brain)).await?;
     let mut bar = super::progress::count_bar("knowledge base", "chunks embedded");
-    usher::bootstrap::knowledge(config, &engine, &mut bar).await?;
-    let report = usher::convtest::run(&engine, &cases).await;
-    drop(engine);
-    let _ = std::fs::remove_dir_all(&dir);
-    let report = report?;
+    usher::bootstrap::knowledge(config, &scratch.engine, &mut bar).await?;
+    let report = usher::convtest::run(&scratch.engine, &cases).await?;
     print!("{}", report.text());
     if let Some(file) = junit {
         std::fs::write(file, report.junit())?;

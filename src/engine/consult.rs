@@ -195,6 +195,11 @@ fn mismatch(need: &Need, source: &str) -> Error {
 impl Inner {
     /// The source that answers `need`, when one is attached.
     fn source(&self, need: &Need, asker: Asker<'_>) -> Option<Arc<dyn Source>> {
+        if matches!(need, Need::Action { .. } | Need::Rasa { .. }) {
+            if let Some(stubs) = self.stubs.read().unwrap_or_else(|p| p.into_inner()).clone() {
+                return Some(Arc::new(Stubbed(stubs)));
+            }
+        }
         match need {
             Need::Knowledge { .. } => {
                 let kb = self.knowledge.read().unwrap_or_else(|p| p.into_inner()).clone();
@@ -203,12 +208,6 @@ impl Inner {
             Need::Tool { .. } => {
                 let tools = self.tools.read().unwrap_or_else(|p| p.into_inner()).clone();
                 tools.map(|t| Arc::new(Tools(t)) as Arc<dyn Source>)
-            }
-            Need::Action { .. } | Need::Rasa { .. }
-                if self.stubs.read().unwrap_or_else(|p| p.into_inner()).is_some() =>
-            {
-                let stubs = self.stubs.read().unwrap_or_else(|p| p.into_inner()).clone()?;
-                Some(Arc::new(Stubbed(stubs)))
             }
             Need::Action { action, .. } => {
                 let actions = self.actions.read().unwrap_or_else(|p| p.into_inner()).clone()?;

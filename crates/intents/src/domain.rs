@@ -145,14 +145,18 @@ impl ActionSpec {
     /// (`action_not_found`, `action_refused`, and `action_failed` for
     /// errors and timeouts, which apologises and offers a person).
     pub fn response_for(&self, outcome: &str) -> &str {
-        if let Some(r) = self.respond.get(outcome) {
-            return r;
-        }
-        match outcome {
-            "not_found" => "action_not_found",
-            "refused" => "action_refused",
-            _ => "action_failed",
-        }
+        self.respond.get(outcome).map_or_else(|| default_response_for(outcome), String::as_str)
+    }
+}
+
+/// The built-in response for an action's `outcome`: `action_not_found`,
+/// `action_refused`, else `action_failed` (errors and timeouts, which
+/// apologises and offers a person; never a success).
+pub fn default_response_for(outcome: &str) -> &'static str {
+    match outcome {
+        "not_found" => "action_not_found",
+        "refused" => "action_refused",
+        _ => "action_failed",
     }
 }
 
@@ -349,8 +353,19 @@ impl Default for Policy {
     }
 }
 
+/// What a slot's question says before asking again when `invalid:` is not given.
+pub const DEFAULT_INVALID: &str = "Sorry, that doesn't look right.";
+
 /// Phrases that cancel a form when its `cancel:` list is not given.
 pub const DEFAULT_CANCEL: &[&str] = &["cancel", "stop", "never mind", "nevermind", "forget it", "quit"];
+
+/// A form's or flow's cancel phrases, lower-cased: staff's, else [`DEFAULT_CANCEL`].
+pub(crate) fn cancel_phrases(written: Option<Vec<String>>) -> Vec<String> {
+    match written {
+        Some(c) => c.iter().map(|w| w.to_lowercase()).collect(),
+        None => DEFAULT_CANCEL.iter().map(|s| s.to_string()).collect(),
+    }
+}
 
 /// A named, ordered list of steps staff wrote under `flows:`.
 #[derive(Debug, Clone)]

@@ -116,10 +116,7 @@ impl Checker<'_> {
         if self.diagnostics.len() > before {
             return None;
         }
-        let cancel = raw
-            .cancel
-            .map(|c| c.iter().map(|w| w.to_lowercase()).collect())
-            .unwrap_or_else(|| DEFAULT_CANCEL.iter().map(|s| s.to_string()).collect());
+        let cancel = cancel_phrases(raw.cancel);
         Some(Flow { name: name.to_string(), description: raw.description.unwrap_or_default(), steps, cancel })
     }
 
@@ -200,18 +197,7 @@ impl Checker<'_> {
             "collect" => StepKind::Collect(self.collect(file, flow, i, &s, known)?),
             "call" => {
                 let action = s.call.clone().unwrap_or_default();
-                let rasa = action.strip_prefix("rasa.");
-                if rasa.is_some_and(|n| n.is_empty() || n.contains(char::is_whitespace)) {
-                    self.error(
-                        file,
-                        &at(Some("call")),
-                        None,
-                        format!("{action:?} names no Rasa action: write rasa.ACTION_NAME"),
-                    );
-                } else if rasa.is_none() && !known.actions.contains_key(&action) && !known.broken.contains(&action) {
-                    let msg = format!("no action named {action:?}: add it under `actions:` (or call rasa.NAME)");
-                    self.error(file, &at(Some("call")), None, msg);
-                }
+                self.call_target(file, &at(Some("call")), None, &action, known);
                 StepKind::Call { action, say: s.say.unwrap_or(true) }
             }
             "branch" => {
@@ -304,6 +290,29 @@ impl Checker<'_> {
         Some(Step { id: s.id, kind: step_kind, next, origin })
     }
 
+    /// Whether `call` names an action under `actions:` or a Rasa action
+    /// (`rasa.NAME`); reports it at `path` when not.
+    pub(super) fn call_target(
+        &mut self,
+        file: usize,
+        path: &[Seg],
+        intent: Option<&str>,
+        call: &str,
+        known: &Known<'_>,
+    ) -> bool {
+        let msg = match call.strip_prefix("rasa.") {
+            Some(n) if n.is_empty() || n.contains(char::is_whitespace) => {
+                format!("{call:?} names no Rasa action: write rasa.ACTION_NAME")
+            }
+            None if !known.actions.contains_key(call) && !known.broken.contains(call) => {
+                format!("no action named {call:?}: add it under `actions:` (or call rasa.NAME)")
+            }
+            _ => return true,
+        };
+        self.error(file, path, intent, msg);
+        false
+    }
+
     fn collect(&mut self, file: usize, flow: &str, i: usize, s: &RawStep, known: &Known<'_>) -> Option<Slot> {
         let name = s.collect.clone().unwrap_or_default();
         let at = |field: &str| step_path(flow, i, Some(field));
@@ -330,7 +339,7 @@ impl Checker<'_> {
             ask,
             entity: s.entity.clone(),
             pattern,
-            invalid: s.invalid.clone().unwrap_or_else(|| "Sorry, that doesn't look right.".into()),
+            invalid: s.invalid.clone().unwrap_or_else(|| DEFAULT_INVALID.into()),
         })
     }
 

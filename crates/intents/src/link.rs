@@ -259,13 +259,10 @@ impl Checker<'_> {
                     ask: s.ask,
                     entity: s.entity,
                     pattern,
-                    invalid: s.invalid.unwrap_or_else(|| "Sorry, that doesn't look right.".into()),
+                    invalid: s.invalid.unwrap_or_else(|| DEFAULT_INVALID.into()),
                 });
             }
-            let cancel = form
-                .cancel
-                .map(|c| c.iter().map(|w| w.to_lowercase()).collect())
-                .unwrap_or_else(|| DEFAULT_CANCEL.iter().map(|s| s.to_string()).collect());
+            let cancel = cancel_phrases(form.cancel);
             forms.insert(name.clone(), Form { name, slots, cancel });
         }
         forms
@@ -425,15 +422,7 @@ impl Checker<'_> {
                 self.error(file, &at("respond"), Some(name), msg);
                 return None;
             }
-            let rasa = call.strip_prefix("rasa.");
-            if rasa.is_some_and(|n| n.is_empty() || n.contains(char::is_whitespace)) {
-                let msg = format!("{call:?} names no Rasa action: write rasa.ACTION_NAME");
-                self.error(file, &at("call"), Some(name), msg);
-                return None;
-            }
-            if rasa.is_none() && !known.actions.contains_key(call) && !broken.contains(call) {
-                let msg = format!("no action named {call:?}: add it under `actions:` (or call rasa.NAME)");
-                self.error(file, &at("call"), Some(name), msg);
+            if !self.call_target(file, &at("call"), Some(name), call, known) {
                 return None;
             }
             (StepKind::Call { action: call.clone(), say: true }, "call")

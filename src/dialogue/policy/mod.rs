@@ -5,16 +5,25 @@
 //! [`plan`] and [`decide`] run the same rules: planning walks the turn on a
 //! copy of the tracker and stops at the first piece of evidence it lacks,
 //! so what is looked up and how the answer uses it cannot drift apart.
+//!
+//! # Layout
+//! - this file: the turn's rules (commands, handoff rules, the "unsure or
+//!   out of scope" rule, knowledge first, an intent's action) and replies.
+//! - `flow`: flows under way: collecting slots, digressions, steps.
+//! - `calls`: backend actions and Rasa actions, and their outcomes.
 
 use std::collections::BTreeMap;
 
 use usher_channel::{Button, Part};
 
-use super::evidence::{Called, Evidence, Need, Passage, Produced};
+use super::evidence::{Evidence, Need, Passage, Produced};
 use super::system::default_response;
-use super::tracker::{ActiveFlow, Handoff, Reason, Tracker};
-use crate::intents::{Action, Domain, Escalation, Flow, Response, Slot, StepKind, Target, OUTCOME};
+use super::tracker::{Handoff, Reason, Tracker};
+use crate::intents::{Action, Domain, Escalation, Response, Slot};
 use crate::nlu::{EntityMatch, Parse, Ranked};
+
+mod calls;
+mod flow;
 
 /// Above this confidence a message mid-form is a digression, not an answer.
 const DIGRESSION_CONFIDENCE: f32 = 0.8;
@@ -122,8 +131,6 @@ struct Turn<'a> {
     replies: Vec<Vec<Part>>,
     /// An out-of-scope message that nothing answered.
     unanswered: bool,
-    /// Whether the message's intent is in the tracker's recent intents.
-    remembered: bool,
 }
 
 impl<'a> Turn<'a> {
@@ -145,7 +152,6 @@ impl<'a> Turn<'a> {
             needs: Vec::new(),
             replies: Vec::new(),
             unanswered: false,
-            remembered: false,
         }
     }
 
@@ -194,7 +200,7 @@ impl<'a> Turn<'a> {
         let confident = parse.intent.confidence >= self.domain.policy.fallback_threshold;
         if self.domain.policy.handoff_keywords.iter().any(|k| contains_phrase(&lower, k)) {
             if confident {
-                self.remember_once(&parse.intent);
+                self.tracker.remember(parse.intent.clone());
             }
             self.tracker.flows.clear();
             return self.handoff(Reason::Keyword);
@@ -203,7 +209,7 @@ impl<'a> Turn<'a> {
             self.tracker.negative_turns = if score < rule.score_below { self.tracker.negative_turns + 1 } else { 0 };
             if self.tracker.negative_turns >= rule.turns {
                 if confident {
-                    self.remember_once(&parse.intent);
+                    self.tracker.remember(parse.intent.clone());
                 }
                 self.tracker.flows.clear();
                 return self.handoff(Reason::Sentiment);
@@ -234,11 +240,10 @@ impl<'a> Turn<'a> {
                 return self.fallback();
             }
         }
-        // A template the classifier is not sure of: the documents answer
-        // the message itself when they can ("can I bring my own food" gets
-        // the food rule, not the general venue page).
-        // A confident knowledge-first intent yields only to a passage that
-        // answers the message itself; an unsure one to any confident passage.
+        // Knowledge first: a template the classifier is unsure of yields to
+        // any confident passage; a confident `knowledge_first` intent only
+        // to one that answers the message itself ("can I bring my own food"
+        // gets the food rule, not the general venue page).
         let intent = self.domain.intent(&parse.intent.name);
         let template = intent.is_some_and(|i| matches!(i.action, Action::Respond(_)));
         let policy = &self.domain.policy;
@@ -251,14 +256,14 @@ impl<'a> Turn<'a> {
                 Lookup::Pending => return,
                 Lookup::Got(Some(answer)) if answer.similarity >= bar => {
                     self.tracker.fallbacks = 0;
-                    self.remember_once(&parse.intent);
+                    self.tracker.remember(parse.intent.clone());
                     return self.cite(answer);
                 }
                 Lookup::Got(_) => {}
             }
         }
         self.tracker.fallbacks = 0;
-        self.remember_once(&parse.intent);
+        self.tracker.remember(parse.intent.clone());
         self.act(&parse.intent.name, &parse.entities);
     }
 
@@ -288,297 +293,6 @@ impl<'a> Turn<'a> {
                 }
                 Lookup::Got(None) => self.not_available(&format!("the {} tool", tool.replace('_', " "))),
             },
-        }
-    }
-
-    fn continue_flow(&mut self, flow: &Flow, mut active: ActiveFlow, by_button: bool) {
-        let (msg, parse) = (self.msg, self.parse);
-        let lower = msg.text.trim().to_lowercase();
-        if flow.cancel.iter().any(|c| contains_phrase(&lower, c)) {
-            self.tracker.flows.pop();
-            self.respond("form_cancelled", &BTreeMap::new());
-            return self.run_flow(); // a paused flow asks its question again
-        }
-        let slot = match flow.steps.get(active.step).map(|s| &s.kind) {
-            Some(StepKind::Collect(slot)) if slot.name == active.requested => slot,
-            _ => return self.run_flow(), // a reload changed the flow
-        };
-        if let Some(value) = slot_value(slot, msg.text, &parse.entities) {
-            self.tracker.slots.insert(slot.name.clone(), value);
-            self.fill_from_entities(flow, &parse.entities);
-            return self.run_flow();
-        }
-        let intent = self.domain.intent(&parse.intent.name);
-        let same_flow = intent.is_some_and(|i| i.action == Action::Flow(flow.name.clone()));
-        // A follow-up recognised in its context ("how long does that take"
-        // mid-transfer) is likely meant: the fallback threshold will do.
-        let needed = match intent.is_some_and(|i| !i.after.is_empty()) {
-            true => self.domain.policy.fallback_threshold,
-            false => DIGRESSION_CONFIDENCE.max(self.domain.policy.fallback_threshold),
-        };
-        let digression = by_button || (parse.intent.confidence >= needed && intent.is_some() && !same_flow);
-        if digression {
-            self.remember_once(&parse.intent);
-            match intent.map(|i| &i.action) {
-                Some(Action::Handoff) => {
-                    self.tracker.flows.clear();
-                    return self.handoff(Reason::Requested);
-                }
-                // Another flow: this one waits beneath it and resumes after.
-                Some(Action::Flow(other)) => return self.start_flow(other, &parse.entities),
-                _ => {}
-            }
-            self.act(&parse.intent.name, &[]);
-            return self.ask(slot);
-        }
-        active.attempts += 1;
-        if active.attempts >= self.domain.policy.form_max_attempts {
-            self.tracker.flows.clear();
-            return self.escalate(Reason::FormFailed);
-        }
-        if let Some(top) = self.tracker.flows.last_mut() {
-            *top = active;
-        }
-        self.say(format!("{} {}", slot.invalid, slot.ask), Vec::new());
-    }
-
-    fn fill_from_entities(&mut self, flow: &Flow, entities: &[EntityMatch]) {
-        for slot in flow.collected() {
-            if self.tracker.slots.contains_key(&slot.name) {
-                continue;
-            }
-            let value = entities
-                .iter()
-                .filter(|m| slot.entity.as_deref() == Some(m.entity.as_str()))
-                .find(|m| slot.pattern.as_ref().is_none_or(|p| p.is_match(&m.value)));
-            if let Some(m) = value {
-                self.tracker.slots.insert(slot.name.clone(), m.value.clone());
-            }
-        }
-    }
-
-    /// Puts `name` on top of the flows, its slots cleared and filled from
-    /// `entities`; a flow already under way with that name starts over.
-    fn enter(&mut self, name: &str, entities: &[EntityMatch]) {
-        let Some(flow) = self.domain.flows.get(name) else { return };
-        self.tracker.flows.retain(|f| f.name != name);
-        for slot in flow.collected() {
-            self.tracker.slots.remove(&slot.name);
-        }
-        self.fill_from_entities(flow, entities);
-        self.tracker.flows.push(ActiveFlow::new(name));
-        if self.tracker.flows.len() > PAUSED_FLOWS + 1 {
-            self.tracker.flows.remove(0);
-        }
-    }
-
-    fn start_flow(&mut self, name: &str, entities: &[EntityMatch]) {
-        self.enter(name, entities);
-        self.run_flow();
-    }
-
-    /// Moves the flow answering now to `target`.
-    fn jump(&mut self, target: Target) {
-        if let Some(active) = self.tracker.flows.last_mut() {
-            active.step = match target {
-                Target::Step(i) => i,
-                Target::End => usize::MAX,
-            };
-        }
-    }
-
-    /// The slots, with the last call's outcome, as a condition reads them.
-    fn vars(&self) -> BTreeMap<String, String> {
-        let mut vars = self.tracker.slots.clone();
-        if let Some(outcome) = self.tracker.flow().and_then(|f| f.outcome.clone()) {
-            vars.insert(OUTCOME.to_string(), outcome);
-        }
-        vars
-    }
-
-    /// Runs the flow answering now until it waits for the fan, needs
-    /// evidence, or ends (when a paused flow beneath it resumes).
-    fn run_flow(&mut self) {
-        for _ in 0..MAX_STEPS {
-            let Some(active) = self.tracker.flow() else { return };
-            let Some(step) = self.domain.flows.get(&active.name).and_then(|f| f.steps.get(active.step)) else {
-                self.tracker.flows.pop(); // it ended (or a reload removed it)
-                continue;
-            };
-            let next = step.next;
-            match &step.kind {
-                StepKind::Collect(slot) => {
-                    if self.tracker.slots.contains_key(&slot.name) {
-                        self.jump(next);
-                        continue;
-                    }
-                    if let Some(active) = self.tracker.flows.last_mut() {
-                        if active.requested != slot.name {
-                            active.requested = slot.name.clone();
-                            active.attempts = 0;
-                        }
-                    }
-                    return self.ask(slot);
-                }
-                StepKind::Respond(r) => {
-                    self.respond(r, &self.vars());
-                    self.jump(next);
-                }
-                StepKind::Set(pairs) => {
-                    let vars = self.vars();
-                    for (slot, template) in pairs {
-                        match fill(template, &vars) {
-                            v if v.is_empty() => self.tracker.slots.remove(slot),
-                            v => self.tracker.slots.insert(slot.clone(), v),
-                        };
-                    }
-                    self.jump(next);
-                }
-                StepKind::Call { action, say } => {
-                    let Some(outcome) = self.call(action, &[], *say) else { return };
-                    if matches!(outcome.as_str(), "error" | "timeout") {
-                        // The backend could not answer: nothing after the
-                        // call can be trusted, so the flows end here.
-                        if !say {
-                            let response =
-                                self.domain.actions.get(action).map_or("action_failed", |a| a.response_for(&outcome));
-                            self.respond(response, &self.tracker.slots.clone());
-                        }
-                        self.tracker.flows.clear();
-                        return;
-                    }
-                    if let Some(active) = self.tracker.flows.last_mut() {
-                        active.outcome = Some(outcome);
-                    }
-                    self.jump(next);
-                }
-                StepKind::Branch(cases) => {
-                    let vars = self.vars();
-                    let hit = cases.iter().find(|c| c.when.as_ref().is_none_or(|w| w.holds(&vars)));
-                    self.jump(hit.map_or(next, |c| c.target));
-                }
-                StepKind::Handoff => {
-                    self.tracker.flows.clear();
-                    return self.handoff(Reason::Requested);
-                }
-                StepKind::Goto(other) => {
-                    let other = other.clone();
-                    self.tracker.flows.pop();
-                    self.enter(&other, &[]);
-                }
-            }
-        }
-        // Steps without a wait, over and over: slots already filled keep a
-        // loop going. End the flows rather than spin.
-        self.tracker.flows.clear();
-        self.respond("action_failed", &BTreeMap::new());
-    }
-
-    /// Calls `action` with the slots (and this message's entities) and,
-    /// with `say`, answers with its outcome's response; fields it saved
-    /// become slots. The outcome, or none while planning.
-    fn call(&mut self, action: &str, entities: &[EntityMatch], say: bool) -> Option<String> {
-        if let Some(name) = action.strip_prefix("rasa.") {
-            return self.call_rasa(name, 0);
-        }
-        let Some(spec) = self.domain.actions.get(action) else {
-            self.respond("action_failed", &BTreeMap::new());
-            return Some("error".into());
-        };
-        let mut values = self.tracker.slots.clone();
-        for m in entities {
-            values.entry(m.entity.clone()).or_insert_with(|| m.value.clone());
-        }
-        let need = Need::Action { action: action.to_string(), values };
-        let called: Lookup<'_, Called> = self.consult(need, |e| e.actions.iter().rev().find(|c| c.action == action));
-        let outcome = match called {
-            Lookup::Pending => return None,
-            Lookup::Got(Some(called)) => {
-                // What an earlier call saved under these names is stale now.
-                for slot in spec.save.keys() {
-                    self.tracker.slots.remove(slot);
-                }
-                self.tracker.slots.extend(called.saved.clone());
-                called.outcome.clone()
-            }
-            Lookup::Got(None) => "error".to_string(),
-        };
-        if say {
-            let response = spec.response_for(&outcome).to_string();
-            self.respond(&response, &self.tracker.slots.clone());
-        }
-        Some(outcome)
-    }
-
-    /// Calls the Rasa action `name`: its slot events change the slots, its
-    /// messages are the replies, and its followup (an intent here, or
-    /// another action there) runs next, at most [`FOLLOWUPS`] deep. The
-    /// outcome, or none while planning.
-    fn call_rasa(&mut self, name: &str, depth: usize) -> Option<String> {
-        let need = Need::Rasa {
-            action: name.to_string(),
-            slots: self.tracker.slots.clone(),
-            text: self.msg.text.to_string(),
-            ranking: self.parse.ranking.clone(),
-            entities: self.parse.entities.clone(),
-        };
-        let full = format!("rasa.{name}");
-        let called = match self.consult(need, |e| e.actions.iter().rev().find(|c| c.action == full)) {
-            Lookup::Pending => return None,
-            Lookup::Got(Some(called)) if called.outcome == "ok" => called,
-            Lookup::Got(Some(called)) => {
-                let response = match called.outcome.as_str() {
-                    "not_found" => "action_not_found",
-                    "refused" => "action_refused",
-                    _ => "action_failed",
-                };
-                self.respond(response, &self.tracker.slots.clone());
-                return Some(called.outcome.clone());
-            }
-            Lookup::Got(None) => {
-                self.respond("action_failed", &BTreeMap::new());
-                return Some("error".into());
-            }
-        };
-        if called.reset_slots {
-            self.tracker.slots.clear();
-        }
-        for (slot, value) in &called.saved {
-            match value.is_empty() {
-                true => self.tracker.slots.remove(slot),
-                false => self.tracker.slots.insert(slot.clone(), value.clone()),
-            };
-        }
-        for said in &called.said {
-            let mut parts = Vec::new();
-            if !said.text.is_empty() {
-                parts.push(Part::Text { text: said.text.clone() });
-            }
-            if !said.buttons.is_empty() {
-                parts.push(Part::Buttons { buttons: said.buttons.clone() });
-            }
-            if let Some(url) = &said.image {
-                parts.push(Part::Attachment(usher_channel::Attachment {
-                    kind: usher_channel::AttachmentKind::Image,
-                    url: url.clone(),
-                    name: url.rsplit('/').next().unwrap_or("image").to_string(),
-                    mime: "image/*".into(),
-                }));
-            }
-            self.replies.push(parts);
-        }
-        match called.followup.clone() {
-            Some(next) if self.domain.intent(&next).is_some() => self.act(&next, &[]),
-            Some(next) if depth < FOLLOWUPS => return self.call_rasa(&next, depth + 1),
-            _ => {}
-        }
-        Some("ok".into())
-    }
-
-    /// Remembers the message's intent, once per turn.
-    fn remember_once(&mut self, intent: &Ranked) {
-        if !std::mem::replace(&mut self.remembered, true) {
-            self.tracker.remember(intent.clone());
         }
     }
 
