@@ -48,7 +48,7 @@ pub fn config(data_dir: &Path) -> Config {
             .unwrap();
     c.intents = repo().join("intents");
     c.data_dir = data_dir.to_path_buf();
-    // The engine tests use the download-free classifier; tests/encoder.rs covers MiniLM.
+    // The engine tests use the download-free classifier; tests/it/encoder.rs covers MiniLM.
     c.nlu.encoder = None;
     c
 }

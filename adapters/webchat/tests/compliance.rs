@@ -19,7 +19,7 @@ use usher_webchat::{Config, WebChat};
 type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
 /// The engine's side of the gate, as the adapter sees it: sessions in a
-/// map (the engine's real one, over the store, is tested in tests/access.rs).
+/// map (the engine's real one, over the store, is tested in tests/it/access.rs).
 #[derive(Default)]
 struct Sessions(Mutex<HashMap<ConversationId, String>>);
 

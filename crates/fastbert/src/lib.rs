@@ -6,7 +6,7 @@
 //! tiles where the CPU has them) with its bias and residual fused, and
 //! padding costs nothing. Query, key and value share one product. Results equal
 //! candle's forward pass to float rounding (tested in Usher's
-//! `tests/fine_tune.rs`). Training stays in candle; this crate only infers.
+//! `tests/it/fine_tune.rs`). Training stays in candle; this crate only infers.
 //!
 //! Layout: `weights` converts checkpoint tensors into the kernels' layout,
 //! `matmul` the packed products, `kernels` the row operations (layer

@@ -4,7 +4,7 @@
 //! clear error, that nothing was stored half-way, and that the server still
 //! answers afterwards.
 
-mod common;
+use crate::common;
 
 use std::io::{Read, Write};
 use std::net::TcpStream;

@@ -1,7 +1,7 @@
 //! Hot reload while serving: a valid edit goes live, a broken one keeps the
 //! old model and reports every error at /api/v1/admin/reload-status.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

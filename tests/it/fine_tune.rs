@@ -4,7 +4,7 @@
 //! fine-tuned classifier that is deterministic, survives a save and load and
 //! is unsure of messages unlike its examples.
 
-mod common;
+use crate::common;
 
 use std::collections::HashMap;
 use std::sync::Arc;

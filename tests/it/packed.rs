@@ -4,7 +4,7 @@
 //! split across threads, on single messages, on odd input and after the
 //! top layers are fine-tuned.
 
-mod common;
+use crate::common;
 
 use candle_core::Device;
 use usher::nlu::encoder::{fetch, Encoder, FineTune, Precision};

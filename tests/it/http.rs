@@ -1,6 +1,6 @@
 //! The HTTP API through `Router::oneshot`, without a socket.
 
-mod common;
+use crate::common;
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode};

@@ -5,7 +5,7 @@
 //! saved half-way, and the server stays up. Signatures verify on the server
 //! side; a changed body does not.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};

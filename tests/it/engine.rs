@@ -1,7 +1,7 @@
 //! The engine through a collecting channel: forms, fallback clarification,
 //! handoff parking, ordering.
 
-mod common;
+use crate::common;
 
 use common::{payloads, text};
 use usher::dialogue::Handoff;

@@ -3,7 +3,7 @@
 //! on the same SQLite file, every acknowledged message is in the store and
 //! was answered exactly once (one turn's replies, none twice).
 
-mod common;
+use crate::common;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};

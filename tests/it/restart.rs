@@ -1,7 +1,7 @@
 //! Persistence: across a restart, under concurrent writers, and answering
 //! what a crash left unanswered.
 
-mod common;
+use crate::common;
 
 use usher::handoff::store::HandoffStore;
 use usher::store::{SqliteStore, Store};

@@ -4,7 +4,7 @@
 //! gets the same answers; replies are marked delivered, and replies that
 //! could not be delivered are resent after a restart.
 
-mod common;
+use crate::common;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -5,7 +5,7 @@
 //! conversations go back to the queue, login CSRF is refused, headers are
 //! set on every route, and every listed action is audited.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 use std::sync::OnceLock;

@@ -3,7 +3,7 @@
 //! incremental re-indexing, retrieval quality on the fan question set,
 //! answers through the engine, live re-indexing, and bad input.
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};

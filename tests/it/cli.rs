@@ -1,6 +1,6 @@
 //! The `usher` binary: validate, train and serve's start-up errors.
 
-mod common;
+use crate::common;
 
 use std::process::Command;
 

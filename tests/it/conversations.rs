@@ -2,7 +2,7 @@
 //! real `usher test conversations`, with the shipped config (MiniLM,
 //! sentiment, knowledge base); and a failing conversation's report.
 
-mod common;
+use crate::common;
 
 use std::process::Command;
 

@@ -4,7 +4,7 @@
 //! fan's socket on A receives the reply. Needs PostgreSQL on 127.0.0.1:5432
 //! (`USHER_TEST_POSTGRES` overrides the admin URL); `.ci/run` starts it.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

@@ -5,7 +5,7 @@
 //! `npm ci --prefix tests/browser` and the chromium package, which
 //! `scripts/test` and `.ci/run` install.
 
-mod common;
+use crate::common;
 
 use std::process::Command;
 

@@ -5,7 +5,7 @@
 //! limited without locking out the right one. Identity verification and
 //! the per-key limit run in-process on a real SQLite store.
 
-mod common;
+use crate::common;
 
 use std::sync::OnceLock;
 

@@ -3,7 +3,7 @@
 //! talks to it through the engine with `call: rasa.NAME`. `scripts/test`
 //! installs rasa-sdk into a virtualenv and points `USHER_RASA_PYTHON` at it.
 
-mod common;
+use crate::common;
 
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;

@@ -3,7 +3,7 @@
 //! close, queue positions, analytics, `/metrics`, and a Telegram fan (fake
 //! Bot API) reaching an agent. The browser side is tests/browser/console.mjs.
 
-mod common;
+use crate::common;
 
 use std::sync::Arc;
 use std::time::Duration;

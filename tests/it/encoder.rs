@@ -1,7 +1,7 @@
 //! The MiniLM sentence encoder (fetched by `usher models fetch`, which
 //! scripts/test runs first) and the classifier over its embeddings.
 
-mod common;
+use crate::common;
 
 use std::path::PathBuf;
 use std::sync::Arc;
