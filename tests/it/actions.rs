@@ -5,8 +5,6 @@
 //! saved half-way, and the server stays up. Signatures verify on the server
 //! side; a changed body does not.
 
-use crate::common;
-
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
