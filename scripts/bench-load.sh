@@ -1,16 +1,29 @@
 #!/usr/bin/env bash
 # Load benchmark: starts `usher serve` (release build) on SQLite or on a fresh
-# PostgreSQL database, then runs `usher bench load` at each fan count and
+# PostgreSQL database, then runs `usher bench load` once per point and
 # prints one JSON line per run. Usage:
-#   scripts/bench-load.sh sqlite|postgres [FANS...]   (default: 100 500 1000)
-# Messages per fan: MESSAGES (default 20). PostgreSQL admin URL:
+#   scripts/bench-load.sh sqlite|postgres closed [FANS...]  (default: 100 500 1000)
+#   scripts/bench-load.sh sqlite|postgres open [RATES...]   (default: 25 50 100 150 200 250)
+# Closed loop: MESSAGES per fan (default 20), each sent when the previous is
+# answered. Open loop: FANS fans (default 1000), Poisson arrivals at each
+# rate for DURATION seconds (default 60). Latency against offered load:
+#   usher bench plot-load sqlite.jsonl postgres.jsonl --out load.png
+# PostgreSQL admin URL:
 # USHER_TEST_POSTGRES (default postgres://postgres@127.0.0.1:5432/postgres).
 # USHER_BIN: an already built binary (skips the release build).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 store="${1:-sqlite}"; shift || true
-fans=("${@:-100 500 1000}"); fans=(${fans[@]})
+mode="${1:-closed}"; shift || true
+case "$mode" in
+  closed) points=("${@:-100 500 1000}") ;;
+  open) points=("${@:-25 50 100 150 200 250}") ;;
+  *) echo "mode must be closed or open, not $mode" >&2; exit 2 ;;
+esac
+points=(${points[@]})
 messages="${MESSAGES:-20}"
+open_fans="${FANS:-1000}"
+duration="${DURATION:-60}"
 timeout="${TIMEOUT:-900}"
 port="${PORT:-18099}"
 bin="${USHER_BIN:-${CARGO_TARGET_DIR:-target}/release/usher}"
@@ -45,8 +58,13 @@ server=$!
 for _ in $(seq 600); do grep -q "usher listening" "$work/serve.log" && break; sleep 0.5; done
 grep -q "usher listening" "$work/serve.log" || { cat "$work/serve.log"; exit 1; }
 status=0
-for n in "${fans[@]}"; do
-  out="$("$bin" bench load --url "ws://127.0.0.1:$port/ws" --clients "$n" --messages "$messages" --timeout "$timeout" --json)" || status=1
+for p in "${points[@]}"; do
+  if [ "$mode" = open ]; then
+    run=(--fans "$open_fans" --rate "$p" --duration "$duration")
+  else
+    run=(--fans "$p" --messages "$messages")
+  fi
+  out="$("$bin" bench load --url "ws://127.0.0.1:$port/ws" "${run[@]}" --timeout "$timeout" --json)" || status=1
   echo "$out" | tail -1 | sed "s/^{/{\"store\":\"$store\",/"
 done
 exit $status

@@ -16,7 +16,11 @@
 //!    conversations, each message in its [`nlu::Context`] (the intents
 //!    recognised last, so follow-ups count only after what they follow): a
 //!    [`nlu::Parse`] of intents, entities and sentiment, nothing more (a
-//!    pressed button is [`nlu::Parse::certain`]).
+//!    pressed button is [`nlu::Parse::certain`]). The MiniLM encoder runs
+//!    once per batch ([`nlu::encoder::Encoder::encode_with_tokens`]): the
+//!    classifier reads its sentence embeddings, the tagger its token
+//!    states, and the parse keeps each message's [`nlu::Embedding`] for
+//!    the knowledge query.
 //! 3. **Plan.** [`dialogue::plan`] walks the policy (and the flow under
 //!    way, step by step) on a copy of the tracker and returns the
 //!    [`dialogue::Need`]s it lacks: a knowledge passage, a creative tool's
@@ -25,7 +29,8 @@
 //!    [`engine::consult::Source`] (the [`knowledge::KnowledgeBase`], the
 //!    creative [`creative::tools::Toolset`], a backend call through
 //!    [`actions::Actions::call`]) under its timeout, CPU work on the
-//!    blocking pool and I/O async, and records what came back in a
+//!    blocking pool and I/O async (the knowledge base searches with the
+//!    parse's embedding, encoding nothing), and records what came back in a
 //!    [`dialogue::Evidence`]; then it plans again until nothing is missing.
 //! 5. **Decide.** [`dialogue::decide`] (pure) turns the tracker, the parse
 //!    and the evidence into a [`dialogue::Decision`]: replies, slot changes,

@@ -27,7 +27,12 @@ pub fn encoder(config: &Config, args: &Args) -> anyhow::Result<ExitCode> {
     let dir = config.nlu.encoder.clone().ok_or_else(|| anyhow::anyhow!("nlu.encoder is null in the config"))?;
     let enc = Encoder::load_on(&dir, config.nlu.device.device()?, config.nlu.cpu_precision.get())?;
     let enc = if args.candle { enc.on_candle() } else { enc };
-    let kernel = enc.kernel();
+    let kernel = match (enc.kernel(), config.nlu.cpu_precision) {
+        ("packed", usher::nlu::config::CpuPrecision::Int8Compute) => {
+            format!("packed, int8 products on {}", usher_fastbert::int8_kernel())
+        }
+        (k, p) => format!("{k}, {p:?}"),
+    };
     let texts: Vec<String> =
         usher::nlu::eval::data::read_csv(&args.data)?.into_iter().map(|(t, _)| t).take(args.sentences).collect();
     let refs: Vec<&str> = texts.iter().map(String::as_str).collect();

@@ -130,9 +130,13 @@ enum BenchCommand {
     Encoder(bench::Args),
     /// Knowledge-base scale: index time, query p50/p99 and RSS with synthetic chunks.
     Kb(kb::BenchArgs),
-    /// Many web chat fans against a running server: throughput, latency,
-    /// lost / duplicated / out-of-order replies (checked against the store).
+    /// Many web chat fans against a running server, closed loop
+    /// (`--messages`) or open loop (`--rate`, `--duration`): throughput,
+    /// latency, lost / duplicated / out-of-order replies (checked against
+    /// the store).
     Load(load::Args),
+    /// Latency against offered load as a PNG, from `scripts/bench-load.sh`'s JSON lines.
+    PlotLoad(load::plot::Args),
     /// Melody generation and rendering latency.
     Melody {
         #[arg(long, default_value_t = 50)]
@@ -240,6 +244,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         Command::Bench { command: BenchCommand::Encoder(a) } => bench::encoder(&load_config(&args.config)?, &a),
         Command::Bench { command: BenchCommand::Kb(a) } => kb::bench(&a).await,
         Command::Bench { command: BenchCommand::Load(a) } => load::run(&a).await,
+        Command::Bench { command: BenchCommand::PlotLoad(a) } => load::plot::run(&a),
         Command::Bench { command: BenchCommand::Poem { runs } } => bench::poem(&load_config(&args.config)?, runs),
         Command::Bench { command: BenchCommand::Melody { runs } } => bench::melody(&load_config(&args.config)?, runs),
         Command::Kb { command } => kb::run(&load_config(&args.config)?, command).await,

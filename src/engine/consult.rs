@@ -17,6 +17,7 @@ use crate::creative::tools::Toolset;
 use crate::dialogue::{Called, Found, Need, Passage, Produced};
 use crate::intents::{ActionSpec, Domain};
 use crate::knowledge::KnowledgeBase;
+use crate::nlu::Embedding;
 use crate::Error;
 
 /// The turn a need belongs to.
@@ -33,6 +34,9 @@ pub struct Asker<'a> {
     pub request_id: &'a str,
     /// The intent files the turn runs on (actions' specs).
     pub domain: &'a Domain,
+    /// The message's text and its sentence embedding from the NLU step:
+    /// a knowledge lookup of that text searches with it, encoding nothing.
+    pub embedded: Option<(&'a str, &'a Embedding)>,
 }
 
 /// Something the engine can consult for the policy.
@@ -57,9 +61,10 @@ impl Source for KnowledgeBase {
         true
     }
 
-    async fn consult(&self, need: &Need, _: Asker<'_>) -> Result<Found, Error> {
+    async fn consult(&self, need: &Need, asker: Asker<'_>) -> Result<Found, Error> {
         let Need::Knowledge { query } = need else { return Err(mismatch(need, "knowledge")) };
-        let answer = self.answer(query).await?;
+        let embedding = asker.embedded.filter(|(text, _)| text == query).map(|(_, e)| e);
+        let answer = self.answer_with(query, embedding).await?;
         Ok(Found::Passage(answer.map(|a| Passage {
             citation: a.citation(),
             text: a.text,

@@ -169,6 +169,7 @@ async fn answer(inner: &Arc<Inner>, inbound: &Inbound, inbound_id: i64) -> Resul
         inbound_id,
         request_id: &request_id,
         domain: &brain.domain,
+        embedded: parse.embedding.as_ref().map(|e| (inbound.text.as_str(), e)),
     };
     let evidence = consult(inner, &brain.domain, &tracker, msg, &parse, asker).await?;
     let decision = dialogue::decide(&brain.domain, &mut tracker, msg, &parse, &evidence);

@@ -36,6 +36,7 @@ use store::{EdgeStore, QdrantStore, Query};
 
 use crate::config::{Config, VectorStoreKind};
 use crate::nlu::encoder::Encoder;
+use crate::nlu::Embedding;
 use crate::Error;
 
 /// Documents, their vectors and the models that make query vectors.
@@ -122,6 +123,15 @@ impl KnowledgeBase {
         Ok(dense.into_iter().zip(texts).map(|(dense, t)| Query { dense, sparse: self.bm25.query(t) }).collect())
     }
 
+    /// The query vector of `text`, from `embedding` (the NLU step's) when
+    /// it comes from this knowledge base's encoder, else encoded now.
+    async fn query(&self, text: &str, embedding: Option<&Embedding>) -> Result<Query, Error> {
+        match embedding.filter(|e| *e.encoder == self.encoder.id()) {
+            Some(e) => Ok(Query { dense: e.vector.to_vec(), sparse: self.bm25.query(text) }),
+            None => Ok(self.queries(&[text.to_string()]).await?.remove(0)),
+        }
+    }
+
     /// Sentence embeddings, computed on the blocking pool.
     async fn encode(&self, texts: Vec<String>) -> Result<Vec<Vec<f32>>, Error> {
         let encoder = Arc::clone(&self.encoder);
@@ -135,14 +145,30 @@ impl KnowledgeBase {
 
     /// The best `limit` chunks for `text`.
     pub async fn search(&self, text: &str, mode: Mode, limit: usize) -> Result<Vec<Hit>, Error> {
-        let query = self.queries(&[text.to_string()]).await?.remove(0);
+        self.search_with(text, None, mode, limit).await
+    }
+
+    /// As [`Self::search`], with the text's embedding when the NLU step has it.
+    pub async fn search_with(
+        &self,
+        text: &str,
+        embedding: Option<&Embedding>,
+        mode: Mode,
+        limit: usize,
+    ) -> Result<Vec<Hit>, Error> {
+        let query = self.query(text, embedding).await?;
         self.store.search(&query, mode, limit).await
     }
 
     /// The best passage for a fan's question, trimmed and cited; `confident`
     /// says whether it clears the threshold. `None` when nothing matched.
     pub async fn answer(&self, text: &str) -> Result<Option<Answer>, Error> {
-        let hits = self.search(text, Mode::Hybrid, 5).await?;
+        self.answer_with(text, None).await
+    }
+
+    /// As [`Self::answer`], with the question's embedding when the NLU step has it.
+    pub async fn answer_with(&self, text: &str, embedding: Option<&Embedding>) -> Result<Option<Answer>, Error> {
+        let hits = self.search_with(text, embedding, Mode::Hybrid, 5).await?;
         Ok(answer::best(&hits, self.threshold))
     }
 }

@@ -13,7 +13,7 @@ use candle_core::{Device, Tensor};
 use super::encoder::{EmbeddingCache, Encoder};
 use super::features::{featurize, DIM};
 use super::head::{Head, TrainConfig, TrainReport};
-use super::IntentClassifier;
+use super::{Embedded, IntentClassifier};
 use crate::Error;
 
 /// What the head sees.
@@ -97,15 +97,21 @@ impl Features {
 
     /// The feature matrix of `texts`; `cached` embeds through the cache (training data).
     pub fn matrix(&self, texts: &[&str], cached: bool) -> Result<Tensor, Error> {
-        let dim = self.dim();
         let dense = match self {
             Self::Ngrams => None,
             Self::EncoderAndNgrams { encoder, cache } if cached => Some(cache.embed(encoder, texts)?),
             Self::EncoderAndNgrams { encoder, .. } => Some(encoder.encode(texts)?),
         };
+        self.assemble(texts, dense.as_deref())
+    }
+
+    /// The feature matrix of `texts` from their sentence embeddings `dense`
+    /// (`None` for n-grams alone) and their n-grams.
+    fn assemble(&self, texts: &[&str], dense: Option<&[Vec<f32>]>) -> Result<Tensor, Error> {
+        let dim = self.dim();
         let mut rows = Vec::with_capacity(texts.len() * dim);
         for (i, text) in texts.iter().enumerate() {
-            if let Some(d) = &dense {
+            if let Some(d) = dense {
                 rows.extend_from_slice(&d[i]);
             }
             rows.extend(featurize(text));
@@ -188,9 +194,13 @@ impl Classifier {
         if texts.is_empty() {
             return Ok(Vec::new());
         }
-        let x = self.features.matrix(texts, cached)?;
-        let mut probs = self.head.probabilities(&x)?;
-        if let (Some(examples), Some(dense)) = (&self.examples, self.features.dense_part(&x)?) {
+        self.confidences(&self.features.matrix(texts, cached)?)
+    }
+
+    /// Class confidences of a feature matrix.
+    fn confidences(&self, x: &Tensor) -> Result<Vec<Vec<f32>>, Error> {
+        let mut probs = self.head.probabilities(x)?;
+        if let (Some(examples), Some(dense)) = (&self.examples, self.features.dense_part(x)?) {
             let nearest = dense.matmul(&examples.t()?)?.max(1)?.to_vec1::<f32>()?;
             for (p, sim) in probs.iter_mut().zip(nearest) {
                 p.iter_mut().for_each(|v| *v *= sim.clamp(0.0, 1.0));
@@ -219,5 +229,13 @@ impl IntentClassifier for Classifier {
 
     fn predict(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, Error> {
         self.probabilities(texts, false)
+    }
+
+    fn predict_embedded(&self, texts: &[&str], embedded: &Embedded<'_>) -> Result<Vec<Vec<f32>>, Error> {
+        let ours = self.features.encoder().is_some_and(|e| e.id() == embedded.encoder);
+        if !ours || texts.is_empty() || embedded.vectors.len() != texts.len() {
+            return self.predict(texts);
+        }
+        self.confidences(&self.features.assemble(texts, Some(embedded.vectors))?)
     }
 }

@@ -53,9 +53,13 @@ pub struct NluConfig {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum CpuPrecision {
-    /// 8-bit weights with per-column scales.
+    /// 8-bit weights with per-column scales; products in f32.
     #[default]
     Int8,
+    /// 8-bit weights and 8-bit activations (one scale per token); products
+    /// in integers (AVX-512 VNNI or AVX2 when the CPU has them).
+    #[serde(rename = "int8-compute")]
+    Int8Compute,
     /// 32-bit weights.
     F32,
 }
@@ -65,6 +69,7 @@ impl CpuPrecision {
     pub fn get(self) -> crate::nlu::encoder::Precision {
         match self {
             Self::Int8 => crate::nlu::encoder::Precision::Int8,
+            Self::Int8Compute => crate::nlu::encoder::Precision::Int8Compute,
             Self::F32 => crate::nlu::encoder::Precision::F32,
         }
     }

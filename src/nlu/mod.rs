@@ -41,6 +41,32 @@ pub trait IntentClassifier: Send + Sync {
     fn labels(&self) -> &[String];
     /// For each text, a probability per label.
     fn predict(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, Error>;
+    /// As [`Self::predict`], reusing `embedded` (sentence embeddings of
+    /// `texts` the NLU step computed already) when they are this
+    /// classifier's features, instead of running the encoder again.
+    fn predict_embedded(&self, texts: &[&str], embedded: &Embedded<'_>) -> Result<Vec<Vec<f32>>, Error> {
+        let _ = embedded;
+        self.predict(texts)
+    }
+}
+
+/// Sentence embeddings of a batch of texts and the encoder that made them.
+#[derive(Debug, Clone, Copy)]
+pub struct Embedded<'a> {
+    /// [`encoder::Encoder::id`] of the encoder.
+    pub encoder: &'a str,
+    /// One L2-normalised vector per text.
+    pub vectors: &'a [Vec<f32>],
+}
+
+/// A message's sentence embedding and the encoder that made it: the
+/// knowledge base searches with it instead of encoding the message again.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Embedding {
+    /// [`encoder::Encoder::id`] of the encoder.
+    pub encoder: Arc<str>,
+    /// The L2-normalised vector.
+    pub vector: Arc<[f32]>,
 }
 
 /// An intent and the classifier's confidence in it.
@@ -89,6 +115,9 @@ pub struct Parse {
     pub entities: Vec<EntityMatch>,
     /// Sentiment in [-1, 1] (negative to positive), when a model is loaded.
     pub sentiment: Option<f32>,
+    /// The message's sentence embedding, when an encoder is loaded.
+    #[serde(skip)]
+    pub embedding: Option<Embedding>,
 }
 
 impl Parse {
@@ -96,7 +125,7 @@ impl Parse {
     /// with the entities found in its text.
     pub fn certain(intent: &str, entities: Vec<EntityMatch>) -> Self {
         let intent = Ranked { name: intent.to_string(), confidence: 1.0 };
-        Self { ranking: vec![intent.clone()], intent, entities, sentiment: None }
+        Self { ranking: vec![intent.clone()], intent, entities, sentiment: None, embedding: None }
     }
 }
 
@@ -245,22 +274,35 @@ impl Nlu {
     /// follow-up intents whose context is absent get no probability, and
     /// the rest share theirs.
     pub fn parse_batch_in(&self, texts: &[&str], contexts: &[Context]) -> Result<Vec<Parse>, Error> {
-        let mut probs = self.classifier.predict(texts)?;
+        // One encoder pass: sentence embeddings for the classifier and the
+        // knowledge query, token states for the tagger.
+        let (vectors, states, encoder) = match self.features.encoder() {
+            Some(e) if self.tagger.is_some() => {
+                let (v, s) = e.encode_with_tokens(texts)?;
+                (v, s, Some(Arc::<str>::from(e.id())))
+            }
+            Some(e) => (e.encode(texts)?, Vec::new(), Some(Arc::<str>::from(e.id()))),
+            None => (Vec::new(), Vec::new(), None),
+        };
+        let mut probs = match &encoder {
+            Some(id) => self.classifier.predict_embedded(texts, &Embedded { encoder: id, vectors: &vectors })?,
+            None => self.classifier.predict(texts)?,
+        };
         for (p, context) in probs.iter_mut().zip(contexts) {
             self.condition(p, context);
         }
         let labels = self.classifier.labels();
-        let tagged = self.tagged(texts)?;
+        let mut tagged = self.tagged(texts, &states)?.into_iter();
         let scores = match &self.sentiment {
             Some(s) => s.score_known(texts)?,
             None => vec![None; texts.len()],
         };
+        let mut vectors = vectors.into_iter();
         Ok(texts
             .iter()
             .zip(probs)
             .zip(scores)
-            .zip(tagged)
-            .map(|(((text, p), sentiment), tagged)| {
+            .map(|((text, p), sentiment)| {
                 let mut ranking: Vec<Ranked> =
                     labels.iter().zip(p).map(|(name, confidence)| Ranked { name: name.clone(), confidence }).collect();
                 ranking.sort_by(|a, b| b.confidence.total_cmp(&a.confidence));
@@ -268,26 +310,32 @@ impl Nlu {
                 let intent = ranking.first().cloned().unwrap_or(Ranked { name: String::new(), confidence: 0.0 });
                 let mut entities = self.extractor.extract(text);
                 let free: Vec<EntityMatch> = tagged
+                    .next()
+                    .unwrap_or_default()
                     .into_iter()
                     .filter(|t| !entities.iter().any(|m| t.start < m.end && m.start < t.end))
                     .collect();
                 entities.extend(free);
                 entities.sort_by_key(|m| m.start);
-                Parse { intent, ranking, entities, sentiment }
+                let embedding = encoder
+                    .as_ref()
+                    .zip(vectors.next())
+                    .map(|(id, v)| Embedding { encoder: Arc::clone(id), vector: v.into() });
+                Parse { intent, ranking, entities, sentiment, embedding }
             })
             .collect())
     }
 
-    /// Entities the tagger finds in each text (empty without a tagger).
-    fn tagged(&self, texts: &[&str]) -> Result<Vec<Vec<EntityMatch>>, Error> {
-        let (Some(tagger), Features::EncoderAndNgrams { encoder, .. }) = (&self.tagger, &self.features) else {
+    /// Entities the tagger finds in each text, from the texts' token states
+    /// (empty without a tagger).
+    fn tagged(&self, texts: &[&str], states: &[encoder::TokenStates]) -> Result<Vec<Vec<EntityMatch>>, Error> {
+        let Some(tagger) = self.tagger.as_ref().filter(|_| !states.is_empty()) else {
             return Ok(vec![Vec::new(); texts.len()]);
         };
-        let states = encoder.token_states(texts)?;
-        let predicted = tagger.predict(&states)?;
+        let predicted = tagger.predict(states)?;
         Ok(texts
             .iter()
-            .zip(&states)
+            .zip(states)
             .zip(predicted)
             .map(|((text, s), tags)| {
                 tagger

@@ -20,6 +20,8 @@ mod handoff;
 mod http;
 mod knowledge;
 mod layering;
+mod load;
+mod one_pass;
 mod packed;
 mod rasa;
 mod reload;

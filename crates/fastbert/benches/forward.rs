@@ -3,7 +3,8 @@
 //! speed does not depend on the values — over sentences whose token counts
 //! follow BANKING77's (median ≈ 13, mean ≈ 16 with [CLS] and [SEP]).
 //! Prints batch-64 throughput and batch-1 latency, with int8 weights or,
-//! given `-- --f32`, f32 ones. Usher's own
+//! given `-- --f32`, f32 ones, or `-- --int8-compute`, int8 weights and
+//! activations with integer products. Usher's own
 //! `usher bench encoder` measures the real model end to end.
 
 use std::time::Instant;
@@ -70,7 +71,13 @@ fn model(c: &Config, rng: &mut Rng) -> Model {
 }
 
 fn main() {
-    let precision = if std::env::args().any(|a| a == "--f32") { Precision::F32 } else { Precision::Int8 };
+    let precision = if std::env::args().any(|a| a == "--f32") {
+        Precision::F32
+    } else if std::env::args().any(|a| a == "--int8-compute") {
+        Precision::Int8Compute
+    } else {
+        Precision::Int8
+    };
     let c =
         Config { hidden: 384, heads: 12, intermediate: 1536, vocab: 30522, max_positions: 512, eps: 1e-12, precision };
     let mut rng = Rng(42);

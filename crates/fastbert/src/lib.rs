@@ -9,17 +9,19 @@
 //! `tests/it/fine_tune.rs`). Training stays in candle; this crate only infers.
 //!
 //! Layout: `weights` converts checkpoint tensors into the kernels' layout,
-//! `matmul` the packed products, `kernels` the row operations (layer
+//! `matmul` the packed products, `int8` their integer kernels (AVX-512
+//! VNNI, AVX2, portable) for int8 activations, `kernels` the row operations (layer
 //! norm, softmax, erf GELU),
 //! `model` the forward pass and threading, `error` the error type.
 
 mod error;
+mod int8;
 mod kernels;
 mod matmul;
 mod model;
 mod weights;
 
 pub use error::Error;
-pub use matmul::Precision;
+pub use matmul::{int8_kernel, Precision};
 pub use model::{Hidden, Model};
 pub use weights::{Config, Embeddings, Layer, Lookup};

@@ -4,10 +4,13 @@
 //! the output lives in twelve registers; elsewhere a portable loop does the
 //! same sums. Rows are blocked so a block of `x` stays in L2 while every
 //! panel passes over it; one sentence's rows fit a single block, so each
-//! weight is read once per forward pass.
+//! weight is read once per forward pass. With [`Precision::Int8Compute`]
+//! the products themselves are integer (`int8`).
+
+use crate::int8::{self, Grouped, Kernel, Quantised};
 
 /// Output columns per panel.
-const NR: usize = 16;
+use crate::int8::NR;
 /// Output rows per tile.
 const MR: usize = 6;
 /// Bytes of `x` a row block may take (about half of a core's L2).
@@ -23,6 +26,11 @@ pub enum Precision {
     /// MiniLM's linear layers (10.6 MB) stay in cache between messages.
     #[default]
     Int8,
+    /// 8-bit weights as `Int8`, and each row of activations quantised to
+    /// 8 bits with its own scale: the products are summed in integers
+    /// (AVX-512 VNNI or AVX2 where the CPU has them), twice the
+    /// multiply-adds per instruction of f32.
+    Int8Compute,
 }
 
 /// Panel values in one of the [`Precision`]s.
@@ -30,6 +38,7 @@ pub enum Precision {
 enum Panels {
     F32(Vec<f32>),
     Int8 { values: Vec<i8>, scales: Vec<f32> },
+    Int8Compute(Grouped),
 }
 
 /// A `k × n` weight matrix in 16-column panels (the last padded with zeros).
@@ -54,6 +63,7 @@ impl Packed {
         }
         let panels = match precision {
             Precision::F32 => Panels::F32(panels),
+            Precision::Int8Compute => Panels::Int8Compute(Grouped::new(&panels, k, count)),
             Precision::Int8 => {
                 let mut scales = vec![1f32; count * NR];
                 for (p, panel) in panels.chunks_exact(k * NR).enumerate() {
@@ -93,6 +103,7 @@ impl Packed {
         match &self.panels {
             Panels::F32(v) => Panel::F32(&v[span]),
             Panels::Int8 { values, scales } => Panel::Int8(&values[span], &scales[p * NR..(p + 1) * NR]),
+            Panels::Int8Compute(_) => unreachable!("integer panels go through int8::tile"),
         }
     }
 }
@@ -111,6 +122,14 @@ struct Out(*mut f32);
 unsafe impl Send for Out {}
 unsafe impl Sync for Out {}
 
+/// The left operand of a product: floats, or rows quantised for integer panels.
+#[derive(Clone, Copy)]
+enum Input<'a> {
+    F32(&'a [f32]),
+    /// Quantised rows, the kernel, and the outliers' dequantised weights.
+    Int8(&'a Quantised, Kernel, &'a [f32]),
+}
+
 /// `out += x · w` for `m = x.len() / k` rows. With `threads > 1` the panels
 /// are shared out among rayon tasks (for small batches that are not split
 /// by sentence).
@@ -118,6 +137,18 @@ pub fn matmul_add(x: &[f32], w: &Packed, out: &mut [f32], threads: usize) {
     let (k, n) = (w.k, w.n);
     let m = x.len().checked_div(k).unwrap_or(0);
     assert!(x.len() == m * k && out.len() == m * n, "matrix shapes");
+    let quantised = match &w.panels {
+        Panels::Int8Compute(g) => Some(Quantised::new(x, m, k, g.k4())),
+        _ => None,
+    };
+    let apart = match (&quantised, &w.panels) {
+        (Some(q), Panels::Int8Compute(g)) => g.rows_of(q.outliers()),
+        _ => Vec::new(),
+    };
+    let input = match &quantised {
+        Some(q) => Input::Int8(q, Kernel::best(), &apart),
+        None => Input::F32(x),
+    };
     let panels = w.panel_count();
     let o = Out(out.as_mut_ptr());
     if threads > 1 && panels > 1 {
@@ -127,14 +158,19 @@ pub fn matmul_add(x: &[f32], w: &Packed, out: &mut [f32], threads: usize) {
                 let range = (t * per).min(panels)..((t + 1) * per).min(panels);
                 if !range.is_empty() {
                     // SAFETY: each task writes only the columns of its own panels.
-                    s.spawn(move |_| unsafe { panels_add(x, m, w, o, range) });
+                    s.spawn(move |_| unsafe { panels_add(input, m, w, o, range) });
                 }
             }
         });
     } else {
         // SAFETY: `out` is m × n and borrowed mutably for the call.
-        unsafe { panels_add(x, m, w, o, 0..panels) }
+        unsafe { panels_add(input, m, w, o, 0..panels) }
     }
+}
+
+/// The integer kernel [`Precision::Int8Compute`] runs on this CPU.
+pub fn int8_kernel() -> &'static str {
+    Kernel::best().name()
 }
 
 /// `out[:, cols of panels] += x · w[:, cols of panels]`.
@@ -142,20 +178,25 @@ pub fn matmul_add(x: &[f32], w: &Packed, out: &mut [f32], threads: usize) {
 /// # Safety
 /// `out` must point to `m × w.n` floats that no other thread writes in
 /// these panels' columns.
-unsafe fn panels_add(x: &[f32], m: usize, w: &Packed, out: Out, panels: std::ops::Range<usize>) {
+unsafe fn panels_add(x: Input, m: usize, w: &Packed, out: Out, panels: std::ops::Range<usize>) {
     let (k, n) = (w.k, w.n);
     let block = (BLOCK_BYTES / (4 * k.max(1)) / MR * MR).max(MR);
     let avx2 = has_avx2();
     for r0 in (0..m).step_by(block) {
         let r1 = (r0 + block).min(m);
         for p in panels.clone() {
-            let panel = w.panel(p);
             let cols = NR.min(n - p * NR);
             for r in (r0..r1).step_by(MR) {
                 let rows = MR.min(r1 - r);
-                let xs = &x[r * k..(r + rows) * k];
                 let o = out.0.add(r * n + p * NR);
-                tile(avx2, xs, rows, k, panel, o, n, cols);
+                match (x, &w.panels) {
+                    (Input::Int8(q, kernel, apart), Panels::Int8Compute(g)) => {
+                        let held = q.outliers().len() * NR;
+                        int8::tile(kernel, q, r, rows, g, p, &apart[p * held..(p + 1) * held], o, n, cols)
+                    }
+                    (Input::F32(x), _) => tile(avx2, &x[r * k..(r + rows) * k], rows, k, w.panel(p), o, n, cols),
+                    (Input::Int8(..), _) => unreachable!("quantised rows only meet integer panels"),
+                }
             }
         }
     }
@@ -345,7 +386,9 @@ mod tests {
         for (m, k, n, threads) in [(1, 3, 5, 1), (7, 33, 17, 2), (13, 384, 40, 1), (100, 70, 130, 2), (0, 4, 4, 2)] {
             let x: Vec<f32> = (0..m * k).map(|i| ((i * 7 % 13) as f32 - 6.0) / 5.0).collect();
             let w: Vec<f32> = (0..k * n).map(|i| ((i * 5 % 11) as f32 - 5.0) / 7.0).collect();
-            for (precision, tolerance) in [(Precision::F32, 1e-3), (Precision::Int8, 0.03)] {
+            for (precision, tolerance) in
+                [(Precision::F32, 1e-3), (Precision::Int8, 0.03), (Precision::Int8Compute, 0.06)]
+            {
                 let mut out = vec![1.0; m * n];
                 matmul_add(&x, &Packed::new(&w, k, n, precision), &mut out, threads);
                 for (got, want) in out.iter().zip(naive(&x, &w, m, k, n)) {

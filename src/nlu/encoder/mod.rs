@@ -52,6 +52,8 @@ pub struct Encoder {
     dim: usize,
     id: String,
     device: Device,
+    /// Forward passes run, shared by clones.
+    passes: std::sync::Arc<std::sync::atomic::AtomicU64>,
 }
 
 fn model_error(path: &Path, what: impl std::fmt::Display) -> Error {
@@ -84,7 +86,17 @@ impl Encoder {
             VarBuilder::from_buffered_safetensors(bytes, DTYPE, &device).map_err(|e| model_error(&weights_path, e))?;
         let model = Bert::load(vb, &config).map_err(|e| model_error(&weights_path, e))?;
         let packed = if device.is_cpu() { packed::build(&model, &config, precision)? } else { None };
-        Ok(Self { model, packed, tuned: 0, dim: config.hidden_size, config, tokenizer, id, device })
+        Ok(Self {
+            model,
+            packed,
+            tuned: 0,
+            dim: config.hidden_size,
+            config,
+            tokenizer,
+            id,
+            device,
+            passes: Default::default(),
+        })
     }
 
     /// Embedding width (384 for MiniLM).
@@ -98,6 +110,7 @@ impl Encoder {
     pub fn id(&self) -> String {
         match &self.packed {
             Some(p) if p.precision() == Precision::Int8 => format!("{}-int8", self.id),
+            Some(p) if p.precision() == Precision::Int8Compute => format!("{}-int8c", self.id),
             _ => self.id.clone(),
         }
     }
@@ -181,43 +194,63 @@ impl Encoder {
 
     /// Embeds texts: one L2-normalised vector per text, in input order.
     pub fn encode(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, Error> {
-        let mut out = vec![Vec::new(); texts.len()];
-        if let Some(packed) = &self.packed {
-            let encodings = self.tokenize(texts)?;
-            for chunk in by_length(&encodings).chunks(BATCH) {
-                let states = packed::hidden(packed, &encodings, chunk, packed.depth())?;
-                for (j, &i) in chunk.iter().enumerate() {
-                    out[i] = states.pooled(j);
-                }
-            }
-            return Ok(out);
-        }
-        self.forward_batches(texts, |chunk, hidden, mask, _| {
-            for (&i, row) in chunk.iter().zip(bert::mean_pool(hidden, mask)?.to_vec2::<f32>()?) {
-                out[i] = row;
-            }
-            Ok(())
-        })?;
-        Ok(out)
+        Ok(self.pass(texts, true, false)?.0)
     }
 
     /// Per-token hidden states with byte offsets into the text (special
     /// tokens dropped), in input order: the input of token taggers.
     pub fn token_states(&self, texts: &[&str]) -> Result<Vec<TokenStates>, Error> {
-        let mut out: Vec<TokenStates> = (0..texts.len()).map(|_| TokenStates::default()).collect();
-        self.forward_batches(texts, |chunk, hidden, _, encodings| {
-            for (&i, rows) in chunk.iter().zip(hidden.to_dtype(DTYPE)?.to_vec3::<f32>()?) {
-                let enc = &encodings[i];
-                for (j, special) in enc.get_special_tokens_mask().iter().enumerate() {
-                    if *special == 0 {
-                        out[i].states.push(rows[j].clone());
-                        out[i].offsets.push(enc.get_offsets()[j]);
+        Ok(self.pass(texts, false, true)?.1)
+    }
+
+    /// [`Self::encode`] and [`Self::token_states`] from one forward pass:
+    /// what the NLU step needs for the classifier, the tagger and the
+    /// knowledge query of a batch of messages.
+    pub fn encode_with_tokens(&self, texts: &[&str]) -> Result<(Vec<Vec<f32>>, Vec<TokenStates>), Error> {
+        self.pass(texts, true, true)
+    }
+
+    /// How many forward passes this encoder (and its clones) ran.
+    pub fn passes(&self) -> u64 {
+        self.passes.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// One forward pass over `texts`: the pooled embeddings when `pooled`,
+    /// the real tokens' states when `tokens` (empty vectors otherwise).
+    fn pass(&self, texts: &[&str], pooled: bool, tokens: bool) -> Result<(Vec<Vec<f32>>, Vec<TokenStates>), Error> {
+        self.passes.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let n = |wanted: bool| if wanted { texts.len() } else { 0 };
+        let mut vectors = vec![Vec::new(); n(pooled)];
+        let mut states: Vec<TokenStates> = (0..n(tokens)).map(|_| TokenStates::default()).collect();
+        if let Some(packed) = &self.packed {
+            let encodings = self.tokenize(texts)?;
+            for chunk in by_length(&encodings).chunks(BATCH) {
+                let hidden = packed::hidden(packed, &encodings, chunk, packed.depth())?;
+                for (j, &i) in chunk.iter().enumerate() {
+                    if pooled {
+                        vectors[i] = hidden.pooled(j);
                     }
+                    if tokens {
+                        states[i] = TokenStates::real(&encodings[i], hidden.sentence(j).chunks_exact(self.dim));
+                    }
+                }
+            }
+            return Ok((vectors, states));
+        }
+        self.forward_batches(texts, |chunk, hidden, mask, encodings| {
+            if pooled {
+                for (&i, row) in chunk.iter().zip(bert::mean_pool(hidden, mask)?.to_vec2::<f32>()?) {
+                    vectors[i] = row;
+                }
+            }
+            if tokens {
+                for (&i, rows) in chunk.iter().zip(hidden.to_dtype(DTYPE)?.to_vec3::<f32>()?) {
+                    states[i] = TokenStates::real(&encodings[i], rows.iter().map(Vec::as_slice));
                 }
             }
             Ok(())
         })?;
-        Ok(out)
+        Ok((vectors, states))
     }
 }
 
@@ -229,10 +262,25 @@ fn by_length(encodings: &[Encoding]) -> Vec<usize> {
 }
 
 /// Hidden states of a text's tokens.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct TokenStates {
     /// One vector per token.
     pub states: Vec<Vec<f32>>,
     /// Byte range of each token in the text.
     pub offsets: Vec<(usize, usize)>,
+}
+
+impl TokenStates {
+    /// The states of `enc`'s real tokens (special tokens dropped), from
+    /// one row per token (padding rows past the end are ignored).
+    fn real<'a>(enc: &Encoding, rows: impl Iterator<Item = &'a [f32]>) -> Self {
+        let mut out = Self::default();
+        for ((row, special), offsets) in rows.zip(enc.get_special_tokens_mask()).zip(enc.get_offsets()) {
+            if *special == 0 {
+                out.states.push(row.to_vec());
+                out.offsets.push(*offsets);
+            }
+        }
+        out
+    }
 }
