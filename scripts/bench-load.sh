@@ -10,7 +10,8 @@
 #   usher bench plot-load sqlite.jsonl postgres.jsonl --out load.png
 # PostgreSQL admin URL:
 # USHER_TEST_POSTGRES (default postgres://postgres@127.0.0.1:5432/postgres).
-# USHER_BIN: an already built binary (skips the release build).
+# USHER_BIN: an already built binary (skips the release build); PRECISION:
+# nlu.cpu_precision (default int8).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 store="${1:-sqlite}"; shift || true
@@ -43,16 +44,7 @@ if [ "$store" = postgres ]; then
   export DATABASE_URL="${admin%/*}/$db"
   store_yaml="store: {kind: postgres, pool_size: 16}"
 fi
-# The demo domain with the MiniLM encoder when fetched; limits opened up:
-# every fan comes from 127.0.0.1 and sends 20 messages in a few seconds.
-cat > "$work/config.yaml" <<YAML
-http: {host: 127.0.0.1, port: $port, ip_per_second: 100000, ip_burst: 100000, conversation_per_minute: 600, conversation_burst: 100}
-data_dir: $work/data
-intents: $PWD/intents
-nlu: {encoder: $PWD/models/all-MiniLM-L6-v2, sentiment: $PWD/models/sentiment}
-knowledge: {dir: $PWD/knowledge}
-$store_yaml
-YAML
+scripts/bench-config.sh "$port" "$work/data" "$store_yaml" > "$work/config.yaml"
 "$bin" serve --config "$work/config.yaml" > "$work/serve.log" 2>&1 &
 server=$!
 for _ in $(seq 600); do grep -q "usher listening" "$work/serve.log" && break; sleep 0.5; done

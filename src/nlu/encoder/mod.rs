@@ -24,6 +24,7 @@ pub use tune::FineTune;
 pub use usher_fastbert::Precision;
 
 use std::path::Path;
+use std::sync::{Arc, Mutex};
 
 use candle_core::{Device, Tensor};
 use candle_nn::VarBuilder;
@@ -42,7 +43,8 @@ pub const BATCH: usize = 64;
 /// A loaded sentence encoder.
 #[derive(Clone)]
 pub struct Encoder {
-    model: Bert,
+    /// The candle model (training, GPUs, the reference pass).
+    model: Candle,
     /// The packed CPU copy of `model` that serves inference (`None` on a GPU).
     packed: Option<usher_fastbert::Model>,
     /// How many top layers were fine-tuned (0: the pretrained weights).
@@ -58,6 +60,52 @@ pub struct Encoder {
 
 fn model_error(path: &Path, what: impl std::fmt::Display) -> Error {
     Error::Model(format!("{}: {what}", path.display()))
+}
+
+/// The candle model. Where the packed copy serves inference (the CPU) it
+/// is read from the weights file again on first use (training, the
+/// reference pass) instead of being held: an idle server keeps one copy of
+/// the weights, not two. Fine-tuned layers, and GPUs, hold it.
+#[derive(Clone)]
+struct Candle {
+    slot: Arc<Mutex<Option<Arc<Bert>>>>,
+    /// The weights file and its hash, for reading it again.
+    weights: Arc<Path>,
+    id: String,
+}
+
+impl Candle {
+    fn held(model: Bert, weights: Arc<Path>, id: String) -> Self {
+        Self { slot: Arc::new(Mutex::new(Some(Arc::new(model)))), weights, id }
+    }
+
+    fn lazy(weights: Arc<Path>, id: String) -> Self {
+        Self { slot: Arc::new(Mutex::new(None)), weights, id }
+    }
+
+    /// The model, read again if needed; an error if the file changed since.
+    fn get(&self, config: &Config, device: &Device) -> Result<Arc<Bert>, Error> {
+        let mut slot = self.slot.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(model) = slot.as_ref() {
+            return Ok(Arc::clone(model));
+        }
+        let (model, id) = read_bert(&self.weights, config, device)?;
+        if id != self.id {
+            return Err(model_error(&self.weights, "changed since the encoder was loaded: restart to use it"));
+        }
+        let model = Arc::new(model);
+        *slot = Some(Arc::clone(&model));
+        Ok(model)
+    }
+}
+
+/// The candle model in `path` and the short hash of its bytes.
+fn read_bert(path: &Path, config: &Config, device: &Device) -> Result<(Bert, String), Error> {
+    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    let id = crate::util::sha256_hex(&bytes)[..16].to_string();
+    let vb = VarBuilder::from_buffered_safetensors(bytes, DTYPE, device).map_err(|e| model_error(path, e))?;
+    let model = Bert::load(vb, config).map_err(|e| model_error(path, e))?;
+    Ok((model, id))
 }
 
 impl Encoder {
@@ -79,13 +127,13 @@ impl Encoder {
             .with_truncation(Some(TruncationParams { max_length: MAX_TOKENS, ..Default::default() }))
             .map_err(|e| model_error(&tok_path, e))?;
         tokenizer.with_padding(None);
-        let weights_path = dir.join("model.safetensors");
-        let bytes = std::fs::read(&weights_path).map_err(|e| Error::io(&weights_path, e))?;
-        let id = crate::util::sha256_hex(&bytes)[..16].to_string();
-        let vb =
-            VarBuilder::from_buffered_safetensors(bytes, DTYPE, &device).map_err(|e| model_error(&weights_path, e))?;
-        let model = Bert::load(vb, &config).map_err(|e| model_error(&weights_path, e))?;
+        let weights: Arc<Path> = dir.join("model.safetensors").into();
+        let (model, id) = read_bert(&weights, &config, &device)?;
         let packed = if device.is_cpu() { packed::build(&model, &config, precision)? } else { None };
+        let model = match packed {
+            Some(_) => Candle::lazy(weights, id.clone()),
+            None => Candle::held(model, weights, id.clone()),
+        };
         Ok(Self {
             model,
             packed,
@@ -97,6 +145,11 @@ impl Encoder {
             device,
             passes: Default::default(),
         })
+    }
+
+    /// The candle model (read again from its file on the CPU).
+    fn candle(&self) -> Result<Arc<Bert>, Error> {
+        self.model.get(&self.config, &self.device)
     }
 
     /// Embedding width (384 for MiniLM).
@@ -123,7 +176,7 @@ impl Encoder {
         texts: &[&str],
         visit: impl FnMut(&[usize], &Tensor, &Tensor, &[Encoding]) -> Result<(), Error>,
     ) -> Result<(), Error> {
-        self.forward_batches_to(texts, self.model.layers.len(), BATCH, visit)
+        self.forward_batches_to(texts, self.config.num_hidden_layers, BATCH, visit)
     }
 
     /// Like `forward_batches`, stopping after `layers` layers, `batch` sentences at a time.
@@ -164,7 +217,7 @@ impl Encoder {
                             row.iter().copied().chain(std::iter::repeat_n(0, longest - row.len()))
                         })
                         .collect();
-                    self.model.forward_to(&Tensor::from_vec(ids, shape, &self.device)?, &mask, layers)?
+                    self.candle()?.forward_to(&Tensor::from_vec(ids, shape, &self.device)?, &mask, layers)?
                 }
             };
             visit(chunk, &hidden, &mask, &encodings)?;

@@ -9,6 +9,7 @@
 //! Only the tuned layers are saved, beside the head.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use candle_core::{DType, Tensor, Var};
 use candle_nn::{AdamW, Optimizer, ParamsAdamW, VarBuilder};
@@ -73,7 +74,7 @@ impl Encoder {
         seed: u64,
         progress: &mut dyn FnMut(usize, usize, f32),
     ) -> Result<Encoder, Error> {
-        let total = self.model.layers.len();
+        let total = self.config.num_hidden_layers;
         let k = cfg.layers.min(total);
         if k == 0 || texts.is_empty() || classes == 0 || labels.len() != texts.len() {
             return Ok(self.clone());
@@ -93,7 +94,8 @@ impl Encoder {
         })?;
         let mut tuned = Vec::with_capacity(k);
         let mut vars = Vec::new();
-        for layer in &self.model.layers[frozen..] {
+        let model = self.candle()?;
+        for layer in &model.layers[frozen..] {
             let (layer, v) = layer.to_vars()?;
             tuned.push(layer);
             vars.extend(v);
@@ -130,8 +132,9 @@ impl Encoder {
     fn class_means(&self, batches: &[Batch], frozen: usize, classes: usize) -> Result<Tensor, Error> {
         let dim = self.dim;
         let mut sums = vec![0f32; classes * dim];
+        let model = self.candle()?;
         for b in batches {
-            let hidden = run(&self.model.layers[frozen..], &b.hidden, &b.bias, Mode::Infer)?;
+            let hidden = run(&model.layers[frozen..], &b.hidden, &b.bias, Mode::Infer)?;
             let rows = mean_pool(&hidden, &b.mask)?.to_vec2::<f32>()?;
             for (row, y) in rows.iter().zip(b.labels.to_vec1::<u32>()?) {
                 let sum = &mut sums[y as usize * dim..(y as usize + 1) * dim];
@@ -144,15 +147,17 @@ impl Encoder {
     /// This encoder with its top layers replaced by `tuned`; its id then
     /// hashes the new weights.
     fn with_layers(&self, tuned: Vec<Layer>) -> Result<Encoder, Error> {
-        let frozen = self.model.layers.len().saturating_sub(tuned.len());
-        let mut model = self.model.clone();
+        let total = self.config.num_hidden_layers;
+        let frozen = total.saturating_sub(tuned.len());
+        let mut model = (*self.candle()?).clone();
         model.layers.truncate(frozen);
         model.layers.extend(tuned);
         let packed = match &self.packed {
             Some(p) => super::packed::with_top_layers(p, &self.config, frozen, &model.layers[frozen..])?,
             None => None,
         };
-        let mut encoder = Self { model, packed, tuned: self.model.layers.len() - frozen, ..self.clone() };
+        let held = super::Candle::held(model, Arc::clone(&self.model.weights), self.model.id.clone());
+        let mut encoder = Self { model: held, packed, tuned: total - frozen, ..self.clone() };
         let mut hash = Sha256::new();
         hash.update(self.id.as_bytes());
         for (name, t) in encoder.tuned_tensors() {
@@ -167,14 +172,16 @@ impl Encoder {
 
     /// The fine-tuned layers' weights, named as in a BERT checkpoint.
     pub fn tuned_tensors(&self) -> Vec<(String, Tensor)> {
-        let total = self.model.layers.len();
-        (total - self.tuned..total).flat_map(|i| self.model.layers[i].named_tensors(&format!("{PREFIX}.{i}"))).collect()
+        // A tuned encoder holds its candle model; a pretrained one has none to give.
+        let Some(model) = (self.tuned > 0).then(|| self.candle().ok()).flatten() else { return Vec::new() };
+        let total = self.config.num_hidden_layers;
+        (total - self.tuned..total).flat_map(|i| model.layers[i].named_tensors(&format!("{PREFIX}.{i}"))).collect()
     }
 
     /// This encoder with the fine-tuned layers found in `tensors` (as written
     /// from [`Self::tuned_tensors`]); `None` when there are none.
     pub fn with_tuned_tensors(&self, tensors: &HashMap<String, Tensor>) -> Result<Option<Encoder>, Error> {
-        let total = self.model.layers.len();
+        let total = self.config.num_hidden_layers;
         let first = (0..total).find(|i| tensors.contains_key(&format!("{PREFIX}.{i}.output.dense.weight")));
         let Some(first) = first else { return Ok(None) };
         let vb = VarBuilder::from_tensors(tensors.clone(), DType::F32, &self.device);
