@@ -276,14 +276,13 @@ impl Nlu {
     pub fn parse_batch_in(&self, texts: &[&str], contexts: &[Context]) -> Result<Vec<Parse>, Error> {
         // One encoder pass: sentence embeddings for the classifier and the
         // knowledge query, token states for the tagger.
-        let (vectors, states, encoder) = match self.features.encoder() {
-            Some(e) if self.tagger.is_some() => {
-                let (v, s) = e.encode_with_tokens(texts)?;
-                (v, s, Some(Arc::<str>::from(e.id())))
-            }
-            Some(e) => (e.encode(texts)?, Vec::new(), Some(Arc::<str>::from(e.id()))),
-            None => (Vec::new(), Vec::new(), None),
+        let base = self.features.encoder();
+        let (vectors, states) = match base {
+            Some(e) if self.tagger.is_some() => e.encode_with_tokens(texts)?,
+            Some(e) => (e.encode(texts)?, Vec::new()),
+            None => (Vec::new(), Vec::new()),
         };
+        let encoder = base.map(|e| Arc::<str>::from(e.id()));
         let mut probs = match &encoder {
             Some(id) => self.classifier.predict_embedded(texts, &Embedded { encoder: id, vectors: &vectors })?,
             None => self.classifier.predict(texts)?,

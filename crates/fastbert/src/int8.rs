@@ -303,6 +303,20 @@ mod x86 {
 
     use super::{Finish, KG, NR};
 
+    /// `run!(R)` with `R` the tile's row count (1 to 6) as a constant.
+    macro_rules! by_rows {
+        ($rows:expr, $run:ident) => {
+            match $rows {
+                1 => $run!(1),
+                2 => $run!(2),
+                3 => $run!(3),
+                4 => $run!(4),
+                5 => $run!(5),
+                _ => $run!(6),
+            }
+        };
+    }
+
     /// [`Finish::add`] compiled for AVX2 and FMA (16 floats a row are two registers).
     ///
     /// # Safety
@@ -348,14 +362,7 @@ mod x86 {
                 }
             }};
         }
-        match rows {
-            1 => run!(1),
-            2 => run!(2),
-            3 => run!(3),
-            4 => run!(4),
-            5 => run!(5),
-            _ => run!(6),
-        }
+        by_rows!(rows, run)
     }
 
     /// # Safety
@@ -386,14 +393,7 @@ mod x86 {
                 }
             }};
         }
-        match rows {
-            1 => run!(1),
-            2 => run!(2),
-            3 => run!(3),
-            4 => run!(4),
-            5 => run!(5),
-            _ => run!(6),
-        }
+        by_rows!(rows, run)
     }
 }
 

@@ -7,10 +7,8 @@
 //! weight is read once per forward pass. With [`Precision::Int8Compute`]
 //! the products themselves are integer (`int8`).
 
-use crate::int8::{self, Grouped, Kernel, Quantised};
-
-/// Output columns per panel.
-use crate::int8::NR;
+// Output columns per panel (`NR`) are the integer kernels' too.
+use crate::int8::{self, Grouped, Kernel, Quantised, NR};
 /// Output rows per tile.
 const MR: usize = 6;
 /// Bytes of `x` a row block may take (about half of a core's L2).
@@ -137,16 +135,17 @@ pub fn matmul_add(x: &[f32], w: &Packed, out: &mut [f32], threads: usize) {
     let (k, n) = (w.k, w.n);
     let m = x.len().checked_div(k).unwrap_or(0);
     assert!(x.len() == m * k && out.len() == m * n, "matrix shapes");
+    // Integer panels: the rows quantised once, and their outliers' weights.
     let quantised = match &w.panels {
-        Panels::Int8Compute(g) => Some(Quantised::new(x, m, k, g.k4())),
+        Panels::Int8Compute(g) => {
+            let q = Quantised::new(x, m, k, g.k4());
+            let apart = g.rows_of(q.outliers());
+            Some((q, apart))
+        }
         _ => None,
     };
-    let apart = match (&quantised, &w.panels) {
-        (Some(q), Panels::Int8Compute(g)) => g.rows_of(q.outliers()),
-        _ => Vec::new(),
-    };
     let input = match &quantised {
-        Some(q) => Input::Int8(q, Kernel::best(), &apart),
+        Some((q, apart)) => Input::Int8(q, Kernel::best(), apart),
         None => Input::F32(x),
     };
     let panels = w.panel_count();

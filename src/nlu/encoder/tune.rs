@@ -172,8 +172,11 @@ impl Encoder {
 
     /// The fine-tuned layers' weights, named as in a BERT checkpoint.
     pub fn tuned_tensors(&self) -> Vec<(String, Tensor)> {
-        // A tuned encoder holds its candle model; a pretrained one has none to give.
-        let Some(model) = (self.tuned > 0).then(|| self.candle().ok()).flatten() else { return Vec::new() };
+        if self.tuned == 0 {
+            return Vec::new();
+        }
+        // A tuned encoder holds its candle model: this reads no file.
+        let Ok(model) = self.candle() else { return Vec::new() };
         let total = self.config.num_hidden_layers;
         (total - self.tuned..total).flat_map(|i| model.layers[i].named_tensors(&format!("{PREFIX}.{i}"))).collect()
     }
