@@ -11,7 +11,7 @@
 # PostgreSQL admin URL:
 # USHER_TEST_POSTGRES (default postgres://postgres@127.0.0.1:5432/postgres).
 # USHER_BIN: an already built binary (skips the release build); PRECISION:
-# nlu.cpu_precision (default int8).
+# nlu.cpu_precision (default int8-compute).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 store="${1:-sqlite}"; shift || true

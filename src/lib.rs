@@ -34,9 +34,12 @@
 //!    [`dialogue::Evidence`]; then it plans again until nothing is missing.
 //! 5. **Decide.** [`dialogue::decide`] (pure) turns the tracker, the parse
 //!    and the evidence into a [`dialogue::Decision`]: replies, slot changes,
-//!    a handoff reason, whether the turn was a fallback.
+//!    a handoff reason, whether the turn was a fallback, and the
+//!    [`dialogue::Rule`] that decided; [`dialogue::Explanation`] puts that
+//!    together with the parse's top intents, nearest training examples and
+//!    entity sources and the evidence.
 //! 6. **Persist and route.** `engine::worker::persist` stores the replies,
-//!    the tracker and any ticket in one transaction
+//!    the explanation with the message, the tracker and any ticket in one transaction
 //!    (`Store::complete_turn`); the worker then routes each reply to its
 //!    channel's adapter and tells the consoles.
 //!

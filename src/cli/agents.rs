@@ -7,7 +7,7 @@ use anyhow::Context as _;
 use clap::Subcommand;
 use usher::cluster::Notice;
 use usher::config::Config;
-use usher::handoff::{password, AuditEntry, Event};
+use usher::handoff::{password, AuditEntry, Event, Role};
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
@@ -22,6 +22,19 @@ pub enum Command {
         /// fans are told "Someone from the support team has joined".
         #[arg(long)]
         display_name: Option<String>,
+        /// What they may do: agent (answers fans), trainer (turns fans'
+        /// messages into training examples) or admin (everything, and the
+        /// audit log).
+        #[arg(long, value_enum, default_value_t = Role::Agent)]
+        role: Role,
+    },
+    /// Change an agent's role; their sessions end (they sign in again).
+    Role {
+        /// Login name.
+        name: String,
+        /// The new role.
+        #[arg(value_enum)]
+        role: Role,
     },
     /// List agents.
     List,
@@ -35,7 +48,7 @@ pub enum Command {
 pub async fn run(config: &Config, command: Command) -> anyhow::Result<ExitCode> {
     let store = usher::bootstrap::store(config).await?;
     match command {
-        Command::Add { name, password_stdin, display_name } => {
+        Command::Add { name, password_stdin, display_name, role } => {
             let display_name = display_name.map(|d| d.trim().to_string()).filter(|d| !d.is_empty());
             if display_name.as_ref().is_some_and(|d| d.chars().count() > 64 || d.chars().any(char::is_control)) {
                 anyhow::bail!("a display name is at most 64 characters, without control characters");
@@ -45,14 +58,24 @@ pub async fn run(config: &Config, command: Command) -> anyhow::Result<ExitCode> 
             }
             let password = read_password(password_stdin)?;
             let hash = tokio::task::spawn_blocking(move || password::hash(&password)).await??;
-            if !store.add_agent(&name, &hash).await? {
+            if !store.add_agent(&name, &hash, role).await? {
                 anyhow::bail!("agent {name:?} exists already (remove it first to reset the password)");
             }
             if let Some(display) = &display_name {
                 store.set_display_name(&name, display).await?;
             }
-            store.audit(&AuditEntry::now(&name, "agent_added", None, Some("usher agents add".into()))).await?;
-            println!("added agent {name}; they can sign in at /console");
+            let detail = format!("usher agents add --role {}", role.as_str());
+            store.audit(&AuditEntry::now(&name, "agent_added", None, Some(detail))).await?;
+            println!("added {} {name}; they can sign in at /console", role.as_str());
+        }
+        Command::Role { name, role } => {
+            if !store.set_role(&name, role).await? {
+                eprintln!("no agent named {name:?}");
+                return Ok(ExitCode::FAILURE);
+            }
+            let detail = format!("usher agents role {}; sessions ended", role.as_str());
+            store.audit(&AuditEntry::now(&name, "role_changed", None, Some(detail))).await?;
+            println!("{name} is now {}; their sessions ended", role.as_str());
         }
         Command::List => {
             let agents = store.agents().await?;
@@ -60,7 +83,7 @@ pub async fn run(config: &Config, command: Command) -> anyhow::Result<ExitCode> 
                 println!("no agents: add one with `usher agents add NAME`");
             }
             for a in agents {
-                println!("{}", a.name);
+                println!("{}\t{}", a.name, a.role.as_str());
             }
         }
         Command::Remove { name } => {

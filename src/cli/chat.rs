@@ -9,7 +9,7 @@ use usher_channel::{render_plain, ConversationId, Inbound};
 
 use super::progress::training_bar;
 
-pub async fn run(config: &Config, conversation: &str) -> anyhow::Result<ExitCode> {
+pub async fn run(config: &Config, conversation: &str, explain: bool) -> anyhow::Result<ExitCode> {
     let conversation = ConversationId::new(conversation)?;
     let (engine, _) = usher::bootstrap::engine(config, training_bar("intent classifier")).await?;
     // The knowledge base, as `serve` attaches it (indexing what changed).
@@ -37,7 +37,11 @@ pub async fn run(config: &Config, conversation: &str) -> anyhow::Result<ExitCode
         }
         match engine.handle(inbound).await {
             Ok(turn) => {
-                if !is_payload {
+                if explain {
+                    for line in turn.explanation.lines() {
+                        println!("   why: {line}");
+                    }
+                } else if !is_payload {
                     let i = &turn.parse.intent;
                     for m in &turn.parse.entities {
                         println!("   [{} = {:?} via {}]", m.entity, m.value, m.extractor);

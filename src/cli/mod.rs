@@ -54,9 +54,21 @@ enum Command {
         /// Conversation id (reuse one to continue a conversation).
         #[arg(long, default_value = "cli-local")]
         conversation: String,
+        /// After each reply, say why: top intents, nearest examples,
+        /// entities and their sources, knowledge, calls and the deciding rule.
+        #[arg(long)]
+        explain: bool,
     },
     /// Check intent files; exits 1 listing every error.
     Validate {
+        /// Also train the quick head and report confusable intent pairs,
+        /// near-duplicate examples across intents and intents with too few
+        /// distinct examples (warnings, with file:line:column).
+        #[arg(long)]
+        deep: bool,
+        /// With --deep: print the findings as one JSON object.
+        #[arg(long, requires = "deep")]
+        json: bool,
         /// A directory of intent files or one file (default: the config's `intents`).
         path: Option<PathBuf>,
     },
@@ -199,13 +211,18 @@ enum ModelsCommand {
 pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     match args.command {
         Command::Serve => serve::run(&load_config(&args.config)?).await,
-        Command::Chat { conversation } => chat::run(&load_config(&args.config)?, &conversation).await,
-        Command::Validate { path } => {
+        Command::Chat { conversation, explain } => chat::run(&load_config(&args.config)?, &conversation, explain).await,
+        Command::Validate { path, deep: false, .. } => {
             let path = match path {
                 Some(p) => p,
                 None => load_config(&args.config)?.intents,
             };
             Ok(validate::run(&path))
+        }
+        Command::Validate { path, deep: true, json } => {
+            let config = load_config(&args.config)?;
+            let path = path.unwrap_or_else(|| config.intents.clone());
+            tokio::task::spawn_blocking(move || validate::deep(&config, &path, json)).await?
         }
         Command::Train { target: train::Target::Intents, .. } => train::run(&load_config(&args.config)?),
         Command::Train { target: target @ train::Target::Sentiment, data, epochs, .. } => {

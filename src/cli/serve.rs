@@ -58,7 +58,7 @@ pub async fn run(config: &Config) -> anyhow::Result<ExitCode> {
     let local = listener.local_addr()?;
     let files = usher::creative::tools::files_dir(config);
     let app = usher::http::app(state)
-        .merge(usher::console::router(desk, shutdown.clone()))
+        .merge(usher::console::router(desk, config.intents.clone(), shutdown.clone()))
         .merge(usher::http::files::router(files));
     engine.limit_conversations(config.http.conversation_per_minute, config.http.conversation_burst);
     let (app, adapters) = super::channels::start(config, &engine, access, app, local, &shutdown)?;

@@ -7,7 +7,7 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use axum::extract::{ConnectInfo, FromRequestParts, State};
+use axum::extract::{ConnectInfo, FromRequestParts, MatchedPath, State};
 use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -15,7 +15,7 @@ use axum::Json;
 use serde::{Deserialize, Serialize};
 
 use super::ConsoleState;
-use crate::handoff::{password, Session};
+use crate::handoff::{password, AuditEntry, Role, Session};
 use crate::http::{AppError, Client};
 use crate::util::now_ms;
 use usher_channel::constant_time_eq;
@@ -41,21 +41,26 @@ pub struct Login {
     pub password: String,
 }
 
-/// Who is signed in, and the token to echo.
+/// Who is signed in, their role and the token to echo.
 #[derive(Debug, Clone, Serialize)]
 pub struct SessionView {
     /// The agent.
     pub agent: String,
+    /// What they may do.
+    pub role: Role,
     /// The CSRF token for `X-CSRF-Token`.
     pub csrf: String,
 }
 
-/// A signed-in agent (401 otherwise; 403 without the CSRF token on a
-/// state-changing request).
+/// A signed-in agent whose role the route admits (401 without a session;
+/// 403 without the CSRF token on a state-changing request, or when
+/// [`super::PERMITS`] does not admit their role on this route).
 #[derive(Debug, Clone)]
 pub struct SignedIn {
     /// The agent's name.
     pub agent: String,
+    /// Their role, as the store has it now.
+    pub role: Role,
     /// The session.
     pub session: Session,
 }
@@ -68,7 +73,20 @@ impl FromRequestParts<ConsoleState> for SignedIn {
         let token = cookie(&parts.headers, SECURE_COOKIE)
             .or_else(|| cookie(&parts.headers, COOKIE))
             .ok_or_else(unauthorized)?;
-        let session = state.desk.engine().store().session(&digest(&token), now_ms()).await?.ok_or_else(unauthorized)?;
+        let (session, role) =
+            state.desk.engine().store().session(&digest(&token), now_ms()).await?.ok_or_else(unauthorized)?;
+        let path = parts.extensions.get::<MatchedPath>().map(MatchedPath::as_str).unwrap_or_default();
+        if !super::permits(parts.method.as_str(), path).contains(&role) {
+            let detail = format!("{} {path} as {}", parts.method, role.as_str());
+            state
+                .desk
+                .engine()
+                .store()
+                .audit(&AuditEntry::now(&session.agent, "forbidden", None, Some(detail)))
+                .await?;
+            let why = format!("the {} role may not do this ({} {path})", role.as_str(), parts.method);
+            return Err(AppError::new(StatusCode::FORBIDDEN, why));
+        }
         let safe = matches!(parts.method, Method::GET | Method::HEAD | Method::OPTIONS);
         if !safe {
             let sent = parts.headers.get(CSRF_HEADER).and_then(|v| v.to_str().ok()).unwrap_or_default();
@@ -77,7 +95,7 @@ impl FromRequestParts<ConsoleState> for SignedIn {
                 return Err(AppError::new(StatusCode::FORBIDDEN, "missing or wrong X-CSRF-Token header"));
             }
         }
-        Ok(Self { agent: session.agent.clone(), session })
+        Ok(Self { agent: session.agent.clone(), role, session })
     }
 }
 
@@ -191,12 +209,16 @@ pub async fn login(
         expires_ms: now_ms() + i64::from(hours) * 3_600_000,
     };
     store.create_session(&session).await?;
+    let role = match store.session(&session.token_hash, now_ms()).await? {
+        Some((_, role)) => role,
+        None => return Err(AppError::new(StatusCode::UNAUTHORIZED, "the agent was removed while signing in")),
+    };
     state.desk.audit_session(&form.name, "login", Some(&address)).await?;
     let secure = state.desk.config().secure_cookie.applies(https);
     let (name, flag) = if secure { (SECURE_COOKIE, "; Secure") } else { (COOKIE, "") };
     let max_age = u64::from(hours) * 3600;
     let cookie = format!("{name}={token}; HttpOnly; SameSite=Strict; Path=/; Max-Age={max_age}{flag}");
-    let view = SessionView { agent: session.agent, csrf: session.csrf };
+    let view = SessionView { agent: session.agent, role, csrf: session.csrf };
     Ok(([(header::SET_COOKIE, cookie)], Json(view)).into_response())
 }
 
@@ -219,7 +241,7 @@ pub async fn logout(State(state): State<ConsoleState>, who: SignedIn) -> Result<
 
 /// `GET /console/api/session`: who is signed in and their CSRF token.
 pub async fn session(who: SignedIn) -> Json<SessionView> {
-    Json(SessionView { agent: who.agent, csrf: who.session.csrf })
+    Json(SessionView { agent: who.agent, role: who.role, csrf: who.session.csrf })
 }
 
 /// A cookie's value from the `Cookie` headers.

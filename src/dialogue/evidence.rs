@@ -75,6 +75,9 @@ pub struct Passage {
     pub similarity: f32,
     /// Whether the similarity clears `knowledge.answer_threshold`.
     pub confident: bool,
+    /// The next best passages ("path#heading") and their similarities.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub runners_up: Vec<(String, f32)>,
 }
 
 /// A creative tool's output.

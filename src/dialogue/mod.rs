@@ -8,10 +8,13 @@
 //!   ([`Evidence`]): knowledge passages, tool output.
 //! - `policy`: [`plan`] (what is missing) and [`decide`] (evidence → a
 //!   [`Decision`]), one set of rules walked twice; pure and synchronous.
+//! - [`explain`]: why a turn went as it did ([`Explanation`]), from the
+//!   parse, the evidence and the [`Rule`] that decided.
 //! - `tracker`: the state kept between turns, the flows under way among it.
 //! - `system`: the built-in responses.
 
 pub mod evidence;
+pub mod explain;
 mod policy;
 mod system;
 mod tracker;
@@ -20,5 +23,8 @@ mod tracker;
 mod tests;
 
 pub use evidence::{Called, Evidence, Found, Need, Passage, Produced, Said};
-pub use policy::{command_payload, decide, fill, payload_intent, plan, Decision, Message, HUMAN_PAYLOAD, OUT_OF_SCOPE};
+pub use explain::Explanation;
+pub use policy::{
+    command_payload, decide, fill, payload_intent, plan, Decision, Message, Rule, HUMAN_PAYLOAD, OUT_OF_SCOPE,
+};
 pub use tracker::{ActiveFlow, Handoff, Reason, Tracker};

@@ -95,8 +95,14 @@ fn turn(
     backend: &dyn Fn(&str, &BTreeMap<String, String>) -> &'static str,
 ) -> Vec<String> {
     let ranked = Ranked { name: intent.to_string(), confidence };
-    let parse =
-        Parse { intent: ranked.clone(), ranking: vec![ranked], entities: Vec::new(), sentiment: None, embedding: None };
+    let parse = Parse {
+        intent: ranked.clone(),
+        ranking: vec![ranked],
+        entities: Vec::new(),
+        sentiment: None,
+        embedding: None,
+        nearest: Vec::new(),
+    };
     let msg = Message { text, payload: None };
     let mut evidence = Evidence::default();
     for _ in 0..8 {
@@ -228,8 +234,14 @@ responses:
 /// answering with a confident passage of `similarity`: the replies' texts.
 fn with_passage(d: &Domain, (intent, confidence): (&str, f32), similarity: f32) -> Vec<String> {
     let ranked = Ranked { name: intent.to_string(), confidence };
-    let parse =
-        Parse { intent: ranked.clone(), ranking: vec![ranked], entities: Vec::new(), sentiment: None, embedding: None };
+    let parse = Parse {
+        intent: ranked.clone(),
+        ranking: vec![ranked],
+        entities: Vec::new(),
+        sentiment: None,
+        embedding: None,
+        nearest: Vec::new(),
+    };
     let msg = Message { text: "can I bring my own food", payload: None };
     let mut t = Tracker::default();
     let mut evidence = Evidence::default();
@@ -240,6 +252,7 @@ fn with_passage(d: &Domain, (intent, confidence): (&str, f32), similarity: f32) 
             path: "faq.yaml".into(),
             similarity,
             confident: true,
+            runners_up: Vec::new(),
         };
         evidence.record(need, Found::Passage(Some(passage)));
     }

@@ -71,6 +71,7 @@ impl Source for KnowledgeBase {
             path: a.path,
             similarity: a.similarity,
             confident: a.confident,
+            runners_up: a.runners_up,
         })))
     }
 }

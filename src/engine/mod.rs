@@ -23,7 +23,7 @@ use usher_channel::{
 };
 
 use crate::cluster::{Bus, Notice};
-use crate::dialogue::Evidence;
+use crate::dialogue::{Evidence, Explanation};
 use crate::handoff::Event;
 use crate::intents::Domain;
 use crate::knowledge::KnowledgeBase;
@@ -52,21 +52,27 @@ pub struct Turn {
     pub evidence: Evidence,
     /// The bot's replies, already stored.
     pub replies: Vec<Outbound>,
+    /// Why the bot did what it did (stored with the message too).
+    pub explanation: Explanation,
 }
 
 impl Turn {
-    /// The parse and the evidence as one JSON object, as stored with the
-    /// message and returned by the REST API.
+    /// The parse and the evidence as one JSON object, as returned by the
+    /// REST API (stored with the message with the explanation beside them).
     pub fn details(&self) -> Result<serde_json::Value, Error> {
-        details(&self.parse, &self.evidence)
+        details(&self.parse, &self.evidence, None)
     }
 }
 
-/// `parse`'s fields followed by `evidence`'s.
-fn details(parse: &Parse, evidence: &Evidence) -> Result<serde_json::Value, Error> {
+/// `parse`'s fields followed by `evidence`'s, and the explanation under
+/// `explanation` when given.
+fn details(parse: &Parse, evidence: &Evidence, explanation: Option<&Explanation>) -> Result<serde_json::Value, Error> {
     let mut value = serde_json::to_value(parse)?;
     if let (Some(object), serde_json::Value::Object(found)) = (value.as_object_mut(), serde_json::to_value(evidence)?) {
         object.extend(found);
+        if let Some(explanation) = explanation {
+            object.insert("explanation".into(), serde_json::to_value(explanation)?);
+        }
     }
     Ok(value)
 }

@@ -9,7 +9,7 @@ use usher_channel::{Accepted, ConversationId, Inbound, Outbound, Rejection};
 
 use super::consult::Asker;
 use super::{Brain, Inner, Job, Turn};
-use crate::dialogue::{self, command_payload, payload_intent, Evidence, Message, Tracker};
+use crate::dialogue::{self, command_payload, payload_intent, Evidence, Explanation, Message, Tracker};
 use crate::handoff::{Event, NewTicket};
 use crate::intents::Domain;
 use crate::metrics::Metrics;
@@ -174,10 +174,12 @@ async fn answer(inner: &Arc<Inner>, inbound: &Inbound, inbound_id: i64) -> Resul
     let evidence = consult(inner, &brain.domain, &tracker, msg, &parse, asker).await?;
     let decision = dialogue::decide(&brain.domain, &mut tracker, msg, &parse, &evidence);
     let handoff = decision.handoff.map(|reason| NewTicket::new(reason, parse.sentiment));
+    let explanation = Explanation::new(&parse, &evidence, &decision);
+    tracing::debug!(rule = decision.rule.name, detail = %decision.rule.detail, "decided");
     let record = TurnRecord {
         conversation: &inbound.conversation,
         inbound_id,
-        nlu: super::details(&parse, &evidence)?,
+        nlu: super::details(&parse, &evidence, Some(&explanation))?,
         replies: &decision.replies,
         tracker: &tracker,
         fallback: decision.fallback,
@@ -194,7 +196,7 @@ async fn answer(inner: &Arc<Inner>, inbound: &Inbound, inbound_id: i64) -> Resul
             parts,
         })
         .collect();
-    Ok((Turn { inbound_id, parse, evidence, replies }, handoff.is_some()))
+    Ok((Turn { inbound_id, parse, evidence, replies, explanation }, handoff.is_some()))
 }
 
 /// The turn's request id: the HTTP request's, else one named after the

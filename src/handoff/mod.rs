@@ -30,5 +30,5 @@ pub use config::HandoffConfig;
 pub use desk::{ConversationView, Desk, QueueEntry};
 pub use event::Event;
 pub use hours::BusinessHours;
-pub use store::{Agent, Analytics, AuditEntry, Claim, HandoffStore, Note, Session};
+pub use store::{Agent, Analytics, AuditEntry, Claim, HandoffStore, Note, Role, Session};
 pub use ticket::{NewTicket, Ticket, TicketState};

@@ -3,7 +3,7 @@
 //! queue live next to the conversations, shared by every replica.
 
 use async_trait::async_trait;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use usher_channel::{ConversationId, Outbound, Part};
 
 use super::ticket::{Ticket, TicketState};
@@ -14,8 +14,44 @@ use crate::Error;
 pub struct Agent {
     /// Login name.
     pub name: String,
+    /// What they may do in the console.
+    pub role: Role,
     /// Created (ms since the epoch).
     pub created_ms: i64,
+}
+
+/// What a console account may do; every console route names the roles it
+/// admits (`console::routes`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// Handles conversations: the queue, claiming, replies, notes.
+    Agent,
+    /// Reviews what the bot misunderstood and turns fans' messages into
+    /// training examples; reads conversations but does not answer fans.
+    Trainer,
+    /// Everything, and the audit log.
+    Admin,
+}
+
+impl Role {
+    /// The role's name as stored.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Agent => "agent",
+            Self::Trainer => "trainer",
+            Self::Admin => "admin",
+        }
+    }
+
+    /// A stored name (an unknown one reads as `agent`, the least).
+    pub fn parse(name: &str) -> Self {
+        match name {
+            "admin" => Self::Admin,
+            "trainer" => Self::Trainer,
+            _ => Self::Agent,
+        }
+    }
 }
 
 /// A signed-in console session.
@@ -51,7 +87,8 @@ pub struct AuditEntry {
     pub agent: String,
     /// `login`, `login_failed`, `login_limited`, `logout`, `session_expired`,
     /// `csrf_refused`, `console_socket`, `view`, `claim`, `reply`, `note`,
-    /// `release`, `close`, `agent_added`, `agent_removed`.
+    /// `release`, `close`, `agent_added`, `agent_removed`, `role_changed`,
+    /// `example_added`, `forbidden`.
     pub action: String,
     /// The conversation acted on.
     pub conversation: Option<String>,
@@ -113,8 +150,11 @@ pub struct Analytics {
 /// Persistence of agents, sessions, tickets, notes and the audit log.
 #[async_trait]
 pub trait HandoffStore: Send + Sync {
-    /// Adds an agent; false if the name is taken.
-    async fn add_agent(&self, name: &str, password_hash: &str) -> Result<bool, Error>;
+    /// Adds an agent with `role`; false if the name is taken.
+    async fn add_agent(&self, name: &str, password_hash: &str, role: Role) -> Result<bool, Error>;
+    /// Changes an agent's role and ends their sessions (they sign in again
+    /// with the new one); false if there is no such agent.
+    async fn set_role(&self, name: &str, role: Role) -> Result<bool, Error>;
     /// Removes an agent and their sessions, and puts the tickets they had
     /// claimed back in the queue, in one transaction; how many went back,
     /// or `None` if there was no such agent.
@@ -137,8 +177,8 @@ pub trait HandoffStore: Send + Sync {
     async fn password_hash(&self, name: &str) -> Result<Option<String>, Error>;
     /// Stores a new session.
     async fn create_session(&self, session: &Session) -> Result<(), Error>;
-    /// The unexpired session with this token hash.
-    async fn session(&self, token_hash: &str, now_ms: i64) -> Result<Option<Session>, Error>;
+    /// The unexpired session with this token hash, and its agent's role now.
+    async fn session(&self, token_hash: &str, now_ms: i64) -> Result<Option<(Session, Role)>, Error>;
     /// Ends a session.
     async fn delete_session(&self, token_hash: &str) -> Result<(), Error>;
     /// Whether the conversation exists.

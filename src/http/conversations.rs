@@ -3,14 +3,16 @@
 //! backend with an API key; channel namespaces are refused.
 
 use axum::body::Bytes;
-use axum::extract::{Path, State};
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::Json;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use usher_channel::{render_plain, ConversationId, MessageBody, Part};
 
 use super::{AppError, AppState};
 use crate::access::Caller;
+use crate::dialogue::Explanation;
 use crate::store::Transcript;
 use crate::Error;
 
@@ -36,6 +38,18 @@ pub struct PostedMessage {
     pub replies: Vec<ReplyView>,
     /// What NLU made of the message and what was consulted for it.
     pub nlu: serde_json::Value,
+    /// Why the bot did what it did (with `?explain=true`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub explanation: Option<Explanation>,
+}
+
+/// The query string of a posted message.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct PostQuery {
+    /// Return the turn's explanation too.
+    #[serde(default)]
+    explain: bool,
 }
 
 fn conversation(id: String) -> Result<ConversationId, AppError> {
@@ -45,9 +59,11 @@ fn conversation(id: String) -> Result<ConversationId, AppError> {
 pub(super) async fn post_message(
     State(state): State<AppState>,
     Path(id): Path<String>,
+    query: Result<Query<PostQuery>, QueryRejection>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Json<PostedMessage>, AppError> {
+    let Query(query) = query.map_err(|e| AppError::new(StatusCode::BAD_REQUEST, e.body_text()))?;
     let conversation = conversation(id)?;
     state.access.authorize(&conversation, super::credential(&headers)?).await?;
     let mut inbound = MessageBody::decode(&body)
@@ -62,7 +78,8 @@ pub(super) async fn post_message(
         .into_iter()
         .map(|o| ReplyView { id: o.id, text: render_plain(&o.parts), parts: o.parts })
         .collect();
-    Ok(Json(PostedMessage { conversation_id: conversation, message_id: turn.inbound_id, replies, nlu }))
+    let explanation = query.explain.then_some(turn.explanation);
+    Ok(Json(PostedMessage { conversation_id: conversation, message_id: turn.inbound_id, replies, nlu, explanation }))
 }
 
 pub(super) async fn transcript(

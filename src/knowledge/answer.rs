@@ -26,6 +26,8 @@ pub struct Answer {
     pub similarity: f32,
     /// Whether the similarity clears `knowledge.answer_threshold`.
     pub confident: bool,
+    /// The next best hits' sources and similarities, for explanations.
+    pub runners_up: Vec<(String, f32)>,
 }
 
 impl Answer {
@@ -50,7 +52,16 @@ pub fn best(hits: &[Hit], threshold: f32) -> Option<Answer> {
         path: p.path.clone(),
         similarity: top.similarity,
         confident: top.similarity >= threshold,
+        runners_up: hits[1..].iter().take(2).map(|h| (source(h), h.similarity)).collect(),
     })
+}
+
+/// "path#heading" of a hit.
+fn source(hit: &Hit) -> String {
+    match hit.passage.heading.is_empty() {
+        true => hit.passage.path.clone(),
+        false => format!("{}#{}", hit.passage.path, hit.passage.heading),
+    }
 }
 
 /// Whole sentences up to `max` characters (at least one; a single longer

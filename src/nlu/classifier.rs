@@ -238,4 +238,28 @@ impl IntentClassifier for Classifier {
         }
         self.confidences(&self.features.assemble(texts, Some(embedded.vectors))?)
     }
+
+    fn nearest(&self, embedded: &Embedded<'_>, k: usize) -> Result<Vec<Vec<(usize, f32)>>, Error> {
+        let ours = self.features.encoder().is_some_and(|e| e.id() == embedded.encoder);
+        let Some(examples) = self.examples.as_ref().filter(|_| ours && !embedded.vectors.is_empty()) else {
+            return Ok(Vec::new());
+        };
+        let dim = examples.dims2()?.1;
+        let rows: Vec<f32> = embedded.vectors.iter().flatten().copied().collect();
+        let x = Tensor::from_vec(rows, (embedded.vectors.len(), dim), &Device::Cpu)?;
+        let sims = x.matmul(&examples.t()?)?.to_vec2::<f32>()?;
+        Ok(sims
+            .into_iter()
+            .map(|row| {
+                let mut ranked: Vec<(usize, f32)> = row.into_iter().enumerate().collect();
+                let k = k.min(ranked.len());
+                if k > 0 {
+                    ranked.select_nth_unstable_by(k - 1, |a, b| b.1.total_cmp(&a.1));
+                }
+                ranked.truncate(k);
+                ranked.sort_by(|a, b| b.1.total_cmp(&a.1));
+                ranked
+            })
+            .collect())
+    }
 }

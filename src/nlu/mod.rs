@@ -7,8 +7,10 @@
 //! [`encoder::Encoder`] is available, its sentence embeddings. Model code
 //! here is synchronous: the engine calls it on a blocking pool, never on
 //! async worker threads. Its settings (the `nlu:` section of `config.yaml`)
-//! are in [`config`].
+//! are in [`config`]. [`audit`] is `usher validate --deep`: confusable,
+//! near-duplicate and thin intents from the examples' embeddings.
 
+pub mod audit;
 mod classifier;
 pub mod config;
 pub mod encoder;
@@ -47,6 +49,14 @@ pub trait IntentClassifier: Send + Sync {
     fn predict_embedded(&self, texts: &[&str], embedded: &Embedded<'_>) -> Result<Vec<Vec<f32>>, Error> {
         let _ = embedded;
         self.predict(texts)
+    }
+    /// For each of `embedded`'s vectors, the `k` training examples nearest
+    /// to it as (example index in training order, cosine similarity), best
+    /// first; empty when the classifier keeps no example embeddings from
+    /// that encoder.
+    fn nearest(&self, embedded: &Embedded<'_>, k: usize) -> Result<Vec<Vec<(usize, f32)>>, Error> {
+        let _ = (embedded, k);
+        Ok(Vec::new())
     }
 }
 
@@ -104,6 +114,20 @@ impl Context {
     }
 }
 
+/// A training example close to a message, for explanations.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Neighbour {
+    /// The example's text.
+    pub text: String,
+    /// The intent it belongs to.
+    pub intent: String,
+    /// Cosine similarity of its sentence embedding to the message's.
+    pub similarity: f32,
+}
+
+/// Training examples shown as a message's nearest.
+pub const NEIGHBOURS: usize = 3;
+
 /// What NLU made of one message.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Parse {
@@ -118,6 +142,10 @@ pub struct Parse {
     /// The message's sentence embedding, when an encoder is loaded.
     #[serde(skip)]
     pub embedding: Option<Embedding>,
+    /// The training examples nearest to the message, best first (with an
+    /// encoder; the explanation shows them).
+    #[serde(skip)]
+    pub nearest: Vec<Neighbour>,
 }
 
 impl Parse {
@@ -125,7 +153,7 @@ impl Parse {
     /// with the entities found in its text.
     pub fn certain(intent: &str, entities: Vec<EntityMatch>) -> Self {
         let intent = Ranked { name: intent.to_string(), confidence: 1.0 };
-        Self { ranking: vec![intent.clone()], intent, entities, sentiment: None, embedding: None }
+        Self { ranking: vec![intent.clone()], intent, entities, sentiment: None, embedding: None, nearest: Vec::new() }
     }
 }
 
@@ -138,6 +166,8 @@ pub struct Nlu {
     tagger: Option<Arc<Tagger>>,
     /// Per label (the classifier's order), the intents it follows up on.
     after: Vec<Vec<String>>,
+    /// The training examples as (text, intent), in training order.
+    examples: Vec<(String, String)>,
 }
 
 /// How the classifier came to be.
@@ -155,6 +185,8 @@ impl Nlu {
         let features = classifier.features().clone();
         let after =
             classifier.labels().iter().map(|l| domain.intent(l).map(|i| i.after.clone()).unwrap_or_default()).collect();
+        let examples =
+            training_examples(domain).map(|(text, i)| (text.to_string(), domain.intents[i].name.clone())).collect();
         Self {
             classifier: Arc::new(classifier),
             extractor: EntityExtractor::new(domain),
@@ -162,6 +194,7 @@ impl Nlu {
             sentiment: None,
             tagger: None,
             after,
+            examples,
         }
     }
 
@@ -213,12 +246,7 @@ impl Nlu {
                 Err(e) => tracing::warn!(error = %e, "ignoring unreadable model cache; retraining"),
             }
         }
-        let data: Vec<(String, usize)> = domain
-            .intents
-            .iter()
-            .enumerate()
-            .flat_map(|(i, intent)| intent.examples.iter().map(move |ex| (ex.text.clone(), i)))
-            .collect();
+        let data: Vec<(String, usize)> = training_examples(domain).map(|(t, i)| (t.to_string(), i)).collect();
         let tagger = Self::tagger(domain, &features, cache_dir, cfg.seed)?;
         let (model, report) = Classifier::train(labels, &data, features.clone(), cfg, progress)?;
         std::fs::create_dir_all(cache_dir).map_err(|e| Error::io(cache_dir, e))?;
@@ -283,10 +311,14 @@ impl Nlu {
             None => (Vec::new(), Vec::new()),
         };
         let encoder = base.map(|e| Arc::<str>::from(e.id()));
-        let mut probs = match &encoder {
-            Some(id) => self.classifier.predict_embedded(texts, &Embedded { encoder: id, vectors: &vectors })?,
-            None => self.classifier.predict(texts)?,
+        let (mut probs, nearest) = match &encoder {
+            Some(id) => {
+                let embedded = Embedded { encoder: id, vectors: &vectors };
+                (self.classifier.predict_embedded(texts, &embedded)?, self.classifier.nearest(&embedded, NEIGHBOURS)?)
+            }
+            None => (self.classifier.predict(texts)?, Vec::new()),
         };
+        let mut nearest = nearest.into_iter();
         for (p, context) in probs.iter_mut().zip(contexts) {
             self.condition(p, context);
         }
@@ -320,7 +352,16 @@ impl Nlu {
                     .as_ref()
                     .zip(vectors.next())
                     .map(|(id, v)| Embedding { encoder: Arc::clone(id), vector: v.into() });
-                Parse { intent, ranking, entities, sentiment, embedding }
+                let nearest = nearest
+                    .next()
+                    .unwrap_or_default()
+                    .into_iter()
+                    .filter_map(|(i, similarity)| {
+                        let (text, intent) = self.examples.get(i)?;
+                        Some(Neighbour { text: text.clone(), intent: intent.clone(), similarity })
+                    })
+                    .collect();
+                Parse { intent, ranking, entities, sentiment, embedding, nearest }
             })
             .collect())
     }
@@ -386,4 +427,14 @@ impl Nlu {
     pub fn entities(&self, text: &str) -> Vec<EntityMatch> {
         self.extractor.extract(text)
     }
+}
+
+/// The domain's examples as (text, intent index), in the order the
+/// classifier is trained on (and keeps their embeddings in).
+fn training_examples(domain: &Domain) -> impl Iterator<Item = (&str, usize)> {
+    domain
+        .intents
+        .iter()
+        .enumerate()
+        .flat_map(|(i, intent)| intent.examples.iter().map(move |ex| (ex.text.as_str(), i)))
 }

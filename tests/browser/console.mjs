@@ -10,7 +10,7 @@ await scenario(async (env) => {
   const config = env.config;
   usher(config, ["agents", "add", "alice", "--password-stdin", "--display-name", "Alice R."], "alice-password\n");
   usher(config, ["agents", "add", "bob", "--password-stdin"], "bob-password\n");
-  check(usher(config, ["agents", "list"]).split("\n").includes("bob"), "usher agents add/list manage accounts");
+  check(usher(config, ["agents", "list"]).split("\n").includes("bob\tagent"), "usher agents add/list manage accounts");
   env.servers.push(await startServer(config));
 
   const anonymous = await fetch(`${base}/console/api/queue`);
@@ -71,6 +71,13 @@ await scenario(async (env) => {
   const lookups = await alice.locator("#transcript .msg.fan .lookup").allTextContents();
   check(lookups.some((l) => /^called event_times: ok \(200, \d+ ms\)$/.test(l)),
     `the agent sees what the bot looked up (${lookups.join("; ")})`);
+  // Beside each fan message, why the bot did what it did (folded until asked).
+  const why = alice.locator("#transcript .msg.fan details.why").first();
+  check(!(await why.locator("span").first().isVisible()), "the explanation starts folded");
+  await why.locator("summary").click();
+  const reasons = await why.locator("span").allTextContents();
+  check(reasons.some((l) => /^Rule: /.test(l)) && reasons.some((l) => /^Intents: \w+ \d\.\d\d/.test(l)),
+    `the agent reads the rule and the top intents (${reasons.join("; ")})`);
 
   await alice.click("#claim");
   await alice.waitForSelector("#reply-box:not([hidden])");

@@ -101,6 +101,14 @@ fn the_classifier_generalises_and_retrains_from_cached_embeddings() {
         let p = nlu.parse(text).unwrap();
         assert_eq!(p.intent.name, intent, "{text}: {:?}", p.ranking);
     }
+    // Explanations: the nearest training examples, from the same encoder pass.
+    let p = nlu.parse("I need my cash back for the gig").unwrap();
+    assert_eq!(p.nearest.len(), 3, "{:?}", p.nearest);
+    assert_eq!(p.nearest[0].intent, "refund_request", "{:?}", p.nearest);
+    assert!(p.nearest.windows(2).all(|w| w[0].similarity >= w[1].similarity), "{:?}", p.nearest);
+    assert!(p.nearest[0].similarity > 0.5 && p.nearest[0].similarity <= 1.0001, "{:?}", p.nearest);
+    let refund = domain.intent("refund_request").unwrap();
+    assert!(refund.examples.iter().any(|e| e.text == p.nearest[0].text), "a real example: {:?}", p.nearest);
     // The learned tagger finds a show that no lookup list names, in a sentence it never saw.
     let p = nlu.parse("when do doors open for Arctic Monkeys").unwrap();
     let event = p.entities.iter().find(|m| m.entity == "event");

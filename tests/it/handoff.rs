@@ -15,13 +15,15 @@ use http_body_util::BodyExt;
 use serde_json::{json, Value};
 use tower::ServiceExt;
 use usher::engine::Engine;
-use usher::handoff::{password, Desk, HandoffConfig, Session};
+use usher::handoff::{password, Desk, HandoffConfig, Role, Session};
 use usher_channel::{ConversationId, Inbound, Shutdown};
 use usher_telegram::fake::{Failure, FakeBotApi};
 use usher_telegram::Telegram;
 
 struct Desked {
     _dir: tempfile::TempDir,
+    /// A copy of the shipped intents, which trainers edit.
+    intents: std::path::PathBuf,
     engine: Engine,
     app: Router,
     _trigger: usher_channel::ShutdownTrigger,
@@ -39,13 +41,25 @@ async fn desk_with(config: HandoffConfig, brain: Option<usher::engine::Brain>) -
     let (trigger, shutdown) = Shutdown::new();
     let desk = Desk::new(engine.clone(), config);
     desk.spawn_notifier(shutdown.clone());
-    let app = usher::http::app(common::app_state(&engine)).merge(usher::console::router(desk, shutdown));
-    for (name, pw) in [("alice", "alice-password"), ("bob", "bob-password")] {
+    let intents = dir.path().join("intents");
+    std::fs::create_dir(&intents).unwrap();
+    for entry in std::fs::read_dir(common::repo().join("intents")).unwrap() {
+        let p = entry.unwrap().path();
+        std::fs::copy(&p, intents.join(p.file_name().unwrap())).unwrap();
+    }
+    let console = usher::console::router(desk, intents.clone(), shutdown);
+    let app = usher::http::app(common::app_state(&engine)).merge(console);
+    let agents = [
+        ("alice", "alice-password", Role::Admin),
+        ("bob", "bob-password", Role::Agent),
+        ("carol", "carol-password", Role::Trainer),
+    ];
+    for (name, pw, role) in agents {
         let hash = password::hash(pw).unwrap();
-        assert!(engine.store().add_agent(name, &hash).await.unwrap());
+        assert!(engine.store().add_agent(name, &hash, role).await.unwrap());
     }
     assert!(engine.store().set_display_name("alice", "Alice R.").await.unwrap());
-    Desked { _dir: dir, engine, app, _trigger: trigger }
+    Desked { _dir: dir, intents, engine, app, _trigger: trigger }
 }
 
 async fn desk() -> Desked {
@@ -441,4 +455,142 @@ async fn a_telegram_fan_reaches_an_agent_whose_reply_survives_a_telegram_outage(
     assert_eq!(body["channel"], "telegram");
     let sent = api.wait_sent(chat, 4).await;
     assert_eq!(sent.last().and_then(|c| c.text()), Some("Hello from a human on Telegram"));
+}
+
+/// Each console route with its ids filled in, and a body that is valid for it.
+fn route_call(pattern: &str, message: i64) -> (String, Option<Value>) {
+    let path = pattern.replace("{id}", "fan-roles").replace("{message}", &message.to_string());
+    let body = match pattern.rsplit('/').next().unwrap_or_default() {
+        "reply" | "notes" => Some(json!({ "text": "Hello from the desk" })),
+        "close" => Some(json!({ "resolution": "done" })),
+        "train" => Some(json!({ "intent": "greet" })),
+        "claim" | "release" | "logout" => Some(json!({})),
+        _ => None,
+    };
+    (path, body)
+}
+
+#[tokio::test]
+async fn every_console_route_admits_only_its_roles() {
+    let d = desk().await;
+    let t = d.fan("fan-roles", "I want to speak to a human").await;
+    let (alice, bob, carol) = (
+        d.login("alice", "alice-password").await,
+        d.login("bob", "bob-password").await,
+        d.login("carol", "carol-password").await,
+    );
+    let signed_in = [(Role::Admin, &alice), (Role::Agent, &bob), (Role::Trainer, &carol)];
+    let mut checked = 0;
+    for (method, pattern, admitted) in usher::console::PERMITS {
+        // The socket needs an upgrade and signing out ends the session: both below.
+        if *pattern == "/console/ws" || pattern.ends_with("/logout") {
+            assert_eq!(*admitted, [Role::Agent, Role::Trainer, Role::Admin]);
+            continue;
+        }
+        let method = Method::from_bytes(method.as_bytes()).unwrap();
+        let (path, body) = route_call(pattern, t.inbound_id);
+        let (status, v) = d.call(method.clone(), &path, None, body.clone()).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{method} {path} without a session: {v}");
+        for (role, agent) in signed_in {
+            let (status, v) = d.call(method.clone(), &path, Some(agent), body.clone()).await;
+            if admitted.contains(&role) {
+                assert!(
+                    !matches!(status.as_u16(), 401 | 403) && !status.is_server_error(),
+                    "{method} {path} as {role:?}: {status} {v}"
+                );
+                if method == Method::GET {
+                    assert_eq!(status, StatusCode::OK, "{method} {path} as {role:?}: {v}");
+                }
+            } else {
+                assert_eq!(status, StatusCode::FORBIDDEN, "{method} {path} as {role:?}: {v}");
+                assert!(v["error"].as_str().unwrap_or_default().contains(role.as_str()), "{v}");
+            }
+            checked += 1;
+        }
+    }
+    assert_eq!(checked, 3 * (usher::console::PERMITS.len() - 2));
+    assert!(usher::console::permits("GET", "/console/api/unlisted").is_empty(), "unlisted routes admit no one");
+    let (_, audit) = d.call(Method::GET, "/console/api/audit", Some(&alice), None).await;
+    let refused = audit.as_array().unwrap().iter().filter(|e| e["action"] == "forbidden").count();
+    assert!(refused >= 10, "every refusal is audited: {audit}");
+    for agent in [&alice, &bob, &carol] {
+        assert_eq!(d.call(Method::POST, "/console/api/logout", Some(agent), Some(json!({}))).await.0, StatusCode::OK);
+    }
+}
+
+#[tokio::test]
+async fn a_role_change_ends_the_agents_sessions() {
+    let d = desk().await;
+    let bob = d.login("bob", "bob-password").await;
+    let (_, session) = d.call(Method::GET, "/console/api/session", Some(&bob), None).await;
+    assert_eq!(session["role"], "agent");
+    assert!(d.engine.store().set_role("bob", Role::Trainer).await.unwrap());
+    let (status, _) = d.call(Method::GET, "/console/api/queue", Some(&bob), None).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "the old session ended with the old role");
+    let bob = d.login("bob", "bob-password").await;
+    let (_, session) = d.call(Method::GET, "/console/api/session", Some(&bob), None).await;
+    assert_eq!(session["role"], "trainer");
+    assert!(!d.engine.store().set_role("nobody", Role::Admin).await.unwrap());
+}
+
+#[tokio::test]
+async fn a_trainer_files_a_fans_message_under_an_intent_in_place() {
+    let d = desk().await;
+    let (bob, carol) = (d.login("bob", "bob-password").await, d.login("carol", "carol-password").await);
+    let train = |id: i64| format!("/console/api/conversations/fan-train/messages/{id}/train");
+    let t = d.fan("fan-train", "the QR code vanished from my wallet app").await;
+
+    // Who may, and what is refused.
+    let (status, _) = d.post(&train(t.inbound_id), &bob, json!({ "intent": "lost_ticket" })).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "agents do not edit training data");
+    for bad in ["Lost Ticket", "lost-ticket", "", "lost_ticket!"] {
+        let (status, v) = d.post(&train(t.inbound_id), &carol, json!({ "intent": bad })).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{bad:?}: {v}");
+    }
+    let (status, _) = d.post(&train(999_999), &carol, json!({ "intent": "lost_ticket" })).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let long = d.fan("fan-train", &"my ticket is lost ".repeat(30)).await;
+    let (status, v) = d.post(&train(long.inbound_id), &carol, json!({ "intent": "lost_ticket" })).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{v}");
+    assert!(v["error"].as_str().unwrap().contains("at most 500 characters"), "{v}");
+
+    // Filed under lost_ticket: one line more, right after its last example.
+    let file = d.intents.join("tickets.yaml");
+    let before = std::fs::read_to_string(&file).unwrap();
+    let (status, v) = d.post(&train(t.inbound_id), &carol, json!({ "intent": "lost_ticket" })).await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    assert_eq!(v["created"], false);
+    let after = std::fs::read_to_string(&file).unwrap();
+    let line: usize = v["at"].as_str().unwrap().rsplit(':').next().unwrap().parse().unwrap();
+    assert_eq!(after.lines().nth(line - 1), Some("      - the QR code vanished from my wallet app"), "{v}");
+    let mut lines: Vec<&str> = after.lines().collect();
+    lines.remove(line - 1);
+    assert_eq!(lines.join("\n") + "\n", before, "comments and formatting are kept");
+    let domain = usher::intents::load(&d.intents).unwrap().domain;
+    let lost = domain.intent("lost_ticket").unwrap();
+    assert!(lost.examples.iter().any(|e| e.text == "the QR code vanished from my wallet app"));
+    let (status, v) = d.post(&train(t.inbound_id), &carol, json!({ "intent": "lost_ticket" })).await;
+    assert_eq!(status, StatusCode::CONFLICT, "already an example: {v}");
+
+    // A new intent, and two trainers at once: both land, the files load.
+    let a = d.fan("fan-train", "where is the cloakroom").await;
+    let b = d.fan("fan-train", "can I leave my coat somewhere").await;
+    let (path_a, path_b) = (train(a.inbound_id), train(b.inbound_id));
+    let (first, second) = tokio::join!(
+        d.post(&path_a, &carol, json!({ "intent": "cloakroom" })),
+        d.post(&path_b, &carol, json!({ "intent": "cloakroom" })),
+    );
+    let statuses = [first.0, second.0];
+    assert_eq!(statuses, [StatusCode::OK, StatusCode::OK], "{first:?} {second:?}");
+    assert!(first.1["created"] == true || second.1["created"] == true, "one of them made the intent");
+    let domain = usher::intents::load(&d.intents).unwrap().domain;
+    let cloakroom = domain.intent("cloakroom").expect("the new intent loads");
+    assert_eq!(cloakroom.examples.len(), 2);
+    assert_eq!(cloakroom.action, usher::intents::Action::Handoff, "a person answers until staff write a response");
+
+    let (_, audit) =
+        d.call(Method::GET, "/console/api/audit", Some(&d.login("alice", "alice-password").await), None).await;
+    let added: Vec<&Value> = audit.as_array().unwrap().iter().filter(|e| e["action"] == "example_added").collect();
+    assert_eq!(added.len(), 3, "{audit}");
+    assert!(added.iter().all(|e| e["agent"] == "carol" && e["conversation"] == "fan-train"), "{added:?}");
 }

@@ -99,3 +99,25 @@ async fn bad_requests_get_clear_errors_and_store_nothing() {
     let conv = usher_channel::ConversationId::new("bad-1").unwrap();
     assert!(engine.transcript(&conv).await.unwrap().is_none(), "nothing was stored for refused messages");
 }
+
+#[tokio::test]
+async fn explain_true_returns_the_turns_explanation() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = usher::http::app(common::app_state(&common::engine(dir.path()).await));
+    let uri = "/api/v1/conversations/http-why/messages";
+    let body = json!({"text": "refund order A12345 please"}).to_string();
+    let (status, v) = call(&app, "POST", &format!("{uri}?explain=true"), Some(body.clone())).await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    let x = &v["explanation"];
+    assert_eq!(x["intents"][0]["name"], "refund_request", "{v}");
+    assert_eq!(x["rule"]["name"], "intent", "{v}");
+    assert_eq!(x["entities"][0]["source"], "regex", "{v}");
+    // Without the flag the response stays as it was.
+    let (_, v) = call(&app, "POST", uri, Some(body.clone())).await;
+    assert!(v.get("explanation").is_none(), "{v}");
+    // A flag that is not a boolean, or an unknown parameter, is refused.
+    let (status, v) = call(&app, "POST", &format!("{uri}?explain=perhaps"), Some(body.clone())).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{v}");
+    let (status, _) = call(&app, "POST", &format!("{uri}?explian=true"), Some(body)).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+}

@@ -15,6 +15,7 @@ mod conversations;
 mod crash;
 mod encoder;
 mod engine;
+mod explain;
 mod fine_tune;
 mod handoff;
 mod http;

@@ -38,7 +38,7 @@ fn usher(config: &Path, args: &[&str], stdin: &str, env: &[(&str, &str)]) -> std
 }
 
 fn add_agent(config: &Path, name: &str, env: &[(&str, &str)]) {
-    usher(config, &["agents", "add", name, "--password-stdin"], &format!("{name}-password\n"), env);
+    usher(config, &["agents", "add", name, "--password-stdin", "--role", "admin"], &format!("{name}-password\n"), env);
 }
 
 /// One server with agents alice, bob, carol, dave and erin (the sign-in

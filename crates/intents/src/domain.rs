@@ -56,6 +56,28 @@ pub struct Intent {
     /// response, which stays the answer when none does. For broad intents
     /// ("getting to the venue") whose documents hold the specifics.
     pub knowledge_first: bool,
+    /// Where it is written: its item in a file's `intents:` list.
+    pub origin: Origin,
+    /// Its position in that list.
+    pub index: usize,
+}
+
+impl Intent {
+    /// Where example `i` is written (read again from the intent's file;
+    /// the intent's own position when the file has changed since).
+    pub fn example_origin(&self, i: usize) -> Origin {
+        let path = [
+            crate::locate::Seg::Key("intents".into()),
+            crate::locate::Seg::Index(self.index),
+            crate::locate::Seg::Key("examples".into()),
+            crate::locate::Seg::Index(i),
+        ];
+        std::fs::read_to_string(&self.origin.file)
+            .ok()
+            .and_then(|src| crate::locate::locate(&src, &path))
+            .map(|pos| Origin { file: self.origin.file.clone(), line: pos.line, column: pos.column })
+            .unwrap_or_else(|| self.origin.clone())
+    }
 }
 
 /// What the bot does for an intent.

@@ -340,7 +340,9 @@ impl Checker<'_> {
                 continue;
             }
             let (after, knowledge_first) = (r.after.clone(), r.knowledge_first);
-            intents.push(Intent { name, title, examples, action, call_at, after, knowledge_first });
+            let pos = locate::locate(&self.files[file].1, &path).unwrap_or_default();
+            let origin = Origin { file: self.files[file].0.clone(), line: pos.line, column: pos.column };
+            intents.push(Intent { name, title, examples, action, call_at, after, knowledge_first, origin, index });
             afters.push((file, index));
         }
         // Follow-ups may name intents defined after them, so they are checked last.

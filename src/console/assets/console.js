@@ -5,7 +5,10 @@
   const $ = (id) => document.getElementById(id);
   let csrf = null;
   let me = null;
+  let role = null;
   let current = null;
+  const answers = () => role === "agent" || role === "admin";
+  const trains = () => role === "trainer" || role === "admin";
   let socket = null;
 
   function el(tag, cls, text) {
@@ -53,13 +56,57 @@
   function signedIn(session) {
     csrf = session.csrf;
     me = session.agent;
+    role = session.role;
+    document.body.dataset.role = role;
     $("login").hidden = true;
     $("desk").hidden = false;
     $("logout").hidden = false;
-    $("whoami").textContent = `Signed in as ${me}`;
+    $("whoami").textContent = `Signed in as ${me} (${role})`;
     connect();
     refreshAll();
-    loadCanned();
+    if (answers()) loadCanned();
+    if (trains()) loadIntents();
+  }
+
+  // Trainers file fans' messages under intents: the names for the picker.
+  async function loadIntents() {
+    let intents;
+    try { intents = await api("/console/api/intents"); } catch (e) { return showError(e.message); }
+    const list = $("intent-names");
+    list.replaceChildren();
+    for (const i of intents) {
+      const option = el("option");
+      option.value = i.name;
+      option.label = `${i.title} (${i.examples} examples)`;
+      list.appendChild(option);
+    }
+  }
+
+  // "Add as example": the message becomes an example of the intent typed
+  // (an existing one, or a new name); the bot reloads with it.
+  function trainBox(m) {
+    const box = el("div", "train");
+    const input = el("input");
+    input.setAttribute("list", "intent-names");
+    input.placeholder = "intent for this message";
+    input.value = (m.nlu && m.nlu.intent && m.nlu.intent.name) || "";
+    const button = el("button", null, "Add as example");
+    button.type = "button";
+    const result = el("span", "trained");
+    button.addEventListener("click", async () => {
+      showError("");
+      try {
+        const done = await api(`/console/api/conversations/${encodeURIComponent(current)}/messages/${m.id}/train`,
+          { method: "POST", body: { intent: input.value.trim() } });
+        result.textContent = `Added to ${done.intent}${done.created ? " (new intent)" : ""}: reloading`;
+        loadIntents();
+      } catch (e) {
+        result.textContent = "";
+        showError(e.message);
+      }
+    });
+    box.append(input, button, result);
+    return box;
   }
 
   function connect() {
@@ -187,7 +234,8 @@
     $("ticket-state").textContent = t ? `Handoff (${t.reason.replace("_", " ")}): ${state}` : "With the bot";
     $("ticket-state").dataset.state = t ? t.state : "bot";
     const mine = t && t.state === "claimed" && t.agent === me;
-    $("claim").hidden = !(t && t.state === "waiting");
+    $("claim").hidden = !(t && t.state === "waiting") || !answers();
+    $("note-box").hidden = !answers();
     $("reply-box").hidden = !mine;
     $("end-box").hidden = !mine;
     const items = view.transcript.messages.map((m) => ({ at: m.created_ms, id: m.id, m }))
@@ -222,9 +270,27 @@
         const k = m.nlu.knowledge;
         div.appendChild(el("span", "lookup", `knowledge: ${k.path} (similarity ${k.similarity.toFixed(2)})`));
       }
+      if (m.nlu && m.nlu.explanation) div.appendChild(explanation(m.nlu.explanation));
+      if (m.direction === "in" && trains()) div.appendChild(trainBox(m));
       box.appendChild(div);
     }
     box.scrollTop = box.scrollHeight;
+  }
+
+  // Why the bot did what it did with a fan message: a folded "Why?" box.
+  function explanation(x) {
+    const box = el("details", "why");
+    box.appendChild(el("summary", "", `Why? ${x.rule.name.replaceAll("_", " ")}`));
+    const pct = (v) => v.toFixed(2);
+    const lines = [`Rule: ${x.rule.detail}`,
+      `Intents: ${x.intents.map((r) => `${r.name} ${pct(r.confidence)}`).join(", ")}`]
+      .concat(x.nearest.map((n) => `Nearest example: "${n.text}" (${n.intent}, ${pct(n.similarity)})`))
+      .concat(x.entities.map((e) => `Entity ${e.entity} = "${e.value}" from "${e.text}" via ${e.source}`))
+      .concat(x.knowledge.map((k) => `Knowledge: ${k.source} (${pct(k.similarity)}${k.confident ? ", confident" : ""})`))
+      .concat(x.actions.map((a) => `Called ${a.action}: ${a.outcome}${a.status ? ` (${a.status})` : ""}${a.detail ? ` · ${a.detail}` : ""}`));
+    if (x.tool) lines.push(`Tool: ${x.tool}`);
+    for (const line of lines) box.appendChild(el("span", "lookup", line));
+    return box;
   }
 
   async function act(path, body) {
@@ -255,6 +321,11 @@
   $("logout").addEventListener("click", async () => {
     try { await api("/console/api/logout", { method: "POST" }); } catch (_) { /* signed out anyway */ }
     signedOut();
+  });
+  $("open-form").addEventListener("submit", (e) => {
+    e.preventDefault();
+    const id = $("open-id").value.trim();
+    if (id) open(id);
   });
   $("claim").addEventListener("click", () => act("claim"));
   $("send").addEventListener("click", async () => {

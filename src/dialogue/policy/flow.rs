@@ -13,7 +13,8 @@ impl Turn<'_> {
     pub(super) fn continue_flow(&mut self, flow: &Flow, mut active: ActiveFlow, by_button: bool) {
         let (msg, parse) = (self.msg, self.parse);
         let lower = msg.text.trim().to_lowercase();
-        if flow.cancel.iter().any(|c| contains_phrase(&lower, c)) {
+        if let Some(c) = flow.cancel.iter().find(|c| contains_phrase(&lower, c)) {
+            self.because("flow_cancel", format!("{c:?} cancels flow {}", flow.name));
             self.tracker.flows.pop();
             self.respond("form_cancelled", &BTreeMap::new());
             return self.run_flow(); // a paused flow asks its question again
@@ -23,6 +24,7 @@ impl Turn<'_> {
             _ => return self.run_flow(), // a reload changed the flow
         };
         if let Some(value) = slot_value(slot, msg.text, &parse.entities) {
+            self.because("flow_answer", format!("the message fills slot {} of flow {}", slot.name, flow.name));
             self.tracker.slots.insert(slot.name.clone(), value);
             self.fill_from_entities(flow, &parse.entities);
             return self.run_flow();
@@ -37,6 +39,16 @@ impl Turn<'_> {
         };
         let digression = by_button || (parse.intent.confidence >= needed && intent.is_some() && !same_flow);
         if digression {
+            let detail = match by_button {
+                true => format!("a button press for {} digresses from flow {}", parse.intent.name, flow.name),
+                false => format!(
+                    "no value for slot {}; {} ≥ {needed:.2} digresses from flow {}",
+                    slot.name,
+                    self.intent_seen(),
+                    flow.name
+                ),
+            };
+            self.because("digression", detail);
             self.tracker.remember(parse.intent.clone());
             match intent.map(|i| &i.action) {
                 Some(Action::Handoff) => {
@@ -51,6 +63,11 @@ impl Turn<'_> {
             return self.ask(slot);
         }
         active.attempts += 1;
+        let detail = format!(
+            "no valid value for slot {} of flow {} (attempt {} of form_max_attempts {})",
+            slot.name, flow.name, active.attempts, self.domain.policy.form_max_attempts
+        );
+        self.because("flow_invalid_answer", detail);
         if active.attempts >= self.domain.policy.form_max_attempts {
             self.tracker.flows.clear();
             return self.escalate(Reason::FormFailed);

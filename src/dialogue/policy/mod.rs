@@ -14,6 +14,7 @@
 
 use std::collections::BTreeMap;
 
+use serde::Serialize;
 use usher_channel::{Button, Part};
 
 use super::evidence::{Evidence, Need, Passage, Produced};
@@ -60,6 +61,17 @@ pub struct Decision {
     /// Whether this turn counts as not understood (a clarification, an
     /// out-of-scope message nothing answered, a fallback escalation).
     pub fallback: bool,
+    /// The rule that decided, for explanations.
+    pub rule: Rule,
+}
+
+/// The policy rule that decided a turn, in staff's words.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Rule {
+    /// A stable name (`fallback_threshold`, `handoff_keyword`, `flow_answer`, …).
+    pub name: &'static str,
+    /// What it saw ("confidence 0.31 below fallback_threshold 0.45").
+    pub detail: String,
 }
 
 /// The evidence the policy needs for this message that `evidence` lacks
@@ -83,14 +95,14 @@ pub fn decide(
     let (was_human, fallbacks_before) = (tracker.with_human(), tracker.fallbacks);
     let mut turn = Turn::new(domain, tracker, msg, parse, evidence, false);
     turn.start();
-    let (replies, unanswered) = (turn.replies, turn.unanswered);
+    let (replies, unanswered, rule) = (turn.replies, turn.unanswered, turn.rule);
     let handoff = match tracker.handoff {
         Handoff::Waiting { reason, .. } if !was_human => Some(reason),
         _ => None,
     };
     let fallback =
         !was_human && (tracker.fallbacks > fallbacks_before || handoff == Some(Reason::Fallbacks) || unanswered);
-    Decision { replies, handoff, fallback }
+    Decision { replies, handoff, fallback, rule }
 }
 
 /// The intent a button payload names (`/refund_request`), if any.
@@ -131,6 +143,8 @@ struct Turn<'a> {
     replies: Vec<Vec<Part>>,
     /// An out-of-scope message that nothing answered.
     unanswered: bool,
+    /// The rule that decided (the last one noted).
+    rule: Rule,
 }
 
 impl<'a> Turn<'a> {
@@ -152,14 +166,25 @@ impl<'a> Turn<'a> {
             needs: Vec::new(),
             replies: Vec::new(),
             unanswered: false,
+            rule: Rule::default(),
         }
+    }
+
+    /// Notes the rule deciding the turn (a later, more specific one wins).
+    fn because(&mut self, name: &'static str, detail: String) {
+        self.rule = Rule { name, detail };
+    }
+
+    /// "intent refund_request (0.93)".
+    fn intent_seen(&self) -> String {
+        format!("intent {} ({:.2})", self.parse.intent.name, self.parse.intent.confidence)
     }
 
     fn start(&mut self) {
         self.tracker.turns += 1;
         if let Handoff::Waiting { .. } = self.tracker.handoff {
             // Parked: a human answers; the bot stays silent.
-            return;
+            return self.because("with_human", "a person owns the conversation: the bot stays silent".into());
         }
         self.run();
     }
@@ -192,13 +217,15 @@ impl<'a> Turn<'a> {
         let (msg, parse) = (self.msg, self.parse);
         let lower = msg.text.to_lowercase();
         if msg.payload.map(str::trim) == Some("/continue") {
+            self.because("continue_button", "the fan pressed \"continue\" after an offer of a person".into());
             self.tracker.fallbacks = 0;
             return self.respond("continue", &BTreeMap::new());
         }
         // What the fan meant stays context for the agent's hand-back even
         // when a rule hands over before it is acted on.
         let confident = parse.intent.confidence >= self.domain.policy.fallback_threshold;
-        if self.domain.policy.handoff_keywords.iter().any(|k| contains_phrase(&lower, k)) {
+        if let Some(k) = self.domain.policy.handoff_keywords.iter().find(|k| contains_phrase(&lower, k)) {
+            self.because("handoff_keyword", format!("the message contains {k:?}, one of policy.handoff_keywords"));
             if confident {
                 self.tracker.remember(parse.intent.clone());
             }
@@ -208,6 +235,11 @@ impl<'a> Turn<'a> {
         if let (Some(rule), Some(score)) = (self.domain.policy.negative_sentiment, parse.sentiment) {
             self.tracker.negative_turns = if score < rule.score_below { self.tracker.negative_turns + 1 } else { 0 };
             if self.tracker.negative_turns >= rule.turns {
+                let detail = format!(
+                    "sentiment {score:+.2} below {:+.2} for {} turn(s) in a row (policy.negative_sentiment)",
+                    rule.score_below, self.tracker.negative_turns
+                );
+                self.because("negative_sentiment", detail);
                 if confident {
                     self.tracker.remember(parse.intent.clone());
                 }
@@ -218,6 +250,7 @@ impl<'a> Turn<'a> {
         let by_button = payload_intent(self.domain, msg.payload).is_some();
         while let Some(active) = self.tracker.flow().cloned() {
             if let Some(flow) = self.domain.flows.get(&active.name) {
+                self.because("flow_answer", format!("flow {} is waiting for {}", active.name, active.requested));
                 return self.continue_flow(flow, active, by_button);
             }
             self.tracker.flows.pop(); // the flow was removed by a reload
@@ -228,17 +261,28 @@ impl<'a> Turn<'a> {
         let unsure = parse.intent.confidence < self.domain.policy.fallback_threshold;
         let out_of_scope = parse.intent.name == OUT_OF_SCOPE;
         if !by_button && (unsure || out_of_scope) {
+            let seen = match unsure {
+                true => format!(
+                    "confidence {:.2} below fallback_threshold {:.2}",
+                    parse.intent.confidence, self.domain.policy.fallback_threshold
+                ),
+                false => format!("{} is out of scope", self.intent_seen()),
+            };
             match self.passage() {
                 Lookup::Pending => return,
                 Lookup::Got(Some(answer)) => {
+                    let detail = format!("{seen}: the knowledge base answered ({:.2})", answer.similarity);
+                    self.because("knowledge_fallback", detail);
                     self.tracker.fallbacks = 0;
                     return self.cite(answer);
                 }
                 Lookup::Got(None) => self.unanswered = out_of_scope,
             }
             if unsure {
+                self.because("fallback_threshold", format!("{seen}; no confident knowledge passage: clarify"));
                 return self.fallback();
             }
+            self.because("out_of_scope", format!("{seen}; no confident knowledge passage"));
         }
         // Knowledge first: a template the classifier is unsure of yields to
         // any confident passage; a confident `knowledge_first` intent only
@@ -255,12 +299,37 @@ impl<'a> Turn<'a> {
             match self.passage() {
                 Lookup::Pending => return,
                 Lookup::Got(Some(answer)) if answer.similarity >= bar => {
+                    let detail = match bar > 0.0 {
+                        true => format!(
+                            "{} is knowledge_first and a passage answers at {:.2} ≥ knowledge_wins_at {bar:.2}",
+                            self.intent_seen(),
+                            answer.similarity
+                        ),
+                        false => format!(
+                            "{} below prefer_knowledge_below {:.2}: a confident passage ({:.2}) answers instead",
+                            self.intent_seen(),
+                            policy.prefer_knowledge_below,
+                            answer.similarity
+                        ),
+                    };
+                    self.because("knowledge_first", detail);
                     self.tracker.fallbacks = 0;
                     self.tracker.remember(parse.intent.clone());
                     return self.cite(answer);
                 }
                 Lookup::Got(_) => {}
             }
+        }
+        if !out_of_scope {
+            let detail = match by_button {
+                true => format!("the fan pressed the button for {}", parse.intent.name),
+                false => format!(
+                    "{} at or above fallback_threshold {:.2}",
+                    self.intent_seen(),
+                    self.domain.policy.fallback_threshold
+                ),
+            };
+            self.because("intent", detail);
         }
         self.tracker.fallbacks = 0;
         self.tracker.remember(parse.intent.clone());
@@ -303,6 +372,11 @@ impl<'a> Turn<'a> {
     fn fallback(&mut self) {
         self.tracker.fallbacks += 1;
         if self.tracker.fallbacks >= self.domain.policy.handoff_after_fallbacks {
+            let detail = format!(
+                "{}; {} fallbacks in a row reach handoff_after_fallbacks {}",
+                self.rule.detail, self.tracker.fallbacks, self.domain.policy.handoff_after_fallbacks
+            );
+            self.because("handoff_after_fallbacks", detail);
             return self.escalate(Reason::Fallbacks);
         }
         let response = self.pick("clarify");

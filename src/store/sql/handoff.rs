@@ -43,15 +43,28 @@ macro_rules! handoff_queries {
 
         #[::async_trait::async_trait]
         impl $crate::handoff::HandoffStore for $store {
-            async fn add_agent(&self, name: &str, password_hash: &str) -> Result<bool, $crate::Error> {
+            async fn add_agent(&self, name: &str, password_hash: &str, role: $crate::handoff::Role) -> Result<bool, $crate::Error> {
                 let done = sqlx::query(
-                    "INSERT INTO agents (name, password_hash, created_ms) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+                    "INSERT INTO agents (name, password_hash, created_ms, role) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
                 )
                 .bind(name)
                 .bind(password_hash)
                 .bind($crate::util::now_ms())
+                .bind(role.as_str())
                 .execute(&self.pool)
                 .await?;
+                Ok(done.rows_affected() == 1)
+            }
+
+            async fn set_role(&self, name: &str, role: $crate::handoff::Role) -> Result<bool, $crate::Error> {
+                let mut tx = self.begin_write().await?;
+                let done = sqlx::query("UPDATE agents SET role = $1 WHERE name = $2")
+                    .bind(role.as_str())
+                    .bind(name)
+                    .execute(&mut *tx)
+                    .await?;
+                sqlx::query("DELETE FROM agent_sessions WHERE agent = $1").bind(name).execute(&mut *tx).await?;
+                tx.commit().await?;
                 Ok(done.rows_affected() == 1)
             }
 
@@ -138,8 +151,13 @@ macro_rules! handoff_queries {
             }
 
             async fn agents(&self) -> Result<Vec<$crate::handoff::Agent>, $crate::Error> {
-                let rows = sqlx::query("SELECT name, created_ms FROM agents ORDER BY name").fetch_all(&self.pool).await?;
-                rows.iter().map(|r| Ok($crate::handoff::Agent { name: r.try_get("name")?, created_ms: r.try_get("created_ms")? })).collect()
+                let rows = sqlx::query("SELECT name, role, created_ms FROM agents ORDER BY name").fetch_all(&self.pool).await?;
+                rows.iter()
+                    .map(|r| {
+                        let role = $crate::handoff::Role::parse(&r.try_get::<String, _>("role")?);
+                        Ok($crate::handoff::Agent { name: r.try_get("name")?, role, created_ms: r.try_get("created_ms")? })
+                    })
+                    .collect()
             }
 
             async fn password_hash(&self, name: &str) -> Result<Option<String>, $crate::Error> {
@@ -164,21 +182,22 @@ macro_rules! handoff_queries {
                 Ok(())
             }
 
-            async fn session(&self, token_hash: &str, now_ms: i64) -> Result<Option<$crate::handoff::Session>, $crate::Error> {
+            async fn session(&self, token_hash: &str, now_ms: i64) -> Result<Option<($crate::handoff::Session, $crate::handoff::Role)>, $crate::Error> {
                 let row = sqlx::query(
-                    "SELECT token_hash, agent, csrf, expires_ms FROM agent_sessions WHERE token_hash = $1 AND expires_ms > $2",
+                    "SELECT s.token_hash, s.agent, s.csrf, s.expires_ms, a.role FROM agent_sessions s \
+                     JOIN agents a ON a.name = s.agent WHERE s.token_hash = $1 AND s.expires_ms > $2",
                 )
                 .bind(token_hash)
                 .bind(now_ms)
                 .fetch_optional(&self.pool)
                 .await?;
                 row.map(|r| {
-                    Ok($crate::handoff::Session {
+                    Ok(($crate::handoff::Session {
                         token_hash: r.try_get("token_hash")?,
                         agent: r.try_get("agent")?,
                         csrf: r.try_get("csrf")?,
                         expires_ms: r.try_get("expires_ms")?,
-                    })
+                    }, $crate::handoff::Role::parse(&r.try_get::<String, _>("role")?)))
                 })
                 .transpose()
             }
