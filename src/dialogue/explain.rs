@@ -8,7 +8,7 @@
 
 use serde::Serialize;
 
-use super::evidence::Evidence;
+use super::evidence::{Called, Evidence};
 use super::policy::{Decision, Rule};
 use crate::nlu::{Neighbour, Parse, Ranked};
 
@@ -27,7 +27,7 @@ pub struct Explanation {
     /// Knowledge passages with their similarities, best first.
     pub knowledge: Vec<Scored>,
     /// Backend actions called and their outcomes.
-    pub actions: Vec<Outcome>,
+    pub actions: Vec<Called>,
     /// The creative tool that ran, if one did.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tool: Option<String>,
@@ -60,21 +60,6 @@ pub struct Scored {
     pub confident: bool,
 }
 
-/// A backend call's outcome.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Outcome {
-    /// The action.
-    pub action: String,
-    /// `ok`, `not_found`, `refused`, `error`, `timeout` or a staff outcome.
-    pub outcome: String,
-    /// The backend's status, when it answered.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub status: Option<u16>,
-    /// What went wrong, if anything.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub detail: Option<String>,
-}
-
 impl Explanation {
     /// The explanation of a turn that read `parse`, consulted `evidence`
     /// and came to `decision`.
@@ -105,22 +90,12 @@ impl Explanation {
                 std::iter::once(best).chain(others)
             })
             .collect();
-        let actions = evidence
-            .actions
-            .iter()
-            .map(|c| Outcome {
-                action: c.action.clone(),
-                outcome: c.outcome.clone(),
-                status: c.status,
-                detail: c.detail.clone(),
-            })
-            .collect();
         Self {
             intents: parse.ranking.iter().take(TOP_INTENTS).cloned().collect(),
             nearest: parse.nearest.clone(),
             entities,
             knowledge,
-            actions,
+            actions: evidence.actions.clone(),
             tool: evidence.tool.as_ref().map(|t| t.tool.clone()),
             rule: decision.rule.clone(),
         }

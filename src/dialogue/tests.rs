@@ -8,7 +8,7 @@ use usher_channel::Part;
 
 use super::*;
 use crate::intents::{load_sources, Domain};
-use crate::nlu::{Parse, Ranked};
+use crate::nlu::Parse;
 
 const FLOWS: &str = r#"
 intents:
@@ -94,15 +94,7 @@ fn turn(
     (intent, confidence): (&str, f32),
     backend: &dyn Fn(&str, &BTreeMap<String, String>) -> &'static str,
 ) -> Vec<String> {
-    let ranked = Ranked { name: intent.to_string(), confidence };
-    let parse = Parse {
-        intent: ranked.clone(),
-        ranking: vec![ranked],
-        entities: Vec::new(),
-        sentiment: None,
-        embedding: None,
-        nearest: Vec::new(),
-    };
+    let parse = read_as(intent, confidence);
     let msg = Message { text, payload: None };
     let mut evidence = Evidence::default();
     for _ in 0..8 {
@@ -233,15 +225,7 @@ responses:
 /// One message read as `intent` at `confidence`, the knowledge base
 /// answering with a confident passage of `similarity`: the replies' texts.
 fn with_passage(d: &Domain, (intent, confidence): (&str, f32), similarity: f32) -> Vec<String> {
-    let ranked = Ranked { name: intent.to_string(), confidence };
-    let parse = Parse {
-        intent: ranked.clone(),
-        ranking: vec![ranked],
-        entities: Vec::new(),
-        sentiment: None,
-        embedding: None,
-        nearest: Vec::new(),
-    };
+    let parse = read_as(intent, confidence);
     let msg = Message { text: "can I bring my own food", payload: None };
     let mut t = Tracker::default();
     let mut evidence = Evidence::default();
@@ -274,4 +258,12 @@ fn a_passage_that_answers_the_message_wins_over_a_general_template() {
     assert!(kb(with_passage(&d, ("greet", 0.5), 0.55)));
     // A confident template that is not knowledge-first is never replaced.
     assert_eq!(with_passage(&d, ("greet", 0.95), 0.9), ["Hello!"]);
+}
+
+/// A parse that reads a message as `intent` at `confidence`, and nothing else.
+fn read_as(intent: &str, confidence: f32) -> Parse {
+    let mut parse = Parse::certain(intent, Vec::new());
+    parse.intent.confidence = confidence;
+    parse.ranking[0].confidence = confidence;
+    parse
 }

@@ -41,6 +41,17 @@ pub fn app_state(engine: &Engine) -> usher::http::AppState {
 /// start no backend: a closed port, so their actions end in `error`.
 pub const NO_BACKEND: &str = "http://127.0.0.1:9";
 
+/// A copy of the shipped intent files in `dir/intents`, to edit.
+pub fn shipped_intents(dir: &Path) -> PathBuf {
+    let intents = dir.join("intents");
+    std::fs::create_dir(&intents).unwrap();
+    for entry in std::fs::read_dir(repo().join("intents")).unwrap() {
+        let p = entry.unwrap().path();
+        std::fs::copy(&p, intents.join(p.file_name().unwrap())).unwrap();
+    }
+    intents
+}
+
 /// A config over the shipped intents with its data in `data_dir`.
 pub fn config(data_dir: &Path) -> Config {
     let mut c =

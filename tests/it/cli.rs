@@ -19,11 +19,8 @@ fn validate_accepts_the_shipped_intents() {
 #[test]
 fn validate_lists_every_error_of_a_broken_copy_and_exits_1() {
     let dir = tempfile::tempdir().unwrap();
-    for entry in std::fs::read_dir(common::repo().join("intents")).unwrap() {
-        let p = entry.unwrap().path();
-        std::fs::copy(&p, dir.path().join(p.file_name().unwrap())).unwrap();
-    }
-    let tickets = dir.path().join("tickets.yaml");
+    let intents = common::shipped_intents(dir.path());
+    let tickets = intents.join("tickets.yaml");
     let src = std::fs::read_to_string(&tickets).unwrap();
     let broken = src.replacen("    respond: lost_ticket\n", "    respond: lost_tikcet\n", 1).replacen(
         "    respond: seat_change\n",
@@ -31,7 +28,7 @@ fn validate_lists_every_error_of_a_broken_copy_and_exits_1() {
         1,
     );
     std::fs::write(&tickets, broken).unwrap();
-    let out = usher().arg("validate").arg(dir.path()).output().unwrap();
+    let out = usher().arg("validate").arg(&intents).output().unwrap();
     assert_eq!(out.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&out.stderr);
     let file = tickets.display().to_string();

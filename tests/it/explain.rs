@@ -4,6 +4,7 @@
 use crate::common;
 
 use std::io::Write;
+use std::path::PathBuf;
 use std::process::{Command, Stdio};
 
 use usher::engine::{Engine, Turn};
@@ -101,18 +102,15 @@ fn usher_chat_explain_prints_the_why_of_each_reply() {
 }
 
 /// The shipped intents copied to a temporary directory, with `extra`
-/// appended to `tickets.yaml`.
-fn intents_with(extra: &str) -> tempfile::TempDir {
+/// first in `account.yaml`'s intents.
+fn intents_with(extra: &str) -> (tempfile::TempDir, PathBuf) {
     let dir = tempfile::tempdir().unwrap();
-    for entry in std::fs::read_dir(common::repo().join("intents")).unwrap() {
-        let p = entry.unwrap().path();
-        std::fs::copy(&p, dir.path().join(p.file_name().unwrap())).unwrap();
-    }
-    let path = dir.path().join("account.yaml");
+    let intents = common::shipped_intents(dir.path());
+    let path = intents.join("account.yaml");
     let src = std::fs::read_to_string(&path).unwrap();
     let src = src.replacen("intents:\n", &format!("intents:\n{extra}"), 1);
     std::fs::write(&path, src).unwrap();
-    dir
+    (dir, intents)
 }
 
 #[test]
@@ -121,11 +119,10 @@ fn deep_validation_names_confusable_duplicate_and_thin_intents_with_their_lines(
     // one has six examples that say one thing in two ways, and repeats a
     // refund example.
     let extra = "  - name: wifi\n    examples:\n      - what is the wifi password\n      - is there wifi at the venue\n      - how do I get online in the stadium\n      - free internet in the hall\n      - I want a refund for my ticket\n    respond: greet\n  - name: parking\n    examples:\n      - where can I park\n      - where can i park\n      - Where can I park?\n      - where can I park my car\n      - parking near the venue\n      - Request a refund\n    respond: greet\n";
-    let dir = intents_with(extra);
+    let (_dir, intents) = intents_with(extra);
     let data = tempfile::tempdir().unwrap();
     let config = data.path().join("config.yaml");
-    let yaml =
-        format!("intents: {}\ndata_dir: {}\nnlu: {{encoder: null}}\n", dir.path().display(), data.path().display());
+    let yaml = format!("intents: {}\ndata_dir: {}\nnlu: {{encoder: null}}\n", intents.display(), data.path().display());
     std::fs::write(&config, yaml).unwrap();
     let out = Command::new(env!("CARGO_BIN_EXE_usher"))
         .arg("--config")
@@ -135,8 +132,8 @@ fn deep_validation_names_confusable_duplicate_and_thin_intents_with_their_lines(
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
-    let file = dir.path().join("account.yaml").display().to_string();
-    let src = std::fs::read_to_string(dir.path().join("account.yaml")).unwrap();
+    let file = intents.join("account.yaml").display().to_string();
+    let src = std::fs::read_to_string(intents.join("account.yaml")).unwrap();
     let line_of = |needle: &str| src.lines().position(|l| l.contains(needle)).unwrap() + 1;
     // The refund example among the wifi ones, at its own line.
     let misplaced = line_of("- I want a refund for my ticket");

@@ -41,12 +41,7 @@ async fn desk_with(config: HandoffConfig, brain: Option<usher::engine::Brain>) -
     let (trigger, shutdown) = Shutdown::new();
     let desk = Desk::new(engine.clone(), config);
     desk.spawn_notifier(shutdown.clone());
-    let intents = dir.path().join("intents");
-    std::fs::create_dir(&intents).unwrap();
-    for entry in std::fs::read_dir(common::repo().join("intents")).unwrap() {
-        let p = entry.unwrap().path();
-        std::fs::copy(&p, intents.join(p.file_name().unwrap())).unwrap();
-    }
+    let intents = common::shipped_intents(dir.path());
     let console = usher::console::router(desk, intents.clone(), shutdown);
     let app = usher::http::app(common::app_state(&engine)).merge(console);
     let agents = [

@@ -36,17 +36,6 @@ async fn intent_of(app: &axum::Router, text: &str) -> String {
     v["nlu"]["intent"]["name"].as_str().unwrap_or_default().to_string()
 }
 
-/// A copy of the shipped intent files under `dir`, to edit.
-fn shipped_intents(dir: &std::path::Path) -> std::path::PathBuf {
-    let intents = dir.join("intents");
-    std::fs::create_dir(&intents).unwrap();
-    for entry in std::fs::read_dir(common::repo().join("intents")).unwrap() {
-        let p = entry.unwrap().path();
-        std::fs::copy(&p, intents.join(p.file_name().unwrap())).unwrap();
-    }
-    intents
-}
-
 async fn wait_for_attempt(app: &axum::Router, n: u64) -> Value {
     for _ in 0..600 {
         let s = get(app, "/api/v1/admin/reload-status").await;
@@ -80,7 +69,7 @@ responses:
 #[tokio::test]
 async fn edits_go_live_and_broken_files_keep_the_old_model() {
     let dir = tempfile::tempdir().unwrap();
-    let intents = shipped_intents(dir.path());
+    let intents = common::shipped_intents(dir.path());
     let mut config = common::config(dir.path());
     config.intents = intents.clone();
     // This test is about the files; the conversation tests have their own below.
@@ -136,7 +125,7 @@ conversations:
 #[tokio::test]
 async fn a_reload_that_breaks_a_conversation_test_lists_it_and_can_keep_the_old_model() {
     let dir = tempfile::tempdir().unwrap();
-    let intents = shipped_intents(dir.path());
+    let intents = common::shipped_intents(dir.path());
     let tests = dir.path().join("conversations");
     std::fs::create_dir(&tests).unwrap();
     std::fs::write(tests.join("greeting.yaml"), GREETING_TEST).unwrap();
