@@ -42,7 +42,8 @@ pub fn deep(config: &Config, path: &Path, json: bool) -> anyhow::Result<ExitCode
     }
     let domain = intents::load(path).map_err(|r| anyhow::anyhow!("{r}"))?.domain;
     let features = usher::bootstrap::features(config);
-    let found = audit::audit(&domain, &features, &config.nlu.train_config(), Thresholds::default())?;
+    let cfg = config.nlu.train_config();
+    let found = audit::audit(&domain, &features, &config.model_cache(), &cfg, Thresholds::default())?;
     let seconds = started.elapsed().as_secs_f64();
     if json {
         let mut value = serde_json::to_value(&found)?;

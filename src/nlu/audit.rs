@@ -13,12 +13,13 @@
 //! Each finding names the examples' file:line:column.
 
 use std::collections::BTreeMap;
+use std::path::Path;
 
 use candle_core::{Device, Tensor};
 use serde::Serialize;
 
 use super::features::featurize;
-use super::{Classifier, Features, TrainConfig};
+use super::{Features, Nlu, TrainConfig};
 use crate::intents::Domain;
 use crate::Error;
 
@@ -170,9 +171,16 @@ impl Audit {
     }
 }
 
-/// Trains the quick head on `domain` and audits its examples.
+/// Trains the quick head on `domain` (or loads the one `usher serve`
+/// cached in `cache_dir` for these very files) and audits its examples.
 #[tracing::instrument(skip_all, fields(intents = domain.intents.len()))]
-pub fn audit(domain: &Domain, features: &Features, cfg: &TrainConfig, limits: Thresholds) -> Result<Audit, Error> {
+pub fn audit(
+    domain: &Domain,
+    features: &Features,
+    cache_dir: &Path,
+    cfg: &TrainConfig,
+    limits: Thresholds,
+) -> Result<Audit, Error> {
     let labels: Vec<String> = domain.intents.iter().map(|i| i.name.clone()).collect();
     let data: Vec<(String, usize)> = super::training_examples(domain).map(|(t, i)| (t.to_string(), i)).collect();
     let texts: Vec<&str> = data.iter().map(|(t, _)| t.as_str()).collect();
@@ -186,7 +194,7 @@ pub fn audit(domain: &Domain, features: &Features, cfg: &TrainConfig, limits: Th
         .collect();
     let mut quick = cfg.clone();
     quick.fine_tune.layers = 0;
-    let (classifier, _) = Classifier::train(labels.clone(), &data, features.clone(), &quick, &mut |_, _, _| {})?;
+    let (classifier, _) = Nlu::classifier(domain, features, cache_dir, &quick, &mut |_, _, _| {})?;
     let probs = classifier.probabilities(&texts, true)?;
     let head: Vec<usize> =
         probs.iter().map(|p| p.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1)).map_or(0, |(i, _)| i)).collect();

@@ -232,31 +232,40 @@ impl Nlu {
         cfg: &TrainConfig,
         progress: &mut dyn FnMut(usize, usize, f32),
     ) -> Result<(Self, Provenance), Error> {
+        let tagger = Self::tagger(domain, &features, cache_dir, cfg.seed)?;
+        let (model, provenance) = Self::classifier(domain, &features, cache_dir, cfg, progress)?;
+        let mut nlu = Self::new(model, domain).with_base_features(features);
+        nlu.tagger = tagger;
+        Ok((nlu, provenance))
+    }
+
+    /// The intent classifier for `domain` alone: loaded from `cache_dir`
+    /// (the file [`Self::train_or_load`] keeps), or trained and cached.
+    pub fn classifier(
+        domain: &Domain,
+        features: &Features,
+        cache_dir: &Path,
+        cfg: &TrainConfig,
+        progress: &mut dyn FnMut(usize, usize, f32),
+    ) -> Result<(Classifier, Provenance), Error> {
         let labels: Vec<String> = domain.intents.iter().map(|i| i.name.clone()).collect();
         let key = format!("{}-{}-{:?}", domain.fingerprint, features.id(), cfg);
         let digest = crate::util::sha256_hex(key.as_bytes());
         let path = cache_dir.join(format!("intent-head-{}.safetensors", &digest[..16]));
         if path.exists() {
             match Classifier::load(&path, labels.clone(), features.clone()) {
-                Ok(model) => {
-                    let mut nlu = Self::new(model, domain).with_base_features(features.clone());
-                    nlu.tagger = Self::tagger(domain, &features, cache_dir, cfg.seed)?;
-                    return Ok((nlu, Provenance::Cached));
-                }
+                Ok(model) => return Ok((model, Provenance::Cached)),
                 Err(e) => tracing::warn!(error = %e, "ignoring unreadable model cache; retraining"),
             }
         }
         let data: Vec<(String, usize)> = training_examples(domain).map(|(t, i)| (t.to_string(), i)).collect();
-        let tagger = Self::tagger(domain, &features, cache_dir, cfg.seed)?;
         let (model, report) = Classifier::train(labels, &data, features.clone(), cfg, progress)?;
         std::fs::create_dir_all(cache_dir).map_err(|e| Error::io(cache_dir, e))?;
         // A unique temporary name: concurrent trainers never write the same file.
         let tmp = path.with_extension(format!("tmp-{}-{:?}", std::process::id(), std::thread::current().id()));
         model.save(&tmp)?;
         std::fs::rename(&tmp, &path).map_err(|e| Error::io(&path, e))?;
-        let mut nlu = Self::new(model, domain).with_base_features(features);
-        nlu.tagger = tagger;
-        Ok((nlu, Provenance::Trained(report)))
+        Ok((model, Provenance::Trained(report)))
     }
 
     /// The learned entity tagger for `domain`, when an encoder is loaded and
