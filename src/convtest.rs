@@ -197,7 +197,8 @@ pub struct Outcome {
     /// Its name.
     pub name: String,
     /// For each failed turn: the turn (1-based), what the fan sent, and the
-    /// differences as `field: expected …, got …` lines.
+    /// differences as `field: expected …, got …` lines, then a `why: RULE –
+    /// detail` line naming the policy rule that decided the turn.
     pub failures: Vec<(usize, String, Vec<String>)>,
     /// Seconds it took.
     pub seconds: f64,
@@ -325,8 +326,11 @@ pub async fn run(engine: &Engine, conversations: &[(PathBuf, Conversation)]) -> 
             let tracker = engine.transcript(&id).await?.map(|t| t.tracker).unwrap_or_default();
             let parts: Vec<&Part> = turn.replies.iter().flat_map(|r| &r.parts).collect();
             let texts: Vec<String> = turn.replies.iter().map(|r| render_plain(&r.parts)).collect();
-            let diffs = compare(expect, &turn.parse.intent.name, &texts, &parts, &calls, &tracker);
+            let mut diffs = compare(expect, &turn.parse.intent.name, &texts, &parts, &calls, &tracker);
             if !diffs.is_empty() {
+                // Why the bot did what it did, so the failure explains itself.
+                let rule = &turn.explanation.rule;
+                diffs.push(format!("why: {} – {}", rule.name, rule.detail));
                 failures.push((n + 1, sent, diffs));
                 break; // later turns build on this one
             }

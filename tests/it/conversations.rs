@@ -56,6 +56,7 @@ fn a_broken_expectation_fails_with_expected_against_actual() {
     assert!(stdout.contains("FAIL") && stdout.contains("turn 1 (\"hello\")"), "{stdout}");
     assert!(stdout.contains("intent: expected goodbye, got greet"), "{stdout}");
     assert!(stdout.contains("says: expected \"Welcome aboard\""), "{stdout}");
+    assert!(stdout.contains("why: intent – intent greet ("), "the failure says which rule decided: {stdout}");
     assert!(stdout.ends_with("1 conversations, 1 failed\n"), "{stdout}");
 
     // A file that is not valid says where.
