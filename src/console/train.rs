@@ -9,7 +9,7 @@
 //! still holds what it read: an edit made meanwhile by someone else (an
 //! editor, another replica) is a 409 conflict, never a corrupted file.
 
-use std::path::{Path as FsPath, PathBuf};
+use std::path::Path as FsPath;
 
 use axum::body::Bytes;
 use axum::extract::{Path, State};
@@ -92,7 +92,7 @@ pub async fn train(
     let request: TrainRequest =
         serde_json::from_slice(&body).map_err(|e| bad(StatusCode::BAD_REQUEST, format!("invalid JSON body: {e}")))?;
     let intent = request.intent.trim().to_string();
-    if intent.is_empty() || !intent.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_') {
+    if !intents::Intent::valid_name(&intent) {
         return Err(bad(StatusCode::BAD_REQUEST, format!("{intent:?}: intent names use a-z, 0-9 and _ only")));
     }
     let engine = state.desk.engine();
@@ -137,8 +137,11 @@ pub async fn train(
 /// intent in [`NEW_INTENTS_FILE`] when no file has it), after checking
 /// the directory loads with the change.
 pub fn add_example(dir: &FsPath, intent: &str, example: &str) -> Result<Trained, AppError> {
-    let loaded = intents::load(dir)
-        .map_err(|r| bad(StatusCode::CONFLICT, format!("the intent files do not load now; fix them first:\n{r}")))?;
+    let broken = |r: intents::Report| {
+        bad(StatusCode::CONFLICT, format!("the intent files do not load now; fix them first:\n{r}"))
+    };
+    let mut sources = intents::read_files(dir).map_err(broken)?;
+    let loaded = intents::load_sources(&sources).map_err(broken)?;
     let existing = loaded.domain.intent(intent);
     if existing.is_some_and(|i| i.examples.iter().any(|e| e.text.eq_ignore_ascii_case(example))) {
         return Err(bad(StatusCode::CONFLICT, format!("{example:?} is already an example of {intent}")));
@@ -146,7 +149,7 @@ pub fn add_example(dir: &FsPath, intent: &str, example: &str) -> Result<Trained,
     let (file, before, after, line) = match existing {
         Some(i) => {
             let file = i.origin.file.clone();
-            let before = read(&file)?;
+            let before = sources.iter().find(|(p, _)| *p == file).map(|(_, src)| src.clone()).unwrap_or_default();
             let last = i.example_origin(i.examples.len() - 1);
             let (after, line) = insert_after(&before, last.line, last.column, example).ok_or_else(|| {
                 bad(
@@ -161,7 +164,7 @@ pub fn add_example(dir: &FsPath, intent: &str, example: &str) -> Result<Trained,
         }
         None => {
             let file = dir.join(NEW_INTENTS_FILE);
-            let before = if file.exists() { read(&file)? } else { String::new() };
+            let before = sources.iter().find(|(p, _)| *p == file).map(|(_, src)| src.clone()).unwrap_or_default();
             let (after, line) = new_intent(&before, intent, example).ok_or_else(|| {
                 bad(
                     StatusCode::CONFLICT,
@@ -172,13 +175,7 @@ pub fn add_example(dir: &FsPath, intent: &str, example: &str) -> Result<Trained,
         }
     };
     // The whole directory must load with the change.
-    let mut sources: Vec<(PathBuf, String)> = Vec::new();
-    for entry in std::fs::read_dir(dir).map_err(|e| io(dir, e))? {
-        let path = entry.map_err(|e| io(dir, e))?.path();
-        if path != file && matches!(path.extension().and_then(|e| e.to_str()), Some("yaml" | "yml")) {
-            sources.push((path.clone(), read(&path)?));
-        }
-    }
+    sources.retain(|(p, _)| *p != file);
     sources.push((file.clone(), after.clone()));
     sources.sort_by(|a, b| a.0.cmp(&b.0));
     if let Err(report) = intents::load_sources(&sources) {

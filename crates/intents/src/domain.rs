@@ -63,6 +63,11 @@ pub struct Intent {
 }
 
 impl Intent {
+    /// Whether `name` is a valid intent name: `a-z`, `0-9` and `_`, not empty.
+    pub fn valid_name(name: &str) -> bool {
+        !name.is_empty() && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+    }
+
     /// Where example `i` is written (read again from the intent's file;
     /// the intent's own position when the file has changed since).
     pub fn example_origin(&self, i: usize) -> Origin {

@@ -41,4 +41,4 @@ mod tests;
 pub use diagnostic::{Diagnostic, Report, Severity};
 pub use domain::*;
 pub use flows::OUTCOME;
-pub use load::{load, load_sources, Loaded, SYSTEM_RESPONSES};
+pub use load::{load, load_sources, read_files, Loaded, SYSTEM_RESPONSES};

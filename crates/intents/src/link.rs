@@ -284,8 +284,7 @@ impl Checker<'_> {
             let path = [key("intents"), Seg::Index(index)];
             let name = r.name.clone();
             let at = |field: &str| [key("intents"), Seg::Index(index), key(field)];
-            let valid = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_';
-            if name.is_empty() || !name.chars().all(valid) {
+            if !Intent::valid_name(&name) {
                 self.error(file, &at("name"), Some(&name), "intent names use a-z, 0-9 and _ only".into());
                 continue;
             }

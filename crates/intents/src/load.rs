@@ -43,7 +43,10 @@ pub fn load(path: &Path) -> Result<Loaded, Report> {
     load_sources(&files)
 }
 
-fn read_files(path: &Path) -> Result<Vec<(PathBuf, String)>, Report> {
+/// The intent files [`load`] reads under `path` (a directory's `*.yaml`
+/// and `*.yml`, or one file) as (path, contents), sorted by path: edit
+/// them and check the result with [`load_sources`].
+pub fn read_files(path: &Path) -> Result<Vec<(PathBuf, String)>, Report> {
     let whole = |message: String| Report {
         diagnostics: vec![Diagnostic {
             severity: Severity::Error,
