@@ -45,6 +45,9 @@ pub struct Conversation {
     pub stubs: BTreeMap<String, Stub>,
     /// The fan's turns, in order.
     pub turns: Vec<Expect>,
+    /// Its place in its file's `conversations:` list.
+    #[serde(skip)]
+    pub index: usize,
 }
 
 /// A canned backend answer.
@@ -86,6 +89,11 @@ pub struct Expect {
     /// Button payloads the replies must offer.
     #[serde(default)]
     pub buttons: Vec<String>,
+    /// The named responses sent this turn, in order (exactly these; built-in
+    /// ones such as `clarify` and `handoff` included; a flow's questions are
+    /// text, checked with `says`).
+    #[serde(default)]
+    pub responds: Option<Vec<String>>,
     /// The actions called this turn, in order (exactly these).
     #[serde(default)]
     pub calls: Option<Vec<CallExpect>>,
@@ -147,7 +155,8 @@ pub fn load(path: &Path) -> Result<Vec<(PathBuf, Conversation)>, Error> {
         // serde_yaml's message carries the line and column.
         let parsed: File = serde_yaml::from_str(&text)
             .map_err(|e| Error::ConversationTest { file: file.clone(), message: e.to_string() })?;
-        for c in parsed.conversations {
+        for (index, mut c) in parsed.conversations.into_iter().enumerate() {
+            c.index = index;
             if c.turns.iter().any(|t| t.fan.is_some() == t.press.is_some()) {
                 let message = format!("{:?}: every turn needs `fan:` (text) or `press:` (a payload), not both", c.name);
                 return Err(Error::ConversationTest { file: file.clone(), message });
@@ -156,6 +165,59 @@ pub fn load(path: &Path) -> Result<Vec<(PathBuf, Conversation)>, Error> {
         }
     }
     Ok(out)
+}
+
+/// Checks the names the conversations use against `domain`: intents,
+/// responses, actions (called and stubbed; `rasa.NAME` is the action
+/// server's business) and slots. Every unknown name is listed with its
+/// file, line and column.
+pub fn check(conversations: &[(PathBuf, Conversation)], domain: &crate::intents::Domain) -> Result<(), Error> {
+    use crate::intents::{Seg, StepKind};
+    let mut slots: std::collections::BTreeSet<&str> = domain.entities.keys().map(String::as_str).collect();
+    slots.extend(domain.actions.values().flat_map(|a| a.save.keys().map(String::as_str)));
+    for step in domain.flows.values().flat_map(|f| &f.steps) {
+        match &step.kind {
+            StepKind::Collect(slot) => _ = slots.insert(&slot.name),
+            StepKind::Set(pairs) => slots.extend(pairs.iter().map(|(k, _)| k.as_str())),
+            _ => {}
+        }
+    }
+    let response = |r: &str| domain.responses.contains_key(r) || crate::intents::SYSTEM_RESPONSES.contains(&r);
+    let action = |a: &str| a.starts_with("rasa.") || domain.actions.contains_key(a);
+    let mut problems = Vec::new();
+    for (file, c) in conversations {
+        let mut unknown = |path: Vec<Seg>, what: String| problems.push((file, c.index, path, what));
+        let key = |k: &str| Seg::Key(k.into());
+        for name in c.stubs.keys().filter(|a| !action(a)) {
+            unknown(vec![key("stubs"), key(name)], format!("stub for unknown action {name:?}"));
+        }
+        let stubbed: Vec<&str> = c.stubs.values().flat_map(|s| s.save.keys().map(String::as_str)).collect();
+        for (t, turn) in c.turns.iter().enumerate() {
+            let at = |field: &str| vec![key("turns"), Seg::Index(t), key(field)];
+            if let Some(i) = turn.intent.as_deref().filter(|i| domain.intent(i).is_none()) {
+                unknown(at("intent"), format!("unknown intent {i:?}"));
+            }
+            for (n, r) in turn.responds.iter().flatten().enumerate().filter(|(_, r)| !response(r)) {
+                unknown([at("responds"), vec![Seg::Index(n)]].concat(), format!("unknown response {r:?}"));
+            }
+            for (n, a) in turn.calls.iter().flatten().enumerate().filter(|(_, a)| !action(a.action())) {
+                unknown([at("calls"), vec![Seg::Index(n)]].concat(), format!("unknown action {:?}", a.action()));
+            }
+            for s in turn.slots.keys().filter(|s| !slots.contains(s.as_str()) && !stubbed.contains(&s.as_str())) {
+                unknown([at("slots"), vec![key(s)]].concat(), format!("unknown slot {s:?}"));
+            }
+        }
+    }
+    let Some((file, ..)) = problems.first() else { return Ok(()) };
+    let file = file.to_path_buf();
+    let mut lines = Vec::new();
+    for (file, index, path, what) in problems {
+        let text = std::fs::read_to_string(file).unwrap_or_default();
+        let full = [vec![Seg::Key("conversations".into()), Seg::Index(index)], path].concat();
+        let pos = crate::intents::locate(&text, &full).unwrap_or_default();
+        lines.push(format!("{}:{}:{}: {what}", file.display(), pos.line, pos.column));
+    }
+    Err(Error::ConversationTest { file, message: format!("unknown names:\n{}", lines.join("\n")) })
 }
 
 /// A call a stub answered: the action and the values it was called with.
@@ -200,8 +262,17 @@ pub struct Outcome {
     /// differences as `field: expected …, got …` lines, then a `why: RULE –
     /// detail` line naming the policy rule that decided the turn.
     pub failures: Vec<(usize, String, Vec<String>)>,
+    /// Its turns.
+    pub turns: usize,
     /// Seconds it took.
     pub seconds: f64,
+}
+
+impl Outcome {
+    /// Turns that passed: those before the first failure.
+    pub fn passed_turns(&self) -> usize {
+        self.failures.first().map_or(self.turns, |f| f.0 - 1)
+    }
 }
 
 /// Every conversation's outcome.
@@ -231,8 +302,20 @@ impl Report {
                 }
             }
         }
-        let _ = writeln!(out, "{} conversations, {} failed", self.outcomes.len(), self.failed());
+        let (passed, turns) = self.turns();
+        let _ = writeln!(
+            out,
+            "{} conversations, {} failed; {passed} of {turns} turns passed",
+            self.outcomes.len(),
+            self.failed()
+        );
         out
+    }
+
+    /// Turns that passed and turns in all (a failed turn's later turns
+    /// count as not passed: they build on it).
+    pub fn turns(&self) -> (usize, usize) {
+        self.outcomes.iter().fold((0, 0), |(p, t), o| (p + o.passed_turns(), t + o.turns))
     }
 
     /// JUnit XML, one test case per conversation.
@@ -326,7 +409,13 @@ pub async fn run(engine: &Engine, conversations: &[(PathBuf, Conversation)]) -> 
             let tracker = engine.transcript(&id).await?.map(|t| t.tracker).unwrap_or_default();
             let parts: Vec<&Part> = turn.replies.iter().flat_map(|r| &r.parts).collect();
             let texts: Vec<String> = turn.replies.iter().map(|r| render_plain(&r.parts)).collect();
-            let mut diffs = compare(expect, &turn.parse.intent.name, &texts, &parts, &calls, &tracker);
+            let said = Said {
+                intent: &turn.parse.intent.name,
+                texts: &texts,
+                parts: &parts,
+                responses: &turn.explanation.responses,
+            };
+            let mut diffs = compare(expect, &said, &calls, &tracker);
             if !diffs.is_empty() {
                 // Why the bot did what it did, so the failure explains itself.
                 let rule = &turn.explanation.rule;
@@ -337,7 +426,8 @@ pub async fn run(engine: &Engine, conversations: &[(PathBuf, Conversation)]) -> 
         }
         stubs.by_conversation.lock().unwrap_or_else(|p| p.into_inner()).remove(id.as_str());
         let seconds = started.elapsed().as_secs_f64();
-        report.outcomes.push(Outcome { file: file.clone(), name: c.name.clone(), failures, seconds });
+        let (file, name, turns) = (file.clone(), c.name.clone(), c.turns.len());
+        report.outcomes.push(Outcome { file, name, failures, turns, seconds });
     }
     Ok(report)
 }
@@ -347,15 +437,17 @@ fn calls_of(stubs: &Stubs, id: &ConversationId) -> Vec<Call> {
     all.get(id.as_str()).map(|(_, calls)| calls.clone()).unwrap_or_default()
 }
 
+/// What the bot made of a turn and said.
+struct Said<'a> {
+    intent: &'a str,
+    texts: &'a [String],
+    parts: &'a [&'a Part],
+    responses: &'a [String],
+}
+
 /// The differences between what a turn must do and what it did.
-fn compare(
-    expect: &Expect,
-    intent: &str,
-    texts: &[String],
-    parts: &[&Part],
-    calls: &[Call],
-    tracker: &crate::dialogue::Tracker,
-) -> Vec<String> {
+fn compare(expect: &Expect, turn: &Said<'_>, calls: &[Call], tracker: &crate::dialogue::Tracker) -> Vec<String> {
+    let Said { intent, texts, parts, responses } = *turn;
     let mut diffs = Vec::new();
     let said = texts.join(" | ");
     if let Some(want) = expect.intent.as_deref().filter(|w| *w != intent) {
@@ -382,6 +474,9 @@ fn compare(
         .collect();
     for want in expect.buttons.iter().filter(|b| !offered.contains(&b.as_str())) {
         diffs.push(format!("buttons: expected {want}, got {offered:?}"));
+    }
+    if let Some(want) = expect.responds.as_ref().filter(|w| w.as_slice() != responses) {
+        diffs.push(format!("responds: expected {want:?}, got {responses:?}"));
     }
     if let Some(want) = &expect.calls {
         let names: Vec<&str> = calls.iter().map(|(a, _)| a.as_str()).collect();

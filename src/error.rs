@@ -34,6 +34,14 @@ pub enum Error {
         /// What is wrong, with line and column where known.
         message: String,
     },
+    /// A project to import is in a format Usher cannot take.
+    #[error("{file}: {message}")]
+    Import {
+        /// The file (or directory) at fault.
+        file: PathBuf,
+        /// What is wrong and what to do.
+        message: String,
+    },
     /// A file could not be read or written.
     #[error("{path}: {source}")]
     Io {

@@ -66,6 +66,8 @@
 //! - [`handoff`]: the human handoff queue, agents and the desk they act through.
 //! - [`convtest`]: conversation tests (`usher test conversations`): fan
 //!   turns and what must follow, on the engine with backend calls stubbed.
+//! - [`import`]: `usher import rasa`: a Rasa 3.x project as intent files
+//!   and conversation tests, with everything that did not map listed.
 //! - [`console`]: the agent console (`/console`), its API and `/metrics`.
 //! - [`engine`]: per-conversation ordered workers running the path above,
 //!   and the sources consulted for the policy.
@@ -91,6 +93,7 @@ pub mod engine;
 pub mod error;
 pub mod handoff;
 pub mod http;
+pub mod import;
 pub use usher_intents as intents;
 pub mod knowledge;
 pub mod limit;

@@ -45,6 +45,22 @@ pub enum LogFormat {
     Json,
 }
 
+/// `usher import`.
+#[derive(Debug, Subcommand)]
+enum ImportCommand {
+    /// A Rasa 3.x project: NLU data, domain, rules, stories, custom actions
+    /// (as `rasa.NAME` calls) and test stories; prints what it converted
+    /// and what it could not, with file:line:column.
+    Rasa {
+        /// The Rasa project's root (where domain.yml is).
+        path: PathBuf,
+        /// Where to write the Usher project (config.yaml, intents/,
+        /// tests/conversations/, IMPORT.md).
+        #[arg(long)]
+        out: PathBuf,
+    },
+}
+
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run the bot: HTTP API, web chat widget and every enabled channel.
@@ -110,6 +126,11 @@ enum Command {
     },
     /// Sentiment and style analysis of a text.
     Analyze(analyze::Args),
+    /// Bring a bot over from another framework.
+    Import {
+        #[command(subcommand)]
+        command: ImportCommand,
+    },
     /// Agent accounts for the console (`/console`).
     Agents {
         #[command(subcommand)]
@@ -265,6 +286,13 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         Command::Bench { command: BenchCommand::Poem { runs } } => bench::poem(&load_config(&args.config)?, runs),
         Command::Bench { command: BenchCommand::Melody { runs } } => bench::melody(&load_config(&args.config)?, runs),
         Command::Kb { command } => kb::run(&load_config(&args.config)?, command).await,
+        Command::Import { command: ImportCommand::Rasa { path, out } } => {
+            let config = load_config(&args.config)?;
+            let encoder = config.nlu.encoder.as_deref().filter(|e| e.exists()).map(std::path::absolute).transpose()?;
+            let import = usher::import::rasa(&path, &out, encoder.as_deref())?;
+            print!("{}", import.text());
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Test { command: TestCommand::Entities { data, seed } } => {
             test_nlu::entities(&load_config(&args.config)?, &data, seed)
         }

@@ -176,6 +176,7 @@ pub async fn conversations(
         usher::bootstrap::brain(&cfg, usher::bootstrap::features(&cfg), mood, &mut |_, _, _| {})
     })
     .await??;
+    usher::convtest::check(&cases, &brain.domain)?;
     let scratch = usher::convtest::Scratch::new(&config.data_dir, std::sync::Arc::new(brain)).await?;
     let mut bar = super::progress::count_bar("knowledge base", "chunks embedded");
     usher::bootstrap::knowledge(config, &scratch.engine, &mut bar).await?;

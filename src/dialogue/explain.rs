@@ -33,6 +33,8 @@ pub struct Explanation {
     pub tool: Option<String>,
     /// The policy rule that decided.
     pub rule: Rule,
+    /// The named responses sent, in order.
+    pub responses: Vec<String>,
 }
 
 /// An entity and its source.
@@ -98,6 +100,7 @@ impl Explanation {
             actions: evidence.actions.clone(),
             tool: evidence.tool.as_ref().map(|t| t.tool.clone()),
             rule: decision.rule.clone(),
+            responses: decision.responses.clone(),
         }
     }
 
@@ -123,6 +126,9 @@ impl Explanation {
         }
         if let Some(tool) = &self.tool {
             lines.push(format!("tool: {tool}"));
+        }
+        if !self.responses.is_empty() {
+            lines.push(format!("responses: {}", self.responses.join(", ")));
         }
         lines.push(format!("rule: {} – {}", self.rule.name, self.rule.detail));
         lines

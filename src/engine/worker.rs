@@ -9,7 +9,9 @@ use usher_channel::{Accepted, ConversationId, Inbound, Outbound, Rejection};
 
 use super::consult::Asker;
 use super::{Brain, Inner, Job, Turn};
-use crate::dialogue::{self, command_payload, payload_intent, Evidence, Explanation, Message, Tracker};
+use crate::dialogue::{
+    self, command_payload, payload_entities, payload_intent, Evidence, Explanation, Message, Tracker,
+};
 use crate::handoff::{Event, NewTicket};
 use crate::intents::Domain;
 use crate::metrics::Metrics;
@@ -217,7 +219,11 @@ async fn understand(
     context: Context,
 ) -> Result<Parse, Error> {
     match payload_intent(&brain.domain, payload) {
-        Some(name) => Ok(Parse::certain(name, brain.nlu.entities(text))),
+        Some(name) => {
+            let mut entities = brain.nlu.entities(text);
+            entities.extend(payload.map(payload_entities).unwrap_or_default());
+            Ok(Parse::certain(name, entities))
+        }
         None => inner.nlu.parse(Arc::clone(brain), text.to_string(), context).await,
     }
 }

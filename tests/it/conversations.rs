@@ -21,7 +21,10 @@ fn the_shipped_conversations_pass() {
     assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
     let summary = stdout.lines().last().unwrap();
     let count: usize = summary.split_whitespace().next().unwrap().parse().unwrap();
-    assert!(count >= 30 && summary.ends_with(", 0 failed"), "{summary}");
+    assert!(count >= 30 && summary.contains(", 0 failed;"), "{summary}");
+    // "…; P of T turns passed" with P = T.
+    let words: Vec<&str> = summary.split_whitespace().collect();
+    assert_eq!(words[words.len() - 5], words[words.len() - 3], "{summary}");
     let xml = std::fs::read_to_string(&junit).unwrap();
     assert!(xml.contains(&format!("tests=\"{count}\" failures=\"0\"")), "{xml}");
 }
@@ -57,7 +60,26 @@ fn a_broken_expectation_fails_with_expected_against_actual() {
     assert!(stdout.contains("intent: expected goodbye, got greet"), "{stdout}");
     assert!(stdout.contains("says: expected \"Welcome aboard\""), "{stdout}");
     assert!(stdout.contains("why: intent – intent greet ("), "the failure says which rule decided: {stdout}");
-    assert!(stdout.ends_with("1 conversations, 1 failed\n"), "{stdout}");
+    assert!(stdout.ends_with("1 conversations, 1 failed; 0 of 1 turns passed\n"), "{stdout}");
+
+    // Names the intent files lack are refused with their place.
+    std::fs::write(
+        &file,
+        "conversations:\n  - name: x\n    stubs: { nowhere: {} }\n    turns:\n      - fan: hi\n        intent: greeet\n\
+         \x20       responds: [handoff, utter_nothing]\n        slots: { colour: red }\n",
+    )
+    .unwrap();
+    let out = usher(&file);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    for line in [
+        "broken.yaml:3:23: stub for unknown action \"nowhere\"",
+        "broken.yaml:6:17: unknown intent \"greeet\"",
+        "broken.yaml:7:29: unknown response \"utter_nothing\"",
+        "broken.yaml:8:26: unknown slot \"colour\"",
+    ] {
+        assert!(stderr.contains(line), "{line}: {stderr}");
+    }
 
     // A file that is not valid says where.
     std::fs::write(&file, "conversations:\n  - name: x\n    turns:\n      - fan: hi\n        intnet: greet\n").unwrap();

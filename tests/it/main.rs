@@ -25,6 +25,7 @@ mod load;
 mod one_pass;
 mod packed;
 mod rasa;
+mod rasa_import;
 mod reload;
 mod restart;
 mod security;

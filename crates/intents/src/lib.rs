@@ -42,3 +42,4 @@ pub use diagnostic::{Diagnostic, Report, Severity};
 pub use domain::*;
 pub use flows::OUTCOME;
 pub use load::{load, load_sources, read_files, Loaded, SYSTEM_RESPONSES};
+pub use locate::{locate, Pos, Seg};

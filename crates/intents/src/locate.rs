@@ -15,15 +15,19 @@ use std::marker::PhantomData;
 
 /// One step of a path into a document.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Seg {
+pub enum Seg {
+    /// A mapping's key.
     Key(String),
+    /// A sequence's item, 0-based.
     Index(usize),
 }
 
 /// Line and column, both 1-based.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub(crate) struct Pos {
+pub struct Pos {
+    /// The line, 1-based.
     pub line: usize,
+    /// The column, 1-based.
     pub column: usize,
 }
 
@@ -34,7 +38,7 @@ pub(crate) fn check<T: de::DeserializeOwned>(src: &str, path: &[Seg]) -> Result<
 }
 
 /// The position of the node at `path`, if it exists.
-pub(crate) fn locate(src: &str, path: &[Seg]) -> Option<Pos> {
+pub fn locate(src: &str, path: &[Seg]) -> Option<Pos> {
     let err = check::<Here>(src, path).err()?;
     let loc = err.location()?;
     Some(Pos { line: loc.line(), column: loc.column() })

@@ -63,6 +63,8 @@ pub struct Decision {
     pub fallback: bool,
     /// The rule that decided, for explanations.
     pub rule: Rule,
+    /// The named responses sent, in order (`refund_done`, `clarify`, …).
+    pub responses: Vec<String>,
 }
 
 /// The policy rule that decided a turn, in staff's words.
@@ -95,20 +97,43 @@ pub fn decide(
     let (was_human, fallbacks_before) = (tracker.with_human(), tracker.fallbacks);
     let mut turn = Turn::new(domain, tracker, msg, parse, evidence, false);
     turn.start();
-    let (replies, unanswered, rule) = (turn.replies, turn.unanswered, turn.rule);
+    let (replies, unanswered, rule, responses) = (turn.replies, turn.unanswered, turn.rule, turn.responses);
     let handoff = match tracker.handoff {
         Handoff::Waiting { reason, .. } if !was_human => Some(reason),
         _ => None,
     };
     let fallback =
         !was_human && (tracker.fallbacks > fallbacks_before || handoff == Some(Reason::Fallbacks) || unanswered);
-    Decision { replies, handoff, fallback, rule }
+    Decision { replies, handoff, fallback, rule, responses }
 }
 
-/// The intent a button payload names (`/refund_request`), if any.
+/// The intent a button payload names (`/refund_request`, or Rasa's
+/// `/inform{"priority": "low"}` with entity values), if any.
 pub fn payload_intent<'d>(domain: &'d Domain, payload: Option<&str>) -> Option<&'d str> {
-    let name = payload?.trim().strip_prefix('/')?;
-    domain.intent(name).map(|i| i.name.as_str())
+    let rest = payload?.trim().strip_prefix('/')?;
+    let name = rest.split_once('{').map_or(rest, |(name, _)| name);
+    domain.intent(name.trim()).map(|i| i.name.as_str())
+}
+
+/// The entity values a payload carries after its intent
+/// (`/inform{"priority": "low"}`: `priority` = `low`), as matches whose
+/// text is the value. A suffix that is not a JSON object of scalars gives
+/// none.
+pub fn payload_entities(payload: &str) -> Vec<EntityMatch> {
+    let Some((_, json)) = payload.trim().split_once('{') else { return Vec::new() };
+    let Ok(serde_json::Value::Object(map)) = serde_json::from_str(&format!("{{{json}")) else { return Vec::new() };
+    map.into_iter()
+        .filter_map(|(entity, v)| {
+            let value = match v {
+                serde_json::Value::String(s) => s,
+                serde_json::Value::Number(n) => n.to_string(),
+                serde_json::Value::Bool(b) => b.to_string(),
+                _ => return None,
+            };
+            let end = value.len();
+            Some(EntityMatch { entity, text: value.clone(), value, start: 0, end, extractor: "payload" })
+        })
+        .collect()
 }
 
 /// The payload a typed command stands for: `/human` (on every channel) asks
@@ -145,6 +170,8 @@ struct Turn<'a> {
     unanswered: bool,
     /// The rule that decided (the last one noted).
     rule: Rule,
+    /// The named responses picked, in order.
+    responses: Vec<String>,
 }
 
 impl<'a> Turn<'a> {
@@ -167,6 +194,7 @@ impl<'a> Turn<'a> {
             replies: Vec::new(),
             unanswered: false,
             rule: Rule::default(),
+            responses: Vec::new(),
         }
     }
 
@@ -425,7 +453,9 @@ impl<'a> Turn<'a> {
 
     /// A variation of `name`: the domain's, else the built-in default.
     /// The choice rotates with the turn count, so it is deterministic.
-    fn pick(&self, name: &str) -> Response {
+    /// The variation of response `name` for this turn, noted as sent.
+    fn pick(&mut self, name: &str) -> Response {
+        self.responses.push(name.to_string());
         match self.domain.responses.get(name) {
             Some(vars) if !vars.is_empty() => vars[(self.tracker.turns as usize) % vars.len()].clone(),
             _ => default_response(name),
