@@ -123,6 +123,7 @@ pub async fn engine(
         .map_err(|e| Error::Model(format!("loading the creative tools failed: {e}")))?;
     engine.set_tools(Arc::new(tools));
     engine.set_actions(Arc::new(crate::actions::Actions::new(&config.actions)?));
+    engine.set_privacy(&config.privacy);
     let recovered = engine.recover().await?;
     if recovered > 0 {
         tracing::info!(recovered, "answering messages left unanswered by the last run");

@@ -61,6 +61,9 @@ pub struct Config {
     /// What a hot reload checks before and after the swap.
     #[serde(default)]
     pub reload: crate::reload::ReloadConfig,
+    /// Redaction of fans' personal data in what is stored.
+    #[serde(default)]
+    pub privacy: crate::privacy::PrivacyConfig,
 }
 
 /// Channel adapters; each adapter's config type lives in its crate.

@@ -38,7 +38,8 @@
 //!    [`dialogue::Rule`] that decided; [`dialogue::Explanation`] puts that
 //!    together with the parse's top intents, nearest training examples and
 //!    entity sources and the evidence.
-//! 6. **Persist and route.** `engine::worker::persist` stores the replies,
+//! 6. **Persist and route.** `engine::worker::at_rest` replaces fans'
+//!    personal data in what will be stored ([`privacy`]); `engine::worker::persist` stores the replies,
 //!    the explanation with the message, the tracker and any ticket in one transaction
 //!    (`Store::complete_turn`); the worker then routes each reply to its
 //!    channel's adapter and tells the consoles.
@@ -66,6 +67,9 @@
 //! - [`handoff`]: the human handoff queue, agents and the desk they act through.
 //! - [`convtest`]: conversation tests (`usher test conversations`): fan
 //!   turns and what must follow, on the engine with backend calls stubbed.
+//! - [`privacy`]: fans' personal data (emails, phones, cards, IBANs,
+//!   addresses, sensitive entities) replaced by placeholders before a turn
+//!   is stored.
 //! - [`import`]: `usher import rasa`: a Rasa 3.x project as intent files
 //!   and conversation tests, with everything that did not map listed.
 //! - [`console`]: the agent console (`/console`), its API and `/metrics`.
@@ -99,6 +103,7 @@ pub mod knowledge;
 pub mod limit;
 pub mod metrics;
 pub mod nlu;
+pub mod privacy;
 pub mod reload;
 pub mod store;
 pub mod util;

@@ -352,8 +352,13 @@ enum Failure {
     },
 }
 
+/// The error and its causes, without the URL: a path or query may hold a
+/// fan's order number or email, and the text reaches logs and explanations.
 fn transport(e: &reqwest::Error) -> String {
     let mut text = e.to_string();
+    if let Some(url) = e.url() {
+        text = text.replace(&format!(" for url ({url})"), "").replace(url.as_str(), "the endpoint");
+    }
     let mut source = std::error::Error::source(e);
     while let Some(s) = source {
         text.push_str(&format!(": {s}"));

@@ -6,6 +6,7 @@ mod bench;
 mod channels;
 mod chat;
 mod create;
+mod fans;
 mod kb;
 mod load;
 mod models;
@@ -126,6 +127,11 @@ enum Command {
     },
     /// Sentiment and style analysis of a text.
     Analyze(analyze::Args),
+    /// A fan's data: export it as JSON or erase it (GDPR articles 15 and 17).
+    Fans {
+        #[command(subcommand)]
+        command: fans::Command,
+    },
     /// Bring a bot over from another framework.
     Import {
         #[command(subcommand)]
@@ -217,6 +223,16 @@ enum TestCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Redaction of personal data: recall and precision per kind on a
+    /// labelled set, with the config's detectors.
+    Redaction {
+        /// The labelled messages (JSON lines: `{"text", "pii": [[KIND, VALUE]]}`).
+        #[arg(long, default_value = "eval/privacy/redaction.jsonl")]
+        data: PathBuf,
+        /// Print one JSON object (with every miss) on the last line.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -286,6 +302,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         Command::Bench { command: BenchCommand::Poem { runs } } => bench::poem(&load_config(&args.config)?, runs),
         Command::Bench { command: BenchCommand::Melody { runs } } => bench::melody(&load_config(&args.config)?, runs),
         Command::Kb { command } => kb::run(&load_config(&args.config)?, command).await,
+        Command::Fans { command } => fans::run(&load_config(&args.config)?, command).await,
         Command::Import { command: ImportCommand::Rasa { path, out } } => {
             let config = load_config(&args.config)?;
             let encoder = config.nlu.encoder.as_deref().filter(|e| e.exists()).map(std::path::absolute).transpose()?;
@@ -299,6 +316,9 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         Command::Test { command: TestCommand::Nlu(a) } => test_nlu::run(&load_config(&args.config)?, &a),
         Command::Test { command: TestCommand::Conversations { path, junit, sentiment } } => {
             test_nlu::conversations(&load_config(&args.config)?, &path, junit.as_deref(), sentiment).await
+        }
+        Command::Test { command: TestCommand::Redaction { data, json } } => {
+            test_nlu::redaction(&load_config(&args.config)?, &data, json)
         }
         Command::Test { command: TestCommand::Followups { data, json } } => {
             test_nlu::followups(&load_config(&args.config)?, &data, json)

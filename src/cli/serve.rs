@@ -48,6 +48,7 @@ pub async fn run(config: &Config) -> anyhow::Result<ExitCode> {
         .tools()
         .and_then(|t| t.files().cloned())
         .map(|files| usher::creative::files::spawn_sweeper(files, shutdown.clone()));
+    let retention = usher::privacy::retention::spawn(engine.store().clone(), config.privacy.clone(), shutdown.clone());
     let desk = usher::handoff::Desk::new(engine.clone(), config.handoff.clone());
     let notifier = desk.spawn_notifier(shutdown.clone());
     let access = usher::access::Access::new(engine.store().clone(), &config.access, &secrets);
@@ -78,6 +79,9 @@ pub async fn run(config: &Config) -> anyhow::Result<ExitCode> {
         let _ = a.await;
     }
     let _ = notifier.await;
+    if let Some(retention) = retention {
+        let _ = retention.await;
+    }
     if let Some(sweeper) = sweeper {
         let _ = sweeper.await;
     }

@@ -187,3 +187,35 @@ pub async fn conversations(
     }
     Ok(if report.failed() == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }
+
+/// `usher test redaction`: the configured detectors on a labelled set.
+pub fn redaction(config: &Config, data: &std::path::Path, json: bool) -> anyhow::Result<ExitCode> {
+    let redactor = usher::privacy::Redactor::new(&config.privacy);
+    let started = std::time::Instant::now();
+    let s = usher::privacy::eval::evaluate(data, &redactor)?;
+    let seconds = started.elapsed().as_secs_f64();
+    println!("{} messages, {:.3} ms each", s.messages, seconds * 1000.0 / s.messages.max(1) as f64);
+    println!("{:<10} {:>6} {:>6} {:>8}", "kind", "found", "total", "recall");
+    for (kind, (found, total)) in &s.by_kind {
+        println!("{kind:<10} {found:>6} {total:>6} {:>7.1}%", 100.0 * *found as f64 / (*total).max(1) as f64);
+    }
+    for (text, kind, value) in &s.missed {
+        println!("missed {kind} {value:?} in {text:?}");
+    }
+    for (text, span) in &s.spurious {
+        println!("spurious {span:?} in {text:?}");
+    }
+    println!(
+        "recall {:.2}% ({} missed), precision {:.2}% ({} of {} replaced spans right), {} with another kind's placeholder",
+        100.0 * s.recall,
+        s.missed.len(),
+        100.0 * s.precision,
+        s.predicted.1,
+        s.predicted.0,
+        s.wrong_kind
+    );
+    if json {
+        println!("{}", serde_json::to_string(&s)?);
+    }
+    Ok(ExitCode::SUCCESS)
+}

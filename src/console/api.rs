@@ -142,3 +142,37 @@ pub async fn analytics(State(state): State<ConsoleState>, _: SignedIn) -> Result
 pub async fn audit(State(state): State<ConsoleState>, _: SignedIn) -> Result<Json<Vec<AuditEntry>>, AppError> {
     Ok(Json(state.desk.engine().store().audit_log(200).await?))
 }
+
+/// The generated-files directory, if the creative tools are loaded.
+fn files_dir(state: &ConsoleState) -> std::path::PathBuf {
+    let files = state.desk.engine().tools().and_then(|t| t.files().cloned());
+    files.map(|f| f.dir().to_path_buf()).unwrap_or_default()
+}
+
+/// `GET /console/api/fans?conversation=ID` or `?email=E` (admins): everything
+/// held about a fan.
+pub async fn fan_export(
+    State(state): State<ConsoleState>,
+    _: SignedIn,
+    query: Result<axum::extract::Query<crate::privacy::fans::Selector>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<serde_json::Value>, AppError> {
+    let axum::extract::Query(selector) =
+        query.map_err(|e| AppError::new(StatusCode::BAD_REQUEST, format!("invalid query: {}", e.body_text())))?;
+    let store = state.desk.engine().store().clone();
+    let conversations = selector.conversations(store.as_ref()).await?;
+    Ok(Json(crate::privacy::fans::export(store.as_ref(), &files_dir(&state), &conversations).await?))
+}
+
+/// `POST /console/api/fans/erase` with `{"conversation": ID}` or `{"email": E}`
+/// (admins): erases the fan; audited under the admin's name.
+pub async fn fan_erase(
+    State(state): State<ConsoleState>,
+    who: SignedIn,
+    bytes: Bytes,
+) -> Result<Json<serde_json::Value>, AppError> {
+    let selector: crate::privacy::fans::Selector = body(&bytes)?;
+    let store = state.desk.engine().store().clone();
+    let conversations = selector.conversations(store.as_ref()).await?;
+    let detail = crate::privacy::fans::erase(store.as_ref(), &files_dir(&state), &conversations, &who.agent).await?;
+    Ok(Json(serde_json::json!({ "erased": detail })))
+}

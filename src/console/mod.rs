@@ -9,7 +9,7 @@
 //! - [`auth`]: sign-in (argon2, rate-limited), sessions in the store, the
 //!   HttpOnly + SameSite=Strict cookie, the [`auth::SignedIn`] extractor.
 //! - [`api`]: queue, conversation, claim, reply, notes, hand back, close,
-//!   canned replies, analytics, audit log.
+//!   canned replies, analytics, audit log, a fan's export and erasure.
 //! - [`ws`]: the live event socket.
 //! - [`limiter`]: the sign-in attempt limiter.
 //! - [`train`]: review to training: a trainer files a fan's message under
@@ -84,6 +84,8 @@ pub const PERMITS: &[(&str, &str, &[Role])] = &[
     ("POST", "/console/api/conversations/{id}/release", HANDLERS),
     ("POST", "/console/api/conversations/{id}/close", HANDLERS),
     ("POST", "/console/api/conversations/{id}/messages/{message}/train", TRAINERS),
+    ("GET", "/console/api/fans", ADMINS),
+    ("POST", "/console/api/fans/erase", ADMINS),
 ];
 
 /// The roles `method path` (a route pattern) admits; none when unlisted.
@@ -118,6 +120,8 @@ pub fn router(desk: Desk, intents: std::path::PathBuf, shutdown: Shutdown) -> Ro
         .route("/console/api/conversations/{id}/close", post(api::close))
         .route("/console/api/intents", get(train::intents))
         .route("/console/api/conversations/{id}/messages/{message}/train", post(train::train))
+        .route("/console/api/fans", get(api::fan_export))
+        .route("/console/api/fans/erase", post(api::fan_erase))
         .with_state(state)
 }
 

@@ -200,6 +200,20 @@ pub fn spawn_sweeper(files: Arc<GeneratedFiles>, mut shutdown: Shutdown) -> toki
     })
 }
 
+/// The set directories under `dir` made for `conversation` (for a fan's
+/// export and erasure), in name order.
+pub fn sets_of(dir: &Path, conversation: &str) -> Vec<PathBuf> {
+    let mut sets: Vec<PathBuf> = std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| std::fs::read_to_string(p.join(OWNER)).is_ok_and(|o| o.trim() == conversation))
+        .collect();
+    sets.sort();
+    sets
+}
+
 fn dir_bytes(path: &Path) -> u64 {
     std::fs::read_dir(path)
         .map(|entries| entries.flatten().filter_map(|e| e.metadata().ok()).map(|m| m.len()).sum())

@@ -93,6 +93,8 @@ pub struct Engine {
 
 pub(crate) struct Inner {
     store: Arc<dyn Store>,
+    /// What replaces fans' personal data in what is stored.
+    privacy: RwLock<crate::privacy::Redactor>,
     brain: RwLock<Arc<Brain>>,
     workers: Mutex<HashMap<ConversationId, mpsc::Sender<Job>>>,
     routes: RwLock<HashMap<String, Route>>,
@@ -211,6 +213,7 @@ impl Engine {
         Self {
             inner: Arc::new(Inner {
                 store,
+                privacy: RwLock::new(crate::privacy::Redactor::new(&crate::privacy::PrivacyConfig::default())),
                 brain: RwLock::new(brain),
                 workers: Mutex::new(HashMap::new()),
                 routes: RwLock::new(HashMap::new()),
@@ -315,6 +318,12 @@ impl Engine {
     /// Lets actions (`call:`) reach their backends.
     pub fn set_actions(&self, actions: Arc<crate::actions::Actions>) {
         *self.inner.actions.write().unwrap_or_else(|p| p.into_inner()) = Some(actions);
+    }
+
+    /// Redacts fans' personal data as `config` says in what is stored
+    /// (on by default, with every detector).
+    pub fn set_privacy(&self, config: &crate::privacy::PrivacyConfig) {
+        *self.inner.privacy.write().unwrap_or_else(|p| p.into_inner()) = crate::privacy::Redactor::new(config);
     }
 
     /// Answers every backend action and Rasa call from `stubs` instead of

@@ -149,7 +149,7 @@ async fn locked_turn(inner: &Arc<Inner>, inbound: &Inbound, inbound_id: i64) -> 
 /// Understands and answers one stored message under its turn lock; true
 /// when the turn opened a handoff ticket. The path is one-way:
 /// [`understand`] → [`dialogue::plan`] → [`consult`] → [`dialogue::decide`]
-/// → [`persist`].
+/// → [`at_rest`] → [`persist`].
 #[tracing::instrument(skip_all, fields(conversation = %inbound.conversation, message = inbound_id, request_id = %request_id(inbound, inbound_id)))]
 async fn answer(inner: &Arc<Inner>, inbound: &Inbound, inbound_id: i64) -> Result<(Turn, bool), Error> {
     let brain = {
@@ -178,11 +178,16 @@ async fn answer(inner: &Arc<Inner>, inbound: &Inbound, inbound_id: i64) -> Resul
     let handoff = decision.handoff.map(|reason| NewTicket::new(reason, parse.sentiment));
     let explanation = Explanation::new(&parse, &evidence, &decision);
     tracing::debug!(rule = decision.rule.name, detail = %decision.rule.detail, "decided");
+    // What is stored keeps no personal data; the fan gets the replies as they are.
+    let mut nlu = super::details(&parse, &evidence, Some(&explanation))?;
+    let kept = at_rest(inner, &brain.domain, &parse, &mut tracker, &inbound.text, &mut nlu, &decision.replies)?;
     let record = TurnRecord {
         conversation: &inbound.conversation,
         inbound_id,
-        nlu: super::details(&parse, &evidence, Some(&explanation))?,
-        replies: &decision.replies,
+        text: kept.text,
+        fan_keys: kept.fan_keys,
+        nlu,
+        replies: &kept.replies,
         tracker: &tracker,
         fallback: decision.fallback,
         handoff,
@@ -199,6 +204,54 @@ async fn answer(inner: &Arc<Inner>, inbound: &Inbound, inbound_id: i64) -> Resul
         })
         .collect();
     Ok((Turn { inbound_id, parse, evidence, replies, explanation }, handoff.is_some()))
+}
+
+/// What the store keeps of a turn: the message and the replies with fans'
+/// personal data replaced (`nlu` is redacted in place), and the tracker
+/// without the slots of sensitive entities once no flow needs them. The
+/// fan gets the replies as they are.
+#[tracing::instrument(skip_all)]
+fn at_rest(
+    inner: &Inner,
+    domain: &Domain,
+    parse: &Parse,
+    tracker: &mut Tracker,
+    text: &str,
+    nlu: &mut serde_json::Value,
+    replies: &[Vec<usher_channel::Part>],
+) -> Result<Kept, Error> {
+    let redactor = inner.privacy.read().unwrap_or_else(|p| p.into_inner()).clone();
+    let sensitive = |e: &str| domain.entities.get(e).is_some_and(|e| e.sensitive);
+    // Values of sensitive entities: this message's, and slots named after
+    // one (filled earlier, and perhaps repeated in a reply).
+    let mut known = parse.entities.clone();
+    known.extend(tracker.slots.iter().filter(|(k, _)| sensitive(k)).map(|(k, v)| crate::nlu::EntityMatch {
+        entity: k.clone(),
+        value: v.clone(),
+        text: v.clone(),
+        start: 0,
+        end: 0,
+        extractor: "slot",
+    }));
+    redactor.redact_json(nlu, &known, &sensitive);
+    let stored_text = Some(redactor.redact(text, &known, &sensitive)).filter(|t| t != text);
+    let mut stored = serde_json::to_value(replies)?;
+    redactor.redact_json(&mut stored, &known, &sensitive);
+    if tracker.flows.is_empty() {
+        tracker.slots.retain(|k, _| !sensitive(k));
+    }
+    let fan_keys = crate::privacy::Redactor::fan_keys(text);
+    Ok(Kept { text: stored_text, replies: serde_json::from_value(stored)?, fan_keys })
+}
+
+/// What [`at_rest`] keeps of a turn.
+struct Kept {
+    /// The message's text when redaction changed it.
+    text: Option<String>,
+    /// The replies as stored.
+    replies: Vec<Vec<usher_channel::Part>>,
+    /// Keys that find the fan again (hashed emails).
+    fan_keys: Vec<String>,
 }
 
 /// The turn's request id: the HTTP request's, else one named after the

@@ -11,7 +11,17 @@ use std::fmt::Write as _;
 use super::{AppError, AppState};
 use crate::handoff::Analytics;
 
-pub(super) async fn metrics(State(state): State<AppState>) -> Result<impl IntoResponse, AppError> {
+pub(super) async fn metrics(
+    State(state): State<AppState>,
+    headers: axum::http::HeaderMap,
+) -> Result<impl IntoResponse, AppError> {
+    if let Some(token) = &state.metrics_token {
+        let presented = super::credential(&headers)?.unwrap_or_default();
+        if !usher_channel::constant_time_eq(presented.as_bytes(), token.as_bytes()) {
+            let message = "/metrics needs `Authorization: Bearer` with the token in USHER_METRICS_TOKEN";
+            return Err(AppError::new(axum::http::StatusCode::UNAUTHORIZED, message));
+        }
+    }
     let analytics = state.engine.store().analytics(0).await?;
     let text = render(&analytics) + &state.engine.metrics().render();
     Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], text))

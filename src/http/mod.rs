@@ -46,13 +46,20 @@ pub struct AppState {
     pub reload: StatusHandle,
     /// Who may act for which conversation.
     pub access: Arc<Access>,
+    /// The bearer token `/metrics` requires (`USHER_METRICS_TOKEN`), if any.
+    pub metrics_token: Option<Arc<str>>,
 }
 
+/// The variable holding the bearer token `/metrics` requires when set.
+pub const METRICS_TOKEN_ENV: &str = "USHER_METRICS_TOKEN";
+
 impl AppState {
-    /// State for `engine` checking credentials with `access`, with no reload yet.
+    /// State for `engine` checking credentials with `access`, with no reload
+    /// yet; `/metrics` takes its token from [`METRICS_TOKEN_ENV`].
     pub fn new(engine: Engine, access: Arc<Access>) -> Self {
         let intents = engine.brain().domain.intents.len();
-        Self { engine, reload: crate::reload::initial_status(intents), access }
+        let metrics_token = std::env::var(METRICS_TOKEN_ENV).ok().filter(|t| !t.is_empty()).map(Arc::from);
+        Self { engine, reload: crate::reload::initial_status(intents), access, metrics_token }
     }
 }
 

@@ -74,6 +74,12 @@ pub struct TurnRecord<'a> {
     pub conversation: &'a ConversationId,
     /// The inbound message answered.
     pub inbound_id: i64,
+    /// Its text as it is to be kept (redacted), when that differs from
+    /// what was appended.
+    pub text: Option<String>,
+    /// Hashes that find the fan again (of the emails they gave), for
+    /// export and erasure.
+    pub fan_keys: Vec<String>,
     /// What NLU made of it.
     pub nlu: serde_json::Value,
     /// The replies, each one message.
@@ -133,6 +139,16 @@ pub trait Store: HandoffStore + Send + Sync + 'static {
     async fn tracker(&self, conversation: &ConversationId) -> Result<Tracker, Error>;
     /// Stores replies, NLU result and tracker atomically; returns reply ids.
     async fn complete_turn(&self, turn: TurnRecord<'_>) -> Result<Vec<i64>, Error>;
+    /// The conversations a fan key (see [`TurnRecord::fan_keys`]) was seen in.
+    async fn conversations_for_key(&self, key_hash: &str) -> Result<Vec<ConversationId>, Error>;
+    /// Deletes a conversation and everything held about it (messages,
+    /// tickets, notes, web sessions, fan keys; audit entries about it lose
+    /// their conversation and details). Returns the rows deleted.
+    async fn erase(&self, conversation: &ConversationId) -> Result<u64, Error>;
+    /// Erases up to `batch` conversations last active before `before_ms`
+    /// (on `channel`, or on any channel but those in `except`), oldest
+    /// first, skipping those with an open ticket. Returns how many.
+    async fn expire(&self, before_ms: i64, channel: Option<&str>, except: &[String], batch: i64) -> Result<u64, Error>;
     /// The whole conversation, or `None` if it does not exist.
     async fn transcript(&self, conversation: &ConversationId) -> Result<Option<Transcript>, Error>;
     /// Inbound messages stored but not yet answered (after a crash), oldest first.

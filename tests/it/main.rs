@@ -24,6 +24,7 @@ mod layering;
 mod load;
 mod one_pass;
 mod packed;
+mod privacy;
 mod rasa;
 mod rasa_import;
 mod reload;

@@ -283,6 +283,9 @@ pub struct Entity {
     pub pattern: Option<Regex>,
     /// Lower-cased surface form → canonical value (values map to themselves).
     pub lookup: BTreeMap<String, String>,
+    /// Personal data (`sensitive: true`): stored transcripts show the
+    /// entity's name in place of its value.
+    pub sensitive: bool,
 }
 
 /// A slot-filling form.

@@ -158,7 +158,7 @@ impl Checker<'_> {
             lookup.insert(alias.to_lowercase(), canonical.clone());
             lookup.entry(canonical.to_lowercase()).or_insert_with(|| canonical.clone());
         }
-        Some(Entity { name: name.to_string(), pattern, lookup })
+        Some(Entity { name: name.to_string(), pattern, lookup, sensitive: raw.sensitive })
     }
 
     fn response(&mut self, file: usize, name: &str, raw: Vec<RawResponse>) -> Option<Vec<Response>> {

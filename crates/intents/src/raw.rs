@@ -135,6 +135,8 @@ pub(crate) struct RawEntity {
     pub values: Vec<String>,
     #[serde(default)]
     pub synonyms: BTreeMap<String, String>,
+    #[serde(default)]
+    pub sensitive: bool,
 }
 
 #[derive(Debug, Deserialize)]

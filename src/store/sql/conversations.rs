@@ -1,5 +1,26 @@
 //! The conversation queries, shared by both backends.
 
+/// Deletes everything held about conversation `$id` in transaction `$tx`:
+/// its messages, tickets, notes, web sessions and fan keys, then the
+/// conversation; audit entries about it keep the action and time only.
+/// The rows deleted.
+macro_rules! erase_in {
+    ($tx:ident, $id:expr) => {{
+        let mut deleted = 0u64;
+        for table in ["messages", "tickets", "notes", "web_sessions", "fan_keys"] {
+            let sql = format!("DELETE FROM {table} WHERE conversation_id = $1");
+            deleted += sqlx::query(&sql).bind($id).execute(&mut *$tx).await?.rows_affected();
+        }
+        sqlx::query("UPDATE audit SET conversation_id = NULL, detail = NULL WHERE conversation_id = $1")
+            .bind($id)
+            .execute(&mut *$tx)
+            .await?;
+        deleted +=
+            sqlx::query("DELETE FROM conversations WHERE id = $1").bind($id).execute(&mut *$tx).await?.rows_affected();
+        deleted
+    }};
+}
+
 /// Implements [`Store`](crate::store::Store) for `$store`, a struct with a
 /// sqlx `pool` field; `$extra` holds the backend's own methods (the lock).
 macro_rules! conversation_queries {
@@ -79,10 +100,11 @@ macro_rules! conversation_queries {
                     .try_get::<i64, _>(0)?;
                     ids.push(id);
                 }
-                sqlx::query("UPDATE messages SET processed = 1, nlu = $1, fallback = $2 WHERE id = $3")
+                sqlx::query("UPDATE messages SET processed = 1, nlu = $1, fallback = $2, text = COALESCE($4, text) WHERE id = $3")
                     .bind(serde_json::to_string(&turn.nlu)?)
                     .bind(i64::from(turn.fallback))
                     .bind(turn.inbound_id)
+                    .bind(turn.text.as_deref())
                     .execute(&mut *tx)
                     .await?;
                 if let Some(ticket) = turn.handoff {
@@ -97,6 +119,14 @@ macro_rules! conversation_queries {
                     .bind(now)
                     .execute(&mut *tx)
                     .await?;
+                }
+                for key in &turn.fan_keys {
+                    sqlx::query("INSERT INTO fan_keys (conversation_id, key_hash, created_ms) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING")
+                        .bind(turn.conversation.as_str())
+                        .bind(key)
+                        .bind(now)
+                        .execute(&mut *tx)
+                        .await?;
                 }
                 sqlx::query("UPDATE conversations SET tracker = $1, updated_ms = $2 WHERE id = $3")
                     .bind(serde_json::to_string(turn.tracker)?)
@@ -257,6 +287,54 @@ macro_rules! conversation_queries {
                     .fetch_all(&self.pool)
                     .await?;
                 rows.iter().map(|r| Ok(r.try_get::<String, _>(0)?)).collect()
+            }
+
+            async fn conversations_for_key(&self, key_hash: &str) -> Result<Vec<::usher_channel::ConversationId>, $crate::Error> {
+                let rows = sqlx::query("SELECT DISTINCT conversation_id FROM fan_keys WHERE key_hash = $1 ORDER BY conversation_id")
+                    .bind(key_hash)
+                    .fetch_all(&self.pool)
+                    .await?;
+                rows.iter()
+                    .map(|r| Ok(::usher_channel::ConversationId::new(r.try_get::<String, _>(0)?)?))
+                    .collect()
+            }
+
+            async fn erase(&self, conversation: &::usher_channel::ConversationId) -> Result<u64, $crate::Error> {
+                let mut tx = self.begin_write().await?;
+                let deleted = erase_in!(tx, conversation.as_str());
+                tx.commit().await?;
+                Ok(deleted)
+            }
+
+            async fn expire(&self, before_ms: i64, channel: Option<&str>, except: &[String], batch: i64) -> Result<u64, $crate::Error> {
+                let mut sql = String::from(
+                    "SELECT id FROM conversations c WHERE updated_ms < $1
+                     AND NOT EXISTS (SELECT 1 FROM tickets t WHERE t.conversation_id = c.id AND t.state IN ('waiting', 'claimed'))",
+                );
+                let mut n = 2;
+                if channel.is_some() {
+                    sql.push_str(&format!(" AND channel = ${n}"));
+                    n += 1;
+                }
+                for _ in except {
+                    sql.push_str(&format!(" AND channel <> ${n}"));
+                    n += 1;
+                }
+                sql.push_str(&format!(" ORDER BY updated_ms LIMIT ${n}"));
+                let mut tx = self.begin_write().await?;
+                let mut query = sqlx::query(&sql).bind(before_ms);
+                if let Some(c) = channel {
+                    query = query.bind(c);
+                }
+                for c in except {
+                    query = query.bind(c);
+                }
+                let ids: Vec<String> = query.bind(batch).fetch_all(&mut *tx).await?.iter().map(|r| r.try_get(0)).collect::<Result<_, _>>()?;
+                for id in &ids {
+                    erase_in!(tx, id.as_str());
+                }
+                tx.commit().await?;
+                Ok(ids.len() as u64)
             }
 
             async fn ping(&self) -> Result<(), $crate::Error> {

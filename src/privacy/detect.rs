@@ -1,0 +1,280 @@
+//! The detectors: emails, phone numbers, payment cards (with the Luhn
+//! check), IBANs (with the ISO 13616 mod-97 check) and street address
+//! lines. Each finds candidates with a regular expression and keeps those
+//! its check accepts, so an order number, a date, a price or a seat is not
+//! taken for personal data.
+
+use std::sync::LazyLock;
+
+use regex::Regex;
+use serde::Deserialize;
+
+/// A kind of personal data a detector finds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Kind {
+    /// `jo@example.com`.
+    Email,
+    /// `+44 20 7946 0958`, `(212) 555-0147`, `07700 900123`.
+    Phone,
+    /// 13 to 19 digits that pass the Luhn check, spaced or not.
+    Card,
+    /// An IBAN whose check digits hold.
+    Iban,
+    /// A street address line: `221B Baker Street`, `12 rue de la Paix`.
+    Address,
+}
+
+impl Kind {
+    /// Every detector.
+    pub const ALL: [Kind; 5] = [Kind::Email, Kind::Phone, Kind::Card, Kind::Iban, Kind::Address];
+
+    /// Its name in placeholders and reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::Email => "email",
+            Kind::Phone => "phone",
+            Kind::Card => "card",
+            Kind::Iban => "iban",
+            Kind::Address => "address",
+        }
+    }
+}
+
+/// A piece of personal data in a text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Found {
+    /// Start byte.
+    pub start: usize,
+    /// End byte (exclusive).
+    pub end: usize,
+    /// What it is: a detector's name, or a sensitive entity's.
+    pub kind: String,
+    /// What replaces it: `[email]`, `[card ••••4242]`.
+    pub placeholder: String,
+}
+
+fn regex(pattern: &str) -> Regex {
+    Regex::new(pattern).expect("a valid built-in pattern")
+}
+
+static EMAIL: LazyLock<Regex> =
+    LazyLock::new(|| regex(r"(?i)\b[a-z0-9][a-z0-9._%+-]*@[a-z0-9-]+(?:\.[a-z0-9-]+)*\.[a-z]{2,}\b"));
+static DIGITS: LazyLock<Regex> = LazyLock::new(|| regex(r"(?:\+|\b)\d(?:[\d \t().\-]*\d)?\b\)?"));
+static IBAN: LazyLock<Regex> = LazyLock::new(|| regex(r"(?i)\b[a-z]{2}\d{2}(?:[ ]?[a-z0-9]){11,30}\b"));
+static DATE: LazyLock<Regex> =
+    LazyLock::new(|| regex(r"^(?:\d{1,4}[-/.]\d{1,2}[-/.]\d{1,4}|\d{1,2}[-/.]\d{1,2}|\d{4}\s*[-/]\s*\d{2,4})$"));
+static ADDRESS: LazyLock<Regex> = LazyLock::new(|| {
+    regex(
+        r"(?i)\b\d{1,5}[a-z]?,?[ \t]+(?:((?:[a-zà-ÿ'’.-]+[ \t]+){0,3})(?:street|st|road|rd|avenue|ave|lane|ln|boulevard|blvd|drive|dr|court|ct|place|pl|way|terrace|close|crescent|square|sq|parkway|pkwy|highway|hwy)\b\.?|[a-zäöüß-]+(?:strasse|straße|gasse|weg|allee|platz)\b|(?:rue|avenida|calle|via|rua)[ \t]+(?:[a-zà-ÿ'’-]+[ \t]*){1,4})|(?i)\b[a-zäöüß-]+(?:strasse|straße|gasse|weg|allee|platz)[ \t]+\d{1,4}[a-z]?\b",
+    )
+});
+
+/// Words that end a street name ("8 Calle Mayor and …").
+const AFTER_A_STREET: &[&str] =
+    &["and", "or", "y", "et", "und", "but", "also", "please", "pls", "apt", "flat", "unit", "for"];
+
+/// Words that, between a number and a street suffix, show the number is
+/// not a house number ("2 tickets for king street").
+const NOT_A_STREET: &[&str] = &[
+    "ticket", "tickets", "tix", "seat", "seats", "for", "to", "in", "on", "at", "of", "and", "my", "the", "from",
+    "people", "adults", "kids", "children", "minutes", "hours", "days", "weeks", "times", "rows", "row", "is", "are",
+    "was", "near", "by", "off", "with", "per",
+];
+
+/// Every detector's findings in `text`, in `kinds`, possibly overlapping.
+pub(super) fn find(text: &str, kinds: &[Kind]) -> Vec<Found> {
+    let mut out = Vec::new();
+    let has = |k: Kind| kinds.contains(&k);
+    let found =
+        |start, end, kind: Kind, placeholder: String| Found { start, end, kind: kind.name().into(), placeholder };
+    if has(Kind::Email) {
+        out.extend(EMAIL.find_iter(text).map(|m| found(m.start(), m.end(), Kind::Email, "[email]".into())));
+    }
+    if has(Kind::Iban) {
+        for m in IBAN.find_iter(text) {
+            // The pattern may run on into the next word: drop trailing groups until the check holds.
+            let mut candidate = m.as_str();
+            while !iban_valid(candidate) {
+                match candidate.rfind(' ') {
+                    Some(cut) => candidate = &candidate[..cut],
+                    None => break,
+                }
+            }
+            if iban_valid(candidate) {
+                out.push(found(m.start(), m.start() + candidate.len(), Kind::Iban, "[iban]".into()));
+            }
+        }
+    }
+    if has(Kind::Card) || has(Kind::Phone) {
+        for m in DIGITS.find_iter(text) {
+            let (start, s) = trim_digits(text, m.start(), m.as_str());
+            // Digits inside an email or an IBAN already found are theirs.
+            if out.iter().any(|f| start < f.end && f.start < start + s.len()) {
+                continue;
+            }
+            let digits: String = s.chars().filter(char::is_ascii_digit).collect();
+            if has(Kind::Card) && (13..=19).contains(&digits.len()) && luhn(&digits) && !s.starts_with('+') {
+                let last4 = &digits[digits.len() - 4..];
+                out.push(found(start, start + s.len(), Kind::Card, format!("[card ••••{last4}]")));
+            } else if has(Kind::Phone) && phone_like(s, &digits) {
+                out.push(found(start, start + s.len(), Kind::Phone, "[phone]".into()));
+            }
+        }
+    }
+    if has(Kind::Address) {
+        for c in ADDRESS.captures_iter(text) {
+            let words = c.get(1).map(|w| w.as_str().to_lowercase()).unwrap_or_default();
+            if words.split_whitespace().any(|w| NOT_A_STREET.contains(&w)) {
+                continue;
+            }
+            let m = c.get(0).expect("match");
+            let end = street_end(text, m.start(), m.end());
+            out.push(found(m.start(), end, Kind::Address, "[address]".into()));
+        }
+    }
+    out
+}
+
+/// Where a street match really ends: before a word that ends street
+/// names, without a last word cut off mid-token (`ES` of `ES91…`), and
+/// without trailing blanks.
+fn street_end(text: &str, start: usize, end: usize) -> usize {
+    let mut end = end;
+    if text[end..].chars().next().is_some_and(char::is_alphanumeric) {
+        end = start + text[start..end].trim_end().rfind([' ', '\t']).unwrap_or(end - start);
+    }
+    let matched = &text[start..end];
+    let mut offset = 0;
+    for (i, word) in matched.split_whitespace().enumerate() {
+        let at = offset + matched[offset..].find(word).unwrap_or(0);
+        if i >= 2 && AFTER_A_STREET.contains(&word.to_lowercase().as_str()) {
+            end = start + at;
+            break;
+        }
+        offset = at + word.len();
+    }
+    start + text[start..end].trim_end().len()
+}
+
+/// A digit run without the separators at its ends; an opening bracket is
+/// kept when the run closes it.
+fn trim_digits<'t>(text: &'t str, start: usize, s: &'t str) -> (usize, &'t str) {
+    let mut start = start;
+    let mut s = s.trim_end_matches([' ', '\t', '.', '-', '/']);
+    if !s.contains('(') {
+        s = s.trim_end_matches(')');
+    }
+    if s.contains(')') && !s.contains('(') && start > 0 && text.as_bytes()[start - 1] == b'(' {
+        start -= 1;
+        s = &text[start..start + s.len() + 1];
+    }
+    (start, s)
+}
+
+/// Whether a digit run looks like a phone number rather than an amount,
+/// a date, an order or a seat: 7 to 15 digits, and an international
+/// prefix, a trunk `0`, an area code in brackets, or at least 9 digits
+/// in groups; never a date.
+fn phone_like(s: &str, digits: &str) -> bool {
+    let international = s.starts_with('+') || s.starts_with("00");
+    // E.164 allows 15 digits with the country code; national numbers have at most 12.
+    if !(7..=15).contains(&digits.len()) || (!international && digits.len() > 12) || DATE.is_match(s) {
+        return false;
+    }
+    let grouped = s.contains([' ', '-', '.', '(', ')']);
+    // Decimal amounts ("1.234.567,00", "12.50") are no phones.
+    if s.matches('.').count() == 1 && s.rsplit('.').next().is_some_and(|d| d.len() <= 2) {
+        return false;
+    }
+    international
+        || s.starts_with('(')
+        || (s.starts_with('0') && digits.len() >= 9)
+        || (grouped && digits.len() >= 9)
+        || (!grouped && (10..=11).contains(&digits.len()))
+}
+
+/// The Luhn check of a card number.
+pub(super) fn luhn(digits: &str) -> bool {
+    let mut sum = 0;
+    for (i, d) in digits.bytes().rev().map(|b| u32::from(b - b'0')).enumerate() {
+        sum += match i % 2 {
+            1 if d * 2 > 9 => d * 2 - 9,
+            1 => d * 2,
+            _ => d,
+        };
+    }
+    sum % 10 == 0
+}
+
+/// The ISO 13616 check: the country code and check digits moved to the
+/// end, letters as numbers (A = 10), the whole mod 97 is 1.
+pub(super) fn iban_valid(s: &str) -> bool {
+    let compact: String = s.chars().filter(|c| !c.is_whitespace()).collect::<String>().to_uppercase();
+    if !(15..=34).contains(&compact.len()) || !compact[2..4].chars().all(|c| c.is_ascii_digit()) {
+        return false;
+    }
+    let rotated = format!("{}{}", &compact[4..], &compact[..4]);
+    let mut rem: u32 = 0;
+    for c in rotated.chars() {
+        let v = match c {
+            '0'..='9' => c as u32 - '0' as u32,
+            'A'..='Z' => c as u32 - 'A' as u32 + 10,
+            _ => return false,
+        };
+        rem = if v >= 10 { (rem * 100 + v) % 97 } else { (rem * 10 + v) % 97 };
+    }
+    rem == 1
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn kinds(text: &str) -> Vec<(String, String)> {
+        let mut f = find(text, &Kind::ALL);
+        f.sort_by_key(|f| f.start);
+        f.into_iter().map(|f| (f.kind, text[f.start..f.end].to_string())).collect()
+    }
+
+    #[test]
+    fn each_detector_finds_its_kind_in_varied_formats() {
+        assert_eq!(kinds("mail me at <jo.smith+tix@mail.co.uk>"), [("email".into(), "jo.smith+tix@mail.co.uk".into())]);
+        assert_eq!(kinds("card 4242 4242 4242 4242 please"), [("card".into(), "4242 4242 4242 4242".into())]);
+        assert_eq!(kinds("4111-1111-1111-1111"), [("card".into(), "4111-1111-1111-1111".into())]);
+        assert_eq!(kinds("call +44 20 7946 0958"), [("phone".into(), "+44 20 7946 0958".into())]);
+        assert_eq!(kinds("my cell is (212) 555-0147."), [("phone".into(), "(212) 555-0147".into())]);
+        assert_eq!(kinds("ring 07700 900123"), [("phone".into(), "07700 900123".into())]);
+        assert_eq!(kinds("IBAN GB82 WEST 1234 5698 7654 32"), [("iban".into(), "GB82 WEST 1234 5698 7654 32".into())]);
+        assert_eq!(kinds("send it to 221B Baker Street, London"), [("address".into(), "221B Baker Street".into())]);
+        assert_eq!(kinds("I moved to 12 rue de la Paix"), [("address".into(), "12 rue de la Paix".into())]);
+        assert_eq!(kinds("new address: 27 Hauptstrasse"), [("address".into(), "27 Hauptstrasse".into())]);
+        assert_eq!(kinds("Lindenallee 4b, Berlin"), [("address".into(), "Lindenallee 4b".into())]);
+        let both = kinds("it's 8 Calle Mayor and ES91 2100 0418 4502 0005 1332");
+        assert_eq!(both[0], ("address".into(), "8 Calle Mayor".into()));
+        assert_eq!(both[1], ("iban".into(), "ES91 2100 0418 4502 0005 1332".into()));
+        assert_eq!(kinds("details: 020 7946 0958 / 4000 0566 5566 5556").len(), 2);
+    }
+
+    #[test]
+    fn orders_dates_prices_seats_and_bad_checksums_are_left_alone() {
+        for text in [
+            "refund order A12345 please",
+            "the show on 2026-12-03 at 19:30",
+            "tickets were £98.00 each, 2 tickets for king street festival",
+            "row 12 seat 14, 3 seats",
+            "card 4242 4242 4242 4241",
+            "GB82 WEST 1234 5698 7654 33",
+            "booking 12/05/2026",
+            "Blink-182 in 2027",
+        ] {
+            assert_eq!(kinds(text), Vec::<(String, String)>::new(), "{text}");
+        }
+    }
+
+    #[test]
+    fn luhn_and_iban_checks() {
+        assert!(luhn("4242424242424242") && !luhn("4242424242424241"));
+        assert!(iban_valid("DE89 3704 0044 0532 0130 00") && !iban_valid("DE89 3704 0044 0532 0130 01"));
+    }
+}
