@@ -34,6 +34,9 @@ await scenario(async (env) => {
   const conversation = await fan.evaluate(() => localStorage.getItem("usher.conversation"));
   const payloads = ['<img src=x onerror="window.__xss=1">', "<script>window.__xss=2</script>"];
   for (const p of payloads) await chat.say(p);
+  // Personal data typed in the widget reaches the console redacted.
+  const personal = "my email is widget.fan@example.com, card 4242 4242 4242 4242";
+  await chat.say(personal);
 
   // `stale`: the page's live socket is cut off from the server (playwright
   // answers it), so its view lags behind like a slow agent's would.
@@ -64,6 +67,11 @@ await scenario(async (env) => {
   await bob.waitForSelector("#claim:not([hidden])");
   await alice.waitForFunction((p) => [...document.querySelectorAll("#transcript .msg.fan .text")]
     .some((e) => e.textContent === p), payloads[1]);
+  await alice.waitForFunction(() => [...document.querySelectorAll("#transcript .msg.fan .text")]
+    .some((e) => e.textContent.includes("[card ••••4242]")));
+  const fanTexts = (await alice.locator("#transcript .msg.fan .text").allTextContents()).join(" | ");
+  check(fanTexts.includes("my email is [email], card [card ••••4242]") && !fanTexts.includes("widget.fan@example.com")
+    && !fanTexts.includes("4242 4242 4242 4242"), `the console shows the email and card redacted (${fanTexts})`);
   const inert = (page) => page.evaluate(() => window.__xss === undefined && !document.querySelector('img[src="x"]'));
   check(await inert(alice), "fan HTML shows as text in the console and never runs");
   const nlu = await alice.locator("#transcript .msg.fan .nlu").first().textContent();
