@@ -77,10 +77,10 @@ async fn redaction_can_be_turned_off_and_metrics_are_open_without_a_token() {
 }
 
 /// A fan's message and the bot's reply, stored as a finished turn.
-async fn turn(store: &usher::store::SqliteStore, conversation: &str, channel: &str, text: &str, handoff: bool) {
+async fn turn(store: &dyn usher::store::Store, conversation: &str, channel: &str, text: &str, handoff: bool) {
     let id = usher_channel::ConversationId::new(conversation).unwrap();
     let inbound = usher_channel::Inbound::text(id.clone(), channel, text);
-    let appended = usher::store::Store::append_inbound(store, &inbound).await.unwrap();
+    let appended = store.append_inbound(&inbound).await.unwrap();
     let tracker = usher::dialogue::Tracker::default();
     let replies = vec![vec![usher_channel::Part::Text { text: "ok".into() }]];
     let record = usher::store::TurnRecord {
@@ -94,33 +94,45 @@ async fn turn(store: &usher::store::SqliteStore, conversation: &str, channel: &s
         fallback: false,
         handoff: handoff.then(|| usher::handoff::NewTicket::new(usher::dialogue::Reason::Requested, None)),
     };
-    usher::store::Store::complete_turn(store, record).await.unwrap();
+    store.complete_turn(record).await.unwrap();
 }
 
 #[tokio::test]
-async fn retention_deletes_old_conversations_per_channel_as_the_clock_moves() {
-    use usher::store::Store as _;
+async fn retention_deletes_old_conversations_per_channel_as_the_clock_moves_on_sqlite() {
     let dir = tempfile::tempdir().unwrap();
     let store = usher::store::SqliteStore::open(&dir.path().join("usher.db")).await.unwrap();
-    turn(&store, "ret-web", "webchat", "hello", false).await;
-    turn(&store, "ret-tg", "telegram", "hello from telegram", false).await;
-    turn(&store, "ret-waiting", "webchat", "I need a person", true).await;
+    retention_as_the_clock_moves(&store).await;
+}
+
+#[tokio::test]
+async fn retention_deletes_old_conversations_per_channel_as_the_clock_moves_on_postgres() {
+    let db = common::postgres::TestDb::create().await;
+    let store = usher::store::PgStore::connect(&db.url, 4).await.unwrap();
+    retention_as_the_clock_moves(&store).await;
+}
+
+async fn retention_as_the_clock_moves(store: &dyn usher::store::Store) {
+    turn(store, "ret-web", "webchat", "hello, I'm ret@example.com", false).await;
+    turn(store, "ret-tg", "telegram", "hello from telegram", false).await;
+    turn(store, "ret-waiting", "webchat", "I need a person", true).await;
     let config: usher::privacy::PrivacyConfig =
         serde_yaml::from_str("retention_days: 30\nretention_by_channel: { telegram: 400 }\nsweep_batch: 1\n").unwrap();
-    let exists = |id: &'static str| {
-        let store = &store;
-        async move { store.transcript(&usher_channel::ConversationId::new(id).unwrap()).await.unwrap().is_some() }
+    let exists = |id: &'static str| async move {
+        store.transcript(&usher_channel::ConversationId::new(id).unwrap()).await.unwrap().is_some()
     };
+    let key = usher::privacy::fan_key("ret@example.com");
+    assert_eq!(store.conversations_for_key(&key).await.unwrap().len(), 1);
     let now = usher::util::now_ms();
     let day = 24 * 3600 * 1000;
     // 29 days on: nothing is old enough.
-    assert_eq!(usher::privacy::retention::sweep(&store, &config, now + 29 * day).await.unwrap(), 0);
-    // 31 days on: the web chat conversation goes (in batches of one), telegram's
-    // 400 days keep it, an open ticket keeps its conversation.
-    assert_eq!(usher::privacy::retention::sweep(&store, &config, now + 31 * day).await.unwrap(), 1);
+    assert_eq!(usher::privacy::retention::sweep(store, &config, now + 29 * day).await.unwrap(), 0);
+    // 31 days on: the web chat conversation goes (in batches of one), with its
+    // fan key; telegram's 400 days keep it, an open ticket keeps its conversation.
+    assert_eq!(usher::privacy::retention::sweep(store, &config, now + 31 * day).await.unwrap(), 1);
     assert!(!exists("ret-web").await && exists("ret-tg").await && exists("ret-waiting").await);
+    assert!(store.conversations_for_key(&key).await.unwrap().is_empty());
     // 401 days on: telegram's goes too.
-    assert_eq!(usher::privacy::retention::sweep(&store, &config, now + 401 * day).await.unwrap(), 1);
+    assert_eq!(usher::privacy::retention::sweep(store, &config, now + 401 * day).await.unwrap(), 1);
     assert!(!exists("ret-tg").await && exists("ret-waiting").await);
 }
 
