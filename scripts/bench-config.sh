@@ -4,6 +4,7 @@
 # PORT + 1), limits opened up (every benchmark fan comes from 127.0.0.1).
 #   scripts/bench-config.sh PORT DATA_DIR [STORE_YAML]
 # PRECISION: nlu.cpu_precision (default int8-compute, as in config.yaml).
+# PRIVACY: the privacy section as YAML (`{redact: false}`; default: the defaults).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 port="$1"; data="$2"; store="${3:-store: {kind: sqlite\}}"
@@ -15,4 +16,5 @@ nlu: {encoder: $PWD/models/all-MiniLM-L6-v2, sentiment: $PWD/models/sentiment, c
 knowledge: {dir: $PWD/knowledge}
 actions: {endpoints: {encore: {url: "http://127.0.0.1:$((port + 1))"}}, demo_backend: {listen: "127.0.0.1:$((port + 1))"}}
 $store
+privacy: ${PRIVACY:-{\}}
 YAML
