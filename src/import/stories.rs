@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 use serde_yaml::Value;
 
-use super::convert::{plain, steps, usher_name, Converted, Step};
+use super::convert::{plain, slot_values, steps, usher_name, Converted, Step};
 use super::project::{key, scalar, Project};
 use super::Notes;
 use crate::intents::Seg;
@@ -143,11 +143,7 @@ impl<'a> Story<'a> {
             } else if let Some(text) = item.get("bot").map(scalar) {
                 self.turn().map(|t| t.says.push(text)).is_some()
             } else if let Some(slots) = item.get("slot_was_set") {
-                let slots: Vec<(String, Option<String>)> = match slots {
-                    Value::Mapping(m) => m.iter().map(|(k, v)| (scalar(k), Some(scalar(v)))).collect(),
-                    other => other.as_sequence().into_iter().flatten().map(|s| (scalar(s), None)).collect(),
-                };
-                self.slots(&slots, notes)
+                self.slots(&slot_values(slots), notes)
             } else {
                 let k = item.as_mapping().and_then(|m| m.keys().next()).map(scalar).unwrap_or_default();
                 self.stop(notes, format!("a `{k}` step"));
