@@ -124,11 +124,46 @@ pub async fn engine(
     engine.set_tools(Arc::new(tools));
     engine.set_actions(Arc::new(crate::actions::Actions::new(&config.actions)?));
     engine.set_privacy(&config.privacy);
+    recommender(config, &engine).await?;
     let recovered = engine.recover().await?;
     if recovered > 0 {
         tracing::info!(recovered, "answering messages left unanswered by the last run");
     }
     Ok((engine, provenance))
+}
+
+/// Loads the configured catalogue into a recommender (its items embedded
+/// with the engine's sentence encoder, cached) and attaches it to the
+/// engine for `tool.recommend`. Nothing when no catalogue is configured;
+/// without an encoder items are compared by hashed words; a bad catalogue
+/// file is an error naming its file and line.
+pub async fn recommender(config: &Config, engine: &Engine) -> Result<(), Error> {
+    let (cfg, features) = (config.clone(), engine.brain().nlu.features().clone());
+    let rec = tokio::task::spawn_blocking(move || recommender_with(&cfg, features))
+        .await
+        .map_err(|e| Error::Model(format!("loading the catalogue failed: {e}")))??;
+    if let Some(rec) = rec {
+        tracing::info!(items = rec.catalogue().entries.len(), "recommendation catalogue loaded");
+        engine.set_recommender(Arc::new(rec));
+    }
+    Ok(())
+}
+
+/// The configured recommender with `features`' encoder (hashed words
+/// without one), or `None` when no catalogue is configured. CPU work.
+pub fn recommender_with(config: &Config, features: Features) -> Result<Option<crate::recs::Recommender>, Error> {
+    let Some(path) = config.recommendations.catalogue.clone() else { return Ok(None) };
+    let rules = &config.recommendations;
+    let rec = match features {
+        Features::EncoderAndNgrams { encoder, cache } => {
+            crate::recs::service::load(rules, &path, |texts| cache.embed(&encoder, texts))
+        }
+        Features::Ngrams => {
+            tracing::info!("no sentence encoder: recommendations compare items by hashed words");
+            crate::recs::service::load(rules, &path, |texts| Ok(crate::recs::service::hashed_content(texts)))
+        }
+    };
+    rec.map(Some)
 }
 
 /// Opens the configured knowledge base with the engine's sentence encoder,

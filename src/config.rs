@@ -64,6 +64,9 @@ pub struct Config {
     /// Redaction of fans' personal data in what is stored.
     #[serde(default)]
     pub privacy: crate::privacy::PrivacyConfig,
+    /// Recommendations: the catalogue and staff's pins, boosts and exclusions.
+    #[serde(default)]
+    pub recommendations: crate::recs::RecsConfig,
 }
 
 /// Channel adapters; each adapter's config type lives in its crate.

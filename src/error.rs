@@ -42,6 +42,16 @@ pub enum Error {
         /// What is wrong and what to do.
         message: String,
     },
+    /// A data file (a benchmark split, a catalogue) has a bad row.
+    #[error("{}{}: {message}", file.display(), if *line > 0 { format!(" line {line}") } else { String::new() })]
+    Data {
+        /// The file.
+        file: PathBuf,
+        /// The 1-based line (0 when the problem is the whole file).
+        line: usize,
+        /// What is wrong.
+        message: String,
+    },
     /// A file could not be read or written.
     #[error("{path}: {source}")]
     Io {

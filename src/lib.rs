@@ -70,6 +70,8 @@
 //! - [`privacy`]: fans' personal data (emails, phones, cards, IBANs,
 //!   addresses, sensitive entities) replaced by placeholders before a turn
 //!   is stored.
+//! - [`recs`]: recommendations: a SASRec recommender in candle over
+//!   item ids and content embeddings, its benchmark and peers.
 //! - [`import`]: `usher import rasa`: a Rasa 3.x project as intent files
 //!   and conversation tests, with everything that did not map listed.
 //! - [`console`]: the agent console (`/console`), its API and `/metrics`.
@@ -104,6 +106,7 @@ pub mod limit;
 pub mod metrics;
 pub mod nlu;
 pub mod privacy;
+pub mod recs;
 pub mod reload;
 pub mod store;
 pub mod util;

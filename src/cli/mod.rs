@@ -11,6 +11,7 @@ mod kb;
 mod load;
 mod models;
 mod progress;
+mod recs;
 mod serve;
 mod test_nlu;
 mod train;
@@ -142,6 +143,8 @@ enum Command {
         #[command(subcommand)]
         command: agents::Command,
     },
+    /// What the bot would suggest a fan watch or see next (the configured catalogue and rules).
+    Recommend(recs::AskArgs),
     /// Creative output: poems and melodies.
     Create {
         #[command(subcommand)]
@@ -223,6 +226,9 @@ enum TestCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Recommendations: HR@10 and NDCG@10 on MovieLens against most
+    /// popular, item-kNN and the peers of `bench/recs_peer.py`, plus cold start.
+    Recs(recs::Args),
     /// Redaction of personal data: recall and precision per kind on a
     /// labelled set, with the config's detectors.
     Redaction {
@@ -288,6 +294,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
             encore_backend::run(&listen, &data, secret).await?;
             Ok(ExitCode::SUCCESS)
         }
+        Command::Recommend(a) => recs::ask(&load_config(&args.config)?, &a),
         Command::Agents { command } => agents::run(&load_config(&args.config)?, command).await,
         Command::Create { command } => create::run(&load_config(&args.config)?, command),
         Command::Train { target: target @ train::Target::Emotions, data, .. } => {
@@ -312,6 +319,10 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         }
         Command::Test { command: TestCommand::Entities { data, seed } } => {
             test_nlu::entities(&load_config(&args.config)?, &data, seed)
+        }
+        Command::Test { command: TestCommand::Recs(a) } => {
+            let config = load_config(&args.config)?;
+            tokio::task::spawn_blocking(move || recs::run(&config, &a)).await?
         }
         Command::Test { command: TestCommand::Nlu(a) } => test_nlu::run(&load_config(&args.config)?, &a),
         Command::Test { command: TestCommand::Conversations { path, junit, sentiment } } => {

@@ -20,12 +20,16 @@ pub enum Need {
         /// The question, as the fan wrote it.
         query: String,
     },
-    /// A creative tool's output for `text`.
+    /// A tool's output for `text` (a creative tool, the recommender).
     Tool {
-        /// The tool (`write_poem`).
+        /// The tool (`write_poem`, `recommend`).
         tool: String,
         /// The fan's message.
         text: String,
+        /// The pressed button's payload, if one was pressed.
+        payload: Option<String>,
+        /// The slots, then this message's entities by entity name.
+        values: BTreeMap<String, String>,
     },
     /// A backend action's outcome.
     Action {
@@ -90,6 +94,13 @@ pub struct Produced {
     /// Files to send with it.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub attachments: Vec<Attachment>,
+    /// Buttons under the text.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub buttons: Vec<Button>,
+    /// Slots the tool sets (an empty value clears): what it remembers for
+    /// the next turn, kept with the tracker.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub slots: BTreeMap<String, String>,
 }
 
 /// What a backend action call came to.

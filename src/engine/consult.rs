@@ -90,14 +90,91 @@ impl Source for Tools {
     }
 
     async fn consult(&self, need: &Need, asker: Asker<'_>) -> Result<Found, Error> {
-        let Need::Tool { tool, text } = need else { return Err(mismatch(need, "tool")) };
+        let Need::Tool { tool, text, .. } = need else { return Err(mismatch(need, "tool")) };
         let (tools, tool, text, conversation) =
             (Arc::clone(&self.0), tool.clone(), text.clone(), asker.conversation.to_string());
         let output = tokio::task::spawn_blocking(move || tools.run(&tool, &text, &conversation))
             .await
             .map_err(|e| Error::Model(format!("tool task failed: {e}")))?;
-        Ok(Found::Produced(output.map(|o| Produced { tool: o.tool, text: o.text, attachments: o.attachments })))
+        Ok(Found::Produced(output.map(|o| Produced {
+            tool: o.tool,
+            text: o.text,
+            attachments: o.attachments,
+            buttons: Vec::new(),
+            slots: BTreeMap::new(),
+        })))
     }
+}
+
+/// The recommender (`tool.recommend`), with the backend action that
+/// fetches a fan's history (`fan_history`, when the intent files declare it
+/// and the values fill its path).
+struct Recommend {
+    rec: Arc<crate::recs::Recommender>,
+    history: Option<(Arc<Actions>, ActionSpec)>,
+}
+
+/// The action whose saved `history` (comma-separated catalogue ids) is the fan's history.
+pub const HISTORY_ACTION: &str = "fan_history";
+
+#[async_trait]
+impl Source for Recommend {
+    fn timeout(&self) -> Duration {
+        let call = self.history.as_ref().map(|(a, s)| a.budget(&s.endpoint)).unwrap_or_default();
+        call + Duration::from_secs(2)
+    }
+
+    fn cpu_bound(&self) -> bool {
+        false // the backend call is I/O; the ranking goes to the blocking pool below
+    }
+
+    async fn consult(&self, need: &Need, asker: Asker<'_>) -> Result<Found, Error> {
+        let Need::Tool { text, payload, values, .. } = need else { return Err(mismatch(need, "tool")) };
+        // What an earlier turn fetched, unless the backend answers now.
+        let mut history: Vec<String> = values
+            .get("history")
+            .map(|h| h.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_string).collect())
+            .unwrap_or_default();
+        if let Some((actions, spec)) = &self.history {
+            let placeholders = regex_lite_placeholders(&spec.path);
+            if placeholders.iter().all(|p| values.contains_key(p)) {
+                let conversation = asker.conversation.as_str();
+                let v = Values {
+                    slots: values,
+                    conversation,
+                    channel: asker.channel,
+                    message_id: asker.inbound_id,
+                    key: idempotency_key(conversation, asker.inbound_id, &spec.name),
+                    request_id: asker.request_id,
+                };
+                let called = actions.call(spec, &v).await;
+                match called.saved.get("history") {
+                    Some(h) if called.outcome == "ok" => {
+                        history = h.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_string).collect()
+                    }
+                    _ => tracing::info!(outcome = %called.outcome, "no history for the fan; suggesting popular items"),
+                }
+            }
+        }
+        let (rec, text, payload, values) = (Arc::clone(&self.rec), text.clone(), payload.clone(), values.clone());
+        let reply = tokio::task::spawn_blocking(move || {
+            crate::recs::chat::reply(&rec, &text, payload.as_deref(), &values, &history)
+        })
+        .await
+        .map_err(|e| Error::Model(format!("recommendation task failed: {e}")))??;
+        Ok(Found::Produced(Some(Produced {
+            tool: "recommend".into(),
+            text: reply.text,
+            attachments: Vec::new(),
+            buttons: reply.buttons,
+            slots: reply.slots,
+        })))
+    }
+}
+
+/// The `{name}` placeholders of a path.
+fn regex_lite_placeholders(path: &str) -> Vec<String> {
+    path.split('{').skip(1).filter_map(|p| p.split_once('}').map(|(name, _)| name.to_string())).collect()
 }
 
 /// One backend action, with its spec from the turn's domain.
@@ -210,6 +287,12 @@ impl Inner {
             Need::Knowledge { .. } => {
                 let kb = self.knowledge.read().unwrap_or_else(|p| p.into_inner()).clone();
                 kb.map(|kb| kb as Arc<dyn Source>)
+            }
+            Need::Tool { tool, .. } if tool == "recommend" => {
+                let rec = self.recommender.read().unwrap_or_else(|p| p.into_inner()).clone()?;
+                let actions = self.actions.read().unwrap_or_else(|p| p.into_inner()).clone();
+                let spec = asker.domain.actions.get(HISTORY_ACTION).cloned();
+                Some(Arc::new(Recommend { rec, history: actions.zip(spec) }))
             }
             Need::Tool { .. } => {
                 let tools = self.tools.read().unwrap_or_else(|p| p.into_inner()).clone();

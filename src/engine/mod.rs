@@ -105,6 +105,8 @@ pub(crate) struct Inner {
     knowledge: RwLock<Option<Arc<KnowledgeBase>>>,
     /// The creative tools, once loaded.
     tools: RwLock<Option<Arc<crate::creative::tools::Toolset>>>,
+    /// The recommender (`tool.recommend`), once loaded.
+    recommender: RwLock<Option<Arc<crate::recs::Recommender>>>,
     /// The backends actions call, once configured.
     actions: RwLock<Option<Arc<crate::actions::Actions>>>,
     /// Canned answers that stand in for every backend call (conversation tests).
@@ -220,6 +222,7 @@ impl Engine {
                 inference: Semaphore::new(cores),
                 knowledge: RwLock::new(None),
                 tools: RwLock::new(None),
+                recommender: RwLock::new(None),
                 actions: RwLock::new(None),
                 stubs: RwLock::new(None),
                 events: broadcast::channel(1024).0,
@@ -308,6 +311,11 @@ impl Engine {
     /// and out-of-scope messages).
     pub fn set_knowledge(&self, kb: Arc<KnowledgeBase>) {
         *self.inner.knowledge.write().unwrap_or_else(|p| p.into_inner()) = Some(kb);
+    }
+
+    /// Lets `tool.recommend` suggest from the catalogue.
+    pub fn set_recommender(&self, recommender: Arc<crate::recs::Recommender>) {
+        *self.inner.recommender.write().unwrap_or_else(|p| p.into_inner()) = Some(recommender);
     }
 
     /// Lets `tool.*` actions run the creative tools.

@@ -121,9 +121,10 @@ export function widget(page) {
  * Runs a test body with a fresh config; the body pushes the servers it
  * starts onto `env.servers` and sets `env.browser`. Prints BROWSER OK on
  * success; always kills the servers, closes the browser and cleans up.
+ * `extra` is appended to the config.
  */
-export async function scenario(body) {
-  const env = { servers: [], browser: null, ...makeConfig() };
+export async function scenario(body, extra = "") {
+  const env = { servers: [], browser: null, ...makeConfig(extra) };
   try {
     env.backend = await startBackend(env.dir);
     env.servers.push(env.backend);

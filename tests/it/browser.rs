@@ -1,7 +1,8 @@
 //! The web pages we ship in real headless Chromium: Debian's `chromium`
 //! driven by `playwright-core`: the web chat widget (tests/browser/widget.mjs)
 //! and the agent console with a widget fan (tests/browser/console.mjs), and
-//! the demo's backend actions (tests/browser/actions.mjs), and a trainer
+//! the demo's backend actions (tests/browser/actions.mjs), recommendations
+//! with "Not for me" (tests/browser/recommend.mjs), and a trainer
 //! teaching the bot from the console (tests/browser/train.mjs). Needs
 //! `npm ci --prefix tests/browser` and the chromium package, which
 //! `scripts/test` and `.ci/run` install.
@@ -55,4 +56,9 @@ fn an_agent_takes_over_a_widget_fan_in_the_console_in_chromium() {
 #[test]
 fn a_trainer_teaches_the_bot_a_misread_message_in_chromium() {
     run_script("train.mjs");
+}
+
+#[test]
+fn a_widget_fan_gets_recommendations_and_not_for_me_changes_them_in_chromium() {
+    run_script("recommend.mjs");
 }

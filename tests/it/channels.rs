@@ -408,3 +408,47 @@ async fn a_telegram_fan_gets_a_melody_as_audio_midi_and_a_piano_roll() {
     let (png, png_bytes) = file("sendphoto");
     assert!(png.ends_with(".png") && png_bytes > 1_000, "{png}: {png_bytes} bytes");
 }
+
+/// A Telegram fan with history (the demo backend's `fan_history`) asks
+/// what to watch: suggestions come as inline-keyboard buttons with a reason
+/// each; "Not for me" brings a different set.
+#[tokio::test]
+async fn a_telegram_fan_gets_recommendations_as_buttons_and_not_for_me_changes_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = common::engine(dir.path()).await;
+    let rules = usher::recs::RecsConfig::default();
+    let catalogue = common::repo().join("catalogue/encore.yaml");
+    let rec = usher::recs::service::load(&rules, &catalogue, |t| Ok(usher::recs::service::hashed_content(t))).unwrap();
+    engine.set_recommender(std::sync::Arc::new(rec));
+    let (_trigger, shutdown) = Shutdown::new();
+    let api = FakeBotApi::start().await.unwrap();
+    let telegram = usher_telegram::Config { enabled: true, api_url: Some(api.url().into()), ..Default::default() };
+    let (adapter, _) = Telegram::new(telegram, "1:T", None).unwrap();
+    engine.start_adapter(Box::new(adapter), shutdown);
+    let conversation = format!("telegram:{TG_CHAT}");
+
+    api.fan_says(TG_CHAT, "I'm fan@example.com, what should I watch next?");
+    settled(&engine, &conversation, 1).await;
+    let first = api.sent_to(TG_CHAT);
+    let text = first.iter().find_map(|c| c.text()).unwrap().to_string();
+    assert!(text.starts_with("You might like these:"), "{text}");
+    assert!(text.contains("because you watched"), "{text}");
+    let titles = |calls: &[_]| -> Vec<String> {
+        calls.iter().flat_map(|c: &usher_telegram::fake::Call| c.buttons()).map(|(t, _)| t).collect()
+    };
+    let shown = titles(&first);
+    assert_eq!(shown.last().map(String::as_str), Some("Not for me"), "{shown:?}");
+    assert!((4..=6).contains(&shown.len()), "3-5 suggestions and Not for me: {shown:?}");
+    for watched in ["Signal from Vega", "The Long Orbit", "Quiet Planet"] {
+        assert!(!shown.iter().any(|t| t == watched), "{watched} was already watched: {shown:?}");
+    }
+
+    api.fan_presses(TG_CHAT, usher::recs::chat::NOT_FOR_ME);
+    settled(&engine, &conversation, 2).await;
+    let second = api.sent_to(TG_CHAT)[first.len()..].to_vec();
+    let again = titles(&second);
+    assert!(second.iter().find_map(|c| c.text()).unwrap().starts_with("Fair enough"));
+    let first_set: Vec<&String> = shown.iter().filter(|t| *t != "Not for me").collect();
+    assert!(again.iter().filter(|t| *t != "Not for me").all(|t| !first_set.contains(&t)), "{shown:?} then {again:?}");
+    assert!(again.len() >= 2, "{again:?}");
+}

@@ -41,7 +41,9 @@ pub use adapter::{
 pub use decode::MessageBody;
 pub use delivery::{DeliveryQueue, Limits, SendError, Transport};
 pub use error::{retry_after_secs, Error};
-pub use message::{Attachment, AttachmentKind, Button, ConversationId, Inbound, Outbound, Part, MAX_TEXT_BYTES};
+pub use message::{
+    is_intent_payload, Attachment, AttachmentKind, Button, ConversationId, Inbound, Outbound, Part, MAX_TEXT_BYTES,
+};
 pub use render::{pieces, render_plain, Piece};
 pub use secret::constant_time_eq;
 pub use split::split_text;

@@ -146,6 +146,26 @@ pub enum Part {
     },
 }
 
+/// Whether `data` is a button payload the engine understands and a
+/// platform may carry as a button's id: `/` and an intent name, maybe with
+/// its entities as a JSON object (`/more_like{"item": "dune"}`), within
+/// `max_bytes` (Telegram's callback data: 64; Discord's custom id: 100).
+pub fn is_intent_payload(data: &str, max_bytes: usize) -> bool {
+    let Some(rest) = data.strip_prefix('/') else {
+        return false;
+    };
+    let (name, entities) = match rest.split_once('{') {
+        Some((name, json)) => (name, Some(format!("{{{json}"))),
+        None => (rest, None),
+    };
+    let entities_ok =
+        entities.is_none_or(|j| serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(&j).is_ok());
+    !name.is_empty()
+        && data.len() <= max_bytes
+        && entities_ok
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
 /// A quick-reply button: pressing it sends `payload` back as an [`Inbound`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Button {

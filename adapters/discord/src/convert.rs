@@ -162,11 +162,7 @@ fn component(c: &ComponentInteraction) -> Event {
     }
 }
 
-/// Our custom ids are button payloads: `/` and an intent name, within
-/// Discord's 100-character limit.
+/// Our custom ids are button payloads, within Discord's 100-character limit.
 pub fn is_our_payload(data: &str) -> bool {
-    let Some(name) = data.strip_prefix('/') else {
-        return false;
-    };
-    !name.is_empty() && name.len() < 100 && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+    usher_channel::is_intent_payload(data, 100)
 }

@@ -121,19 +121,25 @@ fn from_callback(query: &CallbackQuery) -> Event {
     Event::Message { chat, inbound, callback: Some(callback) }
 }
 
-/// Our callback data is a button payload: `/` and an intent name (the
-/// render side never sends anything else).
+/// Our callback data is a button payload (the render side never sends
+/// anything else), within callback data's 64 bytes.
 pub fn is_our_payload(data: &str) -> bool {
-    let Some(name) = data.strip_prefix('/') else {
-        return false;
-    };
-    !name.is_empty() && name.len() < 64 && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+    usher_channel::is_intent_payload(data, 64)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn payloads_with_entities_fit_callback_data() {
+        assert!(is_our_payload("/refund_request"));
+        assert!(is_our_payload(r#"/more_like{"item": "signal-from-vega"}"#));
+        assert!(!is_our_payload(r#"/more_like{"item": "#));
+        assert!(!is_our_payload("/has space"));
+        assert!(!is_our_payload(&format!("/x{{\"a\": \"{}\"}}", "y".repeat(60))));
+    }
 
     fn update(value: serde_json::Value) -> Update {
         serde_json::from_str(&value.to_string()).expect("a valid update")

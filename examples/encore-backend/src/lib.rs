@@ -70,6 +70,12 @@ pub async fn open(data: &Path) -> Result<SqlitePool, Error> {
         sqlx::query(statement).execute(&db).await?;
     }
     let seeded: i64 = sqlx::query("SELECT COUNT(*) FROM events").fetch_one(&db).await?.get(0);
+    let watched: i64 = sqlx::query("SELECT COUNT(*) FROM watches").fetch_one(&db).await?.get(0);
+    if watched == 0 {
+        for statement in WATCHES.split(';').map(str::trim).filter(|s| !s.is_empty()) {
+            sqlx::query(statement).execute(&db).await?;
+        }
+    }
     if seeded == 0 {
         for statement in SEED.split(';').map(str::trim).filter(|s| !s.is_empty()) {
             sqlx::query(statement).execute(&db).await?;
@@ -86,6 +92,7 @@ pub fn router(db: SqlitePool, secret: Option<Vec<u8>>) -> Router {
         .route("/orders/{id}/refund", post(refund))
         .route("/orders/{id}/transfer", post(transfer))
         .route("/subscriptions/{email}/pause", post(pause))
+        .route("/fans/{email}/history", get(history))
         .route("/_calls/{key}", get(calls))
         .with_state(app)
 }
@@ -111,7 +118,8 @@ CREATE TABLE IF NOT EXISTS refunds (id INTEGER PRIMARY KEY, order_id TEXT NOT NU
 CREATE TABLE IF NOT EXISTS transfers (id INTEGER PRIMARY KEY, order_id TEXT NOT NULL, recipient TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS subscriptions (email TEXT PRIMARY KEY, plan TEXT NOT NULL, paused_until TEXT);
 CREATE TABLE IF NOT EXISTS idempotency (key TEXT PRIMARY KEY, status INTEGER NOT NULL, body TEXT NOT NULL,
-  seen INTEGER NOT NULL DEFAULT 1, effects INTEGER NOT NULL DEFAULT 0)";
+  seen INTEGER NOT NULL DEFAULT 1, effects INTEGER NOT NULL DEFAULT 0);
+CREATE TABLE IF NOT EXISTS watches (email TEXT NOT NULL, item_id TEXT NOT NULL, watched_at TEXT NOT NULL)";
 
 const SEED: &str = "
 INSERT INTO events VALUES ('ev-lumineers', 'The Lumineers', 'Encore Arena', 'cancelled', '2026-12-12T20:00', '2026-12-12T18:30');
@@ -124,6 +132,15 @@ INSERT INTO orders VALUES ('C34567', 'sam@example.com', 'ev-hamlet', 'Stalls, ro
 INSERT INTO orders VALUES ('D45678', 'sam@example.com', 'ev-nutcracker', 'Circle, row B, seats 1-4', 12800, 'paid');
 INSERT INTO subscriptions VALUES ('fan@example.com', 'premium', NULL);
 INSERT INTO subscriptions VALUES ('sam@example.com', 'basic', NULL)";
+
+/// What the demo's fans watched on Encore+ (catalogue ids of
+/// `catalogue/encore.yaml`); their orders' events count as history too.
+const WATCHES: &str = "
+INSERT INTO watches VALUES ('fan@example.com', 'signal-from-vega', '2026-10-02T21:00');
+INSERT INTO watches VALUES ('fan@example.com', 'the-long-orbit', '2026-10-09T20:30');
+INSERT INTO watches VALUES ('fan@example.com', 'quiet-planet', '2026-11-14T22:10');
+INSERT INTO watches VALUES ('sam@example.com', 'paper-hearts', '2026-09-20T19:00');
+INSERT INTO watches VALUES ('sam@example.com', 'summer-in-lisbon', '2026-10-30T20:00')";
 
 fn reply(status: StatusCode, body: Value) -> Response {
     (status, Json(body)).into_response()
@@ -263,6 +280,30 @@ async fn order(
         }
         Ok(Some(order)) => reply(StatusCode::OK, order),
         Ok(None) => refuse(StatusCode::NOT_FOUND, "no such order"),
+        Err(e) => refuse(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
+    }
+}
+
+/// A fan's history for recommendations: the catalogue ids of what they
+/// watched and the events they ordered, oldest first, comma-separated
+/// (`{"history": "a,b"}`); an unknown fan has an empty history.
+async fn history(State(app): State<App>, UrlPath(email): UrlPath<String>, headers: HeaderMap) -> Response {
+    if let Err(refused) = app.verified(&headers, &Bytes::new()) {
+        return refused.into_response();
+    }
+    let rows = sqlx::query(
+        "SELECT item_id FROM (SELECT item_id, watched_at AS at FROM watches WHERE lower(email) = lower(?1)
+           UNION ALL SELECT o.event_id, e.starts_at FROM orders o JOIN events e ON e.id = o.event_id
+           WHERE lower(o.email) = lower(?1)) ORDER BY at",
+    )
+    .bind(&email)
+    .fetch_all(&app.db)
+    .await;
+    match rows {
+        Ok(rows) => {
+            let ids: Vec<String> = rows.iter().map(|r| r.get::<String, _>(0)).collect();
+            reply(StatusCode::OK, serde_json::json!({ "email": email, "history": ids.join(",") }))
+        }
         Err(e) => refuse(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
     }
 }

@@ -237,7 +237,12 @@ impl<'a> Turn<'a> {
 
     /// `tool`'s output for the message.
     fn produced(&mut self, tool: &str) -> Lookup<'a, Produced> {
-        let need = Need::Tool { tool: tool.to_string(), text: self.msg.text.to_string() };
+        let mut values = self.tracker.slots.clone();
+        for m in &self.parse.entities {
+            values.entry(m.entity.clone()).or_insert_with(|| m.value.clone());
+        }
+        let payload = self.msg.payload.map(str::to_string);
+        let need = Need::Tool { tool: tool.to_string(), text: self.msg.text.to_string(), payload, values };
         self.consult(need, |e| e.tool.as_ref().filter(|o| o.tool == tool))
     }
 
@@ -383,9 +388,15 @@ impl<'a> Turn<'a> {
             Action::Tool(tool) => match self.produced(&tool) {
                 Lookup::Pending => {}
                 Lookup::Got(Some(output)) => {
-                    self.say(output.text.clone(), Vec::new());
+                    self.say(output.text.clone(), output.buttons.clone());
                     if let Some(reply) = self.replies.last_mut() {
                         reply.extend(output.attachments.iter().cloned().map(Part::Attachment));
+                    }
+                    for (slot, value) in &output.slots {
+                        match value.is_empty() {
+                            true => self.tracker.slots.remove(slot),
+                            false => self.tracker.slots.insert(slot.clone(), value.clone()),
+                        };
                     }
                 }
                 Lookup::Got(None) => self.not_available(&format!("the {} tool", tool.replace('_', " "))),
