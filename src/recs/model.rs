@@ -71,6 +71,9 @@ impl Default for Settings {
     }
 }
 
+/// A score of a model on held-out data, higher better (early stopping).
+pub type Validate<'a> = dyn Fn(&SasRec) -> Result<f64, Error> + 'a;
+
 struct Norm {
     w: Tensor,
     b: Tensor,
@@ -267,7 +270,7 @@ impl SasRec {
         content: Tensor,
         settings: Settings,
         mut progress: impl FnMut(usize, f32),
-        validate: Option<&dyn Fn(&SasRec) -> Result<f64, Error>>,
+        validate: Option<&Validate<'_>>,
     ) -> Result<Self, Error> {
         let rows = content.dim(0)?;
         let mut warm = vec![0f32; rows];
