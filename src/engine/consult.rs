@@ -39,6 +39,23 @@ pub struct Asker<'a> {
     pub embedded: Option<(&'a str, &'a Embedding)>,
 }
 
+impl<'a> Asker<'a> {
+    /// What a backend call of `action` for this turn fills its placeholders
+    /// with: `slots`, the conversation, the channel, the message and its
+    /// idempotency key.
+    fn values(&self, slots: &'a BTreeMap<String, String>, action: &str) -> Values<'a> {
+        let conversation = self.conversation.as_str();
+        Values {
+            slots,
+            conversation,
+            channel: self.channel,
+            message_id: self.inbound_id,
+            key: idempotency_key(conversation, self.inbound_id, action),
+            request_id: self.request_id,
+        }
+    }
+}
+
 /// Something the engine can consult for the policy.
 #[async_trait]
 pub trait Source: Send + Sync {
@@ -136,18 +153,9 @@ impl Source for Recommend {
             .map(|h| h.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_string).collect())
             .unwrap_or_default();
         if let Some((actions, spec)) = &self.history {
-            let placeholders = regex_lite_placeholders(&spec.path);
+            let placeholders = path_placeholders(&spec.path);
             if placeholders.iter().all(|p| values.contains_key(p)) {
-                let conversation = asker.conversation.as_str();
-                let v = Values {
-                    slots: values,
-                    conversation,
-                    channel: asker.channel,
-                    message_id: asker.inbound_id,
-                    key: idempotency_key(conversation, asker.inbound_id, &spec.name),
-                    request_id: asker.request_id,
-                };
-                let called = actions.call(spec, &v).await;
+                let called = actions.call(spec, &asker.values(values, &spec.name)).await;
                 match called.saved.get("history") {
                     Some(h) if called.outcome == "ok" => {
                         history = h.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_string).collect()
@@ -173,7 +181,7 @@ impl Source for Recommend {
 }
 
 /// The `{name}` placeholders of a path.
-fn regex_lite_placeholders(path: &str) -> Vec<String> {
+fn path_placeholders(path: &str) -> Vec<String> {
     path.split('{').skip(1).filter_map(|p| p.split_once('}').map(|(name, _)| name.to_string())).collect()
 }
 
@@ -196,16 +204,7 @@ impl Source for Backend {
 
     async fn consult(&self, need: &Need, asker: Asker<'_>) -> Result<Found, Error> {
         let Need::Action { values, .. } = need else { return Err(mismatch(need, "action")) };
-        let conversation = asker.conversation.as_str();
-        let values = Values {
-            slots: values,
-            conversation,
-            channel: asker.channel,
-            message_id: asker.inbound_id,
-            key: idempotency_key(conversation, asker.inbound_id, &self.spec.name),
-            request_id: asker.request_id,
-        };
-        Ok(Found::Called(self.actions.call(&self.spec, &values).await))
+        Ok(Found::Called(self.actions.call(&self.spec, &asker.values(values, &self.spec.name)).await))
     }
 }
 

@@ -13,7 +13,7 @@ fn validate_accepts_the_shipped_intents() {
     let out = usher().args(["validate", "intents"]).current_dir(common::repo()).output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(stdout.starts_with("ok: 34 intents"), "{stdout}");
+    assert!(stdout.starts_with("ok: 37 intents"), "{stdout}");
 }
 
 #[test]
@@ -115,7 +115,7 @@ fn test_nlu_reports_metrics_a_confusion_matrix_and_json() {
     let png = std::fs::read(report.join("confusion.png")).unwrap();
     assert_eq!(&png[1..4], b"PNG");
     let json: serde_json::Value = serde_json::from_slice(&std::fs::read(report.join("report.json")).unwrap()).unwrap();
-    assert_eq!(json["metrics"]["labels"].as_array().unwrap().len(), 34);
+    assert_eq!(json["metrics"]["labels"].as_array().unwrap().len(), 37);
 }
 
 #[test]
