@@ -99,9 +99,9 @@ enum Command {
         /// The data set (default: ../shared/data/sst2, or ../shared/data/goemotions for emotions).
         #[arg(long)]
         data: Option<PathBuf>,
-        /// Sentiment: training epochs.
-        #[arg(long, default_value_t = 4)]
-        epochs: usize,
+        /// Training epochs (default: 4; the recommender's own default for `recs`).
+        #[arg(long)]
+        epochs: Option<usize>,
         /// Which creative model (with `creative`).
         #[arg(long, value_enum, default_value_t = train::CreativeModel::Poem)]
         model: train::CreativeModel,
@@ -270,14 +270,19 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         Command::Train { target: train::Target::Intents, .. } => train::run(&load_config(&args.config)?),
         Command::Train { target: target @ train::Target::Sentiment, data, epochs, .. } => {
             let data = data.unwrap_or_else(|| target.default_data().into());
-            train::sentiment(&load_config(&args.config)?, &data, epochs)
+            train::sentiment(&load_config(&args.config)?, &data, epochs.unwrap_or(4))
         }
         Command::Train { target: train::Target::Creative, data, epochs, model } => {
             let data = data.unwrap_or_else(|| model.default_data().into());
             match model {
-                train::CreativeModel::Poem => train::poem(&load_config(&args.config)?, &data, epochs),
-                train::CreativeModel::Melody => train::melody(&load_config(&args.config)?, &data, epochs),
+                train::CreativeModel::Poem => train::poem(&load_config(&args.config)?, &data, epochs.unwrap_or(4)),
+                train::CreativeModel::Melody => train::melody(&load_config(&args.config)?, &data, epochs.unwrap_or(4)),
             }
+        }
+        Command::Train { target: target @ train::Target::Recs, data, epochs, .. } => {
+            let data = data.unwrap_or_else(|| target.default_data().into());
+            let config = load_config(&args.config)?;
+            tokio::task::spawn_blocking(move || recs::train(&config, &data, epochs)).await?
         }
         Command::DemoBackend { listen, data, exit_with_stdin } => {
             if exit_with_stdin {

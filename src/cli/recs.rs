@@ -187,7 +187,15 @@ pub fn ask(config: &Config, a: &AskArgs) -> anyhow::Result<ExitCode> {
         KindArg::Title => Kind::Title,
         KindArg::Event => Kind::Event,
     });
-    let req = usher::recs::Request { history: &a.history, liked: &a.liked, disliked: &a.disliked, kind };
+    // The intent files' rules too, as the bot applies them.
+    let rules = usher::intents::load(&config.intents).ok().map(|l| l.domain.recommendations);
+    let req = usher::recs::Request {
+        history: &a.history,
+        liked: &a.liked,
+        disliked: &a.disliked,
+        kind,
+        rules: rules.as_ref(),
+    };
     let mut times = Vec::with_capacity(a.runs);
     let mut answer = None;
     for _ in 0..a.runs.max(1) {
@@ -207,5 +215,43 @@ pub fn ask(config: &Config, a: &AskArgs) -> anyhow::Result<ExitCode> {
         let p = |q: f64| times[((times.len() - 1) as f64 * q).round() as usize];
         println!("{} runs: p50 {:.3} ms, p99 {:.3} ms", times.len(), p(0.5), p(0.99));
     }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `usher train recs --data interactions.csv`: the recommender on the
+/// service's own histories (`fan,item,timestamp`; items by catalogue id),
+/// over the configured catalogue's content; written where
+/// `recommendations.model` says (default `data_dir/recs/model.safetensors`).
+pub fn train(config: &Config, data: &Path, epochs: Option<usize>) -> anyhow::Result<ExitCode> {
+    let rec = recommender(config)?;
+    let catalogue = rec.catalogue();
+    let histories = usher::recs::data::histories(data, |id| catalogue.number(id))?;
+    let items: Vec<String> = catalogue.items().iter().map(|i| i.content_text()).collect();
+    let content = content(config, &items)?;
+    let settings = Settings { epochs: epochs.unwrap_or(Settings::default().epochs), ..Settings::default() };
+    eprintln!(
+        "{} fans, {} interactions; training {} epochs",
+        histories.len(),
+        histories.iter().map(Vec::len).sum::<usize>(),
+        settings.epochs
+    );
+    let started = std::time::Instant::now();
+    let model = usher::recs::model::SasRec::train(
+        &histories,
+        content.tensor()?,
+        settings,
+        |e, loss| eprintln!("epoch {e}: loss {loss:.4}"),
+        None,
+    )?;
+    let out = config.recommendations.model.clone().unwrap_or_else(|| config.data_dir.join("recs/model.safetensors"));
+    if let Some(dir) = out.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    model.save(&out)?;
+    println!(
+        "trained in {:.0} s; wrote {} (set recommendations.model to it)",
+        started.elapsed().as_secs_f64(),
+        out.display()
+    );
     Ok(ExitCode::SUCCESS)
 }

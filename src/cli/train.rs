@@ -22,6 +22,9 @@ pub enum Target {
     Emotions,
     /// A creative model (`--model poem`), written under `creative.*`.
     Creative,
+    /// The recommender on the service's own histories (`--data
+    /// interactions.csv`: `fan,item,timestamp`, items by catalogue id).
+    Recs,
 }
 
 /// The creative models `usher train creative --model` knows.
@@ -50,6 +53,7 @@ impl Target {
             Target::Intents | Target::Sentiment => "../shared/data/sst2",
             Target::Emotions => "../shared/data/goemotions",
             Target::Creative => CreativeModel::Poem.default_data(),
+            Target::Recs => "interactions.csv",
         }
     }
 }

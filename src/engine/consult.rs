@@ -165,8 +165,9 @@ impl Source for Recommend {
             }
         }
         let (rec, text, payload, values) = (Arc::clone(&self.rec), text.clone(), payload.clone(), values.clone());
+        let rules = asker.domain.recommendations.clone();
         let reply = tokio::task::spawn_blocking(move || {
-            crate::recs::chat::reply(&rec, &text, payload.as_deref(), &values, &history)
+            crate::recs::chat::reply(&rec, &text, payload.as_deref(), &values, &history, Some(&rules))
         })
         .await
         .map_err(|e| Error::Model(format!("recommendation task failed: {e}")))??;

@@ -88,6 +88,7 @@ pub fn reply(
     payload: Option<&str>,
     values: &BTreeMap<String, String>,
     history: &[String],
+    rules: Option<&usher_intents::Recommendations>,
 ) -> Result<Reply, Error> {
     let catalogue = rec.catalogue();
     let mut liked = list(values, "rec_liked");
@@ -122,7 +123,7 @@ pub fn reply(
             slots: BTreeMap::new(),
         });
     }
-    let answer = rec.recommend(&Request { history, liked: &liked, disliked: &disliked, kind })?;
+    let answer = rec.recommend(&Request { history, liked: &liked, disliked: &disliked, kind, rules })?;
     let mut slots = BTreeMap::new();
     // The history is remembered (its most recent part) for the next turn.
     let recent = &history[history.len().saturating_sub(super::service::HISTORY_WINDOW)..];
@@ -179,7 +180,7 @@ mod tests {
     fn suggests_buttons_then_something_different_after_not_for_me() {
         let rec = encore();
         let history: Vec<String> = ["signal-from-vega", "the-long-orbit"].map(String::from).to_vec();
-        let first = reply(&rec, "what should I watch next?", None, &BTreeMap::new(), &history).unwrap();
+        let first = reply(&rec, "what should I watch next?", None, &BTreeMap::new(), &history, None).unwrap();
         assert!(first.text.starts_with("You might like these:"), "{}", first.text);
         assert!(first.text.contains("because you watched"), "{}", first.text);
         assert_eq!(first.buttons.last().unwrap().payload, NOT_FOR_ME);
@@ -189,7 +190,7 @@ mod tests {
             .iter()
             .all(|i| rec.catalogue().entry(rec.catalogue().number(i).unwrap()).unwrap().kind == Kind::Title));
         // The next turn sees the slots the first one set.
-        let second = reply(&rec, "", Some(NOT_FOR_ME), &first.slots, &history).unwrap();
+        let second = reply(&rec, "", Some(NOT_FOR_ME), &first.slots, &history, None).unwrap();
         assert!(second.text.starts_with("Fair enough"), "{}", second.text);
         assert!(ids(&second).iter().all(|i| !ids(&first).contains(i)), "{:?} then {:?}", ids(&first), ids(&second));
         assert_eq!(second.slots["rec_disliked"], first.slots["rec_shown"]);
@@ -198,16 +199,16 @@ mod tests {
     #[test]
     fn names_a_liked_title_clarifies_an_unknown_one_and_says_when_it_is_not_personal() {
         let rec = encore();
-        let liked = reply(&rec, "anything like Paper Hearts?", None, &BTreeMap::new(), &[]).unwrap();
+        let liked = reply(&rec, "anything like Paper Hearts?", None, &BTreeMap::new(), &[], None).unwrap();
         assert_eq!(liked.slots["rec_liked"], "paper-hearts");
         assert!(liked.text.contains("like Paper Hearts, which you asked about"), "{}", liked.text);
-        let unknown = reply(&rec, "something like Xyzzy", None, &BTreeMap::new(), &[]).unwrap();
+        let unknown = reply(&rec, "something like Xyzzy", None, &BTreeMap::new(), &[], None).unwrap();
         assert!(unknown.text.contains("I don't know a title called \"Xyzzy\""), "{}", unknown.text);
         assert!(unknown.buttons.is_empty() && unknown.slots.is_empty());
-        let cold = reply(&rec, "surprise me", None, &BTreeMap::new(), &[]).unwrap();
+        let cold = reply(&rec, "surprise me", None, &BTreeMap::new(), &[], None).unwrap();
         assert!(cold.text.contains("popular with fans"), "{}", cold.text);
         // Sold out, cancelled or withdrawn items are never suggested.
-        let events = reply(&rec, "what's on near me", None, &BTreeMap::new(), &[]).unwrap();
+        let events = reply(&rec, "what's on near me", None, &BTreeMap::new(), &[], None).unwrap();
         assert!(
             !ids(&events).iter().any(|i| ["ev-sold-out-gala", "ev-lumineers"].contains(&i.as_str())),
             "{:?}",

@@ -180,6 +180,37 @@ pub fn movielens(dir: &Path) -> Result<Interactions, Error> {
     Ok(out)
 }
 
+/// A service's own interactions (`fan,item,timestamp`, a header row;
+/// timestamps compare as text, so ISO 8601 or zero-padded numbers) as each
+/// fan's item numbers, oldest first; `number` maps a catalogue id to its
+/// item number. An unknown item or a missing field names the file and line.
+pub fn histories(path: &Path, number: impl Fn(&str) -> Option<u32>) -> Result<Vec<Vec<u32>>, Error> {
+    let mut r = reader(path)?;
+    let [fan_col, item_col, at_col] = columns(path, &mut r, ["fan", "item", "timestamp"])?;
+    let mut by_fan: BTreeMap<String, Vec<(String, u32)>> = BTreeMap::new();
+    for (i, record) in r.records().enumerate() {
+        let line = i + 2;
+        let record = record.map_err(|e| bad(path, line, e.to_string()))?;
+        let field = |c: usize, name: &str| {
+            record
+                .get(c)
+                .map(str::trim)
+                .filter(|v| !v.is_empty())
+                .ok_or_else(|| bad(path, line, format!("missing {name}")))
+        };
+        let (fan, item, at) = (field(fan_col, "fan")?, field(item_col, "item")?, field(at_col, "timestamp")?);
+        let n = number(item).ok_or_else(|| bad(path, line, format!("item {item} is not in the catalogue")))?;
+        by_fan.entry(fan.to_string()).or_default().push((at.to_string(), n));
+    }
+    Ok(by_fan
+        .into_values()
+        .map(|mut h| {
+            h.sort_by(|a, b| a.0.cmp(&b.0));
+            h.into_iter().map(|(_, n)| n).collect()
+        })
+        .collect())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -208,6 +239,22 @@ mod tests {
         assert_eq!(data.items[0].tags, ["space", "dark"]);
         assert_eq!(data.items[0].content_text(), "Alien (1979). Genres: Horror, Sci-Fi. Tags: space, dark");
         assert!(data.items[2].genres.is_empty());
+    }
+
+    #[test]
+    fn a_services_interactions_become_ordered_histories() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("i.csv");
+        std::fs::write(&path, "fan,item,timestamp\nb,y,2026-01-02\na,x,2026-01-05\nb,x,2026-01-01\n").unwrap();
+        let number = |id: &str| match id {
+            "x" => Some(1),
+            "y" => Some(2),
+            _ => None,
+        };
+        assert_eq!(histories(&path, number).unwrap(), vec![vec![1], vec![1, 2]]);
+        std::fs::write(&path, "fan,item,timestamp\na,x,1\na,zzz,2\n").unwrap();
+        let err = histories(&path, number).unwrap_err().to_string();
+        assert!(err.contains("i.csv line 3") && err.contains("zzz is not in the catalogue"), "{err}");
     }
 
     #[test]

@@ -33,6 +33,8 @@ pub struct Request<'a> {
     pub disliked: &'a [String],
     /// Only titles or only events.
     pub kind: Option<Kind>,
+    /// Staff's rules from the intent files, on top of `config.yaml`'s.
+    pub rules: Option<&'a usher_intents::Recommendations>,
 }
 
 /// How much history counts: longer histories are cut to their most recent items.
@@ -112,7 +114,10 @@ impl Recommender {
         let rows = self.catalogue.entries.len() + 1;
         let personalised = !history.is_empty() || !liked.is_empty();
         let owned: HashSet<u32> = history.iter().chain(&liked).chain(&disliked).copied().collect();
-        let excluded: HashSet<u32> = self.numbers(&self.rules.exclude).into_iter().collect();
+        let extra = req.rules.cloned().unwrap_or_default();
+        let excluded: HashSet<u32> =
+            self.numbers(&self.rules.exclude).into_iter().chain(self.numbers(&extra.exclude)).collect();
+        let pins: Vec<&String> = self.rules.pin.iter().chain(&extra.pin).collect();
         let eligible = |n: u32| {
             let Some(e) = self.catalogue.entry(n) else { return false };
             e.available
@@ -172,8 +177,9 @@ impl Recommender {
                 let genre = entry.genres.first().map(|g| format!(" in {g}")).unwrap_or_default();
                 (entry.popularity, format!("popular with fans{genre}"))
             };
-            let boost = self.rules.boost.get(&entry.id).copied().unwrap_or(0.0);
-            let pinned = self.rules.pin.iter().position(|p| *p == entry.id);
+            let boost = self.rules.boost.get(&entry.id).copied().unwrap_or(0.0)
+                + extra.boost.get(&entry.id).copied().unwrap_or(0.0);
+            let pinned = pins.iter().position(|p| **p == entry.id);
             let pin_bonus = pinned.map(|k| 1e6 - k as f32).unwrap_or(0.0);
             let reason =
                 if pinned.is_some() && !personalised { "picked by the Encore team".to_string() } else { reason };
@@ -304,6 +310,14 @@ mod tests {
         let events =
             r.recommend(&Request { history: &history, kind: Some(Kind::Event), ..Default::default() }).unwrap();
         assert_eq!(ids(&events), ["ev-ronin"]);
+        // The intent files' rules add to config.yaml's.
+        let files = usher_intents::Recommendations {
+            pin: vec!["amelie".into()],
+            exclude: vec!["heat".into()],
+            boost: [("ev-ronin".to_string(), 50.0)].into(),
+        };
+        let a = r.recommend(&Request { history: &history, rules: Some(&files), ..Default::default() }).unwrap();
+        assert_eq!(ids(&a), ["amelie", "notting", "ev-ronin"]);
     }
 
     #[test]

@@ -22,8 +22,24 @@ pub struct Domain {
     pub actions: BTreeMap<String, ActionSpec>,
     /// Flows by name: staff's (`flows:`) and one per intent with a form.
     pub flows: BTreeMap<String, Flow>,
+    /// Staff's recommendation rules from the intent files (added to
+    /// `config.yaml`'s).
+    pub recommendations: Recommendations,
     /// SHA-256 of every file's name and contents: keys model caches.
     pub fingerprint: String,
+}
+
+/// What staff pin, boost or exclude among recommendations (`recommendations:`
+/// in an intent file; catalogue ids).
+#[derive(Debug, Clone, Default, PartialEq, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Recommendations {
+    /// Shown first whenever eligible.
+    pub pin: Vec<String>,
+    /// Moved up (positive) or down (negative).
+    pub boost: BTreeMap<String, f32>,
+    /// Never suggested.
+    pub exclude: Vec<String>,
 }
 
 impl Domain {

@@ -27,7 +27,18 @@ impl Checker<'_> {
         let mut raw_actions = BTreeMap::new();
         let mut raw_flows = BTreeMap::new();
         let mut raw_intents = Vec::new();
+        let mut recommendations = crate::domain::Recommendations::default();
         for (file, p) in parsed.into_iter().enumerate() {
+            if let Some(r) = p.recommendations {
+                recommendations.pin.extend(r.pin);
+                recommendations.exclude.extend(r.exclude);
+                for (id, weight) in r.boost {
+                    if recommendations.boost.insert(id.clone(), weight).is_some() {
+                        let msg = format!("a boost for {id:?} is given twice");
+                        self.error(file, &[key("recommendations"), key("boost"), key(&id)], None, msg);
+                    }
+                }
+            }
             for (name, raw) in p.entities {
                 if let Some(e) = self.entity(file, &name, raw) {
                     if entities.insert(name.clone(), e).is_some() {
@@ -113,6 +124,7 @@ impl Checker<'_> {
             canned,
             actions,
             flows,
+            recommendations,
             fingerprint: self.fingerprint(),
         })
     }

@@ -132,6 +132,7 @@ pub(super) struct Parsed {
     pub(super) canned: Vec<(String, String)>,
     pub(super) actions: Vec<(String, RawAction)>,
     pub(super) flows: Vec<(String, RawFlow)>,
+    pub(super) recommendations: Option<crate::domain::Recommendations>,
     /// Names of items that failed to parse: references to them are not reported again.
     pub(super) broken: HashSet<String>,
 }
@@ -175,6 +176,7 @@ struct TopKeys {
     canned_replies: Option<serde::de::IgnoredAny>,
     actions: Option<serde::de::IgnoredAny>,
     flows: Option<serde::de::IgnoredAny>,
+    recommendations: Option<serde::de::IgnoredAny>,
 }
 
 impl Checker<'_> {
@@ -278,6 +280,7 @@ impl Checker<'_> {
             canned: whole.canned_replies.into_iter().collect(),
             actions: whole.actions.into_iter().collect(),
             flows: whole.flows.into_iter().collect(),
+            recommendations: whole.recommendations,
             broken: HashSet::new(),
         }
     }
@@ -316,6 +319,10 @@ impl Checker<'_> {
         self.map_section(file, &value, "flows", &mut parsed.flows, &mut parsed.broken);
         if let Some(policy) = value.get("policy") {
             parsed.policy = self.item::<RawPolicy>(file, &[key("policy")], policy, None);
+        }
+        if let Some(rules) = value.get("recommendations") {
+            parsed.recommendations =
+                self.item::<crate::domain::Recommendations>(file, &[key("recommendations")], rules, None);
         }
         if self.diagnostics.len() == before {
             // Nothing item-level explains the failure: report serde_yaml's own error.

@@ -25,6 +25,8 @@ pub(crate) struct RawFile {
     pub actions: BTreeMap<String, RawAction>,
     #[serde(default)]
     pub flows: BTreeMap<String, RawFlow>,
+    #[serde(default)]
+    pub recommendations: Option<crate::domain::Recommendations>,
 }
 
 /// A named, ordered list of steps (`flows:`).
