@@ -30,6 +30,12 @@ pub struct Values<'a> {
 }
 
 impl Values<'_> {
+    /// Whether every placeholder of `spec`'s path has a value (a call
+    /// without one fails before it is sent).
+    pub fn fill_path(&self, spec: &ActionSpec) -> bool {
+        placeholders(&spec.path).iter().all(|(_, name)| self.get(name).is_some())
+    }
+
     fn get(&self, name: &str) -> Option<String> {
         match name {
             "conversation" => Some(self.conversation.to_string()),

@@ -226,8 +226,7 @@ pub fn train(config: &Config, data: &Path, epochs: Option<usize>) -> anyhow::Res
     let rec = recommender(config)?;
     let catalogue = rec.catalogue();
     let histories = usher::recs::data::histories(data, |id| catalogue.number(id))?;
-    let items: Vec<String> = catalogue.items().iter().map(|i| i.content_text()).collect();
-    let content = content(config, &items)?;
+    let content = rec.content();
     let settings = Settings { epochs: epochs.unwrap_or(Settings::default().epochs), ..Settings::default() };
     eprintln!(
         "{} fans, {} interactions; training {} epochs",

@@ -148,18 +148,13 @@ impl Source for Recommend {
     async fn consult(&self, need: &Need, asker: Asker<'_>) -> Result<Found, Error> {
         let Need::Tool { text, payload, values, .. } = need else { return Err(mismatch(need, "tool")) };
         // What an earlier turn fetched, unless the backend answers now.
-        let mut history: Vec<String> = values
-            .get("history")
-            .map(|h| h.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_string).collect())
-            .unwrap_or_default();
+        let mut history = crate::recs::chat::ids(values.get("history").map_or("", String::as_str));
         if let Some((actions, spec)) = &self.history {
-            let placeholders = path_placeholders(&spec.path);
-            if placeholders.iter().all(|p| values.contains_key(p)) {
-                let called = actions.call(spec, &asker.values(values, &spec.name)).await;
+            let call = asker.values(values, &spec.name);
+            if call.fill_path(spec) {
+                let called = actions.call(spec, &call).await;
                 match called.saved.get("history") {
-                    Some(h) if called.outcome == "ok" => {
-                        history = h.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_string).collect()
-                    }
+                    Some(h) if called.outcome == "ok" => history = crate::recs::chat::ids(h),
                     _ => tracing::info!(outcome = %called.outcome, "no history for the fan; suggesting popular items"),
                 }
             }
@@ -179,11 +174,6 @@ impl Source for Recommend {
             slots: reply.slots,
         })))
     }
-}
-
-/// The `{name}` placeholders of a path.
-fn path_placeholders(path: &str) -> Vec<String> {
-    path.split('{').skip(1).filter_map(|p| p.split_once('}').map(|(name, _)| name.to_string())).collect()
 }
 
 /// One backend action, with its spec from the turn's domain.

@@ -31,11 +31,13 @@ pub struct Reply {
     pub slots: BTreeMap<String, String>,
 }
 
+/// Catalogue ids from a comma-separated list (a slot, a backend's `history`).
+pub fn ids(list: &str) -> Vec<String> {
+    list.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_string).collect()
+}
+
 fn list(values: &BTreeMap<String, String>, slot: &str) -> Vec<String> {
-    values
-        .get(slot)
-        .map(|v| v.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_string).collect())
-        .unwrap_or_default()
+    ids(values.get(slot).map_or("", String::as_str))
 }
 
 fn push_unique(list: &mut Vec<String>, items: impl IntoIterator<Item = String>) {
@@ -172,7 +174,7 @@ mod tests {
         load(&RecsConfig::default(), &path, |t| Ok(hashed_content(t))).unwrap()
     }
 
-    fn ids(r: &Reply) -> Vec<String> {
+    fn shown(r: &Reply) -> Vec<String> {
         r.slots["rec_shown"].split(',').map(str::to_string).collect()
     }
 
@@ -184,15 +186,20 @@ mod tests {
         assert!(first.text.starts_with("You might like these:"), "{}", first.text);
         assert!(first.text.contains("because you watched"), "{}", first.text);
         assert_eq!(first.buttons.last().unwrap().payload, NOT_FOR_ME);
-        assert_eq!(first.buttons.len(), ids(&first).len() + 1);
-        assert!(!ids(&first).iter().any(|i| history.contains(i)));
-        assert!(ids(&first)
+        assert_eq!(first.buttons.len(), shown(&first).len() + 1);
+        assert!(!shown(&first).iter().any(|i| history.contains(i)));
+        assert!(shown(&first)
             .iter()
             .all(|i| rec.catalogue().entry(rec.catalogue().number(i).unwrap()).unwrap().kind == Kind::Title));
         // The next turn sees the slots the first one set.
         let second = reply(&rec, "", Some(NOT_FOR_ME), &first.slots, &history, None).unwrap();
         assert!(second.text.starts_with("Fair enough"), "{}", second.text);
-        assert!(ids(&second).iter().all(|i| !ids(&first).contains(i)), "{:?} then {:?}", ids(&first), ids(&second));
+        assert!(
+            shown(&second).iter().all(|i| !shown(&first).contains(i)),
+            "{:?} then {:?}",
+            shown(&first),
+            shown(&second)
+        );
         assert_eq!(second.slots["rec_disliked"], first.slots["rec_shown"]);
     }
 
@@ -210,11 +217,11 @@ mod tests {
         // Sold out, cancelled or withdrawn items are never suggested.
         let events = reply(&rec, "what's on near me", None, &BTreeMap::new(), &[], None).unwrap();
         assert!(
-            !ids(&events).iter().any(|i| ["ev-sold-out-gala", "ev-lumineers"].contains(&i.as_str())),
+            !shown(&events).iter().any(|i| ["ev-sold-out-gala", "ev-lumineers"].contains(&i.as_str())),
             "{:?}",
-            ids(&events)
+            shown(&events)
         );
-        assert!(ids(&events).iter().all(|i| i.starts_with("ev-")));
+        assert!(shown(&events).iter().all(|i| i.starts_with("ev-")));
     }
 
     #[test]

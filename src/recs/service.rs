@@ -94,6 +94,12 @@ impl Recommender {
         &self.catalogue
     }
 
+    /// The items' content embeddings, row per item number (row 0 zeros):
+    /// what a model over this catalogue trains on.
+    pub fn content(&self) -> super::benchmark::Content {
+        super::benchmark::Content { values: self.content.clone(), dim: self.dim }
+    }
+
     fn row(&self, n: u32) -> &[f32] {
         &self.content[n as usize * self.dim..(n as usize + 1) * self.dim]
     }

@@ -27,10 +27,7 @@ impl Turn<'_> {
             self.respond("action_failed", &BTreeMap::new());
             return Some("error".into());
         };
-        let mut values = self.tracker.slots.clone();
-        for m in entities {
-            values.entry(m.entity.clone()).or_insert_with(|| m.value.clone());
-        }
+        let values = self.slots_and(entities);
         let need = Need::Action { action: action.to_string(), values };
         let called: Lookup<'_, Called> = self.consult(need, |e| e.actions.iter().rev().find(|c| c.action == action));
         let outcome = match called {
@@ -83,10 +80,7 @@ impl Turn<'_> {
             self.tracker.slots.clear();
         }
         for (slot, value) in &called.saved {
-            match value.is_empty() {
-                true => self.tracker.slots.remove(slot),
-                false => self.tracker.slots.insert(slot.clone(), value.clone()),
-            };
+            self.set_slot(slot, value.clone());
         }
         for said in &called.said {
             let mut parts = Vec::new();

@@ -163,10 +163,7 @@ impl Turn<'_> {
                 StepKind::Set(pairs) => {
                     let vars = self.vars();
                     for (slot, template) in pairs {
-                        match fill(template, &vars) {
-                            v if v.is_empty() => self.tracker.slots.remove(slot),
-                            v => self.tracker.slots.insert(slot.clone(), v),
-                        };
+                        self.set_slot(slot, fill(template, &vars));
                     }
                     self.jump(next);
                 }

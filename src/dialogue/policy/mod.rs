@@ -235,12 +235,27 @@ impl<'a> Turn<'a> {
         self.consult(need, |e| e.knowledge.as_ref().filter(|a| a.confident))
     }
 
-    /// `tool`'s output for the message.
-    fn produced(&mut self, tool: &str) -> Lookup<'a, Produced> {
+    /// The slots, then `entities` by entity name: what a backend call's or
+    /// a tool's placeholders may use.
+    fn slots_and(&self, entities: &[EntityMatch]) -> BTreeMap<String, String> {
         let mut values = self.tracker.slots.clone();
-        for m in &self.parse.entities {
+        for m in entities {
             values.entry(m.entity.clone()).or_insert_with(|| m.value.clone());
         }
+        values
+    }
+
+    /// Sets `slot` to `value`; an empty value clears it.
+    fn set_slot(&mut self, slot: &str, value: String) {
+        match value.is_empty() {
+            true => self.tracker.slots.remove(slot),
+            false => self.tracker.slots.insert(slot.to_string(), value),
+        };
+    }
+
+    /// `tool`'s output for the message.
+    fn produced(&mut self, tool: &str) -> Lookup<'a, Produced> {
+        let values = self.slots_and(&self.parse.entities);
         let payload = self.msg.payload.map(str::to_string);
         let need = Need::Tool { tool: tool.to_string(), text: self.msg.text.to_string(), payload, values };
         self.consult(need, |e| e.tool.as_ref().filter(|o| o.tool == tool))
@@ -393,10 +408,7 @@ impl<'a> Turn<'a> {
                         reply.extend(output.attachments.iter().cloned().map(Part::Attachment));
                     }
                     for (slot, value) in &output.slots {
-                        match value.is_empty() {
-                            true => self.tracker.slots.remove(slot),
-                            false => self.tracker.slots.insert(slot.clone(), value.clone()),
-                        };
+                        self.set_slot(slot, value.clone());
                     }
                 }
                 Lookup::Got(None) => self.not_available(&format!("the {} tool", tool.replace('_', " "))),
