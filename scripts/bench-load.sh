@@ -11,7 +11,13 @@
 # PostgreSQL admin URL:
 # USHER_TEST_POSTGRES (default postgres://postgres@127.0.0.1:5432/postgres).
 # USHER_BIN: an already built binary (skips the release build); PRECISION:
-# nlu.cpu_precision (default int8-compute).
+# nlu.cpu_precision (default int8-compute); PRIVACY: the privacy section.
+# Retention and erasure under load: SEED_FANS fans (each SEED_MESSAGES
+# messages, default MESSAGES) chat first; their conversations are then
+# made AGE_DAYS (default 400) days old in the store, so a retention sweep
+# (PRIVACY='{retention_days: 30, sweep_minutes: 1}') deletes them while the
+# points run; ERASE=N erases N of them with `usher fans erase`, one after
+# another, during each point. A last JSON line counts what was deleted.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 store="${1:-sqlite}"; shift || true
@@ -49,6 +55,23 @@ scripts/bench-config.sh "$port" "$work/data" "$store_yaml" > "$work/config.yaml"
 server=$!
 for _ in $(seq 600); do grep -q "usher listening" "$work/serve.log" && break; sleep 0.5; done
 grep -q "usher listening" "$work/serve.log" || { cat "$work/serve.log"; exit 1; }
+sql() {
+  if [ "$store" = postgres ]; then psql -qtA "$DATABASE_URL" -c "$1"; else sqlite3 -cmd ".timeout 10000" "$work/data/usher.db" "$1"; fi
+}
+if [ "${SEED_FANS:-0}" -gt 0 ]; then
+  "$bin" bench load --url "ws://127.0.0.1:$port/ws" --fans "$SEED_FANS" --messages "${SEED_MESSAGES:-$messages}" \
+    --timeout "$timeout" --json > "$work/seed.json" || { echo "seeding failed" >&2; tail -5 "$work/seed.json" >&2; exit 1; }
+  sql "UPDATE conversations SET updated_ms = updated_ms - ${AGE_DAYS:-400} * 86400000" > /dev/null
+  sql "SELECT id FROM conversations" > "$work/seeded"
+fi
+erased=0
+erase() {
+  local n=0
+  while read -r id && [ "$n" -lt "${ERASE:-0}" ]; do
+    "$bin" fans erase --config "$work/config.yaml" --conversation "$id" > /dev/null 2>> "$work/erase.log" && n=$((n + 1))
+  done < <(tail -n "+$((erased + 1))" "$work/seeded")
+  echo "$n"
+}
 status=0
 for p in "${points[@]}"; do
   if [ "$mode" = open ]; then
@@ -56,7 +79,13 @@ for p in "${points[@]}"; do
   else
     run=(--fans "$p" --messages "$messages")
   fi
+  [ "${ERASE:-0}" -gt 0 ] && { erase > "$work/erased" & eraser=$!; }
   out="$("$bin" bench load --url "ws://127.0.0.1:$port/ws" "${run[@]}" --timeout "$timeout" --json)" || status=1
+  if [ -n "${eraser:-}" ]; then wait "$eraser"; erased=$((erased + $(cat "$work/erased"))); unset eraser; fi
   echo "$out" | tail -1 | sed "s/^{/{\"store\":\"$store\",/"
 done
+if [ "${SEED_FANS:-0}" -gt 0 ]; then
+  swept=$(sed 's/\x1b\[[0-9;]*m//g' "$work/serve.log" | grep retention | grep -o 'conversations=[0-9]*' | cut -d= -f2 | paste -sd+ | bc)
+  echo "{\"store\":\"$store\",\"seeded\":$(wc -l < "$work/seeded"),\"retention_deleted\":${swept:-0},\"erased\":$erased,\"left\":$(sql "SELECT count(*) FROM conversations WHERE updated_ms < $(( $(date +%s) * 1000 - 30 * 86400000 ))")}"
+fi
 exit $status

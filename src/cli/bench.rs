@@ -84,7 +84,12 @@ pub fn melody(config: &Config, runs: usize) -> anyhow::Result<ExitCode> {
     let composer = Composer::load(&config.creative.melody)?;
     let out = std::env::temp_dir().join(format!("usher-bench-melody-{}", std::process::id()));
     let result = latency("melodies", runs, |i| {
-        render::write_all(&composer.compose(i as u64)?, &out)?;
+        render::write_all(
+            &composer.compose(i as u64)?,
+            &out,
+            &composer.provenance(i as u64),
+            &config.creative.watermark_key,
+        )?;
         Ok(())
     });
     let _ = std::fs::remove_dir_all(&out);

@@ -1,5 +1,6 @@
-//! `usher create poem --theme WORD [--seed N]` and `usher create melody
-//! [--seed N] --out DIR`: creative output on the command line.
+//! `usher create poem --theme WORD [--seed N]`, `usher create melody
+//! [--seed N] --out DIR` and `usher create verify FILE`: creative output on
+//! the command line, and what made a file.
 
 use std::process::ExitCode;
 
@@ -30,14 +31,24 @@ pub enum Command {
         #[arg(long)]
         out: PathBuf,
     },
+    /// Says whether a WAV carries Usher's watermark (with
+    /// `creative.watermark_key`) and what its metadata says made it. Exit
+    /// status 0 when the mark is found, 1 when not, 2 for a file that is
+    /// not a readable WAV.
+    Verify {
+        /// The WAV file.
+        file: PathBuf,
+    },
 }
 
 pub fn run(config: &Config, command: Command) -> anyhow::Result<ExitCode> {
     match command {
+        Command::Verify { file } => verify(config, &file),
         Command::Melody { seed, out } => {
             let composer = Composer::load(&config.creative.melody)?;
             let melody = composer.compose(seed)?;
-            match render::write_all(&melody, &out) {
+            let made = composer.provenance(seed);
+            match render::write_all(&melody, &out, &made, &config.creative.watermark_key) {
                 Ok(files) => {
                     let notes = melody.notes();
                     println!("{} notes over 4 bars (seed {seed})", notes.len());
@@ -58,6 +69,7 @@ pub fn run(config: &Config, command: Command) -> anyhow::Result<ExitCode> {
             match poet.compose(&request) {
                 Ok(poem) => {
                     println!("{poem}");
+                    eprintln!("{}", usher::creative::poem::signature(&poet.provenance(seed)));
                     Ok(ExitCode::SUCCESS)
                 }
                 Err(e) => {
@@ -67,4 +79,83 @@ pub fn run(config: &Config, command: Command) -> anyhow::Result<ExitCode> {
             }
         }
     }
+}
+
+fn verify(config: &Config, file: &std::path::Path) -> anyhow::Result<ExitCode> {
+    use usher::creative::{provenance, watermark};
+    let checked = (|| {
+        let bytes = std::fs::read(file).map_err(|e| format!("cannot read it: {e}"))?;
+        if bytes.len() < 12 || &bytes[..4] != b"RIFF" || &bytes[8..12] != b"WAVE" {
+            return Err("it is not a WAV file (no RIFF/WAVE header)".to_string());
+        }
+        let reader = hound::WavReader::new(std::io::Cursor::new(&bytes)).map_err(|e| format!("damaged WAV: {e}"))?;
+        let spec = reader.spec();
+        let expected = reader.len() as usize;
+        let samples = read_mono(reader).map_err(|e| format!("truncated or damaged WAV: {e}"))?;
+        if samples.len() * spec.channels as usize != expected {
+            return Err(format!("truncated WAV: {} of {expected} samples", samples.len() * spec.channels as usize));
+        }
+        let found =
+            watermark::detect(&samples, spec.sample_rate, &config.creative.watermark_key).map_err(|e| e.to_string())?;
+        Ok((found, provenance::wav_comment(&bytes)))
+    })();
+    match checked {
+        Err(why) => {
+            eprintln!("error: {}: {why}", file.display());
+            Ok(ExitCode::from(2))
+        }
+        Ok((found, said)) => {
+            match said.as_deref().and_then(provenance::Provenance::parse) {
+                Some(p) => println!("made by: {}", p.text()),
+                None => println!("made by: not stated (no Usher INFO chunk)"),
+            }
+            let verdict = if found.marked { "found" } else { "not found" };
+            println!("watermark: {verdict} (z = {:.1}, threshold {})", found.z, watermark::THRESHOLD);
+            Ok(if found.marked { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+        }
+    }
+}
+
+/// The WAV's samples as mono floats in [-1, 1] (channels averaged).
+fn read_mono<R: std::io::Read>(reader: hound::WavReader<R>) -> Result<Vec<f32>, hound::Error> {
+    let spec = reader.spec();
+    let channels = usize::from(spec.channels.max(1));
+    let raw: Vec<f32> = match spec.sample_format {
+        hound::SampleFormat::Float => reader.into_samples::<f32>().collect::<Result<_, _>>()?,
+        hound::SampleFormat::Int => {
+            let scale = 2f32.powi(i32::from(spec.bits_per_sample) - 1);
+            reader.into_samples::<i32>().map(|s| s.map(|v| v as f32 / scale)).collect::<Result<_, _>>()?
+        }
+    };
+    Ok(raw.chunks(channels).map(|c| c.iter().sum::<f32>() / channels as f32).collect())
+}
+
+/// `usher test watermark`: the melody model's seeds 0..`files`, marked and
+/// not, through the degradations of [`watermark::evaluate`].
+pub fn watermark(config: &Config, files: usize, json: bool) -> anyhow::Result<ExitCode> {
+    use usher::creative::watermark;
+    let composer = Composer::load(&config.creative.melody)?;
+    let started = std::time::Instant::now();
+    let signals = (0..files as u64).map(|seed| composer.compose(seed).map(|m| render::signal(&m)));
+    let signals: Vec<Vec<f32>> = signals.collect::<Result<_, _>>()?;
+    let e = watermark::evaluate(signals.into_iter(), render::SAMPLE_RATE, &config.creative.watermark_key)?;
+    let rate = |k: usize| 100.0 * k as f64 / e.files.max(1) as f64;
+    println!(
+        "{} melodies, resampled to 22.05 kHz with noise at 30 dB SNR: detected {:.1} % (z ≥ {}; min {:.1}, mean {:.1}), \
+         false positives {:.1} % (max z {:.1}); loudness {:+.4} dB, mark {:.1} dB below the music; {:.0} s",
+        e.files,
+        rate(e.detected),
+        watermark::THRESHOLD,
+        e.min_z_marked,
+        e.mean_z_marked,
+        rate(e.false_positives),
+        e.max_z_unmarked,
+        e.loudness_change_db,
+        -e.mark_to_music_db,
+        started.elapsed().as_secs_f64()
+    );
+    if json {
+        println!("{}", serde_json::to_string(&e)?);
+    }
+    Ok(ExitCode::SUCCESS)
 }

@@ -229,6 +229,16 @@ enum TestCommand {
     /// Recommendations: HR@10 and NDCG@10 on MovieLens against most
     /// popular, item-kNN and the peers of `bench/recs_peer.py`, plus cold start.
     Recs(recs::Args),
+    /// The audio watermark: detection and false positives after
+    /// resampling to 22.05 kHz and noise at 30 dB SNR, and its loudness.
+    Watermark {
+        /// Melodies (seeds 0..N) marked and left unmarked.
+        #[arg(long, default_value_t = 200)]
+        files: usize,
+        /// Print one JSON object on the last line.
+        #[arg(long)]
+        json: bool,
+    },
     /// Redaction of personal data: recall and precision per kind on a
     /// labelled set, with the config's detectors.
     Redaction {
@@ -332,6 +342,9 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         Command::Test { command: TestCommand::Nlu(a) } => test_nlu::run(&load_config(&args.config)?, &a),
         Command::Test { command: TestCommand::Conversations { path, junit, sentiment } } => {
             test_nlu::conversations(&load_config(&args.config)?, &path, junit.as_deref(), sentiment).await
+        }
+        Command::Test { command: TestCommand::Watermark { files, json } } => {
+            create::watermark(&load_config(&args.config)?, files, json)
         }
         Command::Test { command: TestCommand::Redaction { data, json } } => {
             test_nlu::redaction(&load_config(&args.config)?, &data, json)

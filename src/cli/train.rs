@@ -184,7 +184,7 @@ pub fn melody(config: &Config, data: &Path, epochs: usize) -> anyhow::Result<Exi
         generated: metrics::measure(&samples),
         corpus: metrics::measure(&test),
     };
-    let composer = Composer { generator, report: Some(report.clone()) };
+    let composer = Composer { generator, report: Some(report.clone()), model: String::new() };
     composer.save(&config.creative.melody)?;
     let (g, c) = (report.generated, report.corpus);
     println!("metric                      generated ({:>4})   JSB test windows ({:>4})", g.melodies, c.melodies);

@@ -31,6 +31,11 @@ pub struct CreativeConfig {
     /// available, in milliseconds. Default 30000.
     #[serde(default = "default_timeout_ms")]
     pub timeout_ms: u64,
+    /// The key of the watermark in generated audio (`usher create verify`
+    /// finds it only with the same key). Set your own: the default is
+    /// public, so anyone can check a file for it, and mark one.
+    #[serde(default = "default_watermark_key")]
+    pub watermark_key: String,
 }
 
 impl Default for CreativeConfig {
@@ -42,8 +47,13 @@ impl Default for CreativeConfig {
             blocked_words: default_blocked(),
             files: Default::default(),
             timeout_ms: default_timeout_ms(),
+            watermark_key: default_watermark_key(),
         }
     }
+}
+
+fn default_watermark_key() -> String {
+    "usher".into()
 }
 
 fn default_timeout_ms() -> u64 {

@@ -11,10 +11,16 @@
 //!   soprano lines; MIDI, WAV and piano-roll PNG output; objective metrics.
 //! - [`poem`]: a word-level GRU language model on public-domain sonnets,
 //!   its Kneser-Ney baseline and theme-seeded generation.
+//! - [`provenance`]: what made a file, in its own metadata (MIDI text,
+//!   WAV `INFO`, PNG `tEXt`) and at the end of a poem.
+//! - [`watermark`]: the inaudible mark in generated audio and its detector
+//!   (`usher create verify`).
 //! - [`tools`]: the tools the dialogue policy calls (`tool.write_poem`).
 pub mod analysis;
 pub mod config;
 pub mod files;
 pub mod melody;
 pub mod poem;
+pub mod provenance;
 pub mod tools;
+pub mod watermark;

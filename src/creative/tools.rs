@@ -13,6 +13,7 @@ use usher_channel::{Attachment, AttachmentKind};
 use super::analysis::{analyze, emotion::Lexicon};
 use super::melody::{render, Composer};
 use super::poem::{Poet, Request};
+use super::provenance::Provenance;
 use crate::config::Config;
 use crate::nlu::sentiment::Sentiment;
 
@@ -27,6 +28,16 @@ pub struct ToolOutput {
     /// by Usher under [`FILES_ROUTE`].
     #[serde(default)]
     pub attachments: Vec<Attachment>,
+    /// What made the poem or melody, stored with the message.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provenance: Option<Provenance>,
+}
+
+impl ToolOutput {
+    /// Text only.
+    fn say(tool: &str, text: String) -> Self {
+        Self { tool: tool.into(), text, attachments: Vec::new(), provenance: None }
+    }
 }
 
 /// Where generated files are served: `/files/{id}/{name}`.
@@ -44,6 +55,8 @@ pub struct Toolset {
     blocked: Vec<String>,
     /// `creative.timeout_ms`, when loaded from a config.
     timeout: Option<std::time::Duration>,
+    /// `creative.watermark_key`.
+    watermark_key: String,
 }
 
 /// Told when an analysis request carries no text to read.
@@ -75,6 +88,7 @@ impl Toolset {
             sentiment,
             blocked: config.creative.blocked_words.clone(),
             timeout: Some(std::time::Duration::from_millis(config.creative.timeout_ms)),
+            watermark_key: config.creative.watermark_key.clone(),
         }
     }
 
@@ -101,20 +115,21 @@ impl Toolset {
                     blocked: self.blocked.clone(),
                     ..Request::new(&theme_of(text))
                 };
-                let text = match poet.compose(&request) {
-                    Ok(poem) => poem,
-                    Err(crate::Error::Model(why)) => format!("Sorry, {why}"),
-                    Err(e) => format!("Sorry, I could not write a poem just now ({e})."),
-                };
-                Some(ToolOutput { tool: tool.into(), text, attachments: Vec::new() })
+                Some(match poet.compose(&request) {
+                    Ok(poem) => {
+                        let made = poet.provenance(request.seed);
+                        let text = format!("{poem}\n\n{}", super::poem::signature(&made));
+                        ToolOutput { provenance: Some(made), ..ToolOutput::say(tool, text) }
+                    }
+                    Err(crate::Error::Model(why)) => ToolOutput::say(tool, format!("Sorry, {why}")),
+                    Err(e) => ToolOutput::say(tool, format!("Sorry, I could not write a poem just now ({e}).")),
+                })
             }
             "compose_melody" => {
                 let composer = self.composer.as_ref()?;
                 let files = self.files.as_ref()?;
-                Some(self.melody(composer, files, seed(text), conversation).unwrap_or_else(|e| ToolOutput {
-                    tool: tool.into(),
-                    text: format!("Sorry, I could not write a melody just now ({e})."),
-                    attachments: Vec::new(),
+                Some(self.melody(composer, files, seed(text), conversation).unwrap_or_else(|e| {
+                    ToolOutput::say(tool, format!("Sorry, I could not write a melody just now ({e})."))
                 }))
             }
             "analyze_text" => {
@@ -129,7 +144,7 @@ impl Toolset {
                         Err(e) => format!("Sorry, I could not read that just now ({e})."),
                     }
                 };
-                Some(ToolOutput { tool: tool.into(), text, attachments: Vec::new() })
+                Some(ToolOutput::say(tool, text))
             }
             _ => None,
         }
@@ -160,12 +175,13 @@ impl Toolset {
                     "I've written {n} melodies in this conversation, which is as many as I can keep for you at once. \
                      Download the ones you like; you can ask for more tomorrow."
                 );
-                return Ok(ToolOutput { tool: "compose_melody".into(), text, attachments: Vec::new() });
+                return Ok(ToolOutput::say("compose_melody", text));
             }
         };
         let melody = composer.compose(seed)?;
+        let made = composer.provenance(seed);
         if !exists {
-            render::write_all(&melody, &files.dir().join(&id))?;
+            render::write_all(&melody, &files.dir().join(&id), &made, &self.watermark_key)?;
             files.record(&id, conversation)?;
         }
         let file = |kind, name: &str, mime: &str| Attachment {
@@ -182,6 +198,7 @@ impl Toolset {
                 file(AttachmentKind::File, "melody.mid", "audio/midi"),
                 file(AttachmentKind::Image, "melody.png", "image/png"),
             ],
+            provenance: Some(made),
         })
     }
 }

@@ -101,6 +101,10 @@ pub struct Produced {
     /// the next turn, kept with the tracker.
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub slots: BTreeMap<String, String>,
+    /// What made it, for generated poems and melodies (the generator, the
+    /// model's hash, the seed and the time), stored with the message.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub made_by: Option<String>,
 }
 
 /// What a backend action call came to.

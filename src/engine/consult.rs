@@ -119,6 +119,7 @@ impl Source for Tools {
             attachments: o.attachments,
             buttons: Vec::new(),
             slots: BTreeMap::new(),
+            made_by: o.provenance.map(|p| p.text()),
         })))
     }
 }
@@ -172,6 +173,7 @@ impl Source for Recommend {
             attachments: Vec::new(),
             buttons: reply.buttons,
             slots: reply.slots,
+            made_by: None,
         })))
     }
 }

@@ -59,16 +59,42 @@ fn regex(pattern: &str) -> Regex {
 }
 
 static EMAIL: LazyLock<Regex> =
-    LazyLock::new(|| regex(r"(?i)\b[a-z0-9][a-z0-9._%+-]*@[a-z0-9-]+(?:\.[a-z0-9-]+)*\.[a-z]{2,}\b"));
+    LazyLock::new(|| regex(r"(?i)\b[a-z0-9][a-z0-9._%+'’-]*@[a-z0-9-]+(?:\.[a-z0-9-]+)*\.[a-z]{2,}\b"));
 static DIGITS: LazyLock<Regex> = LazyLock::new(|| regex(r"(?:\+|\b)\d(?:[\d \t().\-]*\d)?\b\)?"));
 static IBAN: LazyLock<Regex> = LazyLock::new(|| regex(r"(?i)\b[a-z]{2}\d{2}(?:[ ]?[a-z0-9]){11,30}\b"));
 static DATE: LazyLock<Regex> =
     LazyLock::new(|| regex(r"^(?:\d{1,4}[-/.]\d{1,2}[-/.]\d{1,4}|\d{1,2}[-/.]\d{1,2}|\d{4}\s*[-/]\s*\d{2,4})$"));
+/// Street types written after the name, in English (the USPS and Royal
+/// Mail thoroughfare lists, less those that are also seat or show words:
+/// row, run, park, point, view).
+const SUFFIXES: &str = "street|st|road|rd|avenue|ave|lane|ln|boulevard|blvd|drive|dr|court|ct|place|pl|way|\
+    terrace|ter|close|crescent|cres|square|sq|parkway|pkwy|highway|hwy|alley|aly|circle|cir|loop|trail|trl|walk|\
+    path|mews|grove|gardens|gdns|parade|esplanade|quay|wharf|plaza|plz|circuit|expressway|freeway|pike|crossing";
+/// Street types written before the name after a house number (French:
+/// `12 rue de la Paix`, `23 avenue des Champs`).
+const NUMBER_THEN_TYPE: &str =
+    "rue|avenue|boulevard|bd|place|allée|allee|chemin|impasse|quai|faubourg|calle|avenida|via|rua";
+/// Street types written before the name with the number after it
+/// (Spanish, Catalan, Italian, Portuguese: `Calle de Alcalá 42`, `via Roma 10`).
+const TYPE_THEN_NUMBER: &str =
+    "calle|avenida|paseo|plaza|carrer|avinguda|via|viale|corso|piazza|largo|rua|travessa|praça";
+/// Street types that end a one-word street name, number after (German,
+/// Dutch: `Bahnhofstraße 12`, `Keizersgracht 123`).
+const COMPOUNDS: &str = "strasse|straße|gasse|weg|allee|platz|damm|ufer|straat|laan|gracht|plein|kade|singel|dijk";
+
+/// Street lines in three shapes: number first (`221B Baker Street`,
+/// `12 rue de la Paix`, `27 Hauptstrasse`), type first with the number
+/// last (`via Roma 10`), and one-word German or Dutch names (`Damstraat 5`).
+/// `before`, `after` and `name` hold the words the checks look at.
 static ADDRESS: LazyLock<Regex> = LazyLock::new(|| {
-    regex(
-        r"(?i)\b\d{1,5}[a-z]?,?[ \t]+(?:((?:[a-zà-ÿ'’.-]+[ \t]+){0,3})(?:street|st|road|rd|avenue|ave|lane|ln|boulevard|blvd|drive|dr|court|ct|place|pl|way|terrace|close|crescent|square|sq|parkway|pkwy|highway|hwy)\b\.?|[a-zäöüß-]+(?:strasse|straße|gasse|weg|allee|platz)\b|(?:rue|avenida|calle|via|rua)[ \t]+(?:[a-zà-ÿ'’-]+[ \t]*){1,4})|(?i)\b[a-zäöüß-]+(?:strasse|straße|gasse|weg|allee|platz)[ \t]+\d{1,4}[a-z]?\b",
-    )
+    let word = r"(?:\d+(?:st|nd|rd|th)|[\p{L}'’.-]+)";
+    regex(&format!(
+        r"(?i)\b\d{{1,5}}[a-z]?,?[ \t]+(?:(?:{NUMBER_THEN_TYPE})[ \t]+(?P<after>(?:{word}[ \t]*){{1,4}})|(?P<before>(?:{word}[ \t]+){{0,3}})(?:{SUFFIXES})\b\.?|(?P<compound>\p{{L}}+(?:{COMPOUNDS}))\b)|\b(?:(?:{TYPE_THEN_NUMBER})[ \t]+(?P<name>(?:{word}[ \t]+){{1,4}}?),?[ \t]*|[\p{{L}}-]+(?:{COMPOUNDS})[ \t]+)\d{{1,4}}[a-z]?\b"
+    ))
 });
+
+/// A house number right after a street name (`Bahnhofstraße 3`).
+static HOUSE_NUMBER_AFTER: LazyLock<Regex> = LazyLock::new(|| regex(r"(?i)^[ \t]+\d{1,4}[a-z]?\b"));
 
 /// Words that end a street name ("8 Calle Mayor and …").
 const AFTER_A_STREET: &[&str] =
@@ -80,6 +106,46 @@ const NOT_A_STREET: &[&str] = &[
     "ticket", "tickets", "tix", "seat", "seats", "for", "to", "in", "on", "at", "of", "and", "my", "the", "from",
     "people", "adults", "kids", "children", "minutes", "hours", "days", "weeks", "times", "rows", "row", "is", "are",
     "was", "near", "by", "off", "with", "per",
+];
+
+/// Words that, right after a street type, show it is not one ("1 place
+/// left", "via email 5 times").
+const NOT_A_NAME: &[&str] = &[
+    "left",
+    "remaining",
+    "available",
+    "free",
+    "email",
+    "e-mail",
+    "app",
+    "phone",
+    "text",
+    "sms",
+    "whatsapp",
+    "chat",
+    "website",
+    "site",
+    "link",
+    "ticket",
+    "tickets",
+    "card",
+    "paypal",
+    "bank",
+    "transfer",
+    "support",
+    "the",
+    "my",
+    "a",
+    "an",
+    "to",
+    "for",
+    "in",
+    "on",
+    "at",
+    "is",
+    "and",
+    "or",
+    "with",
 ];
 
 /// Every detector's findings in `text`, in `kinds`, possibly overlapping.
@@ -113,24 +179,39 @@ pub(super) fn find(text: &str, kinds: &[Kind]) -> Vec<Found> {
             if out.iter().any(|f| start < f.end && f.start < start + s.len()) {
                 continue;
             }
+            // Digits that are part of an identifier ("INV-2026-004512", "#48213377").
+            if part_of_an_identifier(text, start) {
+                continue;
+            }
             let digits: String = s.chars().filter(char::is_ascii_digit).collect();
             if has(Kind::Card) && (13..=19).contains(&digits.len()) && luhn(&digits) && !s.starts_with('+') {
                 let last4 = &digits[digits.len() - 4..];
                 out.push(found(start, start + s.len(), Kind::Card, format!("[card ••••{last4}]")));
-            } else if has(Kind::Phone) && phone_like(s, &digits) {
+            } else if has(Kind::Phone)
+                && !names_a_reference(&text[..start])
+                && (phone_like(s, &digits) || local_phone(&text[..start], s, &digits))
+            {
                 out.push(found(start, start + s.len(), Kind::Phone, "[phone]".into()));
             }
         }
     }
     if has(Kind::Address) {
         for c in ADDRESS.captures_iter(text) {
-            let words = c.get(1).map(|w| w.as_str().to_lowercase()).unwrap_or_default();
-            if words.split_whitespace().any(|w| NOT_A_STREET.contains(&w)) {
+            let words = |group| c.name(group).map(|w| w.as_str().to_lowercase()).unwrap_or_default();
+            let (before, after, name) = (words("before"), words("after"), words("name"));
+            let first_after = after.split_whitespace().next().unwrap_or_default();
+            if before.split_whitespace().chain(name.split_whitespace()).any(|w| NOT_A_STREET.contains(&w))
+                || name.split_whitespace().chain([first_after]).any(|w| NOT_A_NAME.contains(&w))
+            {
                 continue;
             }
             let m = c.get(0).expect("match");
-            let end = street_end(text, m.start(), m.end());
-            out.push(found(m.start(), end, Kind::Address, "[address]".into()));
+            let (mut start, mut end) = (m.start(), street_end(text, m.start(), m.end()));
+            // "…31, Bahnhofstraße 3": the number before belongs to something else.
+            if let (Some(street), Some(number)) = (c.name("compound"), HOUSE_NUMBER_AFTER.find(&text[m.end()..])) {
+                (start, end) = (street.start(), m.end() + number.end());
+            }
+            out.push(found(start, end, Kind::Address, "[address]".into()));
         }
     }
     out
@@ -194,6 +275,63 @@ fn phone_like(s: &str, digits: &str) -> bool {
         || (!grouped && (10..=11).contains(&digits.len()))
 }
 
+/// Words just before a number that say it is a phone number.
+const PHONE_WORDS: &[&str] =
+    &["call", "phone", "tel", "tel.", "telephone", "mobile", "cell", "number", "ring", "text", "whatsapp", "reach"];
+
+/// A seven-digit local number (`555-0123`) right after a word that says
+/// it is a phone number ("call me on 555-0123").
+fn local_phone(before: &str, s: &str, digits: &str) -> bool {
+    digits.len() == 7 && s.contains(['-', ' ', '.']) && last_words_include(before, PHONE_WORDS)
+}
+
+/// Words just before a number that say it is a reference, not a phone
+/// number ("ticket number 00012345678", "order ref 8812-7731-2290").
+const REFERENCE_WORDS: &[&str] = &[
+    "order",
+    "ticket",
+    "booking",
+    "ref",
+    "ref.",
+    "reference",
+    "confirmation",
+    "invoice",
+    "tracking",
+    "code",
+    "id",
+    "account",
+    "transaction",
+    "receipt",
+    "case",
+];
+
+/// Whether one of the three words before a number names a reference.
+fn names_a_reference(before: &str) -> bool {
+    last_words_include(before, REFERENCE_WORDS)
+}
+
+/// Whether one of the last three words of `before` is in `list` (any case).
+fn last_words_include(before: &str, list: &[&str]) -> bool {
+    before
+        .split(|c: char| !c.is_alphanumeric() && c != '.')
+        .filter(|w| !w.is_empty())
+        .rev()
+        .take(3)
+        .any(|w| list.contains(&w.to_lowercase().as_str()))
+}
+
+/// Whether the digits at `start` continue an identifier: right after
+/// `#`, or after a hyphen or slash that follows a letter or digit
+/// (`INV-2026-004512`, `A-100234-77`).
+fn part_of_an_identifier(text: &str, start: usize) -> bool {
+    let mut before = text[..start].chars().rev();
+    match before.next() {
+        Some('#') => true,
+        Some('-' | '/') => before.next().is_some_and(char::is_alphanumeric),
+        _ => false,
+    }
+}
+
 /// The Luhn check of a card number.
 pub(super) fn luhn(digits: &str) -> bool {
     let mut sum = 0;
@@ -254,6 +392,42 @@ mod tests {
         assert_eq!(both[0], ("address".into(), "8 Calle Mayor".into()));
         assert_eq!(both[1], ("iban".into(), "ES91 2100 0418 4502 0005 1332".into()));
         assert_eq!(kinds("details: 020 7946 0958 / 4000 0566 5566 5556").len(), 2);
+    }
+
+    #[test]
+    fn apostrophes_local_numbers_and_identifiers() {
+        assert_eq!(kinds("from j.o'neill@gmail.com"), [("email".into(), "j.o'neill@gmail.com".into())]);
+        assert_eq!(kinds("call me on 555-0123"), [("phone".into(), "555-0123".into())]);
+        for text in [
+            "room 555-0123",
+            "my invoice INV-2026-004512",
+            "order #4821337755",
+            "ref A-100234-77",
+            "ticket number 00012345678 doesn't scan",
+            "order ref 8812-7731-2290",
+        ] {
+            assert_eq!(kinds(text), Vec::<(String, String)>::new(), "{text}");
+        }
+    }
+
+    #[test]
+    fn street_lines_in_each_shape() {
+        for (text, street) in [
+            ("ship to 1 Infinite Loop, Cupertino", "1 Infinite Loop"),
+            ("it's 23 avenue des Champs", "23 avenue des Champs"),
+            ("1211 Avenue of the Americas", "1211 Avenue of the Americas"),
+            ("Calle de Alcalá 42, Madrid", "Calle de Alcalá 42"),
+            ("via Roma 10, Torino", "via Roma 10"),
+            ("Damstraat 5", "Damstraat 5"),
+            ("12 allée des Tilleuls", "12 allée des Tilleuls"),
+            ("350 5th Ave, New York", "350 5th Ave"),
+            ("IBAN … 31, Bahnhofstraße 3", "Bahnhofstraße 3"),
+        ] {
+            assert_eq!(kinds(text), [("address".into(), street.into())], "{text}");
+        }
+        for text in ["only 1 place left", "sent it 2 via email 5 times", "sent via the app 2 times", "Avenue Q at 8"] {
+            assert_eq!(kinds(text), Vec::<(String, String)>::new(), "{text}");
+        }
     }
 
     #[test]

@@ -271,6 +271,12 @@ async fn a_fan_asking_for_a_poem_gets_one_on_their_theme() {
     assert_eq!(text(&again[0]), poem);
     let t = fan.transcript().await;
     assert_eq!(t.messages[0].nlu.as_ref().unwrap()["tool"]["tool"], "write_poem");
+    // The poem says what wrote it, and the stored record keeps when.
+    let made = t.messages[0].nlu.as_ref().unwrap()["tool"]["made_by"].as_str().unwrap().to_string();
+    let made = usher::creative::provenance::Provenance::parse(&made).unwrap_or_else(|| panic!("{made}"));
+    assert_eq!((made.generator.as_str(), made.model.len()), ("usher poem-gru", 16));
+    assert!(made.created_ms > 0);
+    assert!(poem.lines().last().unwrap().contains(&format!("model {}, seed {}", made.model, made.seed)), "{poem}");
     // A blocked theme is refused politely.
     let r = fan.say("write me a poem about fuck").await;
     assert!(text(&r[0]).starts_with("Sorry, I'd rather not write about that"), "{r:?}");

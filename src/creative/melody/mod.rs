@@ -115,12 +115,18 @@ pub struct MelodyReport {
     pub corpus: metrics::MelodyMetrics,
 }
 
+/// The generator's name in provenance metadata.
+pub const GENERATOR: &str = "usher melody-dcgan";
+
 /// A trained melody model.
 pub struct Composer {
     /// The generator.
     pub generator: gan::Generator,
     /// What its training measured.
     pub report: Option<MelodyReport>,
+    /// The first 16 hex digits of the SHA-256 of `generator.safetensors`
+    /// (empty before it is saved).
+    pub model: String,
 }
 
 impl Composer {
@@ -136,7 +142,15 @@ impl Composer {
     /// Loads a model saved by [`Self::save`]; errors name the bad file.
     pub fn load(dir: &Path) -> Result<Self, Error> {
         let report = crate::util::read_json(&dir.join("meta.json"))?;
-        Ok(Self { generator: gan::Generator::load(dir)?, report })
+        let weights = dir.join("generator.safetensors");
+        let bytes = std::fs::read(&weights).map_err(|e| Error::io(&weights, e))?;
+        let model = crate::util::sha256_hex(&bytes)[..16].to_string();
+        Ok(Self { generator: gan::Generator::load(dir)?, report, model })
+    }
+
+    /// What a melody made now from `seed` says made it.
+    pub fn provenance(&self, seed: u64) -> crate::creative::provenance::Provenance {
+        crate::creative::provenance::Provenance::now(GENERATOR, &self.model, seed)
     }
 
     /// The melody for `seed` (the same seed, the same melody).

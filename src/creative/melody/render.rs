@@ -1,5 +1,7 @@
 //! A melody as files fans can use: Standard MIDI (midly), a WAV rendered by
-//! a small additive synthesiser (hound), and a piano-roll PNG (plotters).
+//! a small additive synthesiser (hound), and a piano-roll PNG (plotters),
+//! each saying what made it ([`crate::creative::provenance`]); the WAV
+//! carries the watermark ([`crate::creative::watermark`]).
 
 use std::path::{Path, PathBuf};
 
@@ -8,12 +10,14 @@ use midly::{Format, Header, MetaMessage, MidiMessage, Smf, Timing, Track, TrackE
 use plotters::prelude::*;
 
 use super::{Melody, LOW_PITCH, PITCHES, STEPS};
+use crate::creative::provenance::{self, Provenance};
+use crate::creative::watermark;
 use crate::Error;
 
 /// Beats per minute of the rendered melody.
 pub const TEMPO_BPM: u32 = 96;
-/// WAV sample rate.
-pub const SAMPLE_RATE: u32 = 22_050;
+/// WAV sample rate (CD audio).
+pub const SAMPLE_RATE: u32 = 44_100;
 const TICKS_PER_QUARTER: u16 = 480;
 const TICKS_PER_STEP: u32 = TICKS_PER_QUARTER as u32 / 4;
 
@@ -28,21 +32,27 @@ pub struct Files {
     pub png: PathBuf,
 }
 
-/// Writes `melody.mid`, `melody.wav` and `melody.png` into `dir` (created
-/// if needed); an unwritable directory is an error naming it.
-pub fn write_all(melody: &Melody, dir: &Path) -> Result<Files, Error> {
+/// Writes `melody.mid`, `melody.wav` (marked with `key`) and `melody.png`
+/// into `dir` (created if needed), each with `made` in its metadata; an
+/// unwritable directory is an error naming it.
+pub fn write_all(melody: &Melody, dir: &Path, made: &Provenance, key: &str) -> Result<Files, Error> {
     std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
     let files = Files { midi: dir.join("melody.mid"), wav: dir.join("melody.wav"), png: dir.join("melody.png") };
-    std::fs::write(&files.midi, midi(melody)?).map_err(|e| Error::io(&files.midi, e))?;
-    std::fs::write(&files.wav, wav(melody)?).map_err(|e| Error::io(&files.wav, e))?;
+    std::fs::write(&files.midi, midi(melody, made)?).map_err(|e| Error::io(&files.midi, e))?;
+    std::fs::write(&files.wav, wav(melody, made, key)?).map_err(|e| Error::io(&files.wav, e))?;
     piano_roll(melody, &files.png)?;
+    let png = std::fs::read(&files.png).map_err(|e| Error::io(&files.png, e))?;
+    std::fs::write(&files.png, provenance::png_with_text(&png, made)?).map_err(|e| Error::io(&files.png, e))?;
     Ok(files)
 }
 
-/// A one-track Standard MIDI File (format 0) at [`TEMPO_BPM`], flute.
-pub fn midi(melody: &Melody) -> Result<Vec<u8>, Error> {
+/// A one-track Standard MIDI File (format 0) at [`TEMPO_BPM`], flute, with
+/// `made` as its first text event.
+pub fn midi(melody: &Melody, made: &Provenance) -> Result<Vec<u8>, Error> {
     let channel = u4::new(0);
+    let text = made.text();
     let mut events: Vec<(u32, TrackEventKind)> = vec![
+        (0, TrackEventKind::Meta(MetaMessage::Text(text.as_bytes()))),
         (0, TrackEventKind::Meta(MetaMessage::Tempo(u24::new(60_000_000 / TEMPO_BPM)))),
         (0, TrackEventKind::Midi { channel, message: MidiMessage::ProgramChange { program: u7::new(73) } }),
     ];
@@ -75,8 +85,17 @@ pub fn midi(melody: &Melody) -> Result<Vec<u8>, Error> {
     Ok(out)
 }
 
-/// 16-bit mono PCM: each note a decaying sum of three harmonics.
-pub fn wav(melody: &Melody) -> Result<Vec<u8>, Error> {
+/// 16-bit mono PCM at [`SAMPLE_RATE`] with the watermark for `key` and
+/// `made` in its `INFO` chunk.
+pub fn wav(melody: &Melody, made: &Provenance, key: &str) -> Result<Vec<u8>, Error> {
+    let mut samples = signal(melody);
+    watermark::embed(&mut samples, SAMPLE_RATE, key);
+    provenance::wav_with_info(pcm16(&samples)?, made)
+}
+
+/// The melody as samples at [`SAMPLE_RATE`]: each note a decaying sum of
+/// three harmonics.
+pub fn signal(melody: &Melody) -> Vec<f32> {
     let step_seconds = 60.0 / TEMPO_BPM as f32 / 4.0;
     let samples_per_step = (step_seconds * SAMPLE_RATE as f32) as usize;
     let tail = SAMPLE_RATE as usize / 4;
@@ -98,6 +117,11 @@ pub fn wav(melody: &Melody) -> Result<Vec<u8>, Error> {
             }
         }
     }
+    signal
+}
+
+/// A 16-bit mono WAV of `samples` at [`SAMPLE_RATE`].
+pub fn pcm16(samples: &[f32]) -> Result<Vec<u8>, Error> {
     let spec = hound::WavSpec {
         channels: 1,
         sample_rate: SAMPLE_RATE,
@@ -107,7 +131,7 @@ pub fn wav(melody: &Melody) -> Result<Vec<u8>, Error> {
     let mut cursor = std::io::Cursor::new(Vec::new());
     let encode = |e: hound::Error| Error::Invalid(format!("WAV encoding: {e}"));
     let mut writer = hound::WavWriter::new(&mut cursor, spec).map_err(encode)?;
-    for s in signal {
+    for s in samples {
         writer.write_sample((s.clamp(-1.0, 1.0) * f32::from(i16::MAX)) as i16).map_err(encode)?;
     }
     writer.finalize().map_err(encode)?;
@@ -177,9 +201,13 @@ mod tests {
         Melody { steps }
     }
 
+    fn made() -> Provenance {
+        Provenance::now("usher melody-dcgan", "0123456789abcdef", 7)
+    }
+
     #[test]
     fn midi_round_trips_through_midly() {
-        let bytes = midi(&scale()).unwrap();
+        let bytes = midi(&scale(), &made()).unwrap();
         let smf = Smf::parse(&bytes).unwrap();
         let ons: Vec<u8> = smf.tracks[0]
             .iter()
@@ -189,30 +217,46 @@ mod tests {
             })
             .collect();
         assert_eq!(ons, [60, 62, 64, 65, 67, 69, 71, 72]);
+        let TrackEventKind::Meta(MetaMessage::Text(text)) = smf.tracks[0][0].kind else {
+            panic!("no text event first")
+        };
+        assert_eq!(Provenance::parse(std::str::from_utf8(text).unwrap()).unwrap().seed, 7);
     }
 
     #[test]
     fn wav_is_playable_pcm_of_the_right_length() {
-        let bytes = wav(&scale()).unwrap();
+        let bytes = wav(&scale(), &made(), "k").unwrap();
+        let said = crate::creative::provenance::wav_comment(&bytes).expect("an INFO comment");
+        assert_eq!(
+            Provenance::parse(&said),
+            Some(made()).map(|m| Provenance { created_ms: m.created_ms / 1000 * 1000, ..m })
+        );
         let reader = hound::WavReader::new(std::io::Cursor::new(bytes)).unwrap();
         let spec = reader.spec();
         assert_eq!((spec.channels, spec.sample_rate, spec.bits_per_sample), (1, SAMPLE_RATE, 16));
         let seconds = reader.duration() as f32 / SAMPLE_RATE as f32;
         assert!((10.0..10.5).contains(&seconds), "{seconds} s");
-        let loud = reader.into_samples::<i16>().map(|s| s.unwrap().unsigned_abs()).max().unwrap();
-        assert!(loud > 3000, "audible: peak {loud}");
+        let samples: Vec<f32> = reader.into_samples::<i16>().map(|s| f32::from(s.unwrap()) / 32767.0).collect();
+        let loud = samples.iter().fold(0f32, |m, s| m.max(s.abs()));
+        assert!(loud > 0.1, "audible: peak {loud}");
+        assert!(watermark::detect(&samples, SAMPLE_RATE, "k").unwrap().marked);
+        assert!(!watermark::detect(&samples, SAMPLE_RATE, "not k").unwrap().marked);
     }
 
     #[test]
     fn files_land_in_the_directory_or_the_error_names_it() {
         let dir = tempfile::tempdir().unwrap();
-        let files = write_all(&scale(), &dir.path().join("out")).unwrap();
+        let files = write_all(&scale(), &dir.path().join("out"), &made(), "k").unwrap();
         for f in [&files.midi, &files.wav, &files.png] {
             assert!(std::fs::metadata(f).unwrap().len() > 100, "{}", f.display());
         }
+        let png = std::fs::read(&files.png).unwrap();
+        let texts = crate::creative::provenance::png_texts(&png);
+        assert_eq!(texts[0], ("Software".to_string(), "usher melody-dcgan".to_string()));
+        assert!(texts[1].1.contains("model=0123456789abcdef; seed=7"), "{texts:?}");
         let blocker = dir.path().join("a-file");
         std::fs::write(&blocker, b"x").unwrap();
-        let e = write_all(&scale(), &blocker.join("sub")).unwrap_err().to_string();
+        let e = write_all(&scale(), &blocker.join("sub"), &made(), "k").unwrap_err().to_string();
         assert!(e.contains("a-file/sub"), "{e}");
     }
 }

@@ -94,6 +94,17 @@ pub struct Poet {
     varmap: VarMap,
     /// Figures from training.
     pub report: Option<PoetReport>,
+    /// The first 16 hex digits of the SHA-256 of `model.safetensors`
+    /// (empty before it is saved).
+    pub model: String,
+}
+
+/// The generator's name in provenance metadata.
+pub const GENERATOR: &str = "usher poem-gru";
+
+/// The line a poem ends with: what wrote it.
+pub fn signature(made: &crate::creative::provenance::Provenance) -> String {
+    format!("(written by {}, model {}, seed {})", made.generator, made.model, made.seed)
 }
 
 fn build(vocab_len: usize, vb: &VarBuilder) -> Result<(Embedding, GRU, Linear), Error> {
@@ -108,7 +119,7 @@ impl Poet {
         let vb = VarBuilder::from_varmap(&varmap, DType::F32, &Device::Cpu);
         let (embedding, gru, out) = build(words.len(), &vb)?;
         let vocab = words.iter().enumerate().map(|(i, w)| (w.clone(), i as u32)).collect();
-        Ok(Self { vocab, words, embedding, gru, out, varmap, report: None })
+        Ok(Self { vocab, words, embedding, gru, out, varmap, report: None, model: String::new() })
     }
 
     /// Token ids (unknown words → `<unk>`).
@@ -250,9 +261,17 @@ impl Poet {
     /// Loads a model saved by [`Self::save`]; errors name the bad file.
     pub fn load(dir: &Path) -> Result<Self, Error> {
         let meta: Meta = crate::util::read_json(&dir.join("vocab.json"))?;
-        let model = Self { report: meta.report, ..Self::new(meta.vocab, VarMap::new())? };
-        crate::util::load_vars(&model.varmap, &dir.join("model.safetensors"))?;
+        let weights = dir.join("model.safetensors");
+        let bytes = std::fs::read(&weights).map_err(|e| Error::io(&weights, e))?;
+        let hash = crate::util::sha256_hex(&bytes)[..16].to_string();
+        let model = Self { report: meta.report, model: hash, ..Self::new(meta.vocab, VarMap::new())? };
+        crate::util::load_vars(&model.varmap, &weights)?;
         Ok(model)
+    }
+
+    /// What a poem written now from `seed` says made it.
+    pub fn provenance(&self, seed: u64) -> crate::creative::provenance::Provenance {
+        crate::creative::provenance::Provenance::now(GENERATOR, &self.model, seed)
     }
 }
 
