@@ -76,11 +76,22 @@ const NUMBER_THEN_TYPE: &str =
     "rue|avenue|boulevard|bd|place|allée|allee|chemin|impasse|quai|faubourg|calle|avenida|via|rua";
 /// Street types written before the name with the number after it
 /// (Spanish, Catalan, Italian, Portuguese: `Calle de Alcalá 42`, `via Roma 10`).
-const TYPE_THEN_NUMBER: &str =
-    "calle|avenida|paseo|plaza|carrer|avinguda|via|viale|corso|piazza|largo|rua|travessa|praça";
+/// Also French as written in Belgium and Switzerland (`Rue Neuve 23`) and
+/// Polish (`ul. Marszałkowska 1`).
+const TYPE_THEN_NUMBER: &str = "calle|avenida|paseo|plaza|carrer|avinguda|via|viale|corso|piazza|largo|rua|travessa|\
+    praça|rue|avenue|boulevard|chaussée|chaussee|quai|ul\\.|al\\.|ulica|aleja";
 /// Street types that end a one-word street name, number after (German,
-/// Dutch: `Bahnhofstraße 12`, `Keizersgracht 123`).
-const COMPOUNDS: &str = "strasse|straße|gasse|weg|allee|platz|damm|ufer|straat|laan|gracht|plein|kade|singel|dijk";
+/// Dutch, Scandinavian, Finnish, Hungarian: `Bahnhofstraße 12`,
+/// `Keizersgracht 123`, `Drottninggatan 5`, `Mannerheimintie 10`).
+/// Not `-gate` (delegate, navigate); English words with these endings are
+/// in [`NOT_A_COMPOUND`].
+const COMPOUNDS: &str = "strasse|straße|gasse|weg|allee|platz|damm|ufer|straat|laan|gracht|plein|kade|singel|dijk|\
+    gatan|gata|gade|vej|vägen|väg|veien|vei|tie|katu|utca|ulice";
+/// Street type words written after a name of one to three words, number
+/// last (`Mariahilfer Straße 88`, `Karl Johans gate 22`).
+const TYPE_AFTER_NAME: &str = "straße|strasse|gasse|gate|gata|gatan|gade|vej|vei|veien|väg|vägen|weg|allee|platz";
+/// English words with a compound's ending.
+const NOT_A_COMPOUND: &[&str] = &["brigade", "renegade", "cutie", "untie", "necktie", "bowtie", "survei"];
 
 /// Street lines in three shapes: number first (`221B Baker Street`,
 /// `12 rue de la Paix`, `27 Hauptstrasse`), type first with the number
@@ -89,7 +100,7 @@ const COMPOUNDS: &str = "strasse|straße|gasse|weg|allee|platz|damm|ufer|straat|
 static ADDRESS: LazyLock<Regex> = LazyLock::new(|| {
     let word = r"(?:\d+(?:st|nd|rd|th)|[\p{L}'’.-]+)";
     regex(&format!(
-        r"(?i)\b\d{{1,5}}[a-z]?,?[ \t]+(?:(?:{NUMBER_THEN_TYPE})[ \t]+(?P<after>(?:{word}[ \t]*){{1,4}})|(?P<before>(?:{word}[ \t]+){{0,3}})(?:{SUFFIXES})\b\.?|(?P<compound>\p{{L}}+(?:{COMPOUNDS}))\b)|\b(?:(?:{TYPE_THEN_NUMBER})[ \t]+(?P<name>(?:{word}[ \t]+){{1,4}}?),?[ \t]*|[\p{{L}}-]+(?:{COMPOUNDS})[ \t]+)\d{{1,4}}[a-z]?\b"
+        r"(?i)\b\d{{1,5}}[a-z]?,?[ \t]+(?:(?:{NUMBER_THEN_TYPE})[ \t]+(?P<after>(?:{word}[ \t]*){{1,4}})|(?P<before>(?:{word}[ \t]+){{0,3}})(?:{SUFFIXES})\b\.?|(?P<compound>\p{{L}}+(?:{COMPOUNDS}))\b)|\b(?:(?:{TYPE_THEN_NUMBER})[ \t]+(?P<name>(?:{word}[ \t]+){{1,4}}?),?[ \t]*|(?P<compound_first>[\p{{L}}-]+(?:{COMPOUNDS}))[ \t]+|(?P<owner>(?:{word}[ \t]+){{1,3}}?)(?:{TYPE_AFTER_NAME})[ \t]+)\d{{1,4}}[a-z]?\b"
     ))
 });
 
@@ -146,6 +157,17 @@ const NOT_A_NAME: &[&str] = &[
     "and",
     "or",
     "with",
+    "section",
+    "block",
+    "sector",
+    "door",
+    "entrance",
+    "terminal",
+    "hall",
+    "stand",
+    "level",
+    "platform",
+    "boarding",
 ];
 
 /// Every detector's findings in `text`, in `kinds`, possibly overlapping.
@@ -206,7 +228,18 @@ pub(super) fn find(text: &str, kinds: &[Kind]) -> Vec<Found> {
                 continue;
             }
             let m = c.get(0).expect("match");
+            let compound = c.name("compound").or(c.name("compound_first")).map(|w| w.as_str().to_lowercase());
+            if compound.is_some_and(|w| NOT_A_COMPOUND.iter().any(|x| w.ends_with(x))) {
+                continue;
+            }
             let (mut start, mut end) = (m.start(), street_end(text, m.start(), m.end()));
+            // "… at Karl Johans gate 22": the name starts after the last word that is not part of one.
+            if let Some(owner) = c.name("owner") {
+                match name_start(text, owner.start(), owner.end()) {
+                    Some(from) => start = from,
+                    None => continue,
+                }
+            }
             // "…31, Bahnhofstraße 3": the number before belongs to something else.
             if let (Some(street), Some(number)) = (c.name("compound"), HOUSE_NUMBER_AFTER.find(&text[m.end()..])) {
                 (start, end) = (street.start(), m.end() + number.end());
@@ -215,6 +248,25 @@ pub(super) fn find(text: &str, kinds: &[Kind]) -> Vec<Found> {
         }
     }
     out
+}
+
+/// Where the name before a street type word starts: after the last word
+/// that is no part of a name ("at", "section"); `None` when no word of
+/// three letters or more is left.
+fn name_start(text: &str, from: usize, to: usize) -> Option<usize> {
+    let mut start = None;
+    let mut offset = from;
+    for word in text[from..to].split_whitespace() {
+        let at = offset + text[offset..].find(word).unwrap_or(0);
+        let w = word.to_lowercase();
+        if NOT_A_STREET.contains(&w.as_str()) || NOT_A_NAME.contains(&w.as_str()) {
+            start = None;
+        } else if start.is_none() {
+            start = Some(at);
+        }
+        offset = at + word.len();
+    }
+    start.filter(|&s| text[s..to].split_whitespace().any(|w| w.chars().count() >= 3))
 }
 
 /// Where a street match really ends: before a word that ends street
@@ -276,13 +328,16 @@ fn phone_like(s: &str, digits: &str) -> bool {
 }
 
 /// Words just before a number that say it is a phone number.
-const PHONE_WORDS: &[&str] =
-    &["call", "phone", "tel", "tel.", "telephone", "mobile", "cell", "number", "ring", "text", "whatsapp", "reach"];
+const PHONE_WORDS: &[&str] = &[
+    "call", "phone", "tel", "tel.", "telephone", "mobile", "cell", "number", "ring", "text", "whatsapp", "reach", "tlf",
+    "tlf.", "telefon", "puh", "puh.", "handy", "móvil", "movil", "celular", "numéro", "numero", "número", "mob", "mob.",
+];
 
-/// A seven-digit local number (`555-0123`) right after a word that says
-/// it is a phone number ("call me on 555-0123").
+/// A seven- or eight-digit local number in groups (`555-0123`,
+/// `22 33 44 55`) right after a word that says it is a phone number
+/// ("call me on 555-0123", "tlf 22 33 44 55").
 fn local_phone(before: &str, s: &str, digits: &str) -> bool {
-    digits.len() == 7 && s.contains(['-', ' ', '.']) && last_words_include(before, PHONE_WORDS)
+    (7..=8).contains(&digits.len()) && s.contains(['-', ' ', '.']) && last_words_include(before, PHONE_WORDS)
 }
 
 /// Words just before a number that say it is a reference, not a phone
@@ -422,10 +477,24 @@ mod tests {
             ("12 allée des Tilleuls", "12 allée des Tilleuls"),
             ("350 5th Ave, New York", "350 5th Ave"),
             ("IBAN … 31, Bahnhofstraße 3", "Bahnhofstraße 3"),
+            ("my home is Karl Johans gate 22", "Karl Johans gate 22"),
+            ("Mariahilfer Straße 88, Wien", "Mariahilfer Straße 88"),
+            ("Drottninggatan 5", "Drottninggatan 5"),
+            ("Rue Neuve 23, Bruxelles", "Rue Neuve 23"),
+            ("ul. Marszałkowska 1", "ul. Marszałkowska 1"),
         ] {
             assert_eq!(kinds(text), [("address".into(), street.into())], "{text}");
         }
-        for text in ["only 1 place left", "sent it 2 via email 5 times", "sent via the app 2 times", "Avenue Q at 8"] {
+        for text in [
+            "only 1 place left",
+            "sent it 2 via email 5 times",
+            "sent via the app 2 times",
+            "Avenue Q at 8",
+            "meet at gate 22",
+            "section B gate 5",
+            "the brigade 5 show",
+            "2 tickets for gate 7",
+        ] {
             assert_eq!(kinds(text), Vec::<(String, String)>::new(), "{text}");
         }
     }
