@@ -10,7 +10,8 @@
 #   usher bench plot-load sqlite.jsonl postgres.jsonl --out load.png
 # PostgreSQL admin URL:
 # USHER_TEST_POSTGRES (default postgres://postgres@127.0.0.1:5432/postgres).
-# USHER_BIN: an already built binary (skips the release build); PRECISION:
+# USHER_BIN: an already built binary (skips the release build); WARM: see
+# below; PRECISION:
 # nlu.cpu_precision (default int8-compute); PRIVACY: the privacy section.
 # Retention and erasure under load: SEED_FANS fans (each SEED_MESSAGES
 # messages, default MESSAGES) chat first; their conversations are then
@@ -49,6 +50,11 @@ if [ "$store" = postgres ]; then
   psql -q "$admin" -c "CREATE DATABASE $db"
   export DATABASE_URL="${admin%/*}/$db"
   store_yaml="store: {kind: postgres, pool_size: 16}"
+fi
+# WARM: a data directory of an earlier run whose model caches (not its
+# database) are reused, so the server starts in seconds.
+if [ -n "${WARM:-}" ]; then
+  mkdir -p "$work/data" && cp -r "$WARM"/. "$work/data" && rm -f "$work/data"/usher.db*
 fi
 scripts/bench-config.sh "$port" "$work/data" "$store_yaml" > "$work/config.yaml"
 "$bin" serve --config "$work/config.yaml" > "$work/serve.log" 2>&1 &

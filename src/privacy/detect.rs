@@ -173,6 +173,11 @@ const NOT_A_NAME: &[&str] = &[
 /// Every detector's findings in `text`, in `kinds`, possibly overlapping.
 pub(super) fn find(text: &str, kinds: &[Kind]) -> Vec<Found> {
     let mut out = Vec::new();
+    // Every detector needs a digit or an `@`: most strings of a turn's
+    // record (intent names, rules, sources) have neither.
+    if !text.bytes().any(|b| b.is_ascii_digit() || b == b'@') {
+        return out;
+    }
     let has = |k: Kind| kinds.contains(&k);
     let found =
         |start, end, kind: Kind, placeholder: String| Found { start, end, kind: kind.name().into(), placeholder };
@@ -329,8 +334,32 @@ fn phone_like(s: &str, digits: &str) -> bool {
 
 /// Words just before a number that say it is a phone number.
 const PHONE_WORDS: &[&str] = &[
-    "call", "phone", "tel", "tel.", "telephone", "mobile", "cell", "number", "ring", "text", "whatsapp", "reach", "tlf",
-    "tlf.", "telefon", "puh", "puh.", "handy", "móvil", "movil", "celular", "numéro", "numero", "número", "mob", "mob.",
+    "call",
+    "phone",
+    "tel",
+    "tel.",
+    "telephone",
+    "mobile",
+    "cell",
+    "number",
+    "ring",
+    "text",
+    "whatsapp",
+    "reach",
+    "tlf",
+    "tlf.",
+    "telefon",
+    "puh",
+    "puh.",
+    "handy",
+    "móvil",
+    "movil",
+    "celular",
+    "numéro",
+    "numero",
+    "número",
+    "mob",
+    "mob.",
 ];
 
 /// A seven- or eight-digit local number in groups (`555-0123`,

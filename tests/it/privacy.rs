@@ -104,6 +104,47 @@ async fn retention_deletes_old_conversations_per_channel_as_the_clock_moves_on_s
     retention_as_the_clock_moves(&store).await;
 }
 
+/// Deleting a conversation (retention, erasure) finds every row that
+/// refers to it, and to its messages, through an index: the plan of each
+/// lookup, the foreign keys' included, searches and never scans a table.
+/// Without them a sweep of 1,000 conversations stalled turns under load.
+#[tokio::test]
+async fn deleting_a_conversation_looks_everything_up_by_index_on_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("usher.db");
+    drop(usher::store::SqliteStore::open(&path).await.unwrap());
+    let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", path.display())).await.unwrap();
+    let tables: Vec<(String,)> = sqlx::query_as(
+        "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' AND name NOT LIKE '_sqlx%'",
+    )
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    // What erasing a conversation deletes by its id, and every foreign key's child column.
+    let mut lookups: Vec<(String, String)> = ["messages", "tickets", "notes", "web_sessions", "fan_keys", "audit"]
+        .iter()
+        .map(|t| (t.to_string(), "conversation_id".to_string()))
+        .collect();
+    for (table,) in &tables {
+        let keys: Vec<(i64, i64, String, String)> =
+            sqlx::query_as(&format!("SELECT id, seq, \"table\", \"from\" FROM pragma_foreign_key_list('{table}')"))
+                .fetch_all(&pool)
+                .await
+                .unwrap();
+        lookups.extend(keys.into_iter().map(|(_, _, _, from)| (table.clone(), from)));
+    }
+    assert!(lookups.contains(&("messages".into(), "reply_to".into())), "{lookups:?}");
+    for (table, column) in lookups {
+        let plan: Vec<(i64, i64, i64, String)> =
+            sqlx::query_as(&format!("EXPLAIN QUERY PLAN SELECT 1 FROM {table} WHERE {column} = 'x'"))
+                .fetch_all(&pool)
+                .await
+                .unwrap();
+        let steps: Vec<&str> = plan.iter().map(|p| p.3.as_str()).collect();
+        assert!(steps.iter().all(|s| s.starts_with("SEARCH")), "{table}.{column} is scanned: {steps:?}");
+    }
+}
+
 #[tokio::test]
 async fn retention_deletes_old_conversations_per_channel_as_the_clock_moves_on_postgres() {
     let db = common::postgres::TestDb::create().await;
