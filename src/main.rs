@@ -12,31 +12,10 @@ mod cli;
 #[global_allocator]
 static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-/// `mi_option_purge_delay` in mimalloc v3's `mimalloc.h` (the sys crate
-/// names no constant for it).
-const MI_OPTION_PURGE_DELAY: std::ffi::c_int = 15;
-
-unsafe extern "C" {
-    fn mi_option_set(option: std::ffi::c_int, value: std::ffi::c_long);
-}
-
-/// Gives freed memory back to the system at once rather than after
-/// mimalloc's default delay of a second: the delay is only counted down by
-/// later allocations on the same thread, so what the blocking threads
-/// freed after loading the models stayed resident while the server idled
-/// (+80 MB). `MIMALLOC_PURGE_DELAY` in the environment still wins.
-fn purge_freed_memory_at_once() {
-    if std::env::var_os("MIMALLOC_PURGE_DELAY").is_none() {
-        // SAFETY: setting an option is thread-safe in mimalloc and takes plain integers.
-        unsafe { mi_option_set(MI_OPTION_PURGE_DELAY, 0) };
-    }
-}
-
 use clap::Parser;
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
-    purge_freed_memory_at_once();
     let args = cli::Args::parse();
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| "info,sqlx=warn,qdrant_edge=error".into());
