@@ -202,7 +202,7 @@ mod tests {
     }
 
     fn made() -> Provenance {
-        Provenance::now("usher melody-dcgan", "0123456789abcdef", 7)
+        Provenance { created_ms: 1_796_310_245_000, ..Provenance::now("usher melody-dcgan", "0123456789abcdef", 7) }
     }
 
     #[test]
