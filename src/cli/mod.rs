@@ -195,15 +195,9 @@ enum BenchCommand {
 enum TestCommand {
     /// Train the intent classifier on a data set's train split and evaluate on its test split.
     Nlu(test_nlu::Args),
-    /// Entity F1 of the rules, the BiLSTM tagger and both, on a held-out split of the intent files.
-    Entities {
-        /// The intent files.
-        #[arg(long, default_value = "intents")]
-        data: PathBuf,
-        /// Seed for the split and training.
-        #[arg(long, default_value_t = 42)]
-        seed: u64,
-    },
+    /// Entity F1: the rules, the BiLSTM tagger and both on a held-out split of the
+    /// intent files, or the tagger (and a peer) per slot on the SGD entertainment turns.
+    Entities(test_nlu::EntityArgs),
     /// Conversation tests: fan turns and what must follow, on the engine with backend calls stubbed.
     Conversations {
         /// A test file or a directory of them.
@@ -332,8 +326,9 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
             print!("{}", import.text());
             Ok(ExitCode::SUCCESS)
         }
-        Command::Test { command: TestCommand::Entities { data, seed } } => {
-            test_nlu::entities(&load_config(&args.config)?, &data, seed)
+        Command::Test { command: TestCommand::Entities(a) } => {
+            let config = load_config(&args.config)?;
+            tokio::task::spawn_blocking(move || test_nlu::entities(&config, &a)).await?
         }
         Command::Test { command: TestCommand::Recs(a) } => {
             let config = load_config(&args.config)?;

@@ -112,19 +112,125 @@ pub fn run(config: &Config, args: &Args) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// `usher test entities`: span F1 on a held-out split of the intent files.
-pub fn entities(config: &Config, data: &std::path::Path, seed: u64) -> anyhow::Result<ExitCode> {
-    let domain = usher::intents::load(data).map_err(usher::Error::Intents)?.domain;
+/// The data `usher test entities` reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum EntityFormat {
+    /// Intent YAML files with inline entities, split 80/20 per intent.
+    Yaml,
+    /// The SGD entertainment turns: `schema.json`, `{train,dev,test}_turns.jsonl`.
+    Sgd,
+}
+
+/// `usher test entities`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct EntityArgs {
+    /// The intent files, or the SGD directory.
+    #[arg(long, default_value = "intents")]
+    data: std::path::PathBuf,
+    /// What `--data` holds.
+    #[arg(long, value_enum, default_value = "yaml")]
+    format: EntityFormat,
+    /// A peer's predictions for the SGD test frames (`bench/slots_peer.py`), scored beside.
+    #[arg(long)]
+    peer: Option<std::path::PathBuf>,
+    /// Most training epochs of the SGD tagger (the best on dev is kept; the
+    /// intent files' tagger always trains for 30).
+    #[arg(long, default_value_t = 12)]
+    epochs: usize,
+    /// Seed for the split and training.
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+    /// Print the report as one JSON line too.
+    #[arg(long)]
+    json: bool,
+}
+
+fn encoder(config: &Config) -> anyhow::Result<usher::nlu::encoder::Encoder> {
     let dir = config.nlu.encoder.clone().ok_or_else(|| anyhow::anyhow!("the tagger needs nlu.encoder"))?;
-    let encoder =
-        usher::nlu::encoder::Encoder::load_on(&dir, config.nlu.device.device()?, config.nlu.cpu_precision.get())?;
-    let r = usher::nlu::eval::entities::evaluate(&domain, &encoder, seed)?;
-    println!("{:<10} {:>9} {:>9} {:>9}", "extractor", "precision", "recall", "f1");
-    for (name, s) in [("rules", r.rules), ("tagger", r.tagger), ("combined", r.combined)] {
-        println!("{name:<10} {:>9.3} {:>9.3} {:>9.3}", s.precision, s.recall, s.f1);
+    Ok(usher::nlu::encoder::Encoder::load_on(&dir, config.nlu.device.device()?, config.nlu.cpu_precision.get())?)
+}
+
+fn prf_cell(p: Option<usher::nlu::eval::entities::Prf>) -> String {
+    p.map(|p| format!("{:.3}", p.f1)).unwrap_or_else(|| "-".into())
+}
+
+/// `usher test entities`: span F1 on a held-out split of the intent files,
+/// or per slot on the SGD entertainment turns.
+pub fn entities(config: &Config, args: &EntityArgs) -> anyhow::Result<ExitCode> {
+    if args.format == EntityFormat::Sgd {
+        return sgd_entities(config, args);
     }
-    println!("{} test spans; tagger trained on {} examples in {:.1} s", r.n_test_spans, r.n_train, r.train_seconds);
-    println!("{}", serde_json::to_string(&r)?);
+    let domain = usher::intents::load(&args.data).map_err(usher::Error::Intents)?.domain;
+    let r = usher::nlu::eval::entities::evaluate(&domain, &encoder(config)?, args.seed)?;
+    println!("{:<10} {:>9} {:>9} {:>9} {:>12}", "extractor", "precision", "recall", "f1", "new values");
+    let new = r.new_values_recall;
+    for (name, s, n) in
+        [("rules", r.rules, new.rules), ("tagger", r.tagger, new.tagger), ("combined", r.combined, new.combined)]
+    {
+        println!("{name:<10} {:>9.3} {:>9.3} {:>9.3} {:>12.3}", s.precision, s.recall, s.f1, n);
+    }
+    println!(
+        "{} test spans ({} with a value no training example marks: \"new values\", recall); tagger trained on {} examples in {:.1} s",
+        r.n_test_spans, r.n_new_values, r.n_train, r.train_seconds
+    );
+    if args.json {
+        println!("{}", serde_json::to_string(&r)?);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn sgd_entities(config: &Config, args: &EntityArgs) -> anyhow::Result<ExitCode> {
+    use usher::nlu::eval::{sgd, slots};
+    let data = sgd::load(&args.data)?;
+    let peer = args.peer.as_deref().map(|p| sgd::predictions(p, &data.test)).transpose()?;
+    eprintln!(
+        "{} training frames, {} dev, {} test; training up to {} epochs",
+        data.train.len(),
+        data.dev.len(),
+        data.test.len(),
+        args.epochs
+    );
+    let r = slots::evaluate(&data, &encoder(config)?, args.epochs, args.seed, peer.as_deref())?;
+    println!("{:<28} {:>6} {:>9} {:>9}", "slot (test)", "spans", "usher F1", "peer F1");
+    for s in &r.slots {
+        let name = format!("{}/{}{}", s.service, s.slot, if s.seen { "" } else { " *" });
+        println!("{name:<28} {:>6} {:>9.3} {:>9}", s.spans, s.usher.f1, prf_cell(s.peer));
+    }
+    let peer_of = |f: fn(&slots::Scores) -> usher::nlu::eval::entities::Prf| r.peer.as_ref().map(f);
+    println!(
+        "{:<28} {:>6} {:>9.3} {:>9}",
+        "overall",
+        r.n_test_spans,
+        r.usher.overall.f1,
+        prf_cell(peer_of(|s| s.overall))
+    );
+    println!(
+        "{:<28} {:>6} {:>9.3} {:>9}",
+        "seen services",
+        "",
+        r.usher.seen_services.f1,
+        prf_cell(peer_of(|s| s.seen_services))
+    );
+    println!(
+        "{:<28} {:>6} {:>9.3} {:>9}",
+        "unseen services (*)",
+        "",
+        r.usher.unseen_services.f1,
+        prf_cell(peer_of(|s| s.unseen_services))
+    );
+    let peer_new = r.peer.as_ref().map(|p| format!("{:.3}", p.new_values_recall)).unwrap_or_else(|| "-".into());
+    println!("{:<28} {:>6} {:>9.3} {:>9}", "new values (recall)", r.n_new_values, r.usher.new_values_recall, peer_new);
+    println!(
+        "epoch {} of {} kept (dev F1 {:.3}), slot-map threshold {}; token states and training {:.0} s",
+        r.epoch,
+        r.dev_f1_by_epoch.len(),
+        r.dev_f1,
+        r.threshold,
+        r.train_seconds
+    );
+    if args.json {
+        println!("{}", serde_json::to_string(&r)?);
+    }
     Ok(ExitCode::SUCCESS)
 }
 

@@ -44,19 +44,16 @@ pub struct Detection {
 fn chips(key: &str, n: usize) -> Vec<f32> {
     let digest = crate::util::sha256_hex(format!("usher-watermark:{key}").as_bytes());
     let mut state = u64::from_str_radix(&digest[..16], 16).expect("hex");
-    (0..n)
-        .map(|_| {
-            state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-            let mut z = state;
-            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-            if (z ^ (z >> 31)) & 1 == 1 {
-                1.0
-            } else {
-                -1.0
-            }
-        })
-        .collect()
+    (0..n).map(|_| if splitmix64(&mut state) & 1 == 1 { 1.0 } else { -1.0 }).collect()
+}
+
+/// One step of splitmix64.
+fn splitmix64(state: &mut u64) -> u64 {
+    *state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    let mut z = *state;
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
 }
 
 fn carrier(t: f64) -> f32 {
@@ -177,13 +174,7 @@ pub fn add_noise(samples: &mut [f32], snr_db: f64, seed: u64) {
     let power = samples.iter().map(|s| f64::from(*s).powi(2)).sum::<f64>() / samples.len().max(1) as f64;
     let sigma = (power / 10f64.powf(snr_db / 10.0)).sqrt();
     let mut state = seed;
-    let mut uniform = || {
-        state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = state;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        ((z ^ (z >> 31)) >> 11) as f64 / (1u64 << 53) as f64
-    };
+    let mut uniform = || (splitmix64(&mut state) >> 11) as f64 / (1u64 << 53) as f64;
     for s in samples.iter_mut() {
         let (u1, u2) = (uniform().max(1e-300), uniform());
         let g = (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos();

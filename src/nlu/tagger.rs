@@ -30,6 +30,9 @@ pub struct Sequence {
     pub tags: Vec<u32>,
 }
 
+/// A copy of every weight, by name.
+type Weights = Vec<(String, Tensor)>;
+
 /// The BiLSTM tagger.
 pub struct Tagger {
     tags: Vec<String>,
@@ -95,61 +98,116 @@ impl Tagger {
         &self.tags
     }
 
-    /// Tag scores (batch × tokens × tags) for right-padded sequences.
+    /// Tag scores (batch × tokens × tags) for right-padded sequences. The
+    /// backward LSTM reads each sequence reversed within its own length, so
+    /// padding never reaches a real token's state in either direction.
     fn logits(&self, batch: &[&[Vec<f32>]]) -> Result<Tensor, Error> {
-        let len = batch.iter().map(|s| s.len()).max().unwrap_or(1).max(1);
+        let (n, len) = (batch.len(), batch.iter().map(|s| s.len()).max().unwrap_or(1).max(1));
         let dim = batch.iter().flat_map(|s| s.first()).map(Vec::len).next().unwrap_or(1);
-        let mut data = Vec::with_capacity(batch.len() * len * dim);
-        for seq in batch {
+        let mut data = Vec::with_capacity(n * len * dim);
+        let mut reverse = Vec::with_capacity(n * len);
+        for (b, seq) in batch.iter().enumerate() {
             for t in 0..len {
                 match seq.get(t) {
                     Some(v) => data.extend_from_slice(v),
                     None => data.extend(std::iter::repeat_n(0.0, dim)),
                 }
+                let within = if t < seq.len() { seq.len() - 1 - t } else { t };
+                reverse.push((b * len + within) as u32);
             }
         }
-        let x = Tensor::from_vec(data, (batch.len(), len, dim), &Device::Cpu)?;
-        let reverse = Tensor::new((0..len as u32).rev().collect::<Vec<_>>().as_slice(), &Device::Cpu)?;
+        let x = Tensor::from_vec(data, (n, len, dim), &Device::Cpu)?;
+        // Its own inverse: it maps the reversed states back in place too.
+        let reverse = Tensor::new(reverse.as_slice(), &Device::Cpu)?;
+        let x_rev = x.reshape((n * len, dim))?.index_select(&reverse, 0)?.reshape((n, len, dim))?;
         let hf: Vec<Tensor> = self.fwd.seq(&x)?.iter().map(|s| s.h().clone()).collect();
-        let hb: Vec<Tensor> = self.bwd.seq(&x.index_select(&reverse, 1)?)?.iter().map(|s| s.h().clone()).collect();
+        let hb: Vec<Tensor> = self.bwd.seq(&x_rev)?.iter().map(|s| s.h().clone()).collect();
         let hf = Tensor::stack(&hf, 1)?;
-        let hb = Tensor::stack(&hb, 1)?.index_select(&reverse, 1)?;
+        let hidden = hf.dim(2)?;
+        let hb =
+            Tensor::stack(&hb, 1)?.reshape((n * len, hidden))?.index_select(&reverse, 0)?.reshape((n, len, hidden))?;
         Ok(self.out.forward(&Tensor::cat(&[hf, hb], 2)?)?)
     }
 
     /// Trains on `sequences` with the given tag set.
     pub fn train(sequences: &[Sequence], tags: Vec<String>, epochs: usize, seed: u64) -> Result<Self, Error> {
+        Ok(Self::train_selected(sequences, tags, epochs, seed, |_| Ok(0.0))?.0)
+    }
+
+    /// Trains for up to `epochs`, scores the model after each with `score`
+    /// (a validation split, never test) and returns the best-scoring
+    /// epoch's weights (the latest among ties) with every epoch's score.
+    pub fn train_selected(
+        sequences: &[Sequence],
+        tags: Vec<String>,
+        epochs: usize,
+        seed: u64,
+        mut score: impl FnMut(&Tagger) -> Result<f64, Error>,
+    ) -> Result<(Self, Vec<f64>), Error> {
         let input = sequences.iter().flat_map(|s| s.states.first()).map(Vec::len).next().unwrap_or(1);
         let model = Self::new(tags, input, VarMap::new())?;
         let mut rng = StdRng::seed_from_u64(seed);
         let vars = super::seeded::reinit(&model.varmap, &mut rng, HIDDEN)?;
         let mut opt = AdamW::new(vars, ParamsAdamW { lr: 3e-3, weight_decay: 1e-4, ..Default::default() })?;
         let mut order: Vec<usize> = (0..sequences.len()).filter(|&i| !sequences[i].tags.is_empty()).collect();
+        let (mut scores, mut best): (Vec<f64>, Option<(f64, Weights)>) = (Vec::new(), None);
         for _ in 0..epochs {
             order.shuffle(&mut rng);
-            // Similar lengths together keep padding small.
             for chunk in order.chunks(32) {
-                let batch: Vec<&[Vec<f32>]> = chunk.iter().map(|&i| sequences[i].states.as_slice()).collect();
-                let logits = model.logits(&batch)?;
-                let (b, t, k) = logits.dims3()?;
-                let mut gold = Vec::with_capacity(b * t);
-                let mut mask = Vec::with_capacity(b * t);
-                for &i in chunk {
-                    let tags = &sequences[i].tags;
-                    for j in 0..t {
-                        gold.push(tags.get(j).copied().unwrap_or(0));
-                        mask.push(if j < tags.len() { 1f32 } else { 0.0 });
-                    }
-                }
-                let gold = Tensor::from_vec(gold, (b * t, 1), &Device::Cpu)?;
-                let mask = Tensor::from_vec(mask, b * t, &Device::Cpu)?;
-                let logp = candle_nn::ops::log_softmax(&logits.reshape((b * t, k))?, D::Minus1)?;
-                let picked = logp.gather(&gold, 1)?.squeeze(1)?;
-                let loss = (picked.mul(&mask)?.sum_all()?.neg()? / f64::from(mask.sum_all()?.to_scalar::<f32>()?))?;
+                let loss = model.loss(sequences, chunk)?;
                 opt.backward_step(&loss)?;
             }
+            let s = score(&model)?;
+            scores.push(s);
+            if best.as_ref().is_none_or(|(b, _)| s >= *b) {
+                best = Some((s, model.snapshot()?));
+            }
         }
-        Ok(model)
+        if let Some((_, weights)) = best {
+            model.restore(weights)?;
+        }
+        Ok((model, scores))
+    }
+
+    /// Mean cross-entropy of the gold tags of `sequences[chunk]`.
+    fn loss(&self, sequences: &[Sequence], chunk: &[usize]) -> Result<Tensor, Error> {
+        let batch: Vec<&[Vec<f32>]> = chunk.iter().map(|&i| sequences[i].states.as_slice()).collect();
+        let logits = self.logits(&batch)?;
+        let (b, t, k) = logits.dims3()?;
+        let mut gold = Vec::with_capacity(b * t);
+        let mut mask = Vec::with_capacity(b * t);
+        for &i in chunk {
+            let tags = &sequences[i].tags;
+            for j in 0..t {
+                gold.push(tags.get(j).copied().unwrap_or(0));
+                mask.push(if j < tags.len() { 1f32 } else { 0.0 });
+            }
+        }
+        let gold = Tensor::from_vec(gold, (b * t, 1), &Device::Cpu)?;
+        let mask = Tensor::from_vec(mask, b * t, &Device::Cpu)?;
+        let logp = candle_nn::ops::log_softmax(&logits.reshape((b * t, k))?, D::Minus1)?;
+        let picked = logp.gather(&gold, 1)?.squeeze(1)?;
+        Ok((picked.mul(&mask)?.sum_all()?.neg()? / f64::from(mask.sum_all()?.to_scalar::<f32>()?))?)
+    }
+
+    fn weights(&self) -> Result<std::sync::MutexGuard<'_, HashMap<String, candle_core::Var>>, Error> {
+        self.varmap.data().lock().map_err(|_| Error::Model("tagger weights: a training thread panicked".into()))
+    }
+
+    /// A copy of every weight.
+    fn snapshot(&self) -> Result<Weights, Error> {
+        self.weights()?.iter().map(|(name, var)| Ok((name.clone(), var.as_tensor().copy()?))).collect()
+    }
+
+    /// Puts back weights taken by [`Self::snapshot`].
+    fn restore(&self, weights: Weights) -> Result<(), Error> {
+        let vars = self.weights()?;
+        for (name, tensor) in weights {
+            if let Some(var) = vars.get(&name) {
+                var.set(&tensor)?;
+            }
+        }
+        Ok(())
     }
 
     /// Trains a tagger for `domain`'s entities on `examples` (token states from `encoder`).
@@ -165,16 +223,18 @@ impl Tagger {
         Self::train(&sequences, tags, EPOCHS, seed)
     }
 
-    /// Tag indices per token of each sequence.
+    /// Tag indices per token of each sequence (batched by length).
     pub fn predict(&self, sequences: &[TokenStates]) -> Result<Vec<Vec<u32>>, Error> {
-        let mut out = Vec::with_capacity(sequences.len());
-        for s in sequences {
-            if s.states.is_empty() {
-                out.push(Vec::new());
-                continue;
+        let mut out = vec![Vec::new(); sequences.len()];
+        let mut order: Vec<usize> = (0..sequences.len()).filter(|&i| !sequences[i].states.is_empty()).collect();
+        order.sort_by_key(|&i| sequences[i].states.len());
+        for chunk in order.chunks(64) {
+            let batch: Vec<&[Vec<f32>]> = chunk.iter().map(|&i| sequences[i].states.as_slice()).collect();
+            let best = self.logits(&batch)?.argmax(D::Minus1)?.to_vec2::<u32>()?;
+            for (&i, mut tags) in chunk.iter().zip(best) {
+                tags.truncate(sequences[i].states.len());
+                out[i] = tags;
             }
-            let best = self.logits(&[s.states.as_slice()])?.argmax(D::Minus1)?.squeeze(0)?.to_vec1::<u32>()?;
-            out.push(best);
         }
         Ok(out)
     }
@@ -219,5 +279,44 @@ impl Tagger {
         let mut model = Self::new(meta.tags, meta.input, VarMap::new())?;
         model.varmap.load(path).map_err(|e| Error::Model(format!("{}: {e}", path.display())))?;
         Ok(model)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sequence(n: usize, salt: f32) -> Sequence {
+        let states = (0..n).map(|t| (0..8).map(|d| ((t * 8 + d) as f32 * 0.37 + salt).sin()).collect()).collect();
+        Sequence { states, tags: (0..n).map(|t| (t % 3) as u32).collect() }
+    }
+
+    #[test]
+    fn padding_never_changes_a_shorter_sequence_in_a_batch() {
+        let train: Vec<Sequence> = (0..8).map(|i| sequence(3 + i % 4, i as f32)).collect();
+        let model = Tagger::train(&train, tag_set(["show"]), 2, 7).unwrap();
+        let (short, long) = (sequence(3, 0.5), sequence(9, 1.5));
+        let alone = model.logits(&[short.states.as_slice()]).unwrap();
+        let padded = model.logits(&[short.states.as_slice(), long.states.as_slice()]).unwrap();
+        let alone: Vec<Vec<f32>> = alone.squeeze(0).unwrap().to_vec2().unwrap();
+        let padded: Vec<Vec<f32>> = padded.get(0).unwrap().narrow(0, 0, 3).unwrap().to_vec2().unwrap();
+        for (a, b) in alone.iter().flatten().zip(padded.iter().flatten()) {
+            assert!((a - b).abs() < 1e-5, "{alone:?} vs {padded:?}");
+        }
+    }
+
+    #[test]
+    fn the_best_epoch_on_the_validation_score_is_kept() {
+        let train: Vec<Sequence> = (0..8).map(|i| sequence(4, i as f32)).collect();
+        let probe = sequence(4, 0.25);
+        let mut seen = Vec::new();
+        let (model, scores) = Tagger::train_selected(&train, tag_set(["show"]), 4, 3, |m| {
+            seen.push(m.logits(&[probe.states.as_slice()])?.flatten_all()?.to_vec1::<f32>()?);
+            Ok(if seen.len() == 2 { 1.0 } else { 0.0 })
+        })
+        .unwrap();
+        assert_eq!(scores, [0.0, 1.0, 0.0, 0.0]);
+        let kept = model.logits(&[probe.states.as_slice()]).unwrap().flatten_all().unwrap().to_vec1::<f32>().unwrap();
+        assert_eq!(kept, seen[1], "the second epoch's weights, not the last");
     }
 }

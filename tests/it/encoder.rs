@@ -127,3 +127,109 @@ fn the_classifier_generalises_and_retrains_from_cached_embeddings() {
     assert_eq!(a.ranking, b.ranking, "deterministic under a seed");
     assert_eq!(cache.len(), cached, "the retrain encoded nothing new");
 }
+
+/// Writes a small SGD-shaped data set: a cinema service for train and dev,
+/// and for test a service the tagger never saw, with other slot names.
+fn write_sgd(dir: &std::path::Path) {
+    let schema = r#"[
+      {"service_name": "Cinema_1", "slots": [
+        {"name": "movie_name", "description": "Name of the movie", "is_categorical": false},
+        {"name": "city", "description": "City where the cinema is", "is_categorical": false}]},
+      {"service_name": "Pictures_2", "slots": [
+        {"name": "film_title", "description": "Title of the film", "is_categorical": false},
+        {"name": "town", "description": "Town where the theatre is located", "is_categorical": false},
+        {"name": "price", "description": "Price per ticket", "is_categorical": false}]}]"#;
+    std::fs::write(dir.join("schema.json"), schema).unwrap();
+    let templates = [
+        "I want to see {m} in {c}",
+        "find me tickets for {m} please",
+        "is {m} showing anywhere in {c} tonight?",
+        "any movies playing in {c}",
+        "what's on this weekend",
+        "Can I watch {m} near {c}?",
+    ];
+    let split = |service: &str, n: usize, movies: &[&str], cities: &[&str], slots: (&str, &str)| -> String {
+        let mut out = String::new();
+        for (i, template) in templates.iter().cycle().take(n).enumerate() {
+            let (m, c) = (movies[i % movies.len()], cities[(i / 2) % cities.len()]);
+            let mut spans = Vec::new();
+            let mut text = String::new();
+            let mut rest = *template;
+            while let Some(at) = rest.find('{') {
+                text.push_str(&rest[..at]);
+                let (value, slot) = if &rest[at..at + 3] == "{m}" { (m, slots.0) } else { (c, slots.1) };
+                let start = text.chars().count();
+                text.push_str(value);
+                spans.push(serde_json::json!({"slot": slot, "start": start, "exclusive_end": text.chars().count()}));
+                rest = &rest[at + 3..];
+            }
+            text.push_str(rest);
+            let line = serde_json::json!({"dialogue_id": format!("{service}_{i}"), "turn_index": 0,
+                "service": service, "text": text, "slots": spans});
+            out.push_str(&format!("{line}\n"));
+        }
+        out
+    };
+    let cinema = ("movie_name", "city");
+    let train_movies =
+        ["Body Double", "The Lion King", "Dumbo", "Toy Story", "Alien", "Little Women", "Inception", "Jaws"];
+    let train_cities = ["Berkeley", "San Jose", "Fresno", "Oakland", "Napa"];
+    std::fs::write(dir.join("train_turns.jsonl"), split("Cinema_1", 160, &train_movies, &train_cities, cinema))
+        .unwrap();
+    let dev = split("Cinema_1", 30, &["Brightburn", "Shazam", "Hellboy"], &["Sacramento", "Santa Rosa"], cinema);
+    std::fs::write(dir.join("dev_turns.jsonl"), dev).unwrap();
+    let test = split(
+        "Pictures_2",
+        48,
+        &["Midsommar", "Booksmart", "Rocketman", "Us"],
+        &["Portland", "Fairfield", "Vallejo"],
+        ("film_title", "town"),
+    );
+    std::fs::write(dir.join("test_turns.jsonl"), test).unwrap();
+}
+
+#[test]
+fn the_tagger_learns_sgd_slots_and_maps_them_onto_an_unseen_service() {
+    let dir = tempfile::tempdir().unwrap();
+    write_sgd(dir.path());
+    // The peer: every gold span, under the training service's slot names.
+    let test: Vec<serde_json::Value> = std::fs::read_to_string(dir.path().join("test_turns.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let mut peer = String::new();
+    for mut t in test {
+        for s in t["slots"].as_array_mut().unwrap() {
+            let renamed = if s["slot"] == "film_title" { "movie_name" } else { "city" };
+            s["slot"] = renamed.into();
+        }
+        let spans = t.as_object_mut().unwrap().remove("slots").unwrap();
+        t["spans"] = spans;
+        peer.push_str(&format!("{t}\n"));
+    }
+    std::fs::write(dir.path().join("peer.jsonl"), peer).unwrap();
+    let config = dir.path().join("usher.yaml");
+    std::fs::write(&config, format!("nlu: {{encoder: {}}}\n", encoder_dir().display())).unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_usher"))
+        .arg("--config")
+        .arg(&config)
+        .args(["test", "entities", "--format", "sgd", "--epochs", "20", "--json", "--data"])
+        .arg(dir.path())
+        .arg("--peer")
+        .arg(dir.path().join("peer.jsonl"))
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    let r: serde_json::Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
+    assert_eq!(r["map"]["Pictures_2"]["movie_name"], "film_title", "{}", r["map"]);
+    assert_eq!(r["map"]["Pictures_2"]["city"], "town", "{}", r["map"]);
+    assert_eq!(r["peer"]["overall"]["f1"], 1.0, "the gold spans score 1 through the same map: {}", r["peer"]);
+    let usher = &r["usher"];
+    assert!(usher["unseen_services"]["f1"].as_f64().unwrap() > 0.6, "{usher}");
+    assert_eq!(usher["seen_services"]["f1"], 0.0, "no test service has training turns");
+    assert!(usher["new_values_recall"].as_f64().unwrap() > 0.5, "unseen films and towns: {usher}");
+    assert_eq!(r["dev_f1_by_epoch"].as_array().unwrap().len(), 20);
+    assert!(stdout.contains("Pictures_2/film_title *"), "{stdout}");
+}

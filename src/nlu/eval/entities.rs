@@ -42,11 +42,29 @@ pub struct EntityReport {
     pub n_test_spans: usize,
     /// Seconds to train the tagger (token states included).
     pub train_seconds: f64,
+    /// Test spans whose value (case aside) no training example marks:
+    /// show names the tagger never saw.
+    pub n_new_values: usize,
+    /// Recall of those by the rules, the tagger and both.
+    pub new_values_recall: NewValues,
 }
 
-type SpanSet = HashSet<(usize, usize, String)>;
+/// Recall of test spans with values unseen in training.
+#[derive(Debug, Clone, Copy, Serialize, PartialEq)]
+pub struct NewValues {
+    /// Regex and lookup rules alone.
+    pub rules: f64,
+    /// The BiLSTM tagger alone.
+    pub tagger: f64,
+    /// Both.
+    pub combined: f64,
+}
 
-fn prf(gold: &[SpanSet], predicted: &[SpanSet]) -> Prf {
+/// Spans `(start, end, entity)` of one text.
+pub(crate) type SpanSet = HashSet<(usize, usize, String)>;
+
+/// Span-level precision, recall and F1 (exact start, end and entity).
+pub(crate) fn prf(gold: &[SpanSet], predicted: &[SpanSet]) -> Prf {
     let (mut tp, mut n_pred, mut n_gold) = (0, 0, 0);
     for (g, p) in gold.iter().zip(predicted) {
         tp += g.intersection(p).count();
@@ -94,7 +112,27 @@ pub fn evaluate(domain: &Domain, encoder: &Encoder, seed: u64) -> Result<EntityR
         by_tagger.push(t);
         combined.push(c);
     }
+    let known: HashSet<String> =
+        train.iter().flat_map(|e| e.entities.iter().map(|s| e.text[s.start..s.end].to_lowercase())).collect();
+    let new: Vec<SpanSet> = test
+        .iter()
+        .zip(&gold)
+        .map(|(e, g)| g.iter().filter(|s| !known.contains(&e.text[s.0..s.1].to_lowercase())).cloned().collect())
+        .collect();
+    let n_new_values = new.iter().map(HashSet::len).sum();
+    let recall = |predicted: &[SpanSet]| {
+        let found: usize = new.iter().zip(predicted).map(|(n, p)| n.intersection(p).count()).sum();
+        if n_new_values == 0 {
+            0.0
+        } else {
+            found as f64 / n_new_values as f64
+        }
+    };
+    let new_values_recall =
+        NewValues { rules: recall(&by_rules), tagger: recall(&by_tagger), combined: recall(&combined) };
     Ok(EntityReport {
+        n_new_values,
+        new_values_recall,
         rules: prf(&gold, &by_rules),
         tagger: prf(&gold, &by_tagger),
         combined: prf(&gold, &combined),

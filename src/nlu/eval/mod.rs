@@ -8,6 +8,8 @@ pub mod entities;
 pub mod followups;
 pub mod metrics;
 mod plot;
+pub mod sgd;
+pub mod slots;
 
 use std::collections::BTreeSet;
 use std::path::Path;

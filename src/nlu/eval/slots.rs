@@ -1,0 +1,300 @@
+//! `usher test entities --format sgd`: the BiLSTM tagger trained on the SGD
+//! entertainment training turns, scored on the test turns per slot, on
+//! services seen and unseen in training, and on values never seen in
+//! training; a peer's predictions (`bench/slots_peer.py`) are scored the
+//! same way in the same run.
+//!
+//! Test services the tagger never saw name their slots differently
+//! (`track` for `song_name`, `cast` for nobody). Each training slot is
+//! mapped to the slot of the target service whose schema text ("name:
+//! description") is nearest by the encoder's sentence embedding, kept when
+//! the cosine reaches a threshold chosen on dev. The peer's labels go
+//! through the same map.
+
+use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::time::Instant;
+
+use serde::Serialize;
+
+use super::entities::{prf, Prf, SpanSet};
+use super::sgd::{Sgd, Turn};
+use crate::intents::Span;
+use crate::nlu::encoder::{Encoder, TokenStates};
+use crate::nlu::tagger::{bio, tag_set, Sequence, Tagger};
+use crate::Error;
+
+/// The thresholds tried on dev for the slot map.
+const THRESHOLDS: [f32; 6] = [0.0, 0.3, 0.4, 0.5, 0.6, 0.7];
+
+/// Scores over one set of predictions.
+#[derive(Debug, Clone, Serialize)]
+pub struct Scores {
+    /// Every test span.
+    pub overall: Prf,
+    /// Services with training turns.
+    pub seen_services: Prf,
+    /// Services without.
+    pub unseen_services: Prf,
+    /// Recall of spans whose value (case aside) no training span has.
+    pub new_values_recall: f64,
+}
+
+/// One slot of one test service.
+#[derive(Debug, Clone, Serialize)]
+pub struct SlotRow {
+    /// The service.
+    pub service: String,
+    /// The slot.
+    pub slot: String,
+    /// Whether the service has training turns.
+    pub seen: bool,
+    /// Gold spans in test.
+    pub spans: usize,
+    /// The tagger.
+    pub usher: Prf,
+    /// The peer, when given.
+    pub peer: Option<Prf>,
+}
+
+/// The whole report.
+#[derive(Debug, Clone, Serialize)]
+pub struct SgdReport {
+    /// The tagger.
+    pub usher: Scores,
+    /// The peer, when given.
+    pub peer: Option<Scores>,
+    /// Per test slot.
+    pub slots: Vec<SlotRow>,
+    /// Dev F1 after each epoch (threshold 0).
+    pub dev_f1_by_epoch: Vec<f64>,
+    /// The epoch kept (1-based).
+    pub epoch: usize,
+    /// The slot-map threshold chosen on dev.
+    pub threshold: f32,
+    /// Dev F1 with that threshold.
+    pub dev_f1: f64,
+    /// Seconds to compute token states and train.
+    pub train_seconds: f64,
+    /// Training frames.
+    pub n_train: usize,
+    /// Gold spans in test.
+    pub n_test_spans: usize,
+    /// Of which with a value no training span has.
+    pub n_new_values: usize,
+    /// Test service → training slot → its slot, at the chosen threshold.
+    pub map: BTreeMap<String, BTreeMap<String, String>>,
+}
+
+/// Training slot → nearest slot of each service, with the cosine.
+struct SlotMap {
+    best: BTreeMap<String, BTreeMap<String, (String, f32)>>,
+}
+
+fn normalised(mut v: Vec<f32>) -> Vec<f32> {
+    let n = v.iter().map(|x| x * x).sum::<f32>().sqrt().max(1e-12);
+    v.iter_mut().for_each(|x| *x /= n);
+    v
+}
+
+fn schema_text(slot: &str, description: &str) -> String {
+    format!("{}: {description}", slot.replace('_', " "))
+}
+
+impl SlotMap {
+    /// A training slot's vector is the mean over the training services
+    /// that have it.
+    fn new(sgd: &Sgd, encoder: &Encoder, labels: &[String]) -> Result<Self, Error> {
+        let seen = sgd.seen_services();
+        let mut texts: Vec<String> = Vec::new();
+        let mut owners: Vec<(String, String)> = Vec::new();
+        for (service, slots) in &sgd.services {
+            for (slot, description) in slots {
+                texts.push(schema_text(slot, description));
+                owners.push((service.clone(), slot.clone()));
+            }
+        }
+        let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+        let vectors: Vec<Vec<f32>> = encoder.encode(&refs)?.into_iter().map(normalised).collect();
+        let label_vector = |label: &str| {
+            let mut sum = vec![0f32; vectors.first().map_or(0, Vec::len)];
+            for (v, (service, slot)) in vectors.iter().zip(&owners) {
+                if slot == label && seen.contains(service.as_str()) {
+                    sum.iter_mut().zip(v).for_each(|(s, x)| *s += x);
+                }
+            }
+            normalised(sum)
+        };
+        let mut best: BTreeMap<String, BTreeMap<String, (String, f32)>> = BTreeMap::new();
+        for label in labels {
+            let l = label_vector(label);
+            for (v, (service, slot)) in vectors.iter().zip(&owners) {
+                let cos: f32 = l.iter().zip(v).map(|(a, b)| a * b).sum();
+                let entry = best.entry(service.clone()).or_default();
+                if entry.get(label).is_none_or(|(_, c)| cos > *c) {
+                    entry.insert(label.clone(), (slot.clone(), cos));
+                }
+            }
+        }
+        Ok(Self { best })
+    }
+
+    fn apply(&self, service: &str, label: &str, threshold: f32) -> Option<&str> {
+        let (slot, cos) = self.best.get(service)?.get(label)?;
+        (*cos >= threshold).then_some(slot.as_str())
+    }
+
+    fn spans(&self, service: &str, spans: &[Span], threshold: f32) -> SpanSet {
+        spans
+            .iter()
+            .filter_map(|s| Some((s.start, s.end, self.apply(service, &s.entity, threshold)?.to_string())))
+            .collect()
+    }
+
+    fn table(&self, services: &BTreeSet<&str>, threshold: f32) -> BTreeMap<String, BTreeMap<String, String>> {
+        let mut out = BTreeMap::new();
+        for service in services {
+            let labels = self.best.get(*service).into_iter().flatten();
+            let kept = labels.filter(|(_, (_, c))| *c >= threshold).map(|(l, (s, _))| (l.clone(), s.clone()));
+            out.insert(service.to_string(), kept.collect());
+        }
+        out
+    }
+}
+
+fn gold(turns: &[Turn]) -> Vec<SpanSet> {
+    turns.iter().map(|t| t.spans.iter().map(|s| (s.start, s.end, s.entity.clone())).collect()).collect()
+}
+
+fn tagged(model: &Tagger, states: &[TokenStates]) -> Result<Vec<Vec<Span>>, Error> {
+    let tags = model.predict(states)?;
+    Ok(tags
+        .iter()
+        .zip(states)
+        .map(|(t, s)| {
+            model.spans(t, &s.offsets).into_iter().map(|(start, end, entity)| Span { start, end, entity }).collect()
+        })
+        .collect())
+}
+
+fn mapped(map: &SlotMap, turns: &[Turn], predicted: &[Vec<Span>], threshold: f32) -> Vec<SpanSet> {
+    turns.iter().zip(predicted).map(|(t, p)| map.spans(&t.service, p, threshold)).collect()
+}
+
+/// `prf` over the frames and spans `keep` accepts.
+fn prf_where(turns: &[Turn], gold: &[SpanSet], predicted: &[SpanSet], keep: impl Fn(&Turn, &str) -> bool) -> Prf {
+    let pick = |sets: &[SpanSet]| -> Vec<SpanSet> {
+        turns.iter().zip(sets).map(|(t, s)| s.iter().filter(|x| keep(t, &x.2)).cloned().collect()).collect()
+    };
+    prf(&pick(gold), &pick(predicted))
+}
+
+fn scores(sgd: &Sgd, gold: &[SpanSet], predicted: &[SpanSet], new_values: &[SpanSet]) -> Scores {
+    let seen = sgd.seen_services();
+    let found: usize = new_values.iter().zip(predicted).map(|(n, p)| n.intersection(p).count()).sum();
+    let total: usize = new_values.iter().map(HashSet::len).sum();
+    Scores {
+        overall: prf(gold, predicted),
+        seen_services: prf_where(&sgd.test, gold, predicted, |t, _| seen.contains(t.service.as_str())),
+        unseen_services: prf_where(&sgd.test, gold, predicted, |t, _| !seen.contains(t.service.as_str())),
+        new_values_recall: if total == 0 { 0.0 } else { found as f64 / total as f64 },
+    }
+}
+
+fn states(encoder: &Encoder, turns: &[Turn]) -> Result<Vec<TokenStates>, Error> {
+    let texts: Vec<&str> = turns.iter().map(|t| t.text.as_str()).collect();
+    let mut out = Vec::with_capacity(texts.len());
+    for chunk in texts.chunks(1024) {
+        out.extend(encoder.token_states(chunk)?);
+    }
+    Ok(out)
+}
+
+/// Trains on `sgd.train` for up to `epochs` (the epoch and the map's
+/// threshold chosen on dev) and scores test, with `peer`'s predictions
+/// for test (in its order) beside.
+pub fn evaluate(
+    sgd: &Sgd,
+    encoder: &Encoder,
+    epochs: usize,
+    seed: u64,
+    peer: Option<&[Vec<Span>]>,
+) -> Result<SgdReport, Error> {
+    let started = Instant::now();
+    let labels: Vec<String> = sgd
+        .train
+        .iter()
+        .flat_map(|t| &t.spans)
+        .map(|s| s.entity.clone())
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let tags = tag_set(labels.iter().map(String::as_str));
+    let map = SlotMap::new(sgd, encoder, &labels)?;
+    let sequences: Vec<Sequence> = states(encoder, &sgd.train)?
+        .into_iter()
+        .zip(&sgd.train)
+        .map(|(s, t)| Sequence { tags: bio(&s.offsets, &t.spans, &tags), states: s.states })
+        .collect();
+    let dev_states = states(encoder, &sgd.dev)?;
+    let dev_gold = gold(&sgd.dev);
+    let dev_f1 = |model: &Tagger, threshold: f32| -> Result<f64, Error> {
+        let predicted = tagged(model, &dev_states)?;
+        Ok(prf(&dev_gold, &mapped(&map, &sgd.dev, &predicted, threshold)).f1)
+    };
+    let (model, by_epoch) = Tagger::train_selected(&sequences, tags, epochs, seed, |m| {
+        let f1 = dev_f1(m, 0.0)?;
+        tracing::info!(f1, "dev span F1 after an epoch");
+        Ok(f1)
+    })?;
+    let train_seconds = started.elapsed().as_secs_f64();
+    let epoch = 1 + by_epoch.iter().rposition(|&f| by_epoch.iter().all(|&g| g <= f)).unwrap_or(0);
+    let dev_predicted = tagged(&model, &dev_states)?;
+    let (mut threshold, mut best_dev) = (0.0, -1.0);
+    for t in THRESHOLDS {
+        let f1 = prf(&dev_gold, &mapped(&map, &sgd.dev, &dev_predicted, t)).f1;
+        if f1 > best_dev {
+            (threshold, best_dev) = (t, f1);
+        }
+    }
+    let test_gold = gold(&sgd.test);
+    let usher = mapped(&map, &sgd.test, &tagged(&model, &states(encoder, &sgd.test)?)?, threshold);
+    let peer = peer.map(|p| mapped(&map, &sgd.test, p, threshold));
+    let known: HashSet<String> =
+        sgd.train.iter().flat_map(|t| t.spans.iter().map(|s| t.text[s.start..s.end].to_lowercase())).collect();
+    let new_values: Vec<SpanSet> = sgd
+        .test
+        .iter()
+        .zip(&test_gold)
+        .map(|(t, g)| g.iter().filter(|s| !known.contains(&t.text[s.0..s.1].to_lowercase())).cloned().collect())
+        .collect();
+    let seen = sgd.seen_services();
+    let mut slots = Vec::new();
+    let test_slots: BTreeSet<(&str, &str)> =
+        sgd.test.iter().flat_map(|t| t.spans.iter().map(|s| (t.service.as_str(), s.entity.as_str()))).collect();
+    for (service, slot) in test_slots {
+        let keep = |t: &Turn, s: &str| t.service == service && s == slot;
+        slots.push(SlotRow {
+            service: service.to_string(),
+            slot: slot.to_string(),
+            seen: seen.contains(service),
+            spans: test_gold.iter().zip(&sgd.test).map(|(g, t)| g.iter().filter(|s| keep(t, &s.2)).count()).sum(),
+            usher: prf_where(&sgd.test, &test_gold, &usher, keep),
+            peer: peer.as_ref().map(|p| prf_where(&sgd.test, &test_gold, p, keep)),
+        });
+    }
+    let test_services: BTreeSet<&str> = sgd.test.iter().map(|t| t.service.as_str()).collect();
+    Ok(SgdReport {
+        usher: scores(sgd, &test_gold, &usher, &new_values),
+        peer: peer.as_ref().map(|p| scores(sgd, &test_gold, p, &new_values)),
+        slots,
+        dev_f1_by_epoch: by_epoch,
+        epoch,
+        threshold,
+        dev_f1: best_dev,
+        train_seconds,
+        n_train: sgd.train.len(),
+        n_test_spans: test_gold.iter().map(HashSet::len).sum(),
+        n_new_values: new_values.iter().map(HashSet::len).sum(),
+        map: map.table(&test_services, threshold),
+    })
+}
