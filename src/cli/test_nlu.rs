@@ -140,6 +140,10 @@ pub struct EntityArgs {
     /// Seed for the split and training.
     #[arg(long, default_value_t = 42)]
     seed: u64,
+    /// SGD: train on the frames as they are, without copies whose capitalised
+    /// values are swapped for random names.
+    #[arg(long)]
+    no_name_swap: bool,
     /// Print the report as one JSON line too.
     #[arg(long)]
     json: bool,
@@ -190,7 +194,7 @@ fn sgd_entities(config: &Config, args: &EntityArgs) -> anyhow::Result<ExitCode> 
         data.test.len(),
         args.epochs
     );
-    let r = slots::evaluate(&data, &encoder(config)?, args.epochs, args.seed, peer.as_deref())?;
+    let r = slots::evaluate(&data, &encoder(config)?, args.epochs, args.seed, !args.no_name_swap, peer.as_deref())?;
     println!("{:<28} {:>6} {:>9} {:>9}", "slot (test)", "spans", "usher F1", "peer F1");
     for s in &r.slots {
         let name = format!("{}/{}{}", s.service, s.slot, if s.seen { "" } else { " *" });

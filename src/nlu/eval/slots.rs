@@ -6,14 +6,22 @@
 //!
 //! Test services the tagger never saw name their slots differently
 //! (`track` for `song_name`, `cast` for nobody). Each training slot is
-//! mapped to the slot of the target service whose schema text ("name:
-//! description") is nearest by the encoder's sentence embedding, kept when
-//! the cosine reaches a threshold chosen on dev. The peer's labels go
-//! through the same map.
+//! mapped to the slot of the target service whose name and description are
+//! nearest by the encoder's sentence embedding (the mean of the names'
+//! cosine and the descriptions'), kept when that reaches a threshold chosen
+//! on dev. The peer's labels go through the same map.
+//!
+//! Training swaps capitalised span values (titles, artists, venues, towns)
+//! for random capitalised words from the training text, so that the tagger
+//! learns the context of a name rather than the few names SGD repeats;
+//! dev decides whether that helps (`--no-name-swap` turns it off).
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::time::Instant;
 
+use rand::rngs::StdRng;
+use rand::seq::IndexedRandom;
+use rand::{Rng, SeedableRng};
 use serde::Serialize;
 
 use super::entities::{prf, Prf, SpanSet};
@@ -77,6 +85,10 @@ pub struct SgdReport {
     pub train_seconds: f64,
     /// Training frames.
     pub n_train: usize,
+    /// Sequences the tagger trained on (frames and their name-swapped copies).
+    pub n_sequences: usize,
+    /// Whether capitalised values were swapped for random names.
+    pub name_swap: bool,
     /// Gold spans in test.
     pub n_test_spans: usize,
     /// Of which with a value no training span has.
@@ -96,33 +108,41 @@ fn normalised(mut v: Vec<f32>) -> Vec<f32> {
     v
 }
 
-fn schema_text(slot: &str, description: &str) -> String {
-    format!("{}: {description}", slot.replace('_', " "))
+/// A slot's vector: its name's and its description's embeddings, each
+/// normalised, side by side and scaled so that the dot product of two is
+/// the mean of the two cosines.
+fn slot_vector(name: &[f32], description: &[f32]) -> Vec<f32> {
+    let half = std::f32::consts::FRAC_1_SQRT_2;
+    normalised(name.to_vec()).into_iter().chain(normalised(description.to_vec())).map(|x| x * half).collect()
 }
 
 impl SlotMap {
-    /// A training slot's vector is the mean over the training services
-    /// that have it.
+    /// A training slot's name and description vectors are the means over
+    /// the training services that have it.
     fn new(sgd: &Sgd, encoder: &Encoder, labels: &[String]) -> Result<Self, Error> {
         let seen = sgd.seen_services();
         let mut texts: Vec<String> = Vec::new();
         let mut owners: Vec<(String, String)> = Vec::new();
         for (service, slots) in &sgd.services {
             for (slot, description) in slots {
-                texts.push(schema_text(slot, description));
+                let description = if description.is_empty() { slot } else { description };
+                texts.extend([slot.replace('_', " "), description.clone()]);
                 owners.push((service.clone(), slot.clone()));
             }
         }
         let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
-        let vectors: Vec<Vec<f32>> = encoder.encode(&refs)?.into_iter().map(normalised).collect();
+        let parts = encoder.encode(&refs)?;
+        let vectors: Vec<Vec<f32>> = parts.chunks(2).map(|p| slot_vector(&p[0], &p[1])).collect();
         let label_vector = |label: &str| {
-            let mut sum = vec![0f32; vectors.first().map_or(0, Vec::len)];
-            for (v, (service, slot)) in vectors.iter().zip(&owners) {
+            let dim = parts.first().map_or(0, Vec::len);
+            let (mut name, mut description) = (vec![0f32; dim], vec![0f32; dim]);
+            for (p, (service, slot)) in parts.chunks(2).zip(&owners) {
                 if slot == label && seen.contains(service.as_str()) {
-                    sum.iter_mut().zip(v).for_each(|(s, x)| *s += x);
+                    name.iter_mut().zip(normalised(p[0].clone())).for_each(|(s, x)| *s += x);
+                    description.iter_mut().zip(normalised(p[1].clone())).for_each(|(s, x)| *s += x);
                 }
             }
-            normalised(sum)
+            slot_vector(&name, &description)
         };
         let mut best: BTreeMap<String, BTreeMap<String, (String, f32)>> = BTreeMap::new();
         for label in labels {
@@ -200,8 +220,59 @@ fn scores(sgd: &Sgd, gold: &[SpanSet], predicted: &[SpanSet], new_values: &[Span
     }
 }
 
-fn states(encoder: &Encoder, turns: &[Turn]) -> Result<Vec<TokenStates>, Error> {
-    let texts: Vec<&str> = turns.iter().map(|t| t.text.as_str()).collect();
+/// A training text with its spans.
+type Frame = (String, Vec<Span>);
+
+/// Every training frame, and with `swap` one more copy of each frame that
+/// has a capitalised span value, those values replaced by one to three
+/// random capitalised words of the training text.
+fn training_frames(train: &[Turn], swap: bool, seed: u64) -> Vec<Frame> {
+    let mut out: Vec<Frame> = train.iter().map(|t| (t.text.clone(), t.spans.clone())).collect();
+    if !swap {
+        return out;
+    }
+    let words: Vec<String> = train
+        .iter()
+        .flat_map(|t| t.text.split(|c: char| !c.is_ascii_alphabetic()))
+        .filter(|w| w.len() >= 3)
+        .map(|w| {
+            let w = w.to_ascii_lowercase();
+            w[..1].to_ascii_uppercase() + &w[1..]
+        })
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let mut rng = StdRng::seed_from_u64(seed ^ 0x5107);
+    let capitalised = |t: &Turn, s: &Span| t.text[s.start..].starts_with(|c: char| c.is_uppercase());
+    for t in train.iter().filter(|t| t.spans.iter().any(|s| capitalised(t, s))) {
+        let mut spans = t.spans.clone();
+        spans.sort_by_key(|s| s.start);
+        let (mut text, mut at, mut moved) = (String::new(), 0, Vec::new());
+        for s in &spans {
+            if s.start < at {
+                // Inside the previous span (a venue that names its town): dropped from the copy.
+                continue;
+            }
+            text.push_str(&t.text[at..s.start]);
+            let start = text.len();
+            if capitalised(t, s) {
+                let n = rng.random_range(1..=3);
+                let name: Vec<&str> = (0..n).filter_map(|_| words.choose(&mut rng).map(String::as_str)).collect();
+                text.push_str(&name.join(" "));
+            } else {
+                text.push_str(&t.text[s.start..s.end]);
+            }
+            moved.push(Span { start, end: text.len(), entity: s.entity.clone() });
+            at = s.end;
+        }
+        text.push_str(&t.text[at..]);
+        out.push((text, moved));
+    }
+    out
+}
+
+fn states<'a>(encoder: &Encoder, texts: impl IntoIterator<Item = &'a str>) -> Result<Vec<TokenStates>, Error> {
+    let texts: Vec<&str> = texts.into_iter().collect();
     let mut out = Vec::with_capacity(texts.len());
     for chunk in texts.chunks(1024) {
         out.extend(encoder.token_states(chunk)?);
@@ -209,14 +280,15 @@ fn states(encoder: &Encoder, turns: &[Turn]) -> Result<Vec<TokenStates>, Error> 
     Ok(out)
 }
 
-/// Trains on `sgd.train` for up to `epochs` (the epoch and the map's
-/// threshold chosen on dev) and scores test, with `peer`'s predictions
-/// for test (in its order) beside.
+/// Trains on `sgd.train` (with swapped names when `name_swap`) for up to
+/// `epochs` (the epoch and the map's threshold chosen on dev) and scores
+/// test, with `peer`'s predictions for test (in its order) beside.
 pub fn evaluate(
     sgd: &Sgd,
     encoder: &Encoder,
     epochs: usize,
     seed: u64,
+    name_swap: bool,
     peer: Option<&[Vec<Span>]>,
 ) -> Result<SgdReport, Error> {
     let started = Instant::now();
@@ -230,12 +302,13 @@ pub fn evaluate(
         .collect();
     let tags = tag_set(labels.iter().map(String::as_str));
     let map = SlotMap::new(sgd, encoder, &labels)?;
-    let sequences: Vec<Sequence> = states(encoder, &sgd.train)?
+    let frames = training_frames(&sgd.train, name_swap, seed);
+    let sequences: Vec<Sequence> = states(encoder, frames.iter().map(|f| f.0.as_str()))?
         .into_iter()
-        .zip(&sgd.train)
-        .map(|(s, t)| Sequence { tags: bio(&s.offsets, &t.spans, &tags), states: s.states })
+        .zip(&frames)
+        .map(|(s, f)| Sequence { tags: bio(&s.offsets, &f.1, &tags), states: s.states })
         .collect();
-    let dev_states = states(encoder, &sgd.dev)?;
+    let dev_states = states(encoder, sgd.dev.iter().map(|t| t.text.as_str()))?;
     let dev_gold = gold(&sgd.dev);
     let dev_f1 = |model: &Tagger, threshold: f32| -> Result<f64, Error> {
         let predicted = tagged(model, &dev_states)?;
@@ -257,7 +330,12 @@ pub fn evaluate(
         }
     }
     let test_gold = gold(&sgd.test);
-    let usher = mapped(&map, &sgd.test, &tagged(&model, &states(encoder, &sgd.test)?)?, threshold);
+    let usher = mapped(
+        &map,
+        &sgd.test,
+        &tagged(&model, &states(encoder, sgd.test.iter().map(|t| t.text.as_str()))?)?,
+        threshold,
+    );
     let peer = peer.map(|p| mapped(&map, &sgd.test, p, threshold));
     let known: HashSet<String> =
         sgd.train.iter().flat_map(|t| t.spans.iter().map(|s| t.text[s.start..s.end].to_lowercase())).collect();
@@ -293,8 +371,63 @@ pub fn evaluate(
         dev_f1: best_dev,
         train_seconds,
         n_train: sgd.train.len(),
+        n_sequences: frames.len(),
+        name_swap,
         n_test_spans: test_gold.iter().map(HashSet::len).sum(),
         n_new_values: new_values.iter().map(HashSet::len).sum(),
         map: map.table(&test_services, threshold),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn name_swaps_move_the_spans_with_the_new_names() {
+        let text = "see Body Double in Napa on friday";
+        let span = |a: &str, entity: &str| {
+            let start = text.find(a).unwrap();
+            Span { start, end: start + a.len(), entity: entity.into() }
+        };
+        let turn = Turn {
+            dialogue_id: "1".into(),
+            turn_index: 0,
+            service: "Cinema_1".into(),
+            text: text.into(),
+            spans: vec![span("Napa", "city"), span("friday", "date"), span("Body Double", "title")],
+        };
+        let plain = Turn { spans: Vec::new(), text: "hello there".into(), ..turn.clone() };
+        assert_eq!(training_frames(&[turn.clone(), plain.clone()], false, 1).len(), 2, "no copies without the swap");
+        let frames = training_frames(&[turn, plain], true, 1);
+        assert_eq!(frames.len(), 3, "one swapped copy, of the frame with capitalised values only");
+        let (swapped, spans) = &frames[2];
+        let values: Vec<(&str, &str)> = spans.iter().map(|s| (&swapped[s.start..s.end], s.entity.as_str())).collect();
+        assert_eq!(values[2], ("friday", "date"), "lower-case values stay: {swapped}");
+        assert!(swapped.starts_with("see ") && swapped.ends_with(" on friday"), "{swapped}");
+        for (value, entity) in [values[0], values[1]] {
+            assert!(value.split(' ').all(|w| w.starts_with(char::is_uppercase)), "{entity}: {value:?} in {swapped}");
+            assert!(!["Body Double", "Napa"].contains(&value), "{value}");
+        }
+    }
+
+    #[test]
+    fn a_span_inside_another_goes_with_it() {
+        let text = "at Century at Hayward.";
+        let turn = Turn {
+            dialogue_id: "1".into(),
+            turn_index: 0,
+            service: "Movies_1".into(),
+            text: text.into(),
+            spans: vec![
+                Span { start: 3, end: 21, entity: "theater_name".into() },
+                Span { start: 14, end: 21, entity: "location".into() },
+            ],
+        };
+        let frames = training_frames(&[turn], true, 3);
+        let (swapped, spans) = &frames[1];
+        assert_eq!(spans.len(), 1, "{swapped}: {spans:?}");
+        assert!(swapped.starts_with("at ") && swapped.ends_with('.'), "{swapped}");
+        assert_eq!(spans[0].end, swapped.len() - 1);
+    }
 }
