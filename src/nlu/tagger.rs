@@ -225,15 +225,21 @@ impl Tagger {
 
     /// Tag indices per token of each sequence (batched by length).
     pub fn predict(&self, sequences: &[TokenStates]) -> Result<Vec<Vec<u32>>, Error> {
+        Ok(self.predict_scored(sequences)?.into_iter().map(|s| s.into_iter().map(|(tag, _)| tag).collect()).collect())
+    }
+
+    /// Each token's most probable tag with its probability.
+    pub fn predict_scored(&self, sequences: &[TokenStates]) -> Result<Vec<Vec<(u32, f32)>>, Error> {
         let mut out = vec![Vec::new(); sequences.len()];
         let mut order: Vec<usize> = (0..sequences.len()).filter(|&i| !sequences[i].states.is_empty()).collect();
         order.sort_by_key(|&i| sequences[i].states.len());
         for chunk in order.chunks(64) {
             let batch: Vec<&[Vec<f32>]> = chunk.iter().map(|&i| sequences[i].states.as_slice()).collect();
-            let best = self.logits(&batch)?.argmax(D::Minus1)?.to_vec2::<u32>()?;
-            for (&i, mut tags) in chunk.iter().zip(best) {
-                tags.truncate(sequences[i].states.len());
-                out[i] = tags;
+            let p = candle_nn::ops::softmax_last_dim(&self.logits(&batch)?)?;
+            let best = p.argmax(D::Minus1)?.to_vec2::<u32>()?;
+            let top = p.max(D::Minus1)?.to_vec2::<f32>()?;
+            for ((&i, tags), probs) in chunk.iter().zip(best).zip(top) {
+                out[i] = tags.into_iter().zip(probs).take(sequences[i].states.len()).collect();
             }
         }
         Ok(out)
@@ -241,17 +247,28 @@ impl Tagger {
 
     /// Entity spans `(start, end, entity)` from predicted tags.
     pub fn spans(&self, tags: &[u32], offsets: &[(usize, usize)]) -> Vec<(usize, usize, String)> {
-        let mut spans: Vec<(usize, usize, String)> = Vec::new();
-        for (&tag, &(start, end)) in tags.iter().zip(offsets) {
+        let sure: Vec<(u32, f32)> = tags.iter().map(|&t| (t, 1.0)).collect();
+        self.scored_spans(&sure, offsets).into_iter().map(|(start, end, entity, _)| (start, end, entity)).collect()
+    }
+
+    /// Entity spans from [`Self::predict_scored`], each with its least
+    /// sure token's probability.
+    pub fn scored_spans(&self, tags: &[(u32, f32)], offsets: &[(usize, usize)]) -> Vec<(usize, usize, String, f32)> {
+        let mut spans: Vec<(usize, usize, String, f32)> = Vec::new();
+        // Whether the previous token was inside a span (an I- tag after O starts one).
+        let mut open = false;
+        for (&(tag, p), &(start, end)) in tags.iter().zip(offsets) {
             let name = self.tags.get(tag as usize).map(String::as_str).unwrap_or("O");
+            let was_open = std::mem::replace(&mut open, name != "O");
             if let Some(entity) = name.strip_prefix("I-") {
-                if let Some(last) = spans.last_mut().filter(|l| l.2 == entity) {
+                if let Some(last) = spans.last_mut().filter(|l| was_open && l.2 == entity) {
                     last.1 = end;
+                    last.3 = last.3.min(p);
                     continue;
                 }
-                spans.push((start, end, entity.to_string()));
+                spans.push((start, end, entity.to_string(), p));
             } else if let Some(entity) = name.strip_prefix("B-") {
-                spans.push((start, end, entity.to_string()));
+                spans.push((start, end, entity.to_string(), p));
             }
         }
         spans
@@ -318,5 +335,16 @@ mod tests {
         assert_eq!(scores, [0.0, 1.0, 0.0, 0.0]);
         let kept = model.logits(&[probe.states.as_slice()]).unwrap().flatten_all().unwrap().to_vec1::<f32>().unwrap();
         assert_eq!(kept, seen[1], "the second epoch's weights, not the last");
+    }
+
+    #[test]
+    fn a_span_is_as_sure_as_its_least_sure_token() {
+        let model = Tagger::train(&[sequence(3, 0.0)], tag_set(["show"]), 1, 1).unwrap();
+        let offsets = [(0, 4), (5, 9), (10, 12), (13, 17)];
+        let tags = [(1, 0.9), (2, 0.6), (0, 0.99), (2, 0.8)];
+        let spans = model.scored_spans(&tags, &offsets);
+        assert_eq!(spans, [(0, 9, "show".to_string(), 0.6), (13, 17, "show".to_string(), 0.8)]);
+        let plain: Vec<u32> = tags.iter().map(|t| t.0).collect();
+        assert_eq!(model.spans(&plain, &offsets), [(0, 9, "show".to_string()), (13, 17, "show".to_string())]);
     }
 }

@@ -14,7 +14,9 @@
 //! Training swaps capitalised span values (titles, artists, venues, towns)
 //! for random capitalised words from the training text, so that the tagger
 //! learns the context of a name rather than the few names SGD repeats;
-//! dev decides whether that helps (`--no-name-swap` turns it off).
+//! dev decides whether that helps (`--no-name-swap` turns it off). A
+//! tagger span is kept when its least sure token is at least as probable
+//! as a cut-off chosen on dev with the threshold.
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::time::Instant;
@@ -33,6 +35,8 @@ use crate::Error;
 
 /// The thresholds tried on dev for the slot map.
 const THRESHOLDS: [f32; 6] = [0.0, 0.3, 0.4, 0.5, 0.6, 0.7];
+/// The least token probabilities tried on dev for a tagger span.
+const CONFIDENCES: [f32; 6] = [0.0, 0.5, 0.6, 0.7, 0.8, 0.9];
 
 /// Scores over one set of predictions.
 #[derive(Debug, Clone, Serialize)]
@@ -79,7 +83,9 @@ pub struct SgdReport {
     pub epoch: usize,
     /// The slot-map threshold chosen on dev.
     pub threshold: f32,
-    /// Dev F1 with that threshold.
+    /// The least token probability of a kept tagger span, chosen on dev.
+    pub confidence: f32,
+    /// Dev F1 with that threshold and confidence.
     pub dev_f1: f64,
     /// Seconds to compute token states and train.
     pub train_seconds: f64,
@@ -185,15 +191,24 @@ fn gold(turns: &[Turn]) -> Vec<SpanSet> {
     turns.iter().map(|t| t.spans.iter().map(|s| (s.start, s.end, s.entity.clone())).collect()).collect()
 }
 
-fn tagged(model: &Tagger, states: &[TokenStates]) -> Result<Vec<Vec<Span>>, Error> {
-    let tags = model.predict(states)?;
+/// The tagger's spans, each with its least sure token's probability.
+type Scored = Vec<Vec<(Span, f32)>>;
+
+fn tagged(model: &Tagger, states: &[TokenStates]) -> Result<Scored, Error> {
+    let tags = model.predict_scored(states)?;
     Ok(tags
         .iter()
         .zip(states)
         .map(|(t, s)| {
-            model.spans(t, &s.offsets).into_iter().map(|(start, end, entity)| Span { start, end, entity }).collect()
+            let spans = model.scored_spans(t, &s.offsets).into_iter();
+            spans.map(|(start, end, entity, p)| (Span { start, end, entity }, p)).collect()
         })
         .collect())
+}
+
+/// The spans at least `confidence` sure.
+fn confident(scored: &Scored, confidence: f32) -> Vec<Vec<Span>> {
+    scored.iter().map(|s| s.iter().filter(|(_, p)| *p >= confidence).map(|(s, _)| s.clone()).collect()).collect()
 }
 
 fn mapped(map: &SlotMap, turns: &[Turn], predicted: &[Vec<Span>], threshold: f32) -> Vec<SpanSet> {
@@ -311,7 +326,7 @@ pub fn evaluate(
     let dev_states = states(encoder, sgd.dev.iter().map(|t| t.text.as_str()))?;
     let dev_gold = gold(&sgd.dev);
     let dev_f1 = |model: &Tagger, threshold: f32| -> Result<f64, Error> {
-        let predicted = tagged(model, &dev_states)?;
+        let predicted = confident(&tagged(model, &dev_states)?, 0.0);
         Ok(prf(&dev_gold, &mapped(&map, &sgd.dev, &predicted, threshold)).f1)
     };
     let (model, by_epoch) = Tagger::train_selected(&sequences, tags, epochs, seed, |m| {
@@ -322,18 +337,21 @@ pub fn evaluate(
     let train_seconds = started.elapsed().as_secs_f64();
     let epoch = 1 + by_epoch.iter().rposition(|&f| by_epoch.iter().all(|&g| g <= f)).unwrap_or(0);
     let dev_predicted = tagged(&model, &dev_states)?;
-    let (mut threshold, mut best_dev) = (0.0, -1.0);
-    for t in THRESHOLDS {
-        let f1 = prf(&dev_gold, &mapped(&map, &sgd.dev, &dev_predicted, t)).f1;
-        if f1 > best_dev {
-            (threshold, best_dev) = (t, f1);
+    let (mut threshold, mut confidence, mut best_dev) = (0.0, 0.0, -1.0);
+    for c in CONFIDENCES {
+        let kept = confident(&dev_predicted, c);
+        for t in THRESHOLDS {
+            let f1 = prf(&dev_gold, &mapped(&map, &sgd.dev, &kept, t)).f1;
+            if f1 > best_dev {
+                (threshold, confidence, best_dev) = (t, c, f1);
+            }
         }
     }
     let test_gold = gold(&sgd.test);
     let usher = mapped(
         &map,
         &sgd.test,
-        &tagged(&model, &states(encoder, sgd.test.iter().map(|t| t.text.as_str()))?)?,
+        &confident(&tagged(&model, &states(encoder, sgd.test.iter().map(|t| t.text.as_str()))?)?, confidence),
         threshold,
     );
     let peer = peer.map(|p| mapped(&map, &sgd.test, p, threshold));
@@ -368,6 +386,7 @@ pub fn evaluate(
         dev_f1_by_epoch: by_epoch,
         epoch,
         threshold,
+        confidence,
         dev_f1: best_dev,
         train_seconds,
         n_train: sgd.train.len(),
