@@ -201,29 +201,14 @@ fn sgd_entities(config: &Config, args: &EntityArgs) -> anyhow::Result<ExitCode> 
         println!("{name:<28} {:>6} {:>9.3} {:>9}", s.spans, s.usher.f1, prf_cell(s.peer));
     }
     let peer_of = |f: fn(&slots::Scores) -> usher::nlu::eval::entities::Prf| r.peer.as_ref().map(f);
-    println!(
-        "{:<28} {:>6} {:>9.3} {:>9}",
-        "overall",
-        r.n_test_spans,
-        r.usher.overall.f1,
-        prf_cell(peer_of(|s| s.overall))
-    );
-    println!(
-        "{:<28} {:>6} {:>9.3} {:>9}",
-        "seen services",
-        "",
-        r.usher.seen_services.f1,
-        prf_cell(peer_of(|s| s.seen_services))
-    );
-    println!(
-        "{:<28} {:>6} {:>9.3} {:>9}",
-        "unseen services (*)",
-        "",
-        r.usher.unseen_services.f1,
-        prf_cell(peer_of(|s| s.unseen_services))
-    );
-    let peer_new = r.peer.as_ref().map(|p| format!("{:.3}", p.new_values_recall)).unwrap_or_else(|| "-".into());
-    println!("{:<28} {:>6} {:>9.3} {:>9}", "new values (recall)", r.n_new_values, r.usher.new_values_recall, peer_new);
+    let totals: [(&str, String, f64, Option<usher::nlu::eval::entities::Prf>); 3] = [
+        ("overall", r.n_test_spans.to_string(), r.usher.overall.f1, peer_of(|s| s.overall)),
+        ("seen services", String::new(), r.usher.seen_services.f1, peer_of(|s| s.seen_services)),
+        ("unseen services (*)", String::new(), r.usher.unseen_services.f1, peer_of(|s| s.unseen_services)),
+    ];
+    for (name, spans, usher, peer) in totals {
+        println!("{name:<28} {spans:>6} {usher:>9.3} {:>9}", prf_cell(peer));
+    }
     println!(
         "epoch {} of {} kept (dev F1 {:.3}), slot-map threshold {}, span confidence {}; token states and training {:.0} s",
         r.epoch,
