@@ -10,7 +10,7 @@ use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use serde::Serialize;
 
-use crate::intents::{Domain, Example};
+use crate::intents::{Domain, Example, Span};
 use crate::nlu::encoder::Encoder;
 use crate::nlu::tagger::Tagger;
 use crate::nlu::EntityExtractor;
@@ -77,6 +77,32 @@ pub(crate) fn prf(gold: &[SpanSet], predicted: &[SpanSet]) -> Prf {
     Prf { precision, recall, f1 }
 }
 
+/// The `gold` spans of each test text whose value (case aside) no
+/// training span has.
+pub(crate) fn new_values<'a>(
+    train: impl IntoIterator<Item = (&'a str, &'a [Span])>,
+    test: impl IntoIterator<Item = &'a str>,
+    gold: &[SpanSet],
+) -> Vec<SpanSet> {
+    let known: HashSet<String> =
+        train.into_iter().flat_map(|(text, spans)| spans.iter().map(|s| text[s.start..s.end].to_lowercase())).collect();
+    test.into_iter()
+        .zip(gold)
+        .map(|(text, g)| g.iter().filter(|s| !known.contains(&text[s.0..s.1].to_lowercase())).cloned().collect())
+        .collect()
+}
+
+/// The share of the `new` spans found in `predicted` (0 when there are none).
+pub(crate) fn recall_of(new: &[SpanSet], predicted: &[SpanSet]) -> f64 {
+    let found: usize = new.iter().zip(predicted).map(|(n, p)| n.intersection(p).count()).sum();
+    let total: usize = new.iter().map(HashSet::len).sum();
+    if total == 0 {
+        0.0
+    } else {
+        found as f64 / total as f64
+    }
+}
+
 /// Splits each intent's examples 80/20 (seeded).
 pub fn split(domain: &Domain, seed: u64) -> (Vec<Example>, Vec<Example>) {
     let mut rng = StdRng::seed_from_u64(seed);
@@ -112,22 +138,13 @@ pub fn evaluate(domain: &Domain, encoder: &Encoder, seed: u64) -> Result<EntityR
         by_tagger.push(t);
         combined.push(c);
     }
-    let known: HashSet<String> =
-        train.iter().flat_map(|e| e.entities.iter().map(|s| e.text[s.start..s.end].to_lowercase())).collect();
-    let new: Vec<SpanSet> = test
-        .iter()
-        .zip(&gold)
-        .map(|(e, g)| g.iter().filter(|s| !known.contains(&e.text[s.0..s.1].to_lowercase())).cloned().collect())
-        .collect();
+    let new = new_values(
+        train.iter().map(|e| (e.text.as_str(), e.entities.as_slice())),
+        test.iter().map(|e| e.text.as_str()),
+        &gold,
+    );
     let n_new_values = new.iter().map(HashSet::len).sum();
-    let recall = |predicted: &[SpanSet]| {
-        let found: usize = new.iter().zip(predicted).map(|(n, p)| n.intersection(p).count()).sum();
-        if n_new_values == 0 {
-            0.0
-        } else {
-            found as f64 / n_new_values as f64
-        }
-    };
+    let recall = |predicted: &[SpanSet]| recall_of(&new, predicted);
     let new_values_recall =
         NewValues { rules: recall(&by_rules), tagger: recall(&by_tagger), combined: recall(&combined) };
     Ok(EntityReport {

@@ -27,7 +27,7 @@ use rand::seq::IndexedRandom;
 use rand::{Rng, SeedableRng};
 use serde::Serialize;
 
-use super::entities::{prf, Prf, SpanSet};
+use super::entities::{new_values, prf, recall_of, Prf, SpanSet};
 use super::sgd::{Sgd, Turn};
 use crate::intents::Span;
 use crate::nlu::encoder::{Encoder, TokenStates};
@@ -226,13 +226,11 @@ fn prf_where(turns: &[Turn], gold: &[SpanSet], predicted: &[SpanSet], keep: impl
 
 fn scores(sgd: &Sgd, gold: &[SpanSet], predicted: &[SpanSet], new_values: &[SpanSet]) -> Scores {
     let seen = sgd.seen_services();
-    let found: usize = new_values.iter().zip(predicted).map(|(n, p)| n.intersection(p).count()).sum();
-    let total: usize = new_values.iter().map(HashSet::len).sum();
     Scores {
         overall: prf(gold, predicted),
         seen_services: prf_where(&sgd.test, gold, predicted, |t, _| seen.contains(t.service.as_str())),
         unseen_services: prf_where(&sgd.test, gold, predicted, |t, _| !seen.contains(t.service.as_str())),
-        new_values_recall: if total == 0 { 0.0 } else { found as f64 / total as f64 },
+        new_values_recall: recall_of(new_values, predicted),
     }
 }
 
@@ -289,11 +287,7 @@ fn training_frames(train: &[Turn], swap: bool, seed: u64) -> Vec<Frame> {
 
 fn states<'a>(encoder: &Encoder, texts: impl IntoIterator<Item = &'a str>) -> Result<Vec<TokenStates>, Error> {
     let texts: Vec<&str> = texts.into_iter().collect();
-    let mut out = Vec::with_capacity(texts.len());
-    for chunk in texts.chunks(1024) {
-        out.extend(encoder.token_states(chunk)?);
-    }
-    Ok(out)
+    encoder.token_states(&texts)
 }
 
 /// Trains on `sgd.train` (with swapped names when `name_swap`) for up to
@@ -356,14 +350,11 @@ pub fn evaluate(
         threshold,
     );
     let peer = peer.map(|p| mapped(&map, &sgd.test, p, threshold));
-    let known: HashSet<String> =
-        sgd.train.iter().flat_map(|t| t.spans.iter().map(|s| t.text[s.start..s.end].to_lowercase())).collect();
-    let new_values: Vec<SpanSet> = sgd
-        .test
-        .iter()
-        .zip(&test_gold)
-        .map(|(t, g)| g.iter().filter(|s| !known.contains(&t.text[s.0..s.1].to_lowercase())).cloned().collect())
-        .collect();
+    let new_values = new_values(
+        sgd.train.iter().map(|t| (t.text.as_str(), t.spans.as_slice())),
+        sgd.test.iter().map(|t| t.text.as_str()),
+        &test_gold,
+    );
     let seen = sgd.seen_services();
     let mut slots = Vec::new();
     let test_slots: BTreeSet<(&str, &str)> =
