@@ -109,7 +109,9 @@ pub async fn engine(
     let cfg = config.clone();
     let ((brain, provenance, warnings), mood) = tokio::task::spawn_blocking(move || {
         let mood = sentiment(&cfg);
-        brain(&cfg, features(&cfg), mood.clone(), &mut progress).map(|b| (b, mood))
+        let built = brain(&cfg, features(&cfg), mood.clone(), &mut progress).map(|b| (b, mood));
+        crate::util::release_freed_memory();
+        built
     })
     .await
     .map_err(|e| Error::Model(format!("training task failed: {e}")))??;
@@ -198,5 +200,9 @@ pub async fn knowledge(
         "knowledge base indexed"
     );
     engine.set_knowledge(Arc::clone(&kb));
+    // Indexing and the loads before it are over: what they freed goes back.
+    tokio::task::spawn_blocking(crate::util::release_freed_memory)
+        .await
+        .map_err(|e| Error::Model(format!("releasing memory failed: {e}")))?;
     Ok(Some(kb))
 }

@@ -92,7 +92,11 @@ pub async fn reload(engine: &Engine, config: &Config, status: &StatusHandle, sin
     let cfg = config.clone();
     let current = engine.brain();
     let (features, sentiment) = (current.nlu.features().clone(), current.nlu.sentiment().cloned());
-    let built = tokio::task::spawn_blocking(move || bootstrap::brain(&cfg, features, sentiment, &mut |_, _, _| {}))
+    let built = tokio::task::spawn_blocking(move || {
+        let built = bootstrap::brain(&cfg, features, sentiment, &mut |_, _, _| {});
+        crate::util::release_freed_memory();
+        built
+    })
         .await
         .map_err(|e| Error::Model(format!("reload task failed: {e}")))
         .and_then(|r| r);

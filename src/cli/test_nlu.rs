@@ -212,12 +212,13 @@ fn sgd_entities(config: &Config, args: &EntityArgs) -> anyhow::Result<ExitCode> 
     let peer_new = r.peer.as_ref().map(|p| format!("{:.3}", p.new_values_recall)).unwrap_or_else(|| "-".into());
     println!("{:<28} {:>6} {:>9.3} {:>9}", "new values (recall)", r.n_new_values, r.usher.new_values_recall, peer_new);
     println!(
-        "epoch {} of {} kept (dev F1 {:.3}), slot-map threshold {}, span confidence {}; token states and training {:.0} s",
+        "epoch {} of {} kept (dev F1 {:.3}), slot-map threshold {}, span confidence {}, {:?} decoding; token states and training {:.0} s",
         r.epoch,
         r.dev_f1_by_epoch.len(),
         r.dev_f1,
         r.threshold,
         r.confidence,
+        r.decoding,
         r.train_seconds
     );
     if args.json {

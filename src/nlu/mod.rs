@@ -388,7 +388,7 @@ impl Nlu {
             .zip(predicted)
             .map(|((text, s), tags)| {
                 tagger
-                    .spans(&tags, &s.offsets)
+                    .spans(text, &tags, &s.offsets)
                     .into_iter()
                     .filter_map(|(start, end, entity)| {
                         let surface = text.get(start..end)?.to_string();

@@ -30,6 +30,18 @@ pub struct Sequence {
     pub tags: Vec<u32>,
 }
 
+/// How tags are read off the per-token scores.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Decoding {
+    /// Each token's most probable tag on its own.
+    Greedy,
+    /// The most probable tag sequence in which an `I-x` follows only a
+    /// `B-x` or an `I-x` (Viterbi over the token log-probabilities).
+    #[default]
+    Constrained,
+}
+
 /// A copy of every weight, by name.
 type Weights = Vec<(String, Tensor)>;
 
@@ -228,36 +240,118 @@ impl Tagger {
         Ok(self.predict_scored(sequences)?.into_iter().map(|s| s.into_iter().map(|(tag, _)| tag).collect()).collect())
     }
 
-    /// Each token's most probable tag with its probability.
+    /// Each token's tag ([`Decoding::Constrained`]) with its probability.
     pub fn predict_scored(&self, sequences: &[TokenStates]) -> Result<Vec<Vec<(u32, f32)>>, Error> {
+        self.predict_decoded(sequences, Decoding::default())
+    }
+
+    /// Each token's tag, read off as `decoding` says, with its probability.
+    pub fn predict_decoded(
+        &self,
+        sequences: &[TokenStates],
+        decoding: Decoding,
+    ) -> Result<Vec<Vec<(u32, f32)>>, Error> {
         let mut out = vec![Vec::new(); sequences.len()];
         let mut order: Vec<usize> = (0..sequences.len()).filter(|&i| !sequences[i].states.is_empty()).collect();
         order.sort_by_key(|&i| sequences[i].states.len());
         for chunk in order.chunks(64) {
             let batch: Vec<&[Vec<f32>]> = chunk.iter().map(|&i| sequences[i].states.as_slice()).collect();
-            let p = candle_nn::ops::softmax_last_dim(&self.logits(&batch)?)?;
-            let best = p.argmax(D::Minus1)?.to_vec2::<u32>()?;
-            let top = p.max(D::Minus1)?.to_vec2::<f32>()?;
-            for ((&i, tags), probs) in chunk.iter().zip(best).zip(top) {
-                out[i] = tags.into_iter().zip(probs).take(sequences[i].states.len()).collect();
+            let p = candle_nn::ops::softmax_last_dim(&self.logits(&batch)?)?.to_vec3::<f32>()?;
+            for (&i, probs) in chunk.iter().zip(p) {
+                let probs = &probs[..sequences[i].states.len()];
+                let tags = match decoding {
+                    Decoding::Greedy => probs.iter().map(|row| argmax(row)).collect(),
+                    Decoding::Constrained => self.viterbi(probs),
+                };
+                out[i] = tags.into_iter().zip(probs).map(|(t, row)| (t as u32, row[t])).collect();
             }
         }
         Ok(out)
     }
 
-    /// Entity spans `(start, end, entity)` from predicted tags.
-    pub fn spans(&self, tags: &[u32], offsets: &[(usize, usize)]) -> Vec<(usize, usize, String)> {
+    /// Whether tag `to` may follow tag `from` (`None`: the start).
+    fn may_follow(&self, from: Option<usize>, to: usize) -> bool {
+        let name = |t: usize| self.tags.get(t).map(String::as_str).unwrap_or("O");
+        match name(to).strip_prefix("I-") {
+            None => true,
+            Some(entity) => from.is_some_and(|f| {
+                let f = name(f);
+                f.strip_prefix("B-").or_else(|| f.strip_prefix("I-")) == Some(entity)
+            }),
+        }
+    }
+
+    /// The most probable tag sequence under [`Self::may_follow`].
+    fn viterbi(&self, probs: &[Vec<f32>]) -> Vec<usize> {
+        let k = self.tags.len();
+        let log = |p: f32| p.max(1e-12).ln();
+        let Some(first) = probs.first() else { return Vec::new() };
+        let mut score: Vec<f32> =
+            (0..k).map(|t| if self.may_follow(None, t) { log(first[t]) } else { f32::NEG_INFINITY }).collect();
+        let mut back: Vec<Vec<usize>> = Vec::with_capacity(probs.len());
+        for row in &probs[1..] {
+            let mut next = vec![f32::NEG_INFINITY; k];
+            let mut from = vec![0; k];
+            for to in 0..k {
+                for f in (0..k).filter(|&f| self.may_follow(Some(f), to)) {
+                    if score[f] > next[to] {
+                        (next[to], from[to]) = (score[f], f);
+                    }
+                }
+                next[to] += log(row[to]);
+            }
+            back.push(from);
+            score = next;
+        }
+        let mut tag = argmax(&score);
+        let mut path = vec![tag];
+        for from in back.iter().rev() {
+            tag = from[tag];
+            path.push(tag);
+        }
+        path.reverse();
+        path
+    }
+
+    /// Entity spans `(start, end, entity)` from predicted tags of `text`'s tokens.
+    pub fn spans(&self, text: &str, tags: &[u32], offsets: &[(usize, usize)]) -> Vec<(usize, usize, String)> {
         let sure: Vec<(u32, f32)> = tags.iter().map(|&t| (t, 1.0)).collect();
-        self.scored_spans(&sure, offsets).into_iter().map(|(start, end, entity, _)| (start, end, entity)).collect()
+        let spans = self.scored_spans(text, &sure, offsets).into_iter();
+        spans.map(|(start, end, entity, _)| (start, end, entity)).collect()
     }
 
     /// Entity spans from [`Self::predict_scored`], each with its least
-    /// sure token's probability.
-    pub fn scored_spans(&self, tags: &[(u32, f32)], offsets: &[(usize, usize)]) -> Vec<(usize, usize, String, f32)> {
+    /// sure word's probability. Spans are whole words: each word takes its
+    /// first sub-word token's tag and ends where its last token ends, so a
+    /// tag that changes inside a word ("Ouaga" + "##dougou") neither cuts
+    /// the word nor starts a span in its middle. A word is a run of
+    /// adjacent tokens that join letters or digits; punctuation is a word
+    /// of its own ("Paris" + ","), as BERT's pre-tokenisation splits it.
+    pub fn scored_spans(
+        &self,
+        text: &str,
+        tags: &[(u32, f32)],
+        offsets: &[(usize, usize)],
+    ) -> Vec<(usize, usize, String, f32)> {
         let mut spans: Vec<(usize, usize, String, f32)> = Vec::new();
-        // Whether the previous token was inside a span (an I- tag after O starts one).
+        // Whether the previous word was inside a span (an I- tag after O starts one).
         let mut open = false;
+        let mut previous: Option<(usize, usize)> = None;
         for (&(tag, p), &(start, end)) in tags.iter().zip(offsets) {
+            let inside_a_word = previous.is_some_and(|(_, prev_end)| {
+                let alnum = |c: Option<char>| c.is_some_and(char::is_alphanumeric);
+                prev_end == start
+                    && alnum(text.get(..start).and_then(|t| t.chars().next_back()))
+                    && alnum(text.get(start..).and_then(|t| t.chars().next()))
+            });
+            previous = Some((start, end));
+            if inside_a_word {
+                // The word's later tokens only stretch the span it is in.
+                if let Some(last) = spans.last_mut().filter(|l| open && l.1 < end) {
+                    last.1 = end;
+                }
+                continue;
+            }
             let name = self.tags.get(tag as usize).map(String::as_str).unwrap_or("O");
             let was_open = std::mem::replace(&mut open, name != "O");
             if let Some(entity) = name.strip_prefix("I-") {
@@ -297,6 +391,11 @@ impl Tagger {
         model.varmap.load(path).map_err(|e| Error::Model(format!("{}: {e}", path.display())))?;
         Ok(model)
     }
+}
+
+/// The index of the largest value (the first among ties).
+fn argmax(values: &[f32]) -> usize {
+    values.iter().enumerate().fold(0, |best, (i, v)| if *v > values[best] { i } else { best })
 }
 
 #[cfg(test)]
@@ -340,11 +439,49 @@ mod tests {
     #[test]
     fn a_span_is_as_sure_as_its_least_sure_token() {
         let model = Tagger::train(&[sequence(3, 0.0)], tag_set(["show"]), 1, 1).unwrap();
+        let text = "Cats Show at Hair";
         let offsets = [(0, 4), (5, 9), (10, 12), (13, 17)];
         let tags = [(1, 0.9), (2, 0.6), (0, 0.99), (2, 0.8)];
-        let spans = model.scored_spans(&tags, &offsets);
+        let spans = model.scored_spans(text, &tags, &offsets);
         assert_eq!(spans, [(0, 9, "show".to_string(), 0.6), (13, 17, "show".to_string(), 0.8)]);
         let plain: Vec<u32> = tags.iter().map(|t| t.0).collect();
-        assert_eq!(model.spans(&plain, &offsets), [(0, 9, "show".to_string()), (13, 17, "show".to_string())]);
+        assert_eq!(model.spans(text, &plain, &offsets), [(0, 9, "show".to_string()), (13, 17, "show".to_string())]);
+    }
+
+    #[test]
+    fn constrained_decoding_never_starts_a_span_with_an_inside_tag() {
+        let model = Tagger::train(&[sequence(3, 0.0)], tag_set(["city", "date"]), 1, 1).unwrap();
+        // Tags: O, B-city, I-city, B-date, I-date.
+        let probs = vec![
+            vec![0.50, 0.05, 0.40, 0.03, 0.02], // greedy: O
+            vec![0.10, 0.05, 0.60, 0.05, 0.20], // greedy: I-city after O
+            vec![0.20, 0.05, 0.10, 0.05, 0.60], // greedy: I-date after I-city
+        ];
+        assert_eq!(probs.iter().map(|r| argmax(r)).collect::<Vec<_>>(), [0, 2, 4]);
+        let path = model.viterbi(&probs);
+        for pair in path.windows(2) {
+            assert!(model.may_follow(Some(pair[0]), pair[1]), "{path:?}");
+        }
+        assert!(model.may_follow(None, path[0]));
+        // The best legal path: O B-date I-date (0.5·0.05·0.6 = 0.015; O O O is 0.01).
+        assert_eq!(path, [0, 3, 4]);
+    }
+
+    #[test]
+    fn spans_cover_whole_words() {
+        let model = Tagger::train(&[sequence(3, 0.0)], tag_set(["city"]), 1, 1).unwrap();
+        // "in Ouagadougou, today": the word's first token says B-, its
+        // others say O and B-; the comma after it is tagged I-.
+        let text = "in Ouagadougou, today";
+        let offsets = [(0, 2), (3, 8), (8, 11), (11, 14), (14, 15), (16, 21)];
+        let tags = [(0, 0.9), (1, 0.8), (0, 0.7), (1, 0.6), (2, 0.5), (0, 0.9)];
+        assert_eq!(model.scored_spans(text, &tags, &offsets), [(3, 15, "city".to_string(), 0.5)]);
+        // A word whose first token is O is no span, whatever its others say.
+        let tags = [(0, 0.9), (0, 0.8), (1, 0.7), (2, 0.6), (0, 0.5), (0, 0.9)];
+        assert!(model.scored_spans(text, &tags, &offsets).is_empty());
+        // Without the I- comma the span ends with the word.
+        let tags = [(0, 0.9), (1, 0.8), (2, 0.7), (2, 0.6), (0, 0.5), (0, 0.9)];
+        assert_eq!(model.spans(text, &[0, 1, 2, 2, 0, 0], &offsets), [(3, 14, "city".to_string())]);
+        assert_eq!(model.scored_spans(text, &tags, &offsets), [(3, 14, "city".to_string(), 0.8)]);
     }
 }

@@ -69,17 +69,18 @@ static DATE: LazyLock<Regex> =
 /// row, run, park, point, view).
 const SUFFIXES: &str = "street|st|road|rd|avenue|ave|lane|ln|boulevard|blvd|drive|dr|court|ct|place|pl|way|\
     terrace|ter|close|crescent|cres|square|sq|parkway|pkwy|highway|hwy|alley|aly|circle|cir|loop|trail|trl|walk|\
-    path|mews|grove|gardens|gdns|parade|esplanade|quay|wharf|plaza|plz|circuit|expressway|freeway|pike|crossing";
+    path|mews|grove|gardens|gdns|parade|esplanade|quay|wharf|plaza|plz|circuit|expressway|freeway|pike|crossing|wynd|\
+    broadway";
 /// Street types written before the name after a house number (French:
 /// `12 rue de la Paix`, `23 avenue des Champs`).
 const NUMBER_THEN_TYPE: &str =
-    "rue|avenue|boulevard|bd|place|allée|allee|chemin|impasse|quai|faubourg|calle|avenida|via|rua";
+    "rue|avenue|boulevard|bd|place|allée|allee|chemin|impasse|quai|faubourg|calle|avenida|via|rua|paseo|passeig";
 /// Street types written before the name with the number after it
 /// (Spanish, Catalan, Italian, Portuguese: `Calle de Alcalá 42`, `via Roma 10`).
 /// Also French as written in Belgium and Switzerland (`Rue Neuve 23`) and
 /// Polish (`ul. Marszałkowska 1`).
-const TYPE_THEN_NUMBER: &str = "calle|avenida|paseo|plaza|carrer|avinguda|via|viale|corso|piazza|largo|rua|travessa|\
-    praça|rue|avenue|boulevard|chaussée|chaussee|quai|ul\\.|al\\.|ulica|aleja";
+const TYPE_THEN_NUMBER: &str = "calle|avenida|paseo|passeig|plaza|carrer|avinguda|via|viale|corso|piazza|largo|rua|\
+    travessa|praça|rue|avenue|boulevard|chaussée|chaussee|quai|ul\\.|al\\.|ulica|aleja";
 /// Street types that end a one-word street name, number after (German,
 /// Dutch, Scandinavian, Finnish, Hungarian: `Bahnhofstraße 12`,
 /// `Keizersgracht 123`, `Drottninggatan 5`, `Mannerheimintie 10`).
@@ -89,7 +90,12 @@ const COMPOUNDS: &str = "strasse|straße|gasse|weg|allee|platz|damm|ufer|straat|
     gatan|gata|gade|vej|vägen|väg|veien|vei|tie|katu|utca|ulice";
 /// Street type words written after a name of one to three words, number
 /// last (`Mariahilfer Straße 88`, `Karl Johans gate 22`).
-const TYPE_AFTER_NAME: &str = "straße|strasse|gasse|gate|gata|gatan|gade|vej|vei|veien|väg|vägen|weg|allee|platz";
+/// Hungarian too (`Andrássy út 39`).
+const TYPE_AFTER_NAME: &str =
+    "straße|strasse|gasse|gate|gata|gatan|gade|vej|vei|veien|väg|vägen|weg|allee|platz|út|utca";
+/// Words that may stand before a one-word compound street name (`Korte
+/// Leidsedwarsstraat 12`, `Große Bleichen 3` is not one: no compound).
+const BEFORE_A_COMPOUND: &str = "korte|lange|nieuwe|oude|kleine|grote|große|grosse|alte|neue|obere|untere|eerste|tweede";
 /// English words with a compound's ending.
 const NOT_A_COMPOUND: &[&str] = &["brigade", "renegade", "cutie", "untie", "necktie", "bowtie", "survei"];
 
@@ -100,9 +106,32 @@ const NOT_A_COMPOUND: &[&str] = &["brigade", "renegade", "cutie", "untie", "neck
 static ADDRESS: LazyLock<Regex> = LazyLock::new(|| {
     let word = r"(?:\d+(?:st|nd|rd|th)|[\p{L}'’.-]+)";
     regex(&format!(
-        r"(?i)\b\d{{1,5}}[a-z]?,?[ \t]+(?:(?:{NUMBER_THEN_TYPE})[ \t]+(?P<after>(?:{word}[ \t]*){{1,4}})|(?P<before>(?:{word}[ \t]+){{0,3}})(?:{SUFFIXES})\b\.?|(?P<compound>\p{{L}}+(?:{COMPOUNDS}))\b)|\b(?:(?:{TYPE_THEN_NUMBER})[ \t]+(?P<name>(?:{word}[ \t]+){{1,4}}?),?[ \t]*|(?P<compound_first>[\p{{L}}-]+(?:{COMPOUNDS}))[ \t]+|(?P<owner>(?:{word}[ \t]+){{1,3}}?)(?:{TYPE_AFTER_NAME})[ \t]+)\d{{1,4}}[a-z]?\b"
+        r"(?i)\b\d{{1,5}}[a-z]?,?[ \t]+(?:(?:{NUMBER_THEN_TYPE})[ \t]+(?P<after>(?:{word}[ \t]*){{1,4}})|(?P<before>(?:{word}[ \t]+){{0,3}})(?:{SUFFIXES})\b\.?(?:[ \t]+(?:n|s|e|w|ne|nw|se|sw)\b\.?)?|(?P<compound>\p{{L}}+(?:{COMPOUNDS}))\b)|\b(?:(?:{TYPE_THEN_NUMBER})[ \t]+(?P<name>(?:{word}[ \t]+){{1,4}}?),?[ \t]*|(?P<compound_first>(?:(?:{BEFORE_A_COMPOUND})[ \t]+)?[\p{{L}}-]+(?:{COMPOUNDS}))[ \t]+|(?P<owner>(?:{word}[ \t]+){{1,3}}?)(?:{TYPE_AFTER_NAME})[ \t]+)\d{{1,4}}[a-z]?\b"
     ))
 });
+
+/// Words that introduce an address line ("my address is", "I live at",
+/// "ship it to"), in English, French, German, Spanish and Italian.
+static INTRODUCED: LazyLock<Regex> = LazyLock::new(|| {
+    regex(
+        r"(?i)\b(?:(?:address|adresse|anschrift|dirección|direccion|indirizzo)(?:[ \t]+is)?[ \t]*[:\-–—]?|li(?:ve|ves|ved|ving)[ \t]+(?:at|on)|(?:ship|send|sent|deliver|post|mail)(?:ped|ed)?(?:[ \t]+(?:it|them|this|the[ \t]+\w+))?[ \t]+to|billing[ \t]*:|shipping[ \t]*:)[ \t]+",
+    )
+});
+
+/// A street line with no street type after an introduction: capitalised
+/// words with the house number first or last (`77 Sunset Strip`,
+/// `Kingsway 5`). Case matters here: the capitals are what mark a name.
+static NAMED_STREET: LazyLock<Regex> = LazyLock::new(|| {
+    let name = r"\p{Lu}[\p{L}'’-]*(?:[ \t]+\p{Lu}[\p{L}'’-]*){0,3}";
+    regex(&format!(r"^(?:\d{{1,5}}[A-Za-z]?[ \t]+{name}|{name}[ \t]+\d{{1,5}}[A-Za-z]?)\b"))
+});
+
+/// Capitalised words with a number that follow an introduction and are
+/// places in a venue or a show, not streets ("sent to Screen 3").
+const NOT_A_STREET_NAME: &[&str] = &[
+    "gate", "screen", "row", "seat", "box", "room", "floor", "season", "episode", "series", "studio", "stage", "lot",
+    "apt", "flat", "unit", "suite", "order", "ticket", "tickets", "page", "step", "version", "part", "act",
+];
 
 /// A house number right after a street name (`Bahnhofstraße 3`).
 static HOUSE_NUMBER_AFTER: LazyLock<Regex> = LazyLock::new(|| regex(r"(?i)^[ \t]+\d{1,4}[a-z]?\b"));
@@ -211,11 +240,17 @@ pub(super) fn find(text: &str, kinds: &[Kind]) -> Vec<Found> {
                 continue;
             }
             let digits: String = s.chars().filter(char::is_ascii_digit).collect();
-            if has(Kind::Card) && (13..=19).contains(&digits.len()) && luhn(&digits) && !s.starts_with('+') {
+            if has(Kind::Card)
+                && (13..=19).contains(&digits.len())
+                && luhn(&digits)
+                && !s.starts_with('+')
+                && !last_words_include(&text[..start], NOT_A_PAYMENT_CARD)
+            {
                 let last4 = &digits[digits.len() - 4..];
                 out.push(found(start, start + s.len(), Kind::Card, format!("[card ••••{last4}]")));
             } else if has(Kind::Phone)
-                && !names_a_reference(&text[..start])
+                // A bracketed area code or a `+` prefix is a phone whatever the words before.
+                && (s.starts_with(['(', '+']) || !names_a_reference(&text[..start]))
                 && (phone_like(s, &digits) || local_phone(&text[..start], s, &digits))
             {
                 out.push(found(start, start + s.len(), Kind::Phone, "[phone]".into()));
@@ -233,6 +268,11 @@ pub(super) fn find(text: &str, kinds: &[Kind]) -> Vec<Found> {
                 continue;
             }
             let m = c.get(0).expect("match");
+            // "2 Broadway tickets": a street type that is also a word for theatre.
+            let next_word = text[m.end()..].trim_start_matches([' ', '\t']).starts_with(char::is_alphabetic);
+            if next_word && m.as_str().to_lowercase().ends_with("broadway") {
+                continue;
+            }
             let compound = c.name("compound").or(c.name("compound_first")).map(|w| w.as_str().to_lowercase());
             if compound.is_some_and(|w| NOT_A_COMPOUND.iter().any(|x| w.ends_with(x))) {
                 continue;
@@ -248,6 +288,19 @@ pub(super) fn find(text: &str, kinds: &[Kind]) -> Vec<Found> {
             // "…31, Bahnhofstraße 3": the number before belongs to something else.
             if let (Some(street), Some(number)) = (c.name("compound"), HOUSE_NUMBER_AFTER.find(&text[m.end()..])) {
                 (start, end) = (street.start(), m.end() + number.end());
+            }
+            out.push(found(start, end, Kind::Address, "[address]".into()));
+        }
+        for cue in INTRODUCED.find_iter(text) {
+            let Some(m) = NAMED_STREET.find(&text[cue.end()..]) else { continue };
+            let (start, end) = (cue.end() + m.start(), cue.end() + m.end());
+            // "5 The Green": a capitalised article may open a street's name.
+            let words: Vec<String> =
+                m.as_str().split_whitespace().filter(|w| *w != "The").map(str::to_lowercase).collect();
+            let taken = out.iter().any(|f| start < f.end && f.start < end);
+            let lists = [NOT_A_STREET, NOT_A_NAME, NOT_A_STREET_NAME];
+            if taken || words.iter().any(|w| lists.iter().any(|l| l.contains(&w.as_str()))) {
+                continue;
             }
             out.push(found(start, end, Kind::Address, "[address]".into()));
         }
@@ -387,7 +440,18 @@ const REFERENCE_WORDS: &[&str] = &[
     "transaction",
     "receipt",
     "case",
+    "customer",
+    "member",
+    "membership",
+    "voucher",
+    "loyalty",
+    "gift",
+    "serial",
 ];
+
+/// Words just before a Luhn-valid number that say it is no payment card
+/// ("loyalty card 6331 1019 9999 0016").
+const NOT_A_PAYMENT_CARD: &[&str] = &["loyalty", "gift", "voucher", "member", "membership", "library"];
 
 /// Whether one of the three words before a number names a reference.
 fn names_a_reference(before: &str) -> bool {
@@ -482,6 +546,7 @@ mod tests {
     fn apostrophes_local_numbers_and_identifiers() {
         assert_eq!(kinds("from j.o'neill@gmail.com"), [("email".into(), "j.o'neill@gmail.com".into())]);
         assert_eq!(kinds("call me on 555-0123"), [("phone".into(), "555-0123".into())]);
+        assert_eq!(kinds("the number on my account is (02) 8215 1702"), [("phone".into(), "(02) 8215 1702".into())]);
         for text in [
             "room 555-0123",
             "my invoice INV-2026-004512",
@@ -489,6 +554,9 @@ mod tests {
             "ref A-100234-77",
             "ticket number 00012345678 doesn't scan",
             "order ref 8812-7731-2290",
+            "customer number 883 1123 45",
+            "my membership no. is 0045 7712 9981",
+            "loyalty card 6331 1019 9999 0016 isn't adding points",
         ] {
             assert_eq!(kinds(text), Vec::<(String, String)>::new(), "{text}");
         }
@@ -511,6 +579,14 @@ mod tests {
             ("Drottninggatan 5", "Drottninggatan 5"),
             ("Rue Neuve 23, Bruxelles", "Rue Neuve 23"),
             ("ul. Marszałkowska 1", "ul. Marszałkowska 1"),
+            ("my address is Kingsway 5, London", "Kingsway 5"),
+            ("I live at 77 Sunset Strip", "77 Sunset Strip"),
+            ("address 1 Queen St W, Toronto", "1 Queen St W"),
+            ("I'm at 1515 Broadway, 4th floor", "1515 Broadway"),
+            ("Korte Leidsedwarsstraat 12, Amsterdam", "Korte Leidsedwarsstraat 12"),
+            ("Passeig de Gràcia 7", "Passeig de Gràcia 7"),
+            ("Andrássy út 39, Budapest", "Andrássy út 39"),
+            ("please post to 5 The Green, Richmond", "5 The Green"),
         ] {
             assert_eq!(kinds(text), [("address".into(), street.into())], "{text}");
         }
@@ -523,6 +599,11 @@ mod tests {
             "section B gate 5",
             "the brigade 5 show",
             "2 tickets for gate 7",
+            "send it to 2 different emails",
+            "the ticket was sent to Section 8",
+            "I live at Kingsway",
+            "the link was sent to Screen 3 staff",
+            "I'd like 2 Broadway tickets",
         ] {
             assert_eq!(kinds(text), Vec::<(String, String)>::new(), "{text}");
         }

@@ -131,7 +131,7 @@ pub fn evaluate(domain: &Domain, encoder: &Encoder, seed: u64) -> Result<EntityR
     for ((ex, s), tags) in test.iter().zip(&states).zip(&predicted) {
         gold.push(ex.entities.iter().map(|sp| (sp.start, sp.end, sp.entity.clone())).collect::<SpanSet>());
         let r: SpanSet = rules.extract(&ex.text).into_iter().map(|m| (m.start, m.end, m.entity)).collect();
-        let t: SpanSet = model.spans(tags, &s.offsets).into_iter().collect();
+        let t: SpanSet = model.spans(&ex.text, tags, &s.offsets).into_iter().collect();
         let mut c = r.clone();
         c.extend(t.iter().filter(|(a, b, _)| !r.iter().any(|(x, y, _)| a < y && x < b)).cloned());
         by_rules.push(r);

@@ -31,7 +31,7 @@ use super::entities::{new_values, prf, recall_of, Prf, SpanSet};
 use super::sgd::{Sgd, Turn};
 use crate::intents::Span;
 use crate::nlu::encoder::{Encoder, TokenStates};
-use crate::nlu::tagger::{bio, tag_set, Sequence, Tagger};
+use crate::nlu::tagger::{bio, tag_set, Decoding, Sequence, Tagger};
 use crate::Error;
 
 /// The thresholds tried on dev for the slot map.
@@ -86,7 +86,9 @@ pub struct SgdReport {
     pub threshold: f32,
     /// The least token probability of a kept tagger span, chosen on dev.
     pub confidence: f32,
-    /// Dev F1 with that threshold and confidence.
+    /// How tags are read off the tagger's scores, chosen on dev.
+    pub decoding: Decoding,
+    /// Dev F1 with that threshold, confidence and decoding.
     pub dev_f1: f64,
     /// Seconds to compute token states and train.
     pub train_seconds: f64,
@@ -195,13 +197,14 @@ fn gold(turns: &[Turn]) -> Vec<SpanSet> {
 /// The tagger's spans, each with its least sure token's probability.
 type Scored = Vec<Vec<(Span, f32)>>;
 
-fn tagged(model: &Tagger, states: &[TokenStates]) -> Result<Scored, Error> {
-    let tags = model.predict_scored(states)?;
+fn tagged(model: &Tagger, turns: &[Turn], states: &[TokenStates], decoding: Decoding) -> Result<Scored, Error> {
+    let tags = model.predict_decoded(states, decoding)?;
     Ok(tags
         .iter()
         .zip(states)
-        .map(|(t, s)| {
-            let spans = model.scored_spans(t, &s.offsets).into_iter();
+        .zip(turns)
+        .map(|((t, s), turn)| {
+            let spans = model.scored_spans(&turn.text, t, &s.offsets).into_iter();
             spans.map(|(start, end, entity, p)| (Span { start, end, entity }, p)).collect()
         })
         .collect())
@@ -321,7 +324,7 @@ pub fn evaluate(
     let dev_states = states(encoder, sgd.dev.iter().map(|t| t.text.as_str()))?;
     let dev_gold = gold(&sgd.dev);
     let dev_f1 = |model: &Tagger, threshold: f32| -> Result<f64, Error> {
-        let predicted = confident(&tagged(model, &dev_states)?, 0.0);
+        let predicted = confident(&tagged(model, &sgd.dev, &dev_states, Decoding::default())?, 0.0);
         Ok(prf(&dev_gold, &mapped(&map, &sgd.dev, &predicted, threshold)).f1)
     };
     let (model, by_epoch) = Tagger::train_selected(&sequences, tags, epochs, seed, |m| {
@@ -331,14 +334,17 @@ pub fn evaluate(
     })?;
     let train_seconds = started.elapsed().as_secs_f64();
     let epoch = 1 + by_epoch.iter().rposition(|&f| by_epoch.iter().all(|&g| g <= f)).unwrap_or(0);
-    let dev_predicted = tagged(&model, &dev_states)?;
-    let (mut threshold, mut confidence, mut best_dev) = (0.0, 0.0, -1.0);
-    for c in CONFIDENCES {
-        let kept = confident(&dev_predicted, c);
-        for t in THRESHOLDS {
-            let f1 = prf(&dev_gold, &mapped(&map, &sgd.dev, &kept, t)).f1;
-            if f1 > best_dev {
-                (threshold, confidence, best_dev) = (t, c, f1);
+    let (mut threshold, mut confidence, mut decoding, mut best_dev) = (0.0, 0.0, Decoding::default(), -1.0);
+    for d in [Decoding::Greedy, Decoding::Constrained] {
+        let dev_predicted = tagged(&model, &sgd.dev, &dev_states, d)?;
+        for c in CONFIDENCES {
+            let kept = confident(&dev_predicted, c);
+            for t in THRESHOLDS {
+                let f1 = prf(&dev_gold, &mapped(&map, &sgd.dev, &kept, t)).f1;
+                tracing::debug!(decoding = ?d, confidence = c, threshold = t, f1, "dev span F1");
+                if f1 > best_dev {
+                    (threshold, confidence, decoding, best_dev) = (t, c, d, f1);
+                }
             }
         }
     }
@@ -346,7 +352,10 @@ pub fn evaluate(
     let usher = mapped(
         &map,
         &sgd.test,
-        &confident(&tagged(&model, &states(encoder, sgd.test.iter().map(|t| t.text.as_str()))?)?, confidence),
+        &confident(
+            &tagged(&model, &sgd.test, &states(encoder, sgd.test.iter().map(|t| t.text.as_str()))?, decoding)?,
+            confidence,
+        ),
         threshold,
     );
     let peer = peer.map(|p| mapped(&map, &sgd.test, p, threshold));
@@ -379,6 +388,7 @@ pub fn evaluate(
         epoch,
         threshold,
         confidence,
+        decoding,
         dev_f1: best_dev,
         train_seconds,
         n_train: sgd.train.len(),
