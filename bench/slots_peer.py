@@ -12,6 +12,10 @@ FILE`` scores those lines with the same scorer and the same schema mapping
 as Usher's tagger.
 
     python bench/slots_peer.py --data DIR --out FILE [--jobs 2]
+
+``--c1 C1 --c2 C2`` skips the cross-validation and fits with that pair
+(for a rerun with the pair an earlier cross-validation chose: 0.2 and 0.1
+on 2026-12-03, BENCHMARKS.md).
 """
 
 import argparse
@@ -139,17 +143,22 @@ def main():
     ap.add_argument("--data", default="../shared/data/sgd_entertainment")
     ap.add_argument("--out", required=True)
     ap.add_argument("--jobs", type=int, default=2)
+    ap.add_argument("--c1", type=float, help="fit with this c1 (with --c2) instead of cross-validating")
+    ap.add_argument("--c2", type=float)
     args = ap.parse_args()
+    if (args.c1 is None) != (args.c2 is None):
+        ap.error("--c1 and --c2 go together")
     train = read(f"{args.data}/train_turns.jsonl")
     test = read(f"{args.data}/test_turns.jsonl")
     started = time.time()
-    scores = Parallel(n_jobs=args.jobs)(
-        delayed(fold_score)(train, fold, c1, c2) for c1, c2 in itertools.product(C1, C2) for fold in range(3)
+    grid = [(args.c1, args.c2)] if args.c1 is not None else list(itertools.product(C1, C2))
+    scores = [] if args.c1 is not None else Parallel(n_jobs=args.jobs)(
+        delayed(fold_score)(train, fold, c1, c2) for c1, c2 in grid for fold in range(3)
     )
     cv = {}
     for c1, c2, _, f1 in scores:
         cv.setdefault((c1, c2), []).append(f1)
-    (c1, c2), f1s = max(cv.items(), key=lambda kv: sum(kv[1]))
+    (c1, c2), f1s = max(cv.items(), key=lambda kv: sum(kv[1])) if cv else (grid[0], [])
     for (a, b), f in sorted(cv.items()):
         print(f"cv c1={a} c2={b}: span F1 {sum(f) / len(f):.4f}", file=sys.stderr)
     tuned = time.time() - started
@@ -165,7 +174,7 @@ def main():
         "peer": "sklearn-crfsuite",
         "c1": c1,
         "c2": c2,
-        "cv_f1": sum(f1s) / len(f1s),
+        "cv_f1": sum(f1s) / len(f1s) if f1s else None,
         "cv_seconds": round(tuned, 1),
         "train_seconds": round(train_seconds, 1),
         "test_frames": len(test),

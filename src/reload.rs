@@ -97,9 +97,9 @@ pub async fn reload(engine: &Engine, config: &Config, status: &StatusHandle, sin
         crate::util::release_freed_memory();
         built
     })
-        .await
-        .map_err(|e| Error::Model(format!("reload task failed: {e}")))
-        .and_then(|r| r);
+    .await
+    .map_err(|e| Error::Model(format!("reload task failed: {e}")))
+    .and_then(|r| r);
     let (brain, provenance, warnings) = match built {
         Ok(built) => built,
         Err(e) => return refused(status, since, &e),

@@ -95,7 +95,8 @@ const TYPE_AFTER_NAME: &str =
     "straße|strasse|gasse|gate|gata|gatan|gade|vej|vei|veien|väg|vägen|weg|allee|platz|út|utca";
 /// Words that may stand before a one-word compound street name (`Korte
 /// Leidsedwarsstraat 12`, `Große Bleichen 3` is not one: no compound).
-const BEFORE_A_COMPOUND: &str = "korte|lange|nieuwe|oude|kleine|grote|große|grosse|alte|neue|obere|untere|eerste|tweede";
+const BEFORE_A_COMPOUND: &str =
+    "korte|lange|nieuwe|oude|kleine|grote|große|grosse|alte|neue|obere|untere|eerste|tweede";
 /// English words with a compound's ending.
 const NOT_A_COMPOUND: &[&str] = &["brigade", "renegade", "cutie", "untie", "necktie", "bowtie", "survei"];
 
