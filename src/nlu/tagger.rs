@@ -269,13 +269,17 @@ impl Tagger {
         Ok(out)
     }
 
+    /// Tag `t`'s name (`O` for an index past the set).
+    fn tag_name(&self, t: usize) -> &str {
+        self.tags.get(t).map(String::as_str).unwrap_or("O")
+    }
+
     /// Whether tag `to` may follow tag `from` (`None`: the start).
     fn may_follow(&self, from: Option<usize>, to: usize) -> bool {
-        let name = |t: usize| self.tags.get(t).map(String::as_str).unwrap_or("O");
-        match name(to).strip_prefix("I-") {
+        match self.tag_name(to).strip_prefix("I-") {
             None => true,
             Some(entity) => from.is_some_and(|f| {
-                let f = name(f);
+                let f = self.tag_name(f);
                 f.strip_prefix("B-").or_else(|| f.strip_prefix("I-")) == Some(entity)
             }),
         }
@@ -288,12 +292,15 @@ impl Tagger {
         let Some(first) = probs.first() else { return Vec::new() };
         let mut score: Vec<f32> =
             (0..k).map(|t| if self.may_follow(None, t) { log(first[t]) } else { f32::NEG_INFINITY }).collect();
+        // The tags each tag may follow, worked out once rather than per token.
+        let allowed: Vec<Vec<usize>> =
+            (0..k).map(|to| (0..k).filter(|&f| self.may_follow(Some(f), to)).collect()).collect();
         let mut back: Vec<Vec<usize>> = Vec::with_capacity(probs.len());
         for row in &probs[1..] {
             let mut next = vec![f32::NEG_INFINITY; k];
             let mut from = vec![0; k];
             for to in 0..k {
-                for f in (0..k).filter(|&f| self.may_follow(Some(f), to)) {
+                for &f in &allowed[to] {
                     if score[f] > next[to] {
                         (next[to], from[to]) = (score[f], f);
                     }
@@ -352,7 +359,7 @@ impl Tagger {
                 }
                 continue;
             }
-            let name = self.tags.get(tag as usize).map(String::as_str).unwrap_or("O");
+            let name = self.tag_name(tag as usize);
             let was_open = std::mem::replace(&mut open, name != "O");
             if let Some(entity) = name.strip_prefix("I-") {
                 if let Some(last) = spans.last_mut().filter(|l| was_open && l.2 == entity) {
