@@ -70,7 +70,14 @@ static DATE: LazyLock<Regex> =
 const SUFFIXES: &str = "street|st|road|rd|avenue|ave|lane|ln|boulevard|blvd|drive|dr|court|ct|place|pl|way|\
     terrace|ter|close|crescent|cres|square|sq|parkway|pkwy|highway|hwy|alley|aly|circle|cir|loop|trail|trl|walk|\
     path|mews|grove|gardens|gdns|parade|esplanade|quay|wharf|plaza|plz|circuit|expressway|freeway|pike|crossing|wynd|\
-    broadway";
+    broadway|embankment|yard";
+/// Street types that are also seat, venue or title words: they count only
+/// when capitalised, as a name's are, and not before another word (`3
+/// Tannery Row`, not "2 seats back row" or "2 Jurassic Park tickets").
+const CAPITALISED_SUFFIXES: &str = "Row|View|Park|Rise|Hill|Vale";
+/// Compass points after a street type (`Queen St W`, `Wellington Street
+/// West`, `Rue Sherbrooke Ouest`).
+const DIRECTIONS: &str = "n|s|e|w|ne|nw|se|sw|north|south|east|west";
 /// Street types written before the name after a house number (French:
 /// `12 rue de la Paix`, `23 avenue des Champs`).
 const NUMBER_THEN_TYPE: &str =
@@ -91,8 +98,9 @@ const COMPOUNDS: &str = "strasse|straße|gasse|weg|allee|platz|damm|ufer|straat|
 /// Street type words written after a name of one to three words, number
 /// last (`Mariahilfer Straße 88`, `Karl Johans gate 22`).
 /// Hungarian too (`Andrássy út 39`).
-const TYPE_AFTER_NAME: &str =
-    "straße|strasse|gasse|gate|gata|gatan|gade|vej|vei|veien|väg|vägen|weg|allee|platz|út|utca";
+/// Czech and Slovak too (`Václavské náměstí 12`, `Národní třída 8`).
+const TYPE_AFTER_NAME: &str = "straße|strasse|gasse|gate|gata|gatan|gade|vej|vei|veien|väg|vägen|weg|allee|platz|út|\
+    utca|náměstí|námestie|třída|trieda|nábřeží";
 /// Words that may stand before a one-word compound street name (`Korte
 /// Leidsedwarsstraat 12`, `Große Bleichen 3` is not one: no compound).
 const BEFORE_A_COMPOUND: &str =
@@ -107,8 +115,15 @@ const NOT_A_COMPOUND: &[&str] = &["brigade", "renegade", "cutie", "untie", "neck
 static ADDRESS: LazyLock<Regex> = LazyLock::new(|| {
     let word = r"(?:\d+(?:st|nd|rd|th)|[\p{L}'’.-]+)";
     regex(&format!(
-        r"(?i)\b\d{{1,5}}[a-z]?,?[ \t]+(?:(?:{NUMBER_THEN_TYPE})[ \t]+(?P<after>(?:{word}[ \t]*){{1,4}})|(?P<before>(?:{word}[ \t]+){{0,3}})(?:{SUFFIXES})\b\.?(?:[ \t]+(?:n|s|e|w|ne|nw|se|sw)\b\.?)?|(?P<compound>\p{{L}}+(?:{COMPOUNDS}))\b)|\b(?:(?:{TYPE_THEN_NUMBER})[ \t]+(?P<name>(?:{word}[ \t]+){{1,4}}?),?[ \t]*|(?P<compound_first>(?:(?:{BEFORE_A_COMPOUND})[ \t]+)?[\p{{L}}-]+(?:{COMPOUNDS}))[ \t]+|(?P<owner>(?:{word}[ \t]+){{1,3}}?)(?:{TYPE_AFTER_NAME})[ \t]+)\d{{1,4}}[a-z]?\b"
+        r"(?i)\b(?:\d{{1,5}}[a-z]?/)?\d{{1,5}}[a-z]?,?[ \t]+(?:(?:{NUMBER_THEN_TYPE})[ \t]+(?P<after>(?:{word}[ \t]*){{1,4}})|(?P<before>(?:{word}[ \t]+){{0,3}})(?:{SUFFIXES}|(?-i:{CAPITALISED_SUFFIXES}))\b\.?(?:[ \t]+(?:{DIRECTIONS})\b\.?)?|(?P<compound>\p{{L}}+(?:{COMPOUNDS}))\b)|\b(?:(?:{TYPE_THEN_NUMBER})[ \t]+(?P<name>(?:{word}[ \t]+){{1,4}}?),?[ \t]*|(?P<compound_first>(?:(?:{BEFORE_A_COMPOUND})[ \t]+)?[\p{{L}}-]+(?:{COMPOUNDS}))[ \t]+|(?P<owner>(?:{word}[ \t]+){{1,3}}?)(?:{TYPE_AFTER_NAME})[ \t]+)\d{{1,4}}[a-z]?\b"
     ))
+});
+
+/// A post-office box (`P.O. Box 4471`, `Postfach 12 34`, `Apartado 120`).
+static PO_BOX: LazyLock<Regex> = LazyLock::new(|| {
+    regex(
+        r"(?i)\b(?:p\.?[ \t]?o\.?[ \t]?box|post[ \t]+office[ \t]+box|postfach|apartado(?:[ \t]+de[ \t]+correos)?|case[ \t]+postale|casella[ \t]+postale|boîte[ \t]+postale)[ \t]+\d{1,6}\b",
+    )
 });
 
 /// Words that introduce an address line ("my address is", "I live at",
@@ -250,8 +265,9 @@ pub(super) fn find(text: &str, kinds: &[Kind]) -> Vec<Found> {
                 let last4 = &digits[digits.len() - 4..];
                 out.push(found(start, start + s.len(), Kind::Card, format!("[card ••••{last4}]")));
             } else if has(Kind::Phone)
-                // A bracketed area code or a `+` prefix is a phone whatever the words before.
-                && (s.starts_with(['(', '+']) || !names_a_reference(&text[..start]))
+                // A bracketed area code, a `+` prefix or a trunk `0` before an
+                // area code is a phone whatever the words before.
+                && (s.starts_with(['(', '+']) || trunk_and_area_code(s, &digits) || !names_a_reference(&text[..start]))
                 && (phone_like(s, &digits) || local_phone(&text[..start], s, &digits))
             {
                 out.push(found(start, start + s.len(), Kind::Phone, "[phone]".into()));
@@ -269,9 +285,16 @@ pub(super) fn find(text: &str, kinds: &[Kind]) -> Vec<Found> {
                 continue;
             }
             let m = c.get(0).expect("match");
-            // "2 Broadway tickets": a street type that is also a word for theatre.
+            // "2 Broadway tickets", "2 Jurassic Park tickets": a street type
+            // that is also a word for theatre or a title's.
             let next_word = text[m.end()..].trim_start_matches([' ', '\t']).starts_with(char::is_alphabetic);
-            if next_word && m.as_str().to_lowercase().ends_with("broadway") {
+            let last = m.as_str().rsplit([' ', '\t']).next().unwrap_or_default();
+            let capitalised = CAPITALISED_SUFFIXES.split('|').any(|w| w == last);
+            if next_word && (capitalised || last.eq_ignore_ascii_case("broadway")) {
+                continue;
+            }
+            // "Section 8, Row 22": a seat word with no name before it.
+            if capitalised && before.trim().is_empty() {
                 continue;
             }
             let compound = c.name("compound").or(c.name("compound_first")).map(|w| w.as_str().to_lowercase());
@@ -292,6 +315,7 @@ pub(super) fn find(text: &str, kinds: &[Kind]) -> Vec<Found> {
             }
             out.push(found(start, end, Kind::Address, "[address]".into()));
         }
+        out.extend(PO_BOX.find_iter(text).map(|m| found(m.start(), m.end(), Kind::Address, "[address]".into())));
         for cue in INTRODUCED.find_iter(text) {
             let Some(m) = NAMED_STREET.find(&text[cue.end()..]) else { continue };
             let (start, end) = (cue.end() + m.start(), cue.end() + m.end());
@@ -384,6 +408,20 @@ fn phone_like(s: &str, digits: &str) -> bool {
         || (s.starts_with('0') && digits.len() >= 9)
         || (grouped && digits.len() >= 9)
         || (!grouped && (10..=11).contains(&digits.len()))
+}
+
+/// A national number in a phone's layout: a trunk `0`, 10 or 11 digits in
+/// two or three groups, the first (the area code) of 3 to 5 digits
+/// (`020 3123 4567`, `0161 496 0753`, `0170 1234567`). Reference numbers
+/// rarely start with a lone 0 and fall into those groups.
+fn trunk_and_area_code(s: &str, digits: &str) -> bool {
+    let groups: Vec<&str> = s.split([' ', '-']).filter(|g| !g.is_empty()).collect();
+    s.starts_with('0')
+        && !s.starts_with("00")
+        && (10..=11).contains(&digits.len())
+        && (2..=3).contains(&groups.len())
+        && groups.iter().all(|g| g.chars().all(|c| c.is_ascii_digit()))
+        && (3..=5).contains(&groups[0].len())
 }
 
 /// Words just before a number that say it is a phone number.

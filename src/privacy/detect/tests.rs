@@ -30,6 +30,8 @@ fn apostrophes_local_numbers_and_identifiers() {
     assert_eq!(kinds("from j.o'neill@gmail.com"), [("email".into(), "j.o'neill@gmail.com".into())]);
     assert_eq!(kinds("call me on 555-0123"), [("phone".into(), "555-0123".into())]);
     assert_eq!(kinds("the number on my account is (02) 8215 1702"), [("phone".into(), "(02) 8215 1702".into())]);
+    // A trunk 0 and an area code in a phone's groups beat a reference word.
+    assert_eq!(kinds("the number on my account is 020 3123 4567"), [("phone".into(), "020 3123 4567".into())]);
     for text in [
         "room 555-0123",
         "my invoice INV-2026-004512",
@@ -70,6 +72,12 @@ fn street_lines_in_each_shape() {
         ("Passeig de Gràcia 7", "Passeig de Gràcia 7"),
         ("Andrássy út 39, Budapest", "Andrássy út 39"),
         ("please post to 5 The Green, Richmond", "5 The Green"),
+        ("ship the poster to 2/14 Smith Street, Fitzroy", "2/14 Smith Street"),
+        ("address: 77 Wellington Street West, Toronto", "77 Wellington Street West"),
+        ("the tickets should go to 3 Tannery Row, Cork", "3 Tannery Row"),
+        ("adresa: Václavské náměstí 12, Praha", "Václavské náměstí 12"),
+        ("mail it to P.O. Box 4471, Austin TX", "P.O. Box 4471"),
+        ("send to 18 Victoria Embankment", "18 Victoria Embankment"),
     ] {
         assert_eq!(kinds(text), [("address".into(), street.into())], "{text}");
     }
@@ -87,6 +95,9 @@ fn street_lines_in_each_shape() {
         "I live at Kingsway",
         "the link was sent to Screen 3 staff",
         "I'd like 2 Broadway tickets",
+        "I'd like 2 Jurassic Park tickets",
+        "we sat 3 rows from the back row",
+        "I'm in Section 8, Row 22, Seat 5",
     ] {
         assert_eq!(kinds(text), Vec::<(String, String)>::new(), "{text}");
     }
