@@ -79,9 +79,11 @@ const CAPITALISED_SUFFIXES: &str = "Row|View|Park|Rise|Hill|Vale";
 /// West`, `Rue Sherbrooke Ouest`).
 const DIRECTIONS: &str = "n|s|e|w|ne|nw|se|sw|north|south|east|west";
 /// Street types written before the name after a house number (French:
-/// `12 rue de la Paix`, `23 avenue des Champs`).
+/// `12 rue de la Paix`, `23 avenue des Champs`; Welsh `7 Heol y Wern`;
+/// Malay `20 Jalan Sultan`).
 const NUMBER_THEN_TYPE: &str =
-    "rue|avenue|boulevard|bd|place|allée|allee|chemin|impasse|quai|faubourg|calle|avenida|via|rua|paseo|passeig";
+    "rue|avenue|boulevard|bd|place|allée|allee|chemin|impasse|quai|faubourg|calle|avenida|via|rua|paseo|passeig|\
+    heol|ffordd|stryd|jalan|jln|lorong";
 /// Street types written before the name with the number after it
 /// (Spanish, Catalan, Italian, Portuguese: `Calle de Alcalá 42`, `via Roma 10`).
 /// Also French as written in Belgium and Switzerland (`Rue Neuve 23`) and
@@ -127,20 +129,30 @@ static PO_BOX: LazyLock<Regex> = LazyLock::new(|| {
 });
 
 /// Words that introduce an address line ("my address is", "I live at",
-/// "ship it to"), in English, French, German, Spanish and Italian.
+/// "ship it to", "send the signed poster to"), in English, and the word
+/// for address in French, German, Spanish, Italian, Dutch, Polish,
+/// Czech, Swedish, Portuguese, Finnish and Hungarian.
 static INTRODUCED: LazyLock<Regex> = LazyLock::new(|| {
     regex(
-        r"(?i)\b(?:(?:address|adresse|anschrift|dirección|direccion|indirizzo)(?:[ \t]+is)?[ \t]*[:\-–—]?|li(?:ve|ves|ved|ving)[ \t]+(?:at|on)|(?:ship|send|sent|deliver|post|mail)(?:ped|ed)?(?:[ \t]+(?:it|them|this|the[ \t]+\w+))?[ \t]+to|billing[ \t]*:|shipping[ \t]*:)[ \t]+",
+        r"(?i)\b(?:(?:address|adresse|anschrift|dirección|direccion|indirizzo|adres|adresa|adress|endereço|morada|osoite|cím)(?:[ \t]+is)?[ \t]*[:\-–—]?|li(?:ve|ves|ved|ving)[ \t]+(?:at|on)|(?:ship|send|sent|deliver|post|mail)(?:ped|ed)?(?:[ \t]+(?:it|them|this|the(?:[ \t]+\w+){1,2}))?[ \t]+to|billing[ \t]*:|shipping[ \t]*:)[ \t]+",
     )
 });
 
 /// A street line with no street type after an introduction: capitalised
-/// words with the house number first or last (`77 Sunset Strip`,
-/// `Kingsway 5`). Case matters here: the capitals are what mark a name.
+/// words, maybe joined by a short lowercase word, with the house number
+/// first or last (`77 Sunset Strip`, `Kingsway 5`, `7 Heol y Wern`). Case matters here: the capitals are what mark a name.
 static NAMED_STREET: LazyLock<Regex> = LazyLock::new(|| {
-    let name = r"\p{Lu}[\p{L}'’-]*(?:[ \t]+\p{Lu}[\p{L}'’-]*){0,3}";
+    let connectors = CONNECTORS.join("|");
+    let name = format!(r"\p{{Lu}}[\p{{L}}'’-]*(?:[ \t]+(?:(?:{connectors})[ \t]+)?\p{{Lu}}[\p{{L}}'’-]*){{0,3}}");
     regex(&format!(r"^(?:\d{{1,5}}[A-Za-z]?[ \t]+{name}|{name}[ \t]+\d{{1,5}}[A-Za-z]?)\b"))
 });
+
+/// Short lowercase words inside a street's name (`Heol y Wern`, `Rua do
+/// Ouvidor`).
+const CONNECTORS: &[&str] = &[
+    "de", "del", "la", "le", "les", "des", "du", "da", "di", "do", "dos", "das", "van", "von", "der", "den", "y", "of",
+    "on",
+];
 
 /// Capitalised words with a number that follow an introduction and are
 /// places in a venue or a show, not streets ("sent to Screen 3").
@@ -268,7 +280,7 @@ pub(super) fn find(text: &str, kinds: &[Kind]) -> Vec<Found> {
                 // A bracketed area code, a `+` prefix or a trunk `0` before an
                 // area code is a phone whatever the words before.
                 && (s.starts_with(['(', '+']) || trunk_and_area_code(s, &digits) || !names_a_reference(&text[..start]))
-                && (phone_like(s, &digits) || local_phone(&text[..start], s, &digits))
+                && (phone_like(s, &digits) || local_phone(&text[..start], s, &digits) || chat_link(&text[..start]))
             {
                 out.push(found(start, start + s.len(), Kind::Phone, "[phone]".into()));
             }
@@ -323,8 +335,15 @@ pub(super) fn find(text: &str, kinds: &[Kind]) -> Vec<Found> {
             let words: Vec<String> =
                 m.as_str().split_whitespace().filter(|w| *w != "The").map(str::to_lowercase).collect();
             let taken = out.iter().any(|f| start < f.end && f.start < end);
+            // A venue's place is the word next to the number ("Screen 3",
+            // "Gate 5"); further in, the word may be a street's ("15 Hyde
+            // Park Gate").
+            let number_first = m.as_str().starts_with(|c: char| c.is_ascii_digit());
+            let beside = if number_first { words.get(1) } else { words.iter().rev().nth(1) };
             let lists = [NOT_A_STREET, NOT_A_NAME, NOT_A_STREET_NAME];
-            if taken || words.iter().any(|w| lists.iter().any(|l| l.contains(&w.as_str()))) {
+            let listed = |w: &String| lists.iter().any(|l| l.contains(&w.as_str()));
+            let mut inner = words.iter().filter(|w| !CONNECTORS.contains(&w.as_str()));
+            if taken || beside.is_some_and(listed) || inner.any(|w| NOT_A_STREET.contains(&w.as_str())) {
                 continue;
             }
             out.push(found(start, end, Kind::Address, "[address]".into()));
@@ -364,7 +383,9 @@ fn street_end(text: &str, start: usize, end: usize) -> usize {
     let mut offset = 0;
     for (i, word) in matched.split_whitespace().enumerate() {
         let at = offset + matched[offset..].find(word).unwrap_or(0);
-        if i >= 2 && AFTER_A_STREET.contains(&word.to_lowercase().as_str()) {
+        // From the fourth word: a type before the name takes a word of
+        // its own ("8 Calle Mayor and …", but "7 Heol y Wern").
+        if i >= 3 && AFTER_A_STREET.contains(&word.to_lowercase().as_str()) {
             end = start + at;
             break;
         }
@@ -486,6 +507,9 @@ const REFERENCE_WORDS: &[&str] = &[
     "loyalty",
     "gift",
     "serial",
+    "rewards",
+    "reward",
+    "points",
 ];
 
 /// Words just before a Luhn-valid number that say it is no payment card
@@ -511,12 +535,21 @@ fn last_words_include(before: &str, list: &[&str]) -> bool {
 /// `#`, or after a hyphen or slash that follows a letter or digit
 /// (`INV-2026-004512`, `A-100234-77`).
 fn part_of_an_identifier(text: &str, start: usize) -> bool {
+    if chat_link(&text[..start]) {
+        return false;
+    }
     let mut before = text[..start].chars().rev();
     match before.next() {
         Some('#') => true,
         Some('-' | '/') => before.next().is_some_and(char::is_alphanumeric),
         _ => false,
     }
+}
+
+/// Whether the digits after `before` are a chat link's phone number, in
+/// full international form without the `+` (`wa.me/447700900123`).
+fn chat_link(before: &str) -> bool {
+    before.to_lowercase().ends_with("wa.me/")
 }
 
 /// The Luhn check of a card number.

@@ -30,6 +30,8 @@ fn apostrophes_local_numbers_and_identifiers() {
     assert_eq!(kinds("from j.o'neill@gmail.com"), [("email".into(), "j.o'neill@gmail.com".into())]);
     assert_eq!(kinds("call me on 555-0123"), [("phone".into(), "555-0123".into())]);
     assert_eq!(kinds("the number on my account is (02) 8215 1702"), [("phone".into(), "(02) 8215 1702".into())]);
+    assert_eq!(kinds("wa.me/447700900812"), [("phone".into(), "447700900812".into())]);
+    assert_eq!(kinds("my rewards number 7788 1122 3344"), Vec::<(String, String)>::new());
     // A trunk 0 and an area code in a phone's groups beat a reference word.
     assert_eq!(kinds("the number on my account is 020 3123 4567"), [("phone".into(), "020 3123 4567".into())]);
     for text in [
@@ -78,6 +80,10 @@ fn street_lines_in_each_shape() {
         ("adresa: Václavské náměstí 12, Praha", "Václavské náměstí 12"),
         ("mail it to P.O. Box 4471, Austin TX", "P.O. Box 4471"),
         ("send to 18 Victoria Embankment", "18 Victoria Embankment"),
+        ("adres: Krakowskie Przedmieście 26, Warszawa", "Krakowskie Przedmieście 26"),
+        ("I'm now living at 7 Heol y Wern, Cardiff", "7 Heol y Wern"),
+        ("send the signed poster to 20 Jalan Sultan, Singapore", "20 Jalan Sultan"),
+        ("send it to 15 Hyde Park Gate", "15 Hyde Park Gate"),
     ] {
         assert_eq!(kinds(text), [("address".into(), street.into())], "{text}");
     }
