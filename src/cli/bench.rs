@@ -85,7 +85,7 @@ pub fn melody(config: &Config, runs: usize) -> anyhow::Result<ExitCode> {
     let out = std::env::temp_dir().join(format!("usher-bench-melody-{}", std::process::id()));
     let result = latency("melodies", runs, |i| {
         render::write_all(
-            &composer.compose(i as u64)?,
+            &composer.compose(i as u64, Default::default())?.melody,
             &out,
             &composer.provenance(i as u64),
             &config.creative.watermark_key,

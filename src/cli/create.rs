@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use std::path::PathBuf;
 use usher::config::Config;
 
+use usher::creative::melody::harmony::Mood;
 use usher::creative::melody::{render, Composer};
 use usher::creative::poem::{Poet, Request};
 
@@ -27,6 +28,10 @@ pub enum Command {
     Melody {
         #[arg(long, default_value_t = 7)]
         seed: u64,
+        /// What the fan asked for: a mood ("a happy tune"), a key ("in D
+        /// minor"), both, or nothing.
+        #[arg(long, default_value = "")]
+        mood: String,
         /// The directory to write into (created if needed).
         #[arg(long)]
         out: PathBuf,
@@ -44,14 +49,13 @@ pub enum Command {
 pub fn run(config: &Config, command: Command) -> anyhow::Result<ExitCode> {
     match command {
         Command::Verify { file } => verify(config, &file),
-        Command::Melody { seed, out } => {
+        Command::Melody { seed, mood, out } => {
             let composer = Composer::load(&config.creative.melody)?;
-            let melody = composer.compose(seed)?;
-            let made = composer.provenance(seed);
-            match render::write_all(&melody, &out, &made, &config.creative.watermark_key) {
+            let made = composer.compose(seed, Mood::parse(&mood))?;
+            let provenance = composer.provenance(seed);
+            match render::write_all(&made.melody, &out, &provenance, &config.creative.watermark_key) {
                 Ok(files) => {
-                    let notes = melody.notes();
-                    println!("{} notes over 4 bars (seed {seed})", notes.len());
+                    println!("{} notes over 4 bars in {} (seed {seed})", made.melody.notes().len(), made.key);
                     for f in [files.midi, files.wav, files.png] {
                         println!("wrote {}", f.display());
                     }
@@ -136,7 +140,8 @@ pub fn watermark(config: &Config, files: usize, json: bool) -> anyhow::Result<Ex
     use usher::creative::watermark;
     let composer = Composer::load(&config.creative.melody)?;
     let started = std::time::Instant::now();
-    let signals = (0..files as u64).map(|seed| composer.compose(seed).map(|m| render::signal(&m)));
+    let signals =
+        (0..files as u64).map(|seed| composer.compose(seed, Mood::default()).map(|c| render::signal(&c.melody)));
     let signals: Vec<Vec<f32>> = signals.collect::<Result<_, _>>()?;
     let e = watermark::evaluate(signals.into_iter(), render::SAMPLE_RATE, &config.creative.watermark_key)?;
     let rate = |k: usize| 100.0 * k as f64 / e.files.max(1) as f64;

@@ -223,6 +223,18 @@ enum TestCommand {
     /// Recommendations: HR@10 and NDCG@10 on MovieLens against most
     /// popular, item-kNN and the peers of `bench/recs_peer.py`, plus cold start.
     Recs(recs::Args),
+    /// The melody model against the held-out chorales: chooses its
+    /// decoding on the valid split and compares its melodies with the
+    /// test split's on the objective metrics.
+    Melody {
+        /// The JSB chorales directory (`Jsb16thSeparated.json`).
+        #[arg(long, default_value = "../shared/data/jsb_chorales")]
+        data: PathBuf,
+        /// Write the chosen decoding and the figures into the model's
+        /// `meta.json`.
+        #[arg(long)]
+        update: bool,
+    },
     /// The audio watermark: detection and false positives after
     /// resampling to 22.05 kHz and noise at 30 dB SNR, and its loudness.
     Watermark {
@@ -280,7 +292,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
             let data = data.unwrap_or_else(|| model.default_data().into());
             match model {
                 train::CreativeModel::Poem => train::poem(&load_config(&args.config)?, &data, epochs.unwrap_or(4)),
-                train::CreativeModel::Melody => train::melody(&load_config(&args.config)?, &data, epochs.unwrap_or(4)),
+                train::CreativeModel::Melody => train::melody(&load_config(&args.config)?, &data, epochs.unwrap_or(1)),
             }
         }
         Command::Train { target: target @ train::Target::Recs, data, epochs, .. } => {
@@ -337,6 +349,9 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         Command::Test { command: TestCommand::Nlu(a) } => test_nlu::run(&load_config(&args.config)?, &a),
         Command::Test { command: TestCommand::Conversations { path, junit, sentiment } } => {
             test_nlu::conversations(&load_config(&args.config)?, &path, junit.as_deref(), sentiment).await
+        }
+        Command::Test { command: TestCommand::Melody { data, update } } => {
+            train::test_melody(&load_config(&args.config)?, &data, update)
         }
         Command::Test { command: TestCommand::Watermark { files, json } } => {
             create::watermark(&load_config(&args.config)?, files, json)

@@ -163,30 +163,91 @@ pub fn poem(config: &Config, data: &Path, epochs: usize) -> anyhow::Result<ExitC
     Ok(ExitCode::SUCCESS)
 }
 
-/// Trains the melody DCGAN on the JSB chorales' soprano lines (train
-/// split, transposed), then compares generated melodies with the test
-/// split's windows on the objective metrics.
+/// Trains the melody DCGAN on the JSB chorales (train split, transposed;
+/// soprano over the lower voices' chords), chooses how rolls are read on
+/// the valid split, then compares melodies made as `usher serve` makes
+/// them with the test split's windows on the objective metrics.
 pub fn melody(config: &Config, data: &Path, epochs: usize) -> anyhow::Result<ExitCode> {
-    use usher::creative::melody::{data as corpus, gan, metrics, Composer, MelodyReport};
-    let train = corpus::augmented(&corpus::windows(&corpus::sopranos(data, "train")?));
-    let test = corpus::windows(&corpus::sopranos(data, "test")?);
-    println!("training the melody DCGAN on {} four-bar windows (transposed)", train.len());
+    use usher::creative::melody::decode::Decoding;
+    use usher::creative::melody::{data as corpus, gan, Composer, MelodyReport};
+    let windows = corpus::windows(&corpus::chorales(data, "train")?);
+    let train = corpus::augmented(&windows);
+    println!("training the melody DCGAN on {} four-bar windows (transposed) with their chords", train.len());
     let started = Instant::now();
     let (generator, losses) = gan::train(&train, epochs, config.nlu.seed, &mut training_bar("melody DCGAN"))?;
     let train_seconds = started.elapsed().as_secs_f64();
-    let samples = (0..GENERATED).map(|seed| generator.compose(seed)).collect::<Result<Vec<_>, _>>()?;
+    let mut progressions: Vec<_> = windows.into_iter().map(|w| w.progression).collect();
+    progressions.dedup();
+    let parameters = gan::generator_parameters(&generator)?;
+    let mut composer =
+        Composer { generator, progressions, decoding: Decoding::default(), report: None, model: String::new() };
+    let evaluation = evaluate_melodies(&mut composer, data)?;
     let report = MelodyReport {
         epochs,
         windows: train.len(),
         train_seconds,
-        parameters: gan::generator_parameters(&generator)?,
+        parameters,
         losses,
-        generated: metrics::measure(&samples),
-        corpus: metrics::measure(&test),
+        generated: evaluation.generated,
+        corpus: evaluation.corpus,
+        decoding: evaluation.decoding,
+        validation: evaluation.validation,
     };
-    let composer = Composer { generator, report: Some(report.clone()), model: String::new() };
+    composer.report = Some(report.clone());
     composer.save(&config.creative.melody)?;
-    let (g, c) = (report.generated, report.corpus);
+    if let Some(l) = report.losses.last() {
+        println!("last epoch: D loss {:.3}, G loss {:.3}, D(real) {:.2}, D(fake) {:.2}", l.d, l.g, l.d_real, l.d_fake);
+    }
+    println!("trained in {train_seconds:.0} s; saved to {} (loss curves: loss.png)", config.creative.melody.display());
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `usher test melody`: the configured model against the held-out
+/// chorales; `update` keeps the chosen decoding and figures in its
+/// `meta.json`.
+pub fn test_melody(config: &Config, data: &Path, update: bool) -> anyhow::Result<ExitCode> {
+    let dir = &config.creative.melody;
+    let mut composer = usher::creative::melody::Composer::load(dir)?;
+    let e = evaluate_melodies(&mut composer, data)?;
+    if update {
+        let report =
+            composer.report.as_mut().ok_or_else(|| anyhow::anyhow!("{}: no meta.json report", dir.display()))?;
+        (report.generated, report.corpus, report.decoding, report.validation) =
+            (e.generated, e.corpus, e.decoding, e.validation);
+        usher::util::write_json(&dir.join("meta.json"), &composer.report)?;
+        println!("wrote the decoding and figures into {}", dir.join("meta.json").display());
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Chooses `composer`'s decoding on the valid chorales and prints how its
+/// melodies compare with the test chorales'.
+pub fn evaluate_melodies(
+    composer: &mut usher::creative::melody::Composer,
+    data: &Path,
+) -> anyhow::Result<usher::creative::melody::Evaluation> {
+    use usher::creative::melody::data as corpus;
+    let valid = corpus::melodies(&corpus::windows(&corpus::chorales(data, "valid")?));
+    let test = corpus::melodies(&corpus::windows(&corpus::chorales(data, "test")?));
+    let e = composer.evaluate(&valid, &test, GENERATED)?;
+    for t in &e.validation {
+        let (d, m) = (t.decoding, t.metrics);
+        println!(
+            "valid: runs of at least {} steps, temperature {}, key kept {}: pitch classes per bar {:.2}, in-key {:.3}, qualified {:.3}; largest relative gap {:.1} %",
+            d.min_steps,
+            d.temperature,
+            d.in_key,
+            m.pitch_classes_per_bar,
+            m.in_key_ratio,
+            m.qualified_note_rate,
+            100.0 * t.gap
+        );
+    }
+    println!(
+        "decoding chosen on valid: runs of at least {} steps, temperature {}",
+        e.decoding.min_steps, e.decoding.temperature
+    );
+    let (g, c) = (e.generated, e.corpus);
     println!("metric                      generated ({:>4})   JSB test windows ({:>4})", g.melodies, c.melodies);
     let rows = [
         ("empty-bar rate", g.empty_bar_rate, c.empty_bar_rate),
@@ -198,12 +259,8 @@ pub fn melody(config: &Config, data: &Path, epochs: usize) -> anyhow::Result<Exi
     for (name, a, b) in rows {
         println!("{name:<27} {a:>16.3}   {b:>21.3}");
     }
-    let last = report.losses.last().copied();
-    if let Some(l) = last {
-        println!("last epoch: D loss {:.3}, G loss {:.3}, D(real) {:.2}, D(fake) {:.2}", l.d, l.g, l.d_real, l.d_fake);
-    }
-    println!("trained in {train_seconds:.0} s; saved to {} (loss curves: loss.png)", config.creative.melody.display());
-    Ok(ExitCode::SUCCESS)
+    println!("largest relative gap to the test windows: {:.1} %", 100.0 * g.largest_gap(&c));
+    Ok(e)
 }
 
 /// Melodies generated (seeds 0..N) for the metrics.

@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use usher_channel::{Attachment, AttachmentKind};
 
 use super::analysis::{analyze, emotion::Lexicon};
+use super::melody::harmony::Mood;
 use super::melody::{render, Composer};
 use super::poem::{Poet, Request};
 use super::provenance::Provenance;
@@ -128,7 +129,7 @@ impl Toolset {
             "compose_melody" => {
                 let composer = self.composer.as_ref()?;
                 let files = self.files.as_ref()?;
-                Some(self.melody(composer, files, seed(text), conversation).unwrap_or_else(|e| {
+                Some(self.melody(composer, files, text, conversation).unwrap_or_else(|e| {
                     ToolOutput::say(tool, format!("Sorry, I could not write a melody just now ({e})."))
                 }))
             }
@@ -152,17 +153,19 @@ impl Toolset {
 }
 
 impl Toolset {
-    /// Composes the melody for `seed` and writes its files under
-    /// `files/{id}/`, `id` made from the conversation and the seed (the same
-    /// request in the same conversation reuses them); a conversation at its
-    /// cap is told so instead.
+    /// Composes the melody `text` asks for (its mood and key, its seed
+    /// from the words) and writes its files under `files/{id}/`, `id` made
+    /// from the conversation and the seed (the same request in the same
+    /// conversation reuses them); a conversation at its cap is told so
+    /// instead.
     fn melody(
         &self,
         composer: &Composer,
         files: &GeneratedFiles,
-        seed: u64,
+        text: &str,
         conversation: &str,
     ) -> Result<ToolOutput, crate::Error> {
+        let seed = seed(text);
         let id = {
             let mut h = std::collections::hash_map::DefaultHasher::new();
             (conversation, seed).hash(&mut h);
@@ -178,10 +181,10 @@ impl Toolset {
                 return Ok(ToolOutput::say("compose_melody", text));
             }
         };
-        let melody = composer.compose(seed)?;
+        let composed = composer.compose(seed, Mood::parse(text))?;
         let made = composer.provenance(seed);
         if !exists {
-            render::write_all(&melody, &files.dir().join(&id), &made, &self.watermark_key)?;
+            render::write_all(&composed.melody, &files.dir().join(&id), &made, &self.watermark_key)?;
             files.record(&id, conversation)?;
         }
         let file = |kind, name: &str, mime: &str| Attachment {
@@ -192,7 +195,11 @@ impl Toolset {
         };
         Ok(ToolOutput {
             tool: "compose_melody".into(),
-            text: format!("Here's a melody I wrote for you: {} notes over four bars.", melody.notes().len()),
+            text: format!(
+                "Here's a melody in {} I wrote for you: {} notes over four bars.",
+                composed.key,
+                composed.melody.notes().len()
+            ),
             attachments: vec![
                 file(AttachmentKind::Audio, "melody.wav", "audio/wav"),
                 file(AttachmentKind::File, "melody.mid", "audio/midi"),

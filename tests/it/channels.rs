@@ -386,9 +386,11 @@ async fn a_telegram_fan_gets_a_melody_as_audio_midi_and_a_piano_roll() {
     };
     let (adapter, _) = Telegram::new(telegram, "1:T", None).unwrap();
     engine.start_adapter(Box::new(adapter), shutdown);
-    api.fan_says(TG_CHAT, "compose a short melody");
+    api.fan_says(TG_CHAT, "compose a short happy melody in G major");
     settled(&engine, &format!("telegram:{TG_CHAT}"), 1).await;
     let sent = api.sent_to(TG_CHAT);
+    let said = sent.iter().filter_map(|c| c.text()).collect::<Vec<_>>().join("\n");
+    assert!(said.contains("a melody in G major"), "the fan's key is the melody's: {said}");
     let file = |method: &str| {
         let call = sent.iter().find(|c| c.method == method).unwrap_or_else(|| panic!("no {method}: {sent:#?}"));
         let field = if method == "sendaudio" {

@@ -298,6 +298,14 @@ fn create_melody_writes_midi_wav_and_png_deterministically() {
     let first = run("7", &a);
     assert!(first.status.success(), "{}", String::from_utf8_lossy(&first.stderr));
     assert!(String::from_utf8_lossy(&first.stdout).contains("notes over 4 bars"));
+    let sad = usher()
+        .current_dir(common::repo())
+        .args(["create", "melody", "--mood", "something sad in D minor", "--out"])
+        .arg(dir.path().join("sad"))
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&sad.stdout);
+    assert!(sad.status.success() && said.contains("notes over 4 bars in D minor"), "{said}");
     assert!(run("7", &b).status.success());
     assert!(run("8", &c).status.success());
     for name in ["melody.mid", "melody.wav", "melody.png"] {

@@ -30,6 +30,22 @@ pub struct MelodyMetrics {
     pub pitch_range: f64,
 }
 
+impl MelodyMetrics {
+    /// The largest relative gap to `target` over the three metrics the
+    /// model is held to: pitch classes per bar, in-key ratio and
+    /// qualified-note rate.
+    pub fn largest_gap(&self, target: &Self) -> f64 {
+        let gap = |a: f64, b: f64| if b == 0.0 { a.abs() } else { ((a - b) / b).abs() };
+        [
+            gap(self.pitch_classes_per_bar, target.pitch_classes_per_bar),
+            gap(self.in_key_ratio, target.in_key_ratio),
+            gap(self.qualified_note_rate, target.qualified_note_rate),
+        ]
+        .into_iter()
+        .fold(0.0, f64::max)
+    }
+}
+
 const MAJOR: [u8; 7] = [0, 2, 4, 5, 7, 9, 11];
 
 /// The metrics of `melodies`.
