@@ -3,6 +3,8 @@
 //! `{"text": …, "pii": [[KIND, VALUE], …]}`, every VALUE a substring of the
 //! text. A value counts as found when one replaced span covers it whole;
 //! a replaced span counts as right when it overlaps a labelled value.
+//! A value stands where it occurs as a whole token, not yet taken by an
+//! earlier value of the line ("zoe@mail.co" after "zoe@mail.com").
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -52,7 +54,7 @@ pub fn evaluate(path: &Path, redactor: &Redactor) -> Result<Scores, Error> {
         let found = redactor.find(&case.text, &[], &|_| false);
         let mut gold = Vec::new();
         for (kind, value) in &case.pii {
-            let Some(start) = case.text.find(value.as_str()) else {
+            let Some(start) = occurrence(&case.text, value, &gold) else {
                 let message = format!("{}:{}: {value:?} is not in the text", path.display(), n + 1);
                 return Err(Error::Invalid(message));
             };
@@ -84,4 +86,32 @@ pub fn evaluate(path: &Path, redactor: &Redactor) -> Result<Scores, Error> {
     s.recall = found_all as f64 / total_all.max(1) as f64;
     s.precision = s.predicted.1 as f64 / s.predicted.0.max(1) as f64;
     Ok(s)
+}
+
+/// Where `value` stands in `text`: the first occurrence not inside one of
+/// the `taken` spans and not running on into a letter or digit, else the
+/// first occurrence at all.
+fn occurrence(text: &str, value: &str, taken: &[(usize, usize)]) -> Option<usize> {
+    let whole = |start: usize| {
+        let end = start + value.len();
+        let free = taken.iter().all(|&(s, e)| end <= s || e <= start);
+        free && !text[end..].starts_with(char::is_alphanumeric)
+    };
+    let mut starts = text.match_indices(value).map(|(i, _)| i);
+    starts.clone().find(|&i| whole(i)).or_else(|| starts.next())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_value_stands_where_it_occurs_whole() {
+        let text = "should be zoe.h@mail.com not zoe.h@mail.co";
+        let first = occurrence(text, "zoe.h@mail.com", &[]).unwrap();
+        assert_eq!(first, 10);
+        assert_eq!(occurrence(text, "zoe.h@mail.co", &[(first, first + 14)]), Some(29));
+        assert_eq!(occurrence("12 Elm Rd and 12 Elm Rd", "12 Elm Rd", &[(0, 9)]), Some(14));
+        assert_eq!(occurrence("abc", "x", &[]), None);
+    }
 }
