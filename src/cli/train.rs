@@ -244,8 +244,8 @@ pub fn evaluate_melodies(
         );
     }
     println!(
-        "decoding chosen on valid: runs of at least {} steps, temperature {}",
-        e.decoding.min_steps, e.decoding.temperature
+        "decoding chosen on valid: runs of at least {} steps, temperature {}, key kept {}",
+        e.decoding.min_steps, e.decoding.temperature, e.decoding.in_key
     );
     let (g, c) = (e.generated, e.corpus);
     println!("metric                      generated ({:>4})   JSB test windows ({:>4})", g.melodies, c.melodies);

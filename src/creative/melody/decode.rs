@@ -11,7 +11,7 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde::{Deserialize, Serialize};
 
-use super::{Melody, COLUMNS, LOW_PITCH};
+use super::{pitch_of, Melody, COLUMNS};
 
 /// How a roll is read.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -41,8 +41,8 @@ impl Decoding {
 /// `scores` with the pitches outside `key` ruled out, rests kept.
 pub fn keep_to(scores: &mut [f32], key: &super::harmony::Key) {
     for row in scores.chunks_mut(COLUMNS) {
-        for (column, score) in row.iter_mut().enumerate().skip(1) {
-            if !key.contains((LOW_PITCH + column as u8 - 1) % 12) {
+        for (column, score) in row.iter_mut().enumerate() {
+            if pitch_of(column).is_some_and(|p| !key.contains(p % 12)) {
                 *score = f32::NEG_INFINITY;
             }
         }
@@ -94,7 +94,7 @@ pub fn decode(scores: &[f32], decoding: Decoding, seed: u64) -> Melody {
     } else {
         viterbi(&lattice, scores, steps)
     };
-    Melody { steps: columns.into_iter().map(|c| c.checked_sub(1).map(|row| LOW_PITCH + row as u8)).collect() }
+    Melody { steps: columns.into_iter().map(pitch_of).collect() }
 }
 
 fn viterbi(lattice: &Lattice, scores: &[f32], steps: usize) -> Vec<usize> {
@@ -118,7 +118,7 @@ fn viterbi(lattice: &Lattice, scores: &[f32], steps: usize) -> Vec<usize> {
         }
         best = next;
     }
-    let mut at = last_state(lattice, &best, |a, b| a.total_cmp(b));
+    let mut at = last_state(lattice, &best);
     let mut columns = vec![0; steps];
     for t in (0..steps).rev() {
         columns[t] = lattice.column(at);
@@ -131,8 +131,8 @@ fn viterbi(lattice: &Lattice, scores: &[f32], steps: usize) -> Vec<usize> {
 
 /// The best finished state (any state when none can finish: a roll shorter
 /// than the minimum).
-fn last_state(lattice: &Lattice, scores: &[f32], cmp: impl Fn(&f32, &f32) -> std::cmp::Ordering) -> usize {
-    let pick = |states: &mut dyn Iterator<Item = usize>| states.max_by(|&a, &b| cmp(&scores[a], &scores[b]));
+fn last_state(lattice: &Lattice, scores: &[f32]) -> usize {
+    let pick = |states: &mut dyn Iterator<Item = usize>| states.max_by(|&a, &b| scores[a].total_cmp(&scores[b]));
     let finished = pick(&mut (0..lattice.states()).filter(|&s| lattice.finished(s)));
     match finished {
         Some(s) if scores[s] > f32::NEG_INFINITY => s,
@@ -161,11 +161,7 @@ fn sample(lattice: &Lattice, scores: &[f32], steps: usize, temperature: f32, see
     let mut rng = StdRng::seed_from_u64(seed);
     let last = &alpha[steps - 1];
     let finished: Vec<usize> = (0..n).filter(|&s| lattice.finished(s) && last[s] > f32::NEG_INFINITY).collect();
-    let mut at = if finished.is_empty() {
-        last_state(lattice, last, |a, b| a.total_cmp(b))
-    } else {
-        draw(&mut rng, &finished, last)
-    };
+    let mut at = if finished.is_empty() { last_state(lattice, last) } else { draw(&mut rng, &finished, last) };
     let mut columns = vec![0; steps];
     for t in (0..steps).rev() {
         columns[t] = lattice.column(at);
@@ -211,6 +207,7 @@ fn draw(rng: &mut StdRng, states: &[usize], weights: &[f32]) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::creative::melody::LOW_PITCH;
 
     /// Scores where each step's `best` column is likely, `runner_up` (if
     /// any) less so everywhere, and the rest unlikely.

@@ -15,7 +15,7 @@ use std::sync::LazyLock;
 use regex::Regex;
 use serde::{Deserialize, Serialize};
 
-use super::{COLUMNS, LOW_PITCH, STEPS};
+use super::{COLUMNS, STEPS};
 
 /// Steps per beat (a quarter note is four sixteenths).
 pub const STEPS_PER_BEAT: usize = 4;
@@ -148,7 +148,7 @@ impl Progression {
         for t in 0..STEPS {
             let chord = self.beats.get(t / STEPS_PER_BEAT).copied().unwrap_or(0);
             for column in 1..COLUMNS {
-                let pc = (LOW_PITCH + column as u8 - 1) % 12;
+                let Some(pc) = super::pitch_of(column).map(|p| p % 12) else { continue };
                 if chord & (1 << pc) != 0 {
                     maps[t * COLUMNS + column] = 1.0;
                 }
@@ -302,7 +302,7 @@ mod tests {
         assert_eq!(d.beats[3], 1 << 2 | 1 << 6 | 1 << 9, "D, F# and A");
         assert_eq!(d.key.tonic, 2);
         let maps = p.maps();
-        let column = |pitch: u8| usize::from(pitch - LOW_PITCH) + 1;
+        let column = |pitch: u8| usize::from(pitch - super::super::LOW_PITCH) + 1;
         assert_eq!(maps[5 * COLUMNS + column(60)], 1.0, "C sounds in the chord");
         assert_eq!(maps[5 * COLUMNS + column(62)], 0.0, "D does not");
         assert_eq!(maps[(STEPS + 5) * COLUMNS + column(62)], 1.0, "D is in the scale");

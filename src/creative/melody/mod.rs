@@ -343,6 +343,11 @@ pub fn pick(table: &[Progression], seed: u64, mood: Mood) -> Progression {
     }
 }
 
+/// The MIDI pitch of a roll column (`None` for column 0, the rest).
+pub fn pitch_of(column: usize) -> Option<u8> {
+    column.checked_sub(1).map(|row| LOW_PITCH + row as u8)
+}
+
 /// The roll row of a MIDI pitch, if in range.
 pub fn row_of(pitch: u8) -> Option<usize> {
     let row = usize::from(pitch.checked_sub(LOW_PITCH)?);
