@@ -73,11 +73,12 @@ const SUFFIXES: &str = "street|st|road|rd|avenue|ave|lane|ln|boulevard|blvd|driv
     broadway|embankment|yard";
 /// Street types that are also seat, venue or title words: they count only
 /// when capitalised, as a name's are, and not before another word (`3
-/// Tannery Row`, not "2 seats back row" or "2 Jurassic Park tickets").
-const CAPITALISED_SUFFIXES: &str = "Row|View|Park|Rise|Hill|Vale";
+/// Tannery Row`, `12 St Stephen's Green`, not "2 seats back row" or "2
+/// Jurassic Park tickets" or "2 Green Day tickets").
+const CAPITALISED_SUFFIXES: &str = "Row|View|Park|Rise|Hill|Vale|Green";
 /// Compass points after a street type (`Queen St W`, `Wellington Street
-/// West`, `Rue Sherbrooke Ouest`).
-const DIRECTIONS: &str = "n|s|e|w|ne|nw|se|sw|north|south|east|west";
+/// West`), and the Irish upper and lower ends (`Leeson Street Upper`).
+const DIRECTIONS: &str = "n|s|e|w|ne|nw|se|sw|north|south|east|west|upper|lower";
 /// Street types written before the name after a house number (French:
 /// `12 rue de la Paix`, `23 avenue des Champs`; Welsh `7 Heol y Wern`;
 /// Malay `20 Jalan Sultan`).
@@ -105,6 +106,8 @@ const TYPE_AFTER_NAME: &str = "straße|strasse|gasse|gate|gata|gatan|gade|vej|ve
     utca|náměstí|námestie|třída|trieda|nábřeží";
 /// Words that may stand before a one-word compound street name (`Korte
 /// Leidsedwarsstraat 12`, `Große Bleichen 3` is not one: no compound).
+/// A capitalised German adjective of place may too (`Landstraßer
+/// Hauptstraße 61`, `Frankfurter Allee` is a separate type word).
 const BEFORE_A_COMPOUND: &str =
     "korte|lange|nieuwe|oude|kleine|grote|große|grosse|alte|neue|obere|untere|eerste|tweede";
 /// English words with a compound's ending.
@@ -117,9 +120,12 @@ const NOT_A_COMPOUND: &[&str] = &["brigade", "renegade", "cutie", "untie", "neck
 static ADDRESS: LazyLock<Regex> = LazyLock::new(|| {
     let word = r"(?:\d+(?:st|nd|rd|th)|[\p{L}'’.-]+)";
     regex(&format!(
-        r"(?i)\b(?:\d{{1,5}}[a-z]?/)?\d{{1,5}}[a-z]?,?[ \t]+(?:(?:{NUMBER_THEN_TYPE})[ \t]+(?P<after>(?:{word}[ \t]*){{1,4}})|(?P<before>(?:{word}[ \t]+){{0,3}})(?:{SUFFIXES}|(?-i:{CAPITALISED_SUFFIXES}))\b\.?(?:[ \t]+(?:{DIRECTIONS})\b\.?)?|(?P<compound>\p{{L}}+(?:{COMPOUNDS}))\b)|\b(?:(?:{TYPE_THEN_NUMBER})[ \t]+(?P<name>(?:{word}[ \t]+){{1,4}}?),?[ \t]*|(?P<compound_first>(?:(?:{BEFORE_A_COMPOUND})[ \t]+)?[\p{{L}}-]+(?:{COMPOUNDS}))[ \t]+|(?P<owner>(?:{word}[ \t]+){{1,3}}?)(?:{TYPE_AFTER_NAME})[ \t]+)\d{{1,4}}[a-z]?\b"
+        r"(?i)\b(?:\d{{1,5}}[a-z]?/)?\d{{1,5}}[a-z]?,?[ \t]+(?:(?:{NUMBER_THEN_TYPE})[ \t]+(?P<after>(?:{word}[ \t]*){{1,4}})|(?P<before>(?:{word}[ \t]+){{0,3}})(?:{SUFFIXES}|(?-i:{CAPITALISED_SUFFIXES}))\b\.?(?:[ \t]+(?:{DIRECTIONS})\b\.?)?|(?P<compound>\p{{L}}+(?:{COMPOUNDS}))\b)|\b(?:(?:{TYPE_THEN_NUMBER})[ \t]+(?P<name>(?:{word}[ \t]+){{1,4}}?),?[ \t]*|(?P<compound_first>(?:(?:{BEFORE_A_COMPOUND}|(?-i:\p{{Lu}}\p{{Ll}}{{2,}}er))[ \t]+)?[\p{{L}}-]+(?:{COMPOUNDS}))[ \t]+|(?P<owner>(?:{word}[ \t]+){{1,3}}?)(?:{TYPE_AFTER_NAME})[ \t]+)\d{{1,4}}[a-z]?\b"
     ))
 });
+
+/// A word for "number" just before a house number (`No. 6`, `Nr. 12`, `nº 4`).
+static NUMBER_WORD: LazyLock<Regex> = LazyLock::new(|| regex(r"(?i)\b(?:no\.?|nr\.?|n[º°]\.?)[ \t]*$"));
 
 /// A post-office box (`P.O. Box 4471`, `Postfach 12 34`, `Apartado 120`).
 static PO_BOX: LazyLock<Regex> = LazyLock::new(|| {
@@ -157,8 +163,32 @@ const CONNECTORS: &[&str] = &[
 /// Capitalised words with a number that follow an introduction and are
 /// places in a venue or a show, not streets ("sent to Screen 3").
 const NOT_A_STREET_NAME: &[&str] = &[
-    "gate", "screen", "row", "seat", "box", "room", "floor", "season", "episode", "series", "studio", "stage", "lot",
-    "apt", "flat", "unit", "suite", "order", "ticket", "tickets", "page", "step", "version", "part", "act",
+    "gate",
+    "screen",
+    "row",
+    "seat",
+    "box",
+    "room",
+    "floor",
+    "season",
+    "episode",
+    "series",
+    "studio",
+    "stage",
+    "lot",
+    "apt",
+    "flat",
+    "unit",
+    "suite",
+    "apartment",
+    "order",
+    "ticket",
+    "tickets",
+    "page",
+    "step",
+    "version",
+    "part",
+    "act",
 ];
 
 /// A house number right after a street name (`Bahnhofstraße 3`).
@@ -291,7 +321,12 @@ pub(super) fn find(text: &str, kinds: &[Kind]) -> Vec<Found> {
             let words = |group| c.name(group).map(|w| w.as_str().to_lowercase()).unwrap_or_default();
             let (before, after, name) = (words("before"), words("after"), words("name"));
             let first_after = after.split_whitespace().next().unwrap_or_default();
-            if before.split_whitespace().chain(name.split_whitespace()).any(|w| NOT_A_STREET.contains(&w))
+            // "31 The Grove": a capitalised article alone before a street type may open its name.
+            let article_name = c.name("before").is_some_and(|b| b.as_str().trim_end() == "The");
+            if before
+                .split_whitespace()
+                .chain(name.split_whitespace())
+                .any(|w| NOT_A_STREET.contains(&w) && !article_name)
                 || name.split_whitespace().chain([first_after]).any(|w| NOT_A_NAME.contains(&w))
             {
                 continue;
@@ -324,6 +359,10 @@ pub(super) fn find(text: &str, kinds: &[Kind]) -> Vec<Found> {
             // "…31, Bahnhofstraße 3": the number before belongs to something else.
             if let (Some(street), Some(number)) = (c.name("compound"), HOUSE_NUMBER_AFTER.find(&text[m.end()..])) {
                 (start, end) = (street.start(), m.end() + number.end());
+            }
+            // "No. 6 Temple Bar Lane": the number's own word goes with it.
+            if let Some(word) = NUMBER_WORD.find(&text[..start]) {
+                start = word.start();
             }
             out.push(found(start, end, Kind::Address, "[address]".into()));
         }
@@ -415,8 +454,13 @@ fn trim_digits<'t>(text: &'t str, start: usize, s: &'t str) -> (usize, &'t str) 
 /// in groups; never a date.
 fn phone_like(s: &str, digits: &str) -> bool {
     let international = s.starts_with('+') || s.starts_with("00");
-    // E.164 allows 15 digits with the country code; national numbers have at most 12.
-    if !(7..=15).contains(&digits.len()) || (!international && digits.len() > 12) || DATE.is_match(s) {
+    // E.164 allows 15 digits with the country code; national numbers have
+    // at most 12; after a `00` prefix come a country code and 7 digits or more.
+    if !(7..=15).contains(&digits.len())
+        || (!international && digits.len() > 12)
+        || (s.starts_with("00") && digits.len() < 10)
+        || DATE.is_match(s)
+    {
         return false;
     }
     let grouped = s.contains([' ', '-', '.', '(', ')']);

@@ -44,6 +44,7 @@ fn apostrophes_local_numbers_and_identifiers() {
         "customer number 883 1123 45",
         "my membership no. is 0045 7712 9981",
         "loyalty card 6331 1019 9999 0016 isn't adding points",
+        "my account number with you is 00918273",
     ] {
         assert_eq!(kinds(text), Vec::<(String, String)>::new(), "{text}");
     }
@@ -84,6 +85,11 @@ fn street_lines_in_each_shape() {
         ("I'm now living at 7 Heol y Wern, Cardiff", "7 Heol y Wern"),
         ("send the signed poster to 20 Jalan Sultan, Singapore", "20 Jalan Sultan"),
         ("send it to 15 Hyde Park Gate", "15 Hyde Park Gate"),
+        ("tickets to 31 The Grove, Ilford please", "31 The Grove"),
+        ("deliver it to 12 St Stephen's Green", "12 St Stephen's Green"),
+        ("Adresse Landstraßer Hauptstraße 61, Wien", "Landstraßer Hauptstraße 61"),
+        ("I live at No. 6 Temple Bar Lane", "No. 6 Temple Bar Lane"),
+        ("address: 9 Leeson Street Upper, Dublin 4", "9 Leeson Street Upper"),
     ] {
         assert_eq!(kinds(text), [("address".into(), street.into())], "{text}");
     }
@@ -104,6 +110,9 @@ fn street_lines_in_each_shape() {
         "I'd like 2 Jurassic Park tickets",
         "we sat 3 rows from the back row",
         "I'm in Section 8, Row 22, Seat 5",
+        "2 Green Day tickets please",
+        "my new address is Apartment 5",
+        "we saw 2 the street bands",
     ] {
         assert_eq!(kinds(text), Vec::<(String, String)>::new(), "{text}");
     }
