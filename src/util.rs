@@ -84,3 +84,71 @@ pub fn load_vars(varmap: &candle_nn::VarMap, path: &Path) -> Result<(), Error> {
     }
     Ok(())
 }
+
+/// The best-scoring path through a lattice of `states` states over `steps`
+/// steps (Viterbi): `start(s)` scores state `s` at the first step,
+/// `moves(from, to)` calls `to` with every state `from` may move to,
+/// `emit(t, s)` scores state `s` at step `t`, and `last` picks the final
+/// state from the last step's scores. Returns a state per step; ties go to
+/// the lowest-numbered predecessor. Unreachable states score
+/// `f32::NEG_INFINITY`.
+pub fn best_path(
+    states: usize,
+    steps: usize,
+    start: impl Fn(usize) -> f32,
+    moves: impl Fn(usize, &mut dyn FnMut(usize)),
+    emit: impl Fn(usize, usize) -> f32,
+    last: impl Fn(&[f32]) -> usize,
+) -> Vec<usize> {
+    if steps == 0 {
+        return Vec::new();
+    }
+    let mut best: Vec<f32> = (0..states).map(start).collect();
+    let mut back = vec![vec![0; states]; steps];
+    for (t, came_from) in back.iter_mut().enumerate().skip(1) {
+        let mut next = vec![f32::NEG_INFINITY; states];
+        for from in (0..states).filter(|&f| best[f] > f32::NEG_INFINITY) {
+            moves(from, &mut |to| {
+                if best[from] > next[to] {
+                    next[to] = best[from];
+                    came_from[to] = from;
+                }
+            });
+        }
+        for (s, score) in next.iter_mut().enumerate() {
+            if *score > f32::NEG_INFINITY {
+                *score += emit(t, s);
+            }
+        }
+        best = next;
+    }
+    let mut at = last(&best);
+    let mut path = vec![0; steps];
+    for t in (0..steps).rev() {
+        path[t] = at;
+        at = back[t][at];
+    }
+    path
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_best_path_keeps_to_the_allowed_moves() {
+        // Two states; 1 may not follow 0. Emissions prefer 0, 1, 1: the
+        // best allowed path is 1, 1, 1 (0 → 1 is ruled out).
+        let emit = [[0.0, -1.0], [-5.0, 0.0], [-5.0, 0.0]];
+        let moves = |from: usize, to: &mut dyn FnMut(usize)| {
+            to(from);
+            if from == 1 {
+                to(0);
+            }
+        };
+        let argmax = |s: &[f32]| if s[1] > s[0] { 1 } else { 0 };
+        let path = best_path(2, 3, |s| emit[0][s], moves, |t, s| emit[t][s], argmax);
+        assert_eq!(path, [1, 1, 1]);
+        assert!(best_path(2, 0, |_| 0.0, moves, |_, _| 0.0, argmax).is_empty());
+    }
+}

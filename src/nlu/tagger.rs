@@ -289,35 +289,12 @@ impl Tagger {
     fn viterbi(&self, probs: &[Vec<f32>]) -> Vec<usize> {
         let k = self.tags.len();
         let log = |p: f32| p.max(1e-12).ln();
-        let Some(first) = probs.first() else { return Vec::new() };
-        let mut score: Vec<f32> =
-            (0..k).map(|t| if self.may_follow(None, t) { log(first[t]) } else { f32::NEG_INFINITY }).collect();
-        // The tags each tag may follow, worked out once rather than per token.
-        let allowed: Vec<Vec<usize>> =
-            (0..k).map(|to| (0..k).filter(|&f| self.may_follow(Some(f), to)).collect()).collect();
-        let mut back: Vec<Vec<usize>> = Vec::with_capacity(probs.len());
-        for row in &probs[1..] {
-            let mut next = vec![f32::NEG_INFINITY; k];
-            let mut from = vec![0; k];
-            for to in 0..k {
-                for &f in &allowed[to] {
-                    if score[f] > next[to] {
-                        (next[to], from[to]) = (score[f], f);
-                    }
-                }
-                next[to] += log(row[to]);
-            }
-            back.push(from);
-            score = next;
-        }
-        let mut tag = argmax(&score);
-        let mut path = vec![tag];
-        for from in back.iter().rev() {
-            tag = from[tag];
-            path.push(tag);
-        }
-        path.reverse();
-        path
+        // The tags each tag may precede, worked out once rather than per token.
+        let next: Vec<Vec<usize>> =
+            (0..k).map(|from| (0..k).filter(|&to| self.may_follow(Some(from), to)).collect()).collect();
+        let start = |t: usize| if self.may_follow(None, t) { log(probs[0][t]) } else { f32::NEG_INFINITY };
+        let moves = |from: usize, to: &mut dyn FnMut(usize)| next[from].iter().for_each(|&t| to(t));
+        crate::util::best_path(k, probs.len(), start, moves, |step, t| log(probs[step][t]), argmax)
     }
 
     /// Entity spans `(start, end, entity)` from predicted tags of `text`'s tokens.

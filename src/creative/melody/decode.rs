@@ -98,35 +98,12 @@ pub fn decode(scores: &[f32], decoding: Decoding, seed: u64) -> Melody {
 }
 
 fn viterbi(lattice: &Lattice, scores: &[f32], steps: usize) -> Vec<usize> {
-    let n = lattice.states();
-    let mut best = vec![f32::NEG_INFINITY; n];
-    for c in 0..COLUMNS {
-        best[c * lattice.m] = scores[c];
-    }
-    let mut back = vec![vec![usize::MAX; n]; steps];
-    for t in 1..steps {
-        let row = &scores[t * COLUMNS..(t + 1) * COLUMNS];
-        let mut next = vec![f32::NEG_INFINITY; n];
-        for from in (0..n).filter(|&f| best[f] > f32::NEG_INFINITY) {
-            lattice.moves(from, |to| {
-                let s = best[from] + row[lattice.column(to)];
-                if s > next[to] {
-                    next[to] = s;
-                    back[t][to] = from;
-                }
-            });
-        }
-        best = next;
-    }
-    let mut at = last_state(lattice, &best);
-    let mut columns = vec![0; steps];
-    for t in (0..steps).rev() {
-        columns[t] = lattice.column(at);
-        if t > 0 {
-            at = back[t][at];
-        }
-    }
-    columns
+    let m = lattice.m;
+    let start = |s: usize| if s.is_multiple_of(m) { scores[lattice.column(s)] } else { f32::NEG_INFINITY };
+    let moves = |from: usize, to: &mut dyn FnMut(usize)| lattice.moves(from, to);
+    let emit = |t: usize, s: usize| scores[t * COLUMNS + lattice.column(s)];
+    let states = crate::util::best_path(lattice.states(), steps, start, moves, emit, |best| last_state(lattice, best));
+    states.into_iter().map(|s| lattice.column(s)).collect()
 }
 
 /// The best finished state (any state when none can finish: a roll shorter
