@@ -79,6 +79,25 @@ impl Lattice {
             }
         }
     }
+
+    /// The states that may move to `state`, in ascending order: the same
+    /// run one step shorter (or, capped at `m`, as long), or, for a run's
+    /// first step, every other column's finished run.
+    fn predecessors(&self, state: usize) -> Vec<usize> {
+        let (c, l) = (state / self.m, state % self.m + 1);
+        let mut out = Vec::new();
+        if l == 1 {
+            out.extend((0..COLUMNS).filter(|&o| o != c).map(|o| o * self.m + self.m - 1));
+        }
+        if l > 1 {
+            out.push(state - 1);
+        }
+        if l == self.m {
+            out.push(state);
+        }
+        out.sort_unstable();
+        out
+    }
 }
 
 /// The melody `decoding` reads from `scores`, row-major `[step][column]`
@@ -144,14 +163,8 @@ fn sample(lattice: &Lattice, scores: &[f32], steps: usize, temperature: f32, see
         columns[t] = lattice.column(at);
         if t > 0 {
             let prev = &alpha[t - 1];
-            let mut froms = Vec::new();
-            for from in (0..n).filter(|&f| prev[f] > f32::NEG_INFINITY) {
-                lattice.moves(from, |to| {
-                    if to == at {
-                        froms.push(from);
-                    }
-                });
-            }
+            let froms: Vec<usize> =
+                lattice.predecessors(at).into_iter().filter(|&f| prev[f] > f32::NEG_INFINITY).collect();
             at = draw(&mut rng, &froms, prev);
         }
     }
@@ -184,6 +197,24 @@ fn draw(rng: &mut StdRng, states: &[usize], weights: &[f32]) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn predecessors_are_the_states_whose_moves_reach_a_state() {
+        for m in 1..=3 {
+            let lattice = Lattice { m };
+            for state in 0..lattice.states() {
+                let mut scanned = Vec::new();
+                for from in 0..lattice.states() {
+                    lattice.moves(from, |to| {
+                        if to == state {
+                            scanned.push(from);
+                        }
+                    });
+                }
+                assert_eq!(lattice.predecessors(state), scanned, "m {m}, state {state}");
+            }
+        }
+    }
     use crate::creative::melody::LOW_PITCH;
 
     /// Scores where each step's `best` column is likely, `runner_up` (if
