@@ -50,10 +50,11 @@ pub fn features(config: &Config) -> Features {
 }
 
 /// The sentiment model, or `None` (logged) when none is configured or it
-/// cannot be loaded.
-pub fn sentiment(config: &Config) -> Option<Arc<Sentiment>> {
+/// cannot be loaded. A model that reads the sentence encoder gets
+/// `encoder` (the one the NLU loaded, so the weights are shared).
+pub fn sentiment(config: &Config, encoder: Option<&Encoder>) -> Option<Arc<Sentiment>> {
     let dir = config.nlu.sentiment.as_ref()?;
-    match Sentiment::load(dir) {
+    match Sentiment::load(dir, encoder) {
         Ok(model) => Some(Arc::new(model)),
         Err(e) => {
             tracing::warn!(error = %e, "no sentiment model (train one with `usher train sentiment`): messages get no sentiment score");
@@ -108,8 +109,9 @@ pub async fn engine(
 ) -> Result<(Engine, Provenance), Error> {
     let cfg = config.clone();
     let ((brain, provenance, warnings), mood) = tokio::task::spawn_blocking(move || {
-        let mood = sentiment(&cfg);
-        let built = brain(&cfg, features(&cfg), mood.clone(), &mut progress).map(|b| (b, mood));
+        let features = features(&cfg);
+        let mood = sentiment(&cfg, features.encoder());
+        let built = brain(&cfg, features, mood.clone(), &mut progress).map(|b| (b, mood));
         crate::util::release_freed_memory();
         built
     })

@@ -17,10 +17,11 @@
 //!    recognised last, so follow-ups count only after what they follow): a
 //!    [`nlu::Parse`] of intents, entities and sentiment, nothing more (a
 //!    pressed button is [`nlu::Parse::certain`]). The MiniLM encoder runs
-//!    once per batch ([`nlu::encoder::Encoder::encode_with_tokens`]): the
+//!    once per batch ([`nlu::encoder::Encoder::encode_with_branch`]): the
 //!    classifier reads its sentence embeddings, the tagger its token
-//!    states, and the parse keeps each message's [`nlu::Embedding`] for
-//!    the knowledge query.
+//!    states, the sentiment model's own fine-tuned layers continue from the
+//!    layers it shares with the pass, and the parse keeps each message's
+//!    [`nlu::Embedding`] for the knowledge query.
 //! 3. **Plan.** [`dialogue::plan`] walks the policy (and the flow under
 //!    way, step by step) on a copy of the tracker and returns the
 //!    [`dialogue::Need`]s it lacks: a knowledge passage, a creative tool's

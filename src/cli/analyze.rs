@@ -17,7 +17,10 @@ pub struct Args {
 
 pub fn run(config: &Config, args: &Args) -> anyhow::Result<ExitCode> {
     let sentiment = match &config.nlu.sentiment {
-        Some(dir) => Some(Sentiment::load(dir)?),
+        Some(dir) => {
+            let features = usher::bootstrap::features(config);
+            Some(Sentiment::load(dir, features.encoder())?)
+        }
         None => None,
     };
     let lexicon = Lexicon::load(&config.creative.emotions)?;

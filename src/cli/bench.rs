@@ -21,6 +21,11 @@ pub struct Args {
     /// Infer in candle (the training path) instead of the packed CPU pass.
     #[arg(long)]
     candle: bool,
+    /// Also time single messages through the NLU's pass with the
+    /// sentiment model (`nlu.sentiment`) as its branch, and through a pass
+    /// of the sentiment model's own.
+    #[arg(long)]
+    sentiment: bool,
 }
 
 pub fn encoder(config: &Config, args: &Args) -> anyhow::Result<ExitCode> {
@@ -56,11 +61,42 @@ pub fn encoder(config: &Config, args: &Args) -> anyhow::Result<ExitCode> {
     println!("encoder {} ({kernel}) on {threads} threads, {} sentences", enc.id(), refs.len());
     println!("batch 64 (length-sorted): {batched:.0} sentences/s");
     println!("batch 1:                  {single:.0} sentences/s, p50 {p50:.2} ms, p99 {p99:.2} ms");
+    let mut v = serde_json::json!({
+        "kernel": kernel, "threads": threads, "sentences": refs.len(), "batch64_per_s": batched,
+        "batch1_per_s": single, "p50_ms": p50, "p99_ms": p99,
+    });
+    if args.sentiment {
+        let dir = config.nlu.sentiment.clone().ok_or_else(|| anyhow::anyhow!("nlu.sentiment is null in the config"))?;
+        let mood = usher::nlu::sentiment::Sentiment::load(&dir, Some(&enc))?;
+        let sample = &refs[..refs.len().min(300)];
+        let mean_ms = |f: &dyn Fn(&str) -> anyhow::Result<()>| -> anyhow::Result<f64> {
+            let t = Instant::now();
+            for text in sample {
+                f(text)?;
+            }
+            Ok(t.elapsed().as_secs_f64() * 1000.0 / sample.len() as f64)
+        };
+        let nlu = mean_ms(&|t| enc.encode_with_tokens(&[t]).map(drop).map_err(Into::into))?;
+        let shared = match mood.branch() {
+            Some(b) => Some(mean_ms(&|t| enc.encode_with_branch(&[t], true, &b).map(drop).map_err(Into::into))?),
+            None => None,
+        };
+        let apart = mean_ms(&|t| {
+            enc.encode_with_tokens(&[t])?;
+            mood.score(&[t])?;
+            Ok(())
+        })?;
+        let layers = mood.branch().and_then(|b| enc.shared_bottom(b.encoder));
+        println!("sentiment: {} (bottom layers shared with the NLU pass: {layers:?})", mood.kind());
+        println!("one message, NLU pass alone:          {nlu:.2} ms");
+        if let Some(shared) = shared {
+            println!("one message, with sentiment shared:   {shared:.2} ms (+{:.0} %)", (shared / nlu - 1.0) * 100.0);
+        }
+        println!("one message, with sentiment apart:    {apart:.2} ms (+{:.0} %)", (apart / nlu - 1.0) * 100.0);
+        v["sentiment"] =
+            serde_json::json!({ "model": mood.kind(), "nlu_ms": nlu, "shared_ms": shared, "apart_ms": apart });
+    }
     if args.json {
-        let v = serde_json::json!({
-            "kernel": kernel, "threads": threads, "sentences": refs.len(), "batch64_per_s": batched,
-            "batch1_per_s": single, "p50_ms": p50, "p99_ms": p99,
-        });
         println!("{v}");
     }
     Ok(ExitCode::SUCCESS)

@@ -14,6 +14,7 @@ mod progress;
 mod recs;
 mod serve;
 mod test_nlu;
+mod test_sentiment;
 mod train;
 mod validate;
 
@@ -105,6 +106,8 @@ enum Command {
         /// Which creative model (with `creative`).
         #[arg(long, value_enum, default_value_t = train::CreativeModel::Poem)]
         model: train::CreativeModel,
+        #[command(flatten)]
+        sentiment: train::SentimentArgs,
     },
     /// Evaluate models on data sets.
     Test {
@@ -245,6 +248,9 @@ enum TestCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Sentiment: SST-2 dev and test accuracy, a reliability table on test,
+    /// and the upset-fan rule on support messages of each tone.
+    Sentiment(test_sentiment::Args),
     /// Redaction of personal data: recall and precision per kind on a
     /// labelled set, with the config's detectors.
     Redaction {
@@ -284,11 +290,11 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
             tokio::task::spawn_blocking(move || validate::deep(&config, &path, json)).await?
         }
         Command::Train { target: train::Target::Intents, .. } => train::run(&load_config(&args.config)?),
-        Command::Train { target: target @ train::Target::Sentiment, data, epochs, .. } => {
+        Command::Train { target: target @ train::Target::Sentiment, data, epochs, sentiment, .. } => {
             let data = data.unwrap_or_else(|| target.default_data().into());
-            train::sentiment(&load_config(&args.config)?, &data, epochs.unwrap_or(4))
+            train::sentiment(&load_config(&args.config)?, &data, epochs, &sentiment)
         }
-        Command::Train { target: train::Target::Creative, data, epochs, model } => {
+        Command::Train { target: train::Target::Creative, data, epochs, model, .. } => {
             let data = data.unwrap_or_else(|| model.default_data().into());
             match model {
                 train::CreativeModel::Poem => train::poem(&load_config(&args.config)?, &data, epochs.unwrap_or(4)),
@@ -356,6 +362,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         Command::Test { command: TestCommand::Watermark { files, json } } => {
             create::watermark(&load_config(&args.config)?, files, json)
         }
+        Command::Test { command: TestCommand::Sentiment(a) } => test_sentiment::run(&load_config(&args.config)?, &a),
         Command::Test { command: TestCommand::Redaction { data, json } } => {
             test_nlu::redaction(&load_config(&args.config)?, &data, json)
         }

@@ -271,8 +271,9 @@ pub async fn conversations(
     let cases = usher::convtest::load(path)?;
     let cfg = config.clone();
     let (brain, _, _) = tokio::task::spawn_blocking(move || {
-        let mood = if sentiment { usher::bootstrap::sentiment(&cfg) } else { None };
-        usher::bootstrap::brain(&cfg, usher::bootstrap::features(&cfg), mood, &mut |_, _, _| {})
+        let features = usher::bootstrap::features(&cfg);
+        let mood = if sentiment { usher::bootstrap::sentiment(&cfg, features.encoder()) } else { None };
+        usher::bootstrap::brain(&cfg, features, mood, &mut |_, _, _| {})
     })
     .await??;
     usher::convtest::check(&cases, &brain.domain)?;

@@ -7,6 +7,7 @@ use std::time::Instant;
 use usher::nlu::sentiment::{read_sst2, Sentiment, SentimentReport};
 
 use usher::config::Config;
+use usher::nlu::encoder::{FineTune, Schedule};
 use usher::nlu::{Nlu, Provenance};
 
 use super::progress::training_bar;
@@ -87,28 +88,120 @@ pub fn emotions(config: &Config, data: &Path) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Trains the sentiment model on SST-2 and reports dev and test accuracy.
-pub fn sentiment(config: &Config, data: &Path, epochs: usize) -> anyhow::Result<ExitCode> {
-    let out = config.nlu.sentiment.clone().ok_or_else(|| anyhow::anyhow!("nlu.sentiment is null in the config"))?;
+/// How `usher train sentiment` trains.
+#[derive(Debug, Clone, clap::Args)]
+pub struct SentimentArgs {
+    /// Sentiment: train the small word GRU instead of fine-tuning the encoder.
+    #[arg(long)]
+    words: bool,
+    /// Sentiment: top encoder layers to fine-tune under the GRU head.
+    #[arg(long, default_value_t = 6)]
+    fine_tune_layers: usize,
+    /// Sentiment: the encoder layers' peak learning rate (warm-up over the
+    /// first tenth of the steps, then linear decay to zero).
+    #[arg(long, default_value_t = 1e-4)]
+    learning_rate: f64,
+    /// Sentiment: dropout in the tuned layers and on the head's input.
+    #[arg(long, default_value_t = 0.1)]
+    dropout: f32,
+    /// Sentiment: neutral texts for a third class, neither praise nor
+    /// complaint: this many in-scope requests drawn (seeded) from the
+    /// CLINC150 training split of `--neutral-data` (0: a two-class head;
+    /// 1000 is the shipped model's setting).
+    #[arg(long, default_value_t = 1000)]
+    neutral: usize,
+    /// Sentiment: the CLINC150 data (`data_full.json`) for `--neutral`.
+    #[arg(long, default_value = "../shared/data/clinc150/data_full.json")]
+    neutral_data: std::path::PathBuf,
+    /// Sentiment: where to write the model (default: `nlu.sentiment`).
+    #[arg(long)]
+    out: Option<std::path::PathBuf>,
+    /// Sentiment: measure on dev only, leaving the test split unread (for
+    /// choosing settings).
+    #[arg(long)]
+    dev_only: bool,
+}
+
+/// Trains the sentiment model on SST-2's train split, fits its temperature
+/// on dev and reports dev (and, unless `--dev-only`, test) accuracy.
+pub fn sentiment(
+    config: &Config,
+    data: &Path,
+    epochs: Option<usize>,
+    args: &SentimentArgs,
+) -> anyhow::Result<ExitCode> {
+    let out = match &args.out {
+        Some(dir) => dir.clone(),
+        None => config.nlu.sentiment.clone().ok_or_else(|| anyhow::anyhow!("nlu.sentiment is null in the config"))?,
+    };
     let train = read_sst2(&data.join("stsa.binary.train"))?;
     let dev = read_sst2(&data.join("stsa.binary.dev"))?;
-    let test = read_sst2(&data.join("stsa.binary.test"))?;
-    println!("training the sentiment GRU on {} SST-2 sentences", train.len());
+    let test = if args.dev_only { Vec::new() } else { read_sst2(&data.join("stsa.binary.test"))? };
     let started = Instant::now();
-    let mut model = Sentiment::train(&train, epochs, config.nlu.seed, &mut training_bar("sentiment GRU"))?;
+    let seed = config.nlu.seed;
+    let features = usher::bootstrap::features(config);
+    let model = if args.words {
+        println!("training the sentiment word GRU on {} SST-2 sentences", train.len());
+        Sentiment::train(&train, epochs.unwrap_or(4), seed, &mut training_bar("sentiment GRU"))?
+    } else {
+        let encoder = features
+            .encoder()
+            .ok_or_else(|| anyhow::anyhow!("no sentence encoder loaded (run `usher models fetch`), or pass --words"))?;
+        let cfg = FineTune {
+            layers: args.fine_tune_layers,
+            epochs: epochs.unwrap_or(2),
+            learning_rate: args.learning_rate,
+            batch_size: 32,
+            schedule: Schedule::Linear { warmup: 0.1 },
+            dropout: args.dropout,
+        };
+        println!(
+            "fine-tuning {} encoder layers with a GRU head on {} SST-2 sentences ({} epochs, peak rate {}, dropout {})",
+            cfg.layers,
+            train.len(),
+            cfg.epochs,
+            cfg.learning_rate,
+            cfg.dropout
+        );
+        let neutral = neutral_requests(&args.neutral_data, args.neutral, seed)?;
+        if !neutral.is_empty() {
+            println!("with {} neutral CLINC150 requests as a third class", neutral.len());
+        }
+        Sentiment::train_tuned(&train, &neutral, encoder, &cfg, seed, &mut training_bar("sentiment encoder"))?
+    };
     let train_seconds = started.elapsed().as_secs_f64();
+    model.save(&out)?;
+    // Measure what was saved, as it will serve (f16 weights, packed kernel).
+    let mut model = Sentiment::load(&out, features.encoder())?;
+    let temperature = model.calibrate(&dev)?;
     let report = SentimentReport {
         dev_accuracy: model.accuracy(&dev)?,
-        test_accuracy: model.accuracy(&test)?,
+        test_accuracy: if test.is_empty() { None } else { Some(model.accuracy(&test)?) },
         n_train: train.len(),
         train_seconds,
     };
     model.report = Some(report);
-    model.save(&out)?;
+    model.save_meta(&out)?;
+    println!("model: {}; temperature {temperature:.2} (fitted on dev)", model.kind());
     println!("dev accuracy:  {:.2}%", report.dev_accuracy * 100.0);
-    println!("test accuracy: {:.2}% ({} sentences)", report.test_accuracy * 100.0, test.len());
+    if let Some(accuracy) = report.test_accuracy {
+        println!("test accuracy: {:.2}% ({} sentences)", accuracy * 100.0, test.len());
+    }
     println!("trained in {train_seconds:.1} s; saved to {}", out.display());
     Ok(ExitCode::SUCCESS)
+}
+
+/// `n` in-scope CLINC150 training requests, drawn under `seed`.
+fn neutral_requests(path: &Path, n: usize, seed: u64) -> anyhow::Result<Vec<String>> {
+    use rand::seq::SliceRandom;
+    use rand::SeedableRng;
+    if n == 0 {
+        return Ok(Vec::new());
+    }
+    let mut texts: Vec<String> = usher::nlu::eval::data::load_clinc(path)?.train.into_iter().map(|(t, _)| t).collect();
+    texts.shuffle(&mut rand::rngs::StdRng::seed_from_u64(seed));
+    texts.truncate(n);
+    Ok(texts)
 }
 
 pub fn run(config: &Config) -> anyhow::Result<ExitCode> {

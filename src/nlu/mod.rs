@@ -9,6 +9,8 @@
 //! async worker threads. Its settings (the `nlu:` section of `config.yaml`)
 //! are in [`config`]. [`audit`] is `usher validate --deep`: confusable,
 //! near-duplicate and thin intents from the examples' embeddings.
+//! [`sentiment`] scores each message's mood; when it is a fine-tuned copy
+//! of the encoder it is read as a [`encoder::Branch`] of the same pass.
 
 pub mod audit;
 mod classifier;
@@ -312,12 +314,21 @@ impl Nlu {
     /// the rest share theirs.
     pub fn parse_batch_in(&self, texts: &[&str], contexts: &[Context]) -> Result<Vec<Parse>, Error> {
         // One encoder pass: sentence embeddings for the classifier and the
-        // knowledge query, token states for the tagger.
+        // knowledge query, token states for the tagger and, when the
+        // sentiment model is a tuned encoder, its logits (its own top
+        // layers run over the shared bottom ones).
         let base = self.features.encoder();
-        let (vectors, states) = match base {
-            Some(e) if self.tagger.is_some() => e.encode_with_tokens(texts)?,
-            Some(e) => (e.encode(texts)?, Vec::new()),
-            None => (Vec::new(), Vec::new()),
+        let branch = self.sentiment.as_ref().and_then(|s| s.branch());
+        let mut mood = None;
+        let (vectors, states) = match (base, &branch) {
+            (Some(e), Some(b)) => {
+                let reading = e.encode_with_branch(texts, self.tagger.is_some(), b)?;
+                mood = Some(reading.logits);
+                (reading.vectors, reading.states)
+            }
+            (Some(e), None) if self.tagger.is_some() => e.encode_with_tokens(texts)?,
+            (Some(e), None) => (e.encode(texts)?, Vec::new()),
+            (None, _) => (Vec::new(), Vec::new()),
         };
         let encoder = base.map(|e| Arc::<str>::from(e.id()));
         let (mut probs, nearest) = match &encoder {
@@ -333,9 +344,10 @@ impl Nlu {
         }
         let labels = self.classifier.labels();
         let mut tagged = self.tagged(texts, &states)?.into_iter();
-        let scores = match &self.sentiment {
-            Some(s) => s.score_known(texts)?,
-            None => vec![None; texts.len()],
+        let scores = match (&self.sentiment, mood) {
+            (Some(s), Some(logits)) => s.known_from_logits(texts, &logits),
+            (Some(s), None) => s.score_known(texts)?,
+            (None, _) => vec![None; texts.len()],
         };
         let mut vectors = vectors.into_iter();
         Ok(texts

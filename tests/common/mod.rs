@@ -60,7 +60,9 @@ pub fn config(data_dir: &Path) -> Config {
     c.intents = repo().join("intents");
     c.data_dir = data_dir.to_path_buf();
     // The engine tests use the download-free classifier; tests/it/encoder.rs covers MiniLM.
+    // Without the encoder, sentiment is read by the small word GRU.
     c.nlu.encoder = None;
+    c.nlu.sentiment = Some(repo().join("models/sentiment-words"));
     c
 }
 
@@ -237,7 +239,8 @@ pub fn creative_config(data_dir: &Path) -> Config {
 /// Loads the creative tools of `config` (off the runtime) into `engine`.
 pub async fn attach_tools(engine: &Engine, config: Config) {
     let tools = tokio::task::spawn_blocking(move || {
-        usher::creative::tools::Toolset::load(&config, usher::bootstrap::sentiment(&config))
+        let features = usher::bootstrap::features(&config);
+        usher::creative::tools::Toolset::load(&config, usher::bootstrap::sentiment(&config, features.encoder()))
     })
     .await
     .unwrap();

@@ -28,7 +28,7 @@ pub fn write_config_http(dir: &Path, http: &str, extra: &str) -> PathBuf {
         "http: {{{http}host: 127.0.0.1, port: 0}}\ndata_dir: {}\nintents: {}\nnlu: {{encoder: null, sentiment: {}}}\nknowledge: {{enabled: false}}\n{actions}{extra}",
         dir.join("data").display(),
         repo.join("intents").display(),
-        repo.join("models/sentiment").display(),
+        repo.join("models/sentiment-words").display(),
     );
     std::fs::write(&config, yaml).unwrap();
     config

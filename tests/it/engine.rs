@@ -239,11 +239,15 @@ async fn upset_fans_are_handed_to_a_person_after_two_negative_messages() {
     use std::sync::Arc;
     let dir = tempfile::tempdir().unwrap();
     let mut config = common::config(dir.path());
+    // The shipped model reads the encoder: it rides on the NLU's pass.
+    config.nlu.encoder = Some(common::repo().join("models/all-MiniLM-L6-v2"));
     config.nlu.sentiment = Some(common::repo().join("models/sentiment"));
-    let sentiment = usher::bootstrap::sentiment(&config);
+    let features = usher::bootstrap::features(&config);
+    assert!(features.encoder().is_some(), "run `usher models fetch` first (scripts/test does)");
+    assert!(usher::bootstrap::sentiment(&config, None).is_none(), "without the encoder it cannot read");
+    let sentiment = usher::bootstrap::sentiment(&config, features.encoder());
     assert!(sentiment.is_some(), "the committed sentiment model loads");
-    let (brain, _, _) =
-        usher::bootstrap::brain(&config, usher::nlu::Features::Ngrams, sentiment, &mut |_, _, _| {}).unwrap();
+    let (brain, _, _) = usher::bootstrap::brain(&config, features, sentiment, &mut |_, _, _| {}).unwrap();
     let store = usher::store::SqliteStore::open(&dir.path().join("usher.db")).await.unwrap();
     let engine = usher::engine::Engine::new(Arc::new(store), brain);
     let conv = usher_channel::ConversationId::new("fan-upset").unwrap();
@@ -255,6 +259,20 @@ async fn upset_fans_are_handed_to_a_person_after_two_negative_messages() {
     assert!(matches!(second.replies[0].parts[0], Part::Handoff { .. }), "{:?}", second.replies);
     let t = engine.transcript(&conv).await.unwrap().unwrap();
     assert!(t.messages[0].nlu.as_ref().unwrap()["sentiment"].as_f64().unwrap() < -0.6, "the score is stored");
+    let calm = engine.handle(usher_channel::Inbound::text(
+        usher_channel::ConversationId::new("fan-calm").unwrap(),
+        "api",
+        "thanks so much , that was really helpful",
+    ));
+    assert!(calm.await.unwrap().parse.sentiment.unwrap() > 0.0, "a thankful fan reads positive");
+    // Everyday requests are not complaints: a fan asking three in a row
+    // stays with the bot (SST-2 alone reads them as bad reviews).
+    let asking = usher_channel::ConversationId::new("fan-asking").unwrap();
+    for text in ["how do I get a refund for my ticket", "I lost my ticket", "how do I cancel my subscription"] {
+        let turn = engine.handle(usher_channel::Inbound::text(asking.clone(), "api", text)).await.unwrap();
+        assert!(turn.parse.sentiment.unwrap() > -0.6, "{text}: {:?}", turn.parse.sentiment);
+        assert!(!turn.replies.iter().any(|r| matches!(r.parts[0], Part::Handoff { .. })), "{text}");
+    }
 }
 
 #[tokio::test]

@@ -92,7 +92,7 @@ fn fine_tuning_is_seeded_changes_only_the_top_layers_and_round_trips() {
     let enc = Encoder::load(&model_dir()).unwrap();
     let texts: Vec<&str> = DATA.iter().map(|(t, _)| *t).collect();
     let labels: Vec<u32> = DATA.iter().map(|(_, l)| *l).collect();
-    let cfg = FineTune { layers: 2, epochs: 3, learning_rate: 1e-4, batch_size: 4 };
+    let cfg = FineTune { layers: 2, epochs: 3, learning_rate: 1e-4, batch_size: 4, ..FineTune::default() };
     let tuned = enc.fine_tuned(&texts, &labels, 3, &cfg, 7, &mut |_, _, _| {}).unwrap();
     assert_eq!(tuned.tuned_layers(), 2);
     assert_ne!(tuned.id(), enc.id(), "a tuned encoder has its own embedding cache");
@@ -150,4 +150,119 @@ fn a_fine_tuned_classifier_saves_and_loads_with_its_layers() {
     let top = |text: &str| loaded.probabilities(&[text], false).unwrap()[0].iter().cloned().fold(0.0f32, f32::max);
     let off_topic = top("photosynthesis converts sunlight into chemical energy");
     assert!(off_topic < 0.5 * top("please refund my ticket"), "{off_topic}");
+}
+
+#[test]
+fn a_fine_tuned_sentiment_model_reads_tokens_saves_in_f16_and_names_its_encoder() {
+    use usher::nlu::encoder::Schedule;
+    use usher::nlu::sentiment::Sentiment;
+    let enc = Encoder::load(&model_dir()).unwrap();
+    let train: Vec<(String, u32)> = [
+        ("a wonderful , moving and funny film", 1),
+        ("great acting and a lovely story", 1),
+        ("i really enjoyed this clever , warm movie", 1),
+        ("the best show i have seen this year", 1),
+        ("dull , tedious and awful", 0),
+        ("a boring , painful mess of a film", 0),
+        ("terrible acting and a stupid plot", 0),
+        ("the worst movie i have seen this year", 0),
+    ]
+    .iter()
+    .map(|(t, y)| (t.to_string(), *y))
+    .collect();
+    let cfg = FineTune {
+        layers: 1,
+        epochs: 6,
+        learning_rate: 1e-4,
+        batch_size: 4,
+        schedule: Schedule::Linear { warmup: 0.1 },
+        dropout: 0.1,
+    };
+    let model = Sentiment::train_tuned(&train, &[], &enc, &cfg, 7, &mut |_, _, _| {}).unwrap();
+    assert!(model.kind().contains("1 tuned layers"), "{}", model.kind());
+    assert_eq!(model.accuracy(&train).unwrap(), 1.0, "eight sentences are learnt");
+    let probe = ["a lovely , funny and moving story", "an awful , boring film"];
+    let scores = model.score(&probe).unwrap();
+    assert!(scores[0] > 0.0 && scores[1] < 0.0, "{scores:?}");
+    let again = Sentiment::train_tuned(&train, &[], &enc, &cfg, 7, &mut |_, _, _| {}).unwrap();
+    assert_eq!(again.score(&probe).unwrap(), scores, "same seed, same model");
+
+    let dir = tempfile::tempdir().unwrap();
+    model.save(dir.path()).unwrap();
+    let weights = std::fs::metadata(dir.path().join("model.safetensors")).unwrap().len();
+    // One layer (1.78 M weights) and the head (0.2 M) in f16: about 4 MB, not 8.
+    assert!(weights < 4_500_000, "{weights} bytes");
+    let loaded = Sentiment::load(dir.path(), Some(&enc)).unwrap();
+    for (a, b) in loaded.score(&probe).unwrap().iter().zip(&scores) {
+        assert!((a - b).abs() < 0.05, "f16 weights and the packed pass score alike: {a} vs {b}");
+    }
+    let err = Sentiment::load(dir.path(), None).err().unwrap().to_string();
+    assert!(err.contains("sentence encoder"), "{err}");
+
+    // In the NLU's pass the sentiment encoder shares the bottom five layers
+    // and runs only its own sixth: the same scores as a pass of its own.
+    let branch = loaded.branch().unwrap();
+    assert_eq!(enc.shared_bottom(branch.encoder), Some(5));
+    let reading = enc.encode_with_branch(&probe, true, &branch).unwrap();
+    assert_eq!(reading.vectors, enc.encode(&probe).unwrap(), "the NLU's own reading is unchanged");
+    assert_eq!(reading.states, enc.token_states(&probe).unwrap());
+    let logits = reading.logits;
+    let alone = loaded.score(&probe).unwrap();
+    for (l, a) in logits.iter().zip(&alone) {
+        let shared = 2.0 / (1.0 + (l[0] - l[1]).exp()) - 1.0;
+        assert!((shared - a).abs() < 1e-5, "{shared} vs {a}");
+    }
+    let meta = dir.path().join("vocab.json");
+    let raw = std::fs::read_to_string(&meta).unwrap();
+    let base = enc.weights_id();
+    std::fs::write(&meta, raw.replace(base, "0123456789abcdef")).unwrap();
+    let err = Sentiment::load(dir.path(), Some(&enc)).err().unwrap().to_string();
+    assert!(err.contains("0123456789abcdef") && err.contains("model.safetensors"), "{err}");
+}
+
+#[test]
+fn dropout_masks_are_seeded_scaled_and_absent_outside_training() {
+    let x = Tensor::ones((4, 250), DType::F32, &Device::Cpu).unwrap();
+    let mode = Mode::Dropout { p: 0.5, key: 7 };
+    let a = mode.drop(&x, 1).unwrap().flatten_all().unwrap().to_vec1::<f32>().unwrap();
+    assert!(a.iter().all(|&v| v == 0.0 || v == 2.0), "kept values are scaled by 1/(1-p)");
+    let zeros = a.iter().filter(|&&v| v == 0.0).count();
+    assert!((400..600).contains(&zeros), "{zeros} of 1000 dropped");
+    assert_eq!(mode.drop(&x, 1).unwrap().flatten_all().unwrap().to_vec1::<f32>().unwrap(), a, "same key, same mask");
+    assert_ne!(mode.drop(&x, 2).unwrap().flatten_all().unwrap().to_vec1::<f32>().unwrap(), a, "another site");
+    for m in [Mode::Train, Mode::Infer, Mode::Dropout { p: 0.0, key: 7 }] {
+        assert_eq!(m.drop(&x, 1).unwrap().sum_all().unwrap().to_scalar::<f32>().unwrap(), 1000.0);
+    }
+}
+
+#[test]
+fn the_served_gru_head_reads_as_candles_does() {
+    use candle_nn::rnn::{GRUConfig, RNN};
+    use candle_nn::{Module, VarMap};
+    let (input, hidden, tokens) = (12, 5, 7);
+    let varmap = VarMap::new();
+    let vb = VarBuilder::from_varmap(&varmap, DType::F32, &Device::Cpu);
+    let gru = candle_nn::rnn::gru(input, hidden, GRUConfig::default(), vb.pp("gru")).unwrap();
+    let out = candle_nn::linear(hidden, 2, vb.pp("out")).unwrap();
+    let x = Tensor::randn(0f32, 1.0, (1, tokens, input), &Device::Cpu).unwrap();
+    let states = gru.seq(&x).unwrap();
+    let hs: Vec<Tensor> = states.iter().map(|s| s.h.clone()).collect();
+    let mean = Tensor::stack(&hs, 1).unwrap().mean(1).unwrap();
+    let want = out.forward(&mean).unwrap().flatten_all().unwrap().to_vec1::<f32>().unwrap();
+    let data = varmap.data().lock().unwrap();
+    let get = |name: &str| data[name].as_tensor().flatten_all().unwrap().to_vec1::<f32>().unwrap();
+    let served = usher_fastbert::GruHead::new(
+        input,
+        hidden,
+        (get("gru.weight_ih_l0"), get("gru.bias_ih_l0")),
+        (get("gru.weight_hh_l0"), get("gru.bias_hh_l0")),
+        (get("out.weight"), get("out.bias")),
+    )
+    .unwrap();
+    let got = served.logits(&x.flatten_all().unwrap().to_vec1::<f32>().unwrap());
+    for (a, b) in got.iter().zip(&want) {
+        assert!((a - b).abs() < 1e-5, "{got:?} vs {want:?}");
+    }
+    let short = usher_fastbert::GruHead::new(input, hidden, (vec![0.0; 3], vec![]), (vec![], vec![]), (vec![], vec![]));
+    assert!(short.unwrap_err().to_string().contains("3 values"));
 }

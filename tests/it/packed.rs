@@ -108,3 +108,53 @@ fn fine_tuned_layers_run_packed_as_in_candle() {
     assert!(diff < 1e-4, "tuned encoder: packed and candle differ by {diff}");
     assert!(max_diff(&tuned.encode(&probe).unwrap(), &enc.encode(&probe).unwrap()) > 1e-3, "tuning changed it");
 }
+
+/// A head that reads the first two dimensions of the mean token state.
+struct FirstTwo;
+
+impl usher::nlu::encoder::Head for FirstTwo {
+    fn logits(
+        &self,
+        hidden: &candle_core::Tensor,
+        mask: &candle_core::Tensor,
+    ) -> candle_core::Result<candle_core::Tensor> {
+        usher::nlu::encoder::bert::mean_pool(hidden, mask)?.narrow(1, 0, 2)
+    }
+    fn vars(&self) -> Vec<candle_core::Var> {
+        Vec::new()
+    }
+    fn learning_rate(&self) -> f64 {
+        0.0
+    }
+}
+
+#[test]
+fn a_branch_shares_the_bottom_layers_of_a_split_batch() {
+    use usher::nlu::encoder::Branch;
+    for precision in [Precision::F32, Precision::Int8Compute] {
+        let enc = load(precision);
+        let train = ["my stream keeps buffering", "video freezes", "refund my ticket", "I want my money back"];
+        let cfg = FineTune { layers: 2, epochs: 1, ..FineTune::default() };
+        let tuned = enc.fine_tuned(&train, &[0, 0, 1, 1], 2, &cfg, 7, &mut |_, _, _| {}).unwrap();
+        assert_eq!(enc.shared_bottom(&tuned), Some(4));
+        assert_eq!(tuned.shared_bottom(&enc), None, "a branch tuned lower down than the pass shares nothing");
+        assert_eq!(enc.on_candle().shared_bottom(&tuned), None, "candle passes are not split");
+        let texts = texts();
+        let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+        let branch = Branch { encoder: &tuned, head: &FirstTwo };
+        let reading = enc.encode_with_branch(&refs, true, &branch).unwrap();
+        let (alone_vectors, alone_states) = enc.encode_with_tokens(&refs).unwrap();
+        assert_eq!((reading.vectors, reading.states), (alone_vectors, alone_states), "{precision:?}: unchanged");
+        let logits = reading.logits;
+        let diff = max_diff(&logits, &tuned.head_logits(&refs, &FirstTwo).unwrap());
+        assert!(diff < 1e-5, "{precision:?}: the shared pass and the branch's own differ by {diff}");
+        // Through a fallback pass (candle), the same reading.
+        let fallback = enc.on_candle().encode_with_branch(&refs[..20], false, &branch).unwrap().logits;
+        assert_eq!(fallback, tuned.head_logits(&refs[..20], &FirstTwo).unwrap(), "{precision:?}");
+        let diff = max_diff(&fallback, &logits[..20]);
+        // int8 activations are quantised per token, yet products over other
+        // row tiles round apart a little.
+        let tolerance = if precision == Precision::F32 { 1e-4 } else { 1e-2 };
+        assert!(diff < tolerance, "{precision:?}: in a batch of 20 and one of 120 the branch reads within {diff}");
+    }
+}

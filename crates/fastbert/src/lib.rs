@@ -15,6 +15,7 @@
 //! `model` the forward pass and threading, `error` the error type.
 
 mod error;
+mod gru;
 mod int8;
 mod kernels;
 mod matmul;
@@ -22,6 +23,7 @@ mod model;
 mod weights;
 
 pub use error::Error;
+pub use gru::GruHead;
 pub use matmul::{int8_kernel, Precision};
 pub use model::{Hidden, Model};
 pub use weights::{Config, Embeddings, Layer, Lookup};

@@ -108,26 +108,58 @@ impl Model {
         let rows = starts.last().copied().unwrap_or(0);
         let mut data = vec![0f32; rows * c.hidden];
         let layers = &self.layers[..layers.min(self.layers.len())];
+        self.in_groups(&starts, &mut data, |g, out, threads| {
+            let group = &sentences[g];
+            self.embed_rows(group, out);
+            let lens: Vec<usize> = group.iter().map(|s| s.len()).collect();
+            self.run(&lens, layers, out, threads);
+        });
+        Ok(Hidden { data, starts, width: c.hidden })
+    }
+
+    /// Runs layers `from..` over `states`, the token states after the
+    /// first `from` layers (as [`Self::hidden`] gives them, possibly from a
+    /// model that shares those layers): the rest of the pass, not the start.
+    pub fn resume(&self, states: &Hidden, from: usize) -> Result<Hidden, Error> {
+        if states.width != self.config.hidden {
+            return Err(Error::Config(format!("states {} wide, the model {}", states.width, self.config.hidden)));
+        }
+        let mut data = states.data.clone();
+        let layers = &self.layers[from.min(self.layers.len())..];
+        let starts = &states.starts;
+        self.in_groups(starts, &mut data, |g, out, threads| {
+            let lens: Vec<usize> = g.map(|i| starts[i + 1] - starts[i]).collect();
+            self.run(&lens, layers, out, threads);
+        });
+        Ok(Hidden { data, starts: states.starts.clone(), width: states.width })
+    }
+
+    /// Calls `work(sentences, their rows of data, threads)` on groups of
+    /// sentences with about equal token counts, one per rayon thread when
+    /// the batch is large; a small batch is one group whose products use
+    /// every thread.
+    fn in_groups(&self, starts: &[usize], data: &mut [f32], work: impl Fn(Range<usize>, &mut [f32], usize) + Sync) {
+        let h = self.config.hidden;
+        let rows = starts.last().copied().unwrap_or(0);
         let threads = rayon::current_num_threads().max(1);
-        let groups = if threads > 1 && rows >= SPLIT_ROWS { split(&starts, threads) } else { Vec::new() };
+        let groups = if threads > 1 && rows >= SPLIT_ROWS { split(starts, threads) } else { Vec::new() };
         if groups.len() > 1 {
-            let mut rest = data.as_mut_slice();
+            let mut rest = data;
             let mut jobs = Vec::with_capacity(groups.len());
             for g in groups {
-                let (mine, tail) = rest.split_at_mut((starts[g.end] - starts[g.start]) * c.hidden);
+                let (mine, tail) = rest.split_at_mut((starts[g.end] - starts[g.start]) * h);
                 rest = tail;
                 jobs.push((g, mine));
             }
+            let work = &work;
             rayon::scope(|scope| {
                 for (g, out) in jobs {
-                    let group = &sentences[g];
-                    scope.spawn(move |_| self.run(group, layers, out, 1));
+                    scope.spawn(move |_| work(g, out, 1));
                 }
             });
         } else {
-            self.run(sentences, layers, &mut data, threads);
+            work(0..starts.len() - 1, data, threads);
         }
-        Ok(Hidden { data, starts, width: c.hidden })
     }
 
     /// Sentence embeddings: mean of the last layer's token states, unit length.
@@ -136,31 +168,10 @@ impl Model {
         Ok((0..hidden.len()).map(|i| hidden.pooled(i)).collect())
     }
 
-    /// Runs one group of sentences; `x` receives their packed token states.
-    fn run(&self, sentences: &[&[u32]], layers: &[Arc<Layer>], x: &mut [f32], threads: usize) {
-        #[cfg(target_arch = "x86_64")]
-        if crate::matmul::has_avx2() {
-            // SAFETY: the CPU has AVX2 and FMA (checked just above).
-            return unsafe { self.run_avx2(sentences, layers, x, threads) };
-        }
-        self.run_portable(sentences, layers, x, threads)
-    }
-
-    /// [`Self::run`] compiled for AVX2, so the inlined row kernels use it.
-    ///
-    /// # Safety
-    /// The CPU must have AVX2 and FMA.
-    #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx2,fma")]
-    unsafe fn run_avx2(&self, sentences: &[&[u32]], layers: &[Arc<Layer>], x: &mut [f32], threads: usize) {
-        self.run_portable(sentences, layers, x, threads)
-    }
-
-    #[inline(always)]
-    fn run_portable(&self, sentences: &[&[u32]], layers: &[Arc<Layer>], x: &mut [f32], threads: usize) {
+    /// Writes the embeddings of `sentences` into `x`, one row per token.
+    fn embed_rows(&self, sentences: &[&[u32]], x: &mut [f32]) {
         let c = &self.config;
         let h = c.hidden;
-        let rows = x.len() / h;
         let e = &*self.embeddings;
         let mut row = 0;
         for s in sentences {
@@ -175,7 +186,34 @@ impl Model {
                 row += 1;
             }
         }
-        let lens: Vec<usize> = sentences.iter().map(|s| s.len()).collect();
+    }
+
+    /// Runs `layers` over one group of sentences of `lens` tokens, whose
+    /// packed token states `x` holds (in and out).
+    fn run(&self, lens: &[usize], layers: &[Arc<Layer>], x: &mut [f32], threads: usize) {
+        #[cfg(target_arch = "x86_64")]
+        if crate::matmul::has_avx2() {
+            // SAFETY: the CPU has AVX2 and FMA (checked just above).
+            return unsafe { self.run_avx2(lens, layers, x, threads) };
+        }
+        self.run_portable(lens, layers, x, threads)
+    }
+
+    /// [`Self::run`] compiled for AVX2, so the inlined row kernels use it.
+    ///
+    /// # Safety
+    /// The CPU must have AVX2 and FMA.
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn run_avx2(&self, lens: &[usize], layers: &[Arc<Layer>], x: &mut [f32], threads: usize) {
+        self.run_portable(lens, layers, x, threads)
+    }
+
+    #[inline(always)]
+    fn run_portable(&self, lens: &[usize], layers: &[Arc<Layer>], x: &mut [f32], threads: usize) {
+        let c = &self.config;
+        let h = c.hidden;
+        let rows = x.len() / h;
         let longest = lens.iter().copied().max().unwrap_or(0);
         let mut qkv = vec![0f32; rows * 3 * h];
         let mut context = vec![0f32; rows * h];
@@ -183,7 +221,7 @@ impl Model {
         let mut scores = vec![0f32; longest];
         for layer in layers {
             affine(&layer.qkv, x, &mut qkv, false, threads);
-            attention(&qkv, &lens, c, &mut context, &mut scores);
+            attention(&qkv, lens, c, &mut context, &mut scores);
             affine(&layer.attention_out, &context, x, true, threads);
             norm_rows(x, &layer.attention_norm, c);
             affine(&layer.intermediate, x, &mut inner, false, threads);

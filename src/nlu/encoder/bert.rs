@@ -17,12 +17,51 @@ use candle_nn::{Embedding, Linear, VarBuilder};
 use candle_transformers::models::bert::{Config, HiddenAct};
 
 /// Which kernels to use.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Mode {
     /// Fused kernels, no gradients.
     Infer,
     /// Differentiable ops throughout.
     Train,
+    /// Differentiable ops, and dropout as BERT was trained with it (on the
+    /// attention weights and on each block's output before the residual
+    /// sum), its masks drawn from `key`: the same key, the same masks.
+    Dropout {
+        /// Probability of dropping a value.
+        p: f32,
+        /// Seeds this step's masks.
+        key: u64,
+    },
+}
+
+impl Mode {
+    fn fused(self) -> bool {
+        self == Mode::Infer
+    }
+
+    /// `x` with values dropped (and the rest scaled up) under
+    /// [`Mode::Dropout`], the mask drawn from `key` and `site`; `x` itself
+    /// in the other modes.
+    pub fn drop(self, x: &Tensor, site: u64) -> Result<Tensor> {
+        use rand::{Rng, SeedableRng};
+        let Mode::Dropout { p, key } = self else { return Ok(x.clone()) };
+        if p <= 0.0 {
+            return Ok(x.clone());
+        }
+        let keep = 1.0 - p;
+        let mut rng = rand::rngs::StdRng::seed_from_u64(key ^ site.wrapping_mul(0x9E37_79B9_7F4A_7C15));
+        let mask: Vec<f32> =
+            (0..x.elem_count()).map(|_| if rng.random::<f32>() < keep { 1.0 / keep } else { 0.0 }).collect();
+        x * Tensor::from_vec(mask, x.shape(), x.device())?.to_dtype(x.dtype())?
+    }
+
+    /// This mode for layer `i` of a stack (its own masks).
+    fn layer(self, i: usize) -> Mode {
+        match self {
+            Mode::Dropout { p, key } => Mode::Dropout { p, key: key.wrapping_add((i as u64 + 1) << 32) },
+            other => other,
+        }
+    }
 }
 
 /// A layer norm over the last dimension.
@@ -39,9 +78,10 @@ impl LayerNorm {
     }
 
     fn forward(&self, x: &Tensor, mode: Mode) -> Result<Tensor> {
-        match mode {
-            Mode::Infer => candle_nn::ops::layer_norm(x, &self.weight, &self.bias, self.eps),
-            Mode::Train => candle_nn::ops::layer_norm_slow(x, &self.weight, &self.bias, self.eps),
+        if mode.fused() {
+            candle_nn::ops::layer_norm(x, &self.weight, &self.bias, self.eps)
+        } else {
+            candle_nn::ops::layer_norm_slow(x, &self.weight, &self.bias, self.eps)
         }
     }
 }
@@ -94,19 +134,20 @@ impl Layer {
         let k = split(self.key.forward(x)?)?;
         let v = split(self.value.forward(x)?)?;
         let scores = (q.matmul(&k.t()?)? / (d as f64).sqrt())?.broadcast_add(bias)?;
-        let probs = match mode {
-            Mode::Infer => candle_nn::ops::softmax_last_dim(&scores)?,
-            Mode::Train => candle_nn::ops::softmax(&scores, D::Minus1)?,
+        let probs = match mode.fused() {
+            true => candle_nn::ops::softmax_last_dim(&scores)?,
+            false => mode.drop(&candle_nn::ops::softmax(&scores, D::Minus1)?, 1)?,
         };
         let context = probs.matmul(&v)?.transpose(1, 2)?.contiguous()?.reshape((b, t, h))?;
-        let x = self.attention_norm.forward(&(self.attention_out.forward(&context)? + x)?, mode)?;
+        let attended = mode.drop(&self.attention_out.forward(&context)?, 2)?;
+        let x = self.attention_norm.forward(&(attended + x)?, mode)?;
         let inner = self.intermediate.forward(&x)?;
         let inner = match self.act {
             HiddenAct::Gelu => inner.gelu_erf()?,
             HiddenAct::GeluApproximate => inner.gelu()?,
             HiddenAct::Relu => inner.relu()?,
         };
-        self.output_norm.forward(&(self.output.forward(&inner)? + x)?, mode)
+        self.output_norm.forward(&(mode.drop(&self.output.forward(&inner)?, 3)? + x)?, mode)
     }
 
     /// The same layer with every weight passed through `f`.
@@ -256,8 +297,8 @@ impl Bert {
 /// Runs `x` through `layers` in order.
 pub fn run(layers: &[Layer], x: &Tensor, bias: &Tensor, mode: Mode) -> Result<Tensor> {
     let mut x = x.clone();
-    for layer in layers {
-        x = layer.forward(&x, bias, mode)?;
+    for (i, layer) in layers.iter().enumerate() {
+        x = layer.forward(&x, bias, mode.layer(i))?;
     }
     Ok(x)
 }

@@ -20,7 +20,7 @@ mod packed;
 mod tune;
 
 pub use cache::EmbeddingCache;
-pub use tune::FineTune;
+pub use tune::{FineTune, Head, Schedule};
 pub use usher_fastbert::Precision;
 
 use std::path::Path;
@@ -168,6 +168,12 @@ impl Encoder {
         }
     }
 
+    /// The hash of the pretrained weights file this encoder was loaded
+    /// from (fine-tuned or not, whatever the precision).
+    pub fn weights_id(&self) -> &str {
+        &self.model.id
+    }
+
     /// Runs the model over `texts` in length-sorted batches; `visit` gets
     /// each batch's text indices, hidden states (batch × tokens × dim), mask
     /// and all encodings.
@@ -200,15 +206,7 @@ impl Encoder {
             let shape = (chunk.len(), longest);
             let mask = Tensor::from_vec(mask, shape, &self.device)?;
             let hidden = match &self.packed {
-                Some(packed) => {
-                    let states = packed::hidden(packed, &encodings, chunk, layers)?;
-                    let mut padded = vec![0f32; chunk.len() * longest * self.dim];
-                    for (j, out) in padded.chunks_exact_mut(longest * self.dim).enumerate() {
-                        let s = states.sentence(j);
-                        out[..s.len()].copy_from_slice(s);
-                    }
-                    Tensor::from_vec(padded, (chunk.len(), longest, self.dim), &self.device)?
-                }
+                Some(packed) => self.padded(&packed::hidden(packed, &encodings, chunk, layers)?, &encodings, chunk)?.0,
                 None => {
                     let ids: Vec<u32> = chunk
                         .iter()
@@ -247,20 +245,21 @@ impl Encoder {
 
     /// Embeds texts: one L2-normalised vector per text, in input order.
     pub fn encode(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, Error> {
-        Ok(self.pass(texts, true, false)?.0)
+        Ok(self.pass(texts, true, false, None)?.vectors)
     }
 
     /// Per-token hidden states with byte offsets into the text (special
     /// tokens dropped), in input order: the input of token taggers.
     pub fn token_states(&self, texts: &[&str]) -> Result<Vec<TokenStates>, Error> {
-        Ok(self.pass(texts, false, true)?.1)
+        Ok(self.pass(texts, false, true, None)?.states)
     }
 
     /// [`Self::encode`] and [`Self::token_states`] from one forward pass:
     /// what the NLU step needs for the classifier, the tagger and the
     /// knowledge query of a batch of messages.
     pub fn encode_with_tokens(&self, texts: &[&str]) -> Result<(Vec<Vec<f32>>, Vec<TokenStates>), Error> {
-        self.pass(texts, true, true)
+        let Reading { vectors, states, .. } = self.pass(texts, true, true, None)?;
+        Ok((vectors, states))
     }
 
     /// How many forward passes this encoder (and its clones) ran.
@@ -268,17 +267,72 @@ impl Encoder {
         self.passes.load(std::sync::atomic::Ordering::Relaxed)
     }
 
+    /// [`Self::encode_with_tokens`] (token states only when `tokens`) and
+    /// `branch`'s logits for each text from the same pass: where the
+    /// branch's encoder shares this one's bottom layers (tuned from the
+    /// same weights, run packed at the same precision, and tuned at least
+    /// as high up), those run once and only the branch's own top layers
+    /// run again; otherwise the branch makes its own pass.
+    pub fn encode_with_branch(&self, texts: &[&str], tokens: bool, branch: &Branch<'_>) -> Result<Reading, Error> {
+        match self.shared_bottom(branch.encoder) {
+            Some(from) => self.pass(texts, true, tokens, Some((branch, from))),
+            None => {
+                let reading = self.pass(texts, true, tokens, None)?;
+                Ok(Reading { logits: branch.encoder.head_logits(texts, branch.head)?, ..reading })
+            }
+        }
+    }
+
+    /// How many bottom layers `other` runs exactly as this encoder does
+    /// and above which it has its own: `None` when it is not a packed copy
+    /// of the same weights at the same precision tuned at least as high.
+    pub fn shared_bottom(&self, other: &Encoder) -> Option<usize> {
+        let (mine, theirs) = (self.packed.as_ref()?, other.packed.as_ref()?);
+        let total = self.config.num_hidden_layers;
+        let same = self.model.id == other.model.id && mine.precision() == theirs.precision();
+        (same && other.tuned >= self.tuned && theirs.depth() == total).then_some(total - other.tuned)
+    }
+
     /// One forward pass over `texts`: the pooled embeddings when `pooled`,
-    /// the real tokens' states when `tokens` (empty vectors otherwise).
-    fn pass(&self, texts: &[&str], pooled: bool, tokens: bool) -> Result<(Vec<Vec<f32>>, Vec<TokenStates>), Error> {
+    /// the real tokens' states when `tokens` (empty vectors otherwise) and,
+    /// with a branch sharing the bottom `from` layers, its head's logits.
+    fn pass(
+        &self,
+        texts: &[&str],
+        pooled: bool,
+        tokens: bool,
+        branch: Option<(&Branch<'_>, usize)>,
+    ) -> Result<Reading, Error> {
         self.passes.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let n = |wanted: bool| if wanted { texts.len() } else { 0 };
         let mut vectors = vec![Vec::new(); n(pooled)];
         let mut states: Vec<TokenStates> = (0..n(tokens)).map(|_| TokenStates::default()).collect();
+        let mut logits = vec![Vec::new(); n(branch.is_some())];
         if let Some(packed) = &self.packed {
             let encodings = self.tokenize(texts)?;
             for chunk in by_length(&encodings).chunks(BATCH) {
-                let hidden = packed::hidden(packed, &encodings, chunk, packed.depth())?;
+                let hidden = match branch {
+                    Some((b, from)) => {
+                        let bottom = packed::hidden(packed, &encodings, chunk, from)?;
+                        // `shared_bottom` found the branch packed.
+                        let theirs = b.encoder.packed.as_ref().unwrap_or(packed);
+                        let theirs = theirs.resume(&bottom, from).map_err(packed::packed_error)?;
+                        let rows: Option<Vec<Vec<f32>>> =
+                            (0..chunk.len()).map(|j| b.head.sentence_logits(theirs.sentence(j))).collect();
+                        let rows = match rows {
+                            Some(rows) => rows,
+                            None => {
+                                let (padded, mask) = self.padded(&theirs, &encodings, chunk)?;
+                                b.head.logits(&padded, &mask)?.to_vec2::<f32>()?
+                            }
+                        };
+                        for (&i, row) in chunk.iter().zip(rows) {
+                            logits[i] = row;
+                        }
+                        packed.resume(&bottom, from).map_err(packed::packed_error)?
+                    }
+                    None => packed::hidden(packed, &encodings, chunk, packed.depth())?,
+                };
                 for (j, &i) in chunk.iter().enumerate() {
                     if pooled {
                         vectors[i] = hidden.pooled(j);
@@ -288,7 +342,7 @@ impl Encoder {
                     }
                 }
             }
-            return Ok((vectors, states));
+            return Ok(Reading { vectors, states, logits });
         }
         self.forward_batches(texts, |chunk, hidden, mask, encodings| {
             if pooled {
@@ -303,8 +357,52 @@ impl Encoder {
             }
             Ok(())
         })?;
-        Ok((vectors, states))
+        Ok(Reading { vectors, states, logits })
     }
+
+    /// A packed batch's states as a padded tensor (texts × longest × dim)
+    /// and its 0/1 mask (texts × longest).
+    fn padded(
+        &self,
+        states: &usher_fastbert::Hidden,
+        encodings: &[Encoding],
+        chunk: &[usize],
+    ) -> Result<(Tensor, Tensor), Error> {
+        let longest = chunk.iter().map(|&i| encodings[i].get_ids().len()).max().unwrap_or(0).max(1);
+        let mut padded = vec![0f32; chunk.len() * longest * self.dim];
+        let mut mask = vec![0u32; chunk.len() * longest];
+        for (j, out) in padded.chunks_exact_mut(longest * self.dim).enumerate() {
+            let s = states.sentence(j);
+            out[..s.len()].copy_from_slice(s);
+            mask[j * longest..j * longest + s.len() / self.dim].fill(1);
+        }
+        let shape = (chunk.len(), longest);
+        Ok((
+            Tensor::from_vec(padded, (chunk.len(), longest, self.dim), &self.device)?,
+            Tensor::from_vec(mask, shape, &self.device)?,
+        ))
+    }
+}
+
+/// What one pass reads: pooled embeddings, real tokens' states and a
+/// branch's logits, one per text (each empty when not asked for).
+#[derive(Debug, Clone, Default)]
+pub struct Reading {
+    /// L2-normalised sentence embeddings.
+    pub vectors: Vec<Vec<f32>>,
+    /// Token states.
+    pub states: Vec<TokenStates>,
+    /// The branch's head's logits.
+    pub logits: Vec<Vec<f32>>,
+}
+
+/// A second reading of a pass: an encoder tuned from the same weights and
+/// the head over its output (the sentiment model's).
+pub struct Branch<'a> {
+    /// The tuned encoder.
+    pub encoder: &'a Encoder,
+    /// Its head.
+    pub head: &'a dyn Head,
 }
 
 /// Text indices ordered by token count, so batches hold similar lengths.

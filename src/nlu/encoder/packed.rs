@@ -12,7 +12,7 @@ use usher_fastbert::{Embeddings, Layer as PackedLayer, Model, Precision};
 use super::bert::{Bert, Layer};
 use crate::Error;
 
-fn packed_error(e: impl std::fmt::Display) -> Error {
+pub(super) fn packed_error(e: impl std::fmt::Display) -> Error {
     Error::Model(format!("packed encoder: {e}"))
 }
 

@@ -7,6 +7,10 @@
 //! trained with AdamW on cross-entropy, under a seed. The result is a new
 //! [`Encoder`]: the intent head is then trained on its embeddings as usual.
 //! Only the tuned layers are saved, beside the head.
+//!
+//! [`Encoder::fine_tuned_with`] trains the same layers under any [`Head`]
+//! (the sentiment model's GRU reads every token's state), and
+//! [`Encoder::head_logits`] runs a trained head over the tuned encoder.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -33,11 +37,84 @@ pub struct FineTune {
     pub learning_rate: f64,
     /// Sentences per step.
     pub batch_size: usize,
+    /// How the learning rates move over the steps.
+    pub schedule: Schedule,
+    /// Dropout while training, in the tuned layers and on the head's input
+    /// (0: none).
+    pub dropout: f32,
 }
 
 impl Default for FineTune {
     fn default() -> Self {
-        Self { layers: 0, epochs: 3, learning_rate: 5e-5, batch_size: 32 }
+        Self { layers: 0, epochs: 3, learning_rate: 5e-5, batch_size: 32, schedule: Schedule::Constant, dropout: 0.0 }
+    }
+}
+
+/// How the learning rates move over training.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Schedule {
+    /// The same rates throughout.
+    Constant,
+    /// Rising linearly from zero over the first `warmup` fraction of the
+    /// steps, then falling linearly to zero at the last (BERT's schedule).
+    Linear {
+        /// Fraction of the steps spent warming up, in [0, 1].
+        warmup: f64,
+    },
+}
+
+impl Schedule {
+    /// The factor on the learning rates at `step` (from 0) of `total`.
+    pub fn factor(self, step: usize, total: usize) -> f64 {
+        match self {
+            Self::Constant => 1.0,
+            Self::Linear { warmup } => {
+                let total = total.max(1);
+                let warm = (warmup.clamp(0.0, 1.0) * total as f64).ceil() as usize;
+                if step < warm {
+                    (step + 1) as f64 / warm as f64
+                } else {
+                    (total - step.min(total)) as f64 / (total - warm + 1) as f64
+                }
+            }
+        }
+    }
+}
+
+/// What turns the tuned layers' output into class logits.
+pub trait Head {
+    /// Logits (sentences × classes) from the top layer's states
+    /// (sentences × tokens × dim) and the 0/1 token mask (sentences × tokens).
+    fn logits(&self, hidden: &Tensor, mask: &Tensor) -> candle_core::Result<Tensor>;
+    /// Its trainable variables.
+    fn vars(&self) -> Vec<Var>;
+    /// Their AdamW learning rate (no weight decay), under the same schedule.
+    fn learning_rate(&self) -> f64;
+    /// The logits of one sentence from all its token states (tokens × dim,
+    /// row-major) without candle, for heads that can: the serving path,
+    /// where candle's cost per small op would outweigh the sums.
+    fn sentence_logits(&self, _states: &[f32]) -> Option<Vec<f32>> {
+        None
+    }
+}
+
+/// The intents' classifier while fine-tuning: cosine similarity to one
+/// vector per class, scaled.
+struct Cosine {
+    classes: Var,
+}
+
+impl Head for Cosine {
+    fn logits(&self, hidden: &Tensor, mask: &Tensor) -> candle_core::Result<Tensor> {
+        mean_pool(hidden, mask)?.matmul(&l2_rows(self.classes.as_tensor())?.t()?)? * SCALE
+    }
+
+    fn vars(&self) -> Vec<Var> {
+        vec![self.classes.clone()]
+    }
+
+    fn learning_rate(&self) -> f64 {
+        CLASS_LEARNING_RATE
     }
 }
 
@@ -49,7 +126,7 @@ const CLASS_LEARNING_RATE: f64 = 1e-3;
 const PREFIX: &str = "encoder.layer";
 
 /// The frozen layers' output for one batch of training sentences.
-struct Batch {
+pub(crate) struct Batch {
     hidden: Tensor,
     mask: Tensor,
     bias: Tensor,
@@ -74,10 +151,32 @@ impl Encoder {
         seed: u64,
         progress: &mut dyn FnMut(usize, usize, f32),
     ) -> Result<Encoder, Error> {
+        if cfg.layers == 0 || texts.is_empty() || classes == 0 {
+            return Ok(self.clone());
+        }
+        let head = |batches: &[Batch], frozen: usize| -> Result<Cosine, Error> {
+            Ok(Cosine { classes: Var::from_tensor(&self.class_means(batches, frozen, classes)?)? })
+        };
+        Ok(self.fine_tuned_with(texts, labels, cfg, seed, head, progress)?.0)
+    }
+
+    /// Fine-tunes the top `cfg.layers` layers together with the head that
+    /// `head(frozen batches, frozen layers)` builds, on cross-entropy;
+    /// returns the tuned encoder and the trained head. With no layers to
+    /// tune only the head learns, over the frozen encoder's states.
+    pub(crate) fn fine_tuned_with<H: Head>(
+        &self,
+        texts: &[&str],
+        labels: &[u32],
+        cfg: &FineTune,
+        seed: u64,
+        head: impl FnOnce(&[Batch], usize) -> Result<H, Error>,
+        progress: &mut dyn FnMut(usize, usize, f32),
+    ) -> Result<(Encoder, H), Error> {
         let total = self.config.num_hidden_layers;
         let k = cfg.layers.min(total);
-        if k == 0 || texts.is_empty() || classes == 0 || labels.len() != texts.len() {
-            return Ok(self.clone());
+        if labels.len() != texts.len() {
+            return Err(Error::Model(format!("{} texts but {} labels", texts.len(), labels.len())));
         }
         let frozen = total - k;
         let mut batches = Vec::new();
@@ -92,6 +191,7 @@ impl Encoder {
             });
             Ok(())
         })?;
+        let head = head(&batches, frozen)?;
         let mut tuned = Vec::with_capacity(k);
         let mut vars = Vec::new();
         let model = self.candle()?;
@@ -100,32 +200,66 @@ impl Encoder {
             tuned.push(layer);
             vars.extend(v);
         }
-        let classes = Var::from_tensor(&self.class_means(&batches, frozen, classes)?)?;
         let mut encoder_opt =
             AdamW::new(vars, ParamsAdamW { lr: cfg.learning_rate, weight_decay: 0.01, ..Default::default() })?;
-        let mut class_opt = AdamW::new(
-            vec![classes.clone()],
-            ParamsAdamW { lr: CLASS_LEARNING_RATE, weight_decay: 0.0, ..Default::default() },
-        )?;
+        let mut head_opt =
+            AdamW::new(head.vars(), ParamsAdamW { lr: head.learning_rate(), weight_decay: 0.0, ..Default::default() })?;
         let mut rng = StdRng::seed_from_u64(seed);
         let mut order: Vec<usize> = (0..batches.len()).collect();
+        let steps = cfg.epochs * batches.len();
+        let mut step = 0;
         for epoch in 0..cfg.epochs {
             order.shuffle(&mut rng);
             let mut loss_sum = 0.0;
             for &i in &order {
+                let factor = cfg.schedule.factor(step, steps);
+                encoder_opt.set_learning_rate(cfg.learning_rate * factor);
+                head_opt.set_learning_rate(head.learning_rate() * factor);
                 let b = &batches[i];
-                let embedding = mean_pool(&run(&tuned, &b.hidden, &b.bias, Mode::Train)?, &b.mask)?;
-                let logits = (embedding.matmul(&l2_rows(classes.as_tensor())?.t()?)? * SCALE)?;
+                let mode = match cfg.dropout {
+                    p if p > 0.0 => Mode::Dropout { p, key: seed.wrapping_mul(0x2545_F491_4F6C_DD1D) ^ step as u64 },
+                    _ => Mode::Train,
+                };
+                let top = mode.drop(&run(&tuned, &b.hidden, &b.bias, mode)?, 0)?;
+                let logits = head.logits(&top, &b.mask)?;
                 let loss = candle_nn::loss::cross_entropy(&logits, &b.labels)?;
                 let grads = loss.backward()?;
                 encoder_opt.step(&grads)?;
-                class_opt.step(&grads)?;
+                head_opt.step(&grads)?;
                 loss_sum += loss.to_scalar::<f32>()?;
+                step += 1;
             }
             progress(epoch + 1, cfg.epochs, loss_sum / batches.len().max(1) as f32);
         }
+        if k == 0 {
+            return Ok((self.clone(), head));
+        }
         let tuned = tuned.iter().map(Layer::detach).collect::<candle_core::Result<Vec<_>>>()?;
-        self.with_layers(tuned)
+        Ok((self.with_layers(tuned)?, head))
+    }
+
+    /// `head`'s logits for each text, in input order, over this encoder's
+    /// output (batched by length, as every pass).
+    pub fn head_logits(&self, texts: &[&str], head: &dyn Head) -> Result<Vec<Vec<f32>>, Error> {
+        let mut out = vec![Vec::new(); texts.len()];
+        let plain = head.sentence_logits(&[]).is_some();
+        self.forward_batches(texts, |chunk, hidden, mask, encodings| {
+            let rows = if plain {
+                let states = hidden.to_dtype(DType::F32)?.to_vec3::<f32>()?;
+                let rows = chunk.iter().zip(states).map(|(&i, sentence)| {
+                    let tokens: Vec<f32> = sentence[..encodings[i].get_ids().len()].concat();
+                    head.sentence_logits(&tokens).unwrap_or_default()
+                });
+                rows.collect()
+            } else {
+                head.logits(hidden, mask)?.to_vec2::<f32>()?
+            };
+            for (&i, row) in chunk.iter().zip(rows) {
+                out[i] = row;
+            }
+            Ok(())
+        })?;
+        Ok(out)
     }
 
     /// Normalised mean embedding of each class under the pretrained top layers.
@@ -192,5 +326,21 @@ impl Encoder {
             .map(|i| Layer::load(vb.pp(format!("{PREFIX}.{i}")), &self.config))
             .collect::<candle_core::Result<Vec<_>>>()?;
         self.with_layers(layers).map(Some)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Schedule;
+
+    #[test]
+    fn the_linear_schedule_warms_up_then_decays_to_zero() {
+        let s = Schedule::Linear { warmup: 0.1 };
+        let f: Vec<f64> = (0..20).map(|i| s.factor(i, 20)).collect();
+        assert_eq!((f[0], f[1]), (0.5, 1.0), "two warm-up steps");
+        assert!(f[1..].windows(2).all(|w| w[1] < w[0]), "{f:?}");
+        assert!((f[19] - 1.0 / 19.0).abs() < 1e-12, "the last step is small but not zero");
+        assert_eq!(Schedule::Constant.factor(7, 20), 1.0);
+        assert_eq!(Schedule::Linear { warmup: 0.0 }.factor(0, 4), 0.8, "no warm-up: decaying from the first step");
     }
 }

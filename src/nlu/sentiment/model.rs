@@ -1,34 +1,32 @@
-//! The sentiment model: embeddings → GRU → masked mean over time → linear
-//! (2 classes). Initialised from a seeded RNG: deterministic under a seed.
+//! The sentiment model: a vocabulary (which messages are readable at all)
+//! and one of two readers, the fine-tuned encoder with a GRU head
+//! ([`super::tuned`]) or the small word GRU ([`super::words`]). Both give
+//! two logits per text, divided by a temperature fitted on the dev split.
 
 use std::collections::HashMap;
 use std::path::Path;
 
-use candle_core::{DType, Device, Tensor, D};
-use candle_nn::rnn::{GRUConfig, RNN};
-use candle_nn::{AdamW, Embedding, Linear, Module, Optimizer, ParamsAdamW, VarBuilder, VarMap, GRU};
 use rand::rngs::StdRng;
-use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use serde::{Deserialize, Serialize};
 
+use super::tuned::{Tuned, TunedMeta};
+use super::words::Words;
 use super::{tokens, Labelled};
+use crate::nlu::encoder::{Branch, Encoder, FineTune};
 use crate::Error;
 
-const EMBED: usize = 64;
-const HIDDEN: usize = 64;
-const MAX_LEN: usize = 48;
 /// Fewer known words than this and a message gets no score: "A12345" or
-/// "hi" say nothing about mood, and unknown words skew the GRU.
+/// "hi" say nothing about mood, and unknown words skew the model.
 pub const MIN_KNOWN_WORDS: usize = 3;
-const PAD: u32 = 0;
-const UNK: u32 = 1;
+/// The label of neutral training texts (0 negative, 1 positive).
+pub const NEUTRAL: u32 = 2;
 
 /// Training results.
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq)]
 pub struct SentimentReport {
-    /// Accuracy on the test sentences.
-    pub test_accuracy: f64,
+    /// Accuracy on the test sentences (`None` when not measured).
+    pub test_accuracy: Option<f64>,
     /// Accuracy on the dev sentences.
     pub dev_accuracy: f64,
     /// Sentences trained on.
@@ -41,162 +39,263 @@ pub struct SentimentReport {
 struct Meta {
     vocab: Vec<String>,
     report: Option<SentimentReport>,
+    /// Present for the encoder reader.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    encoder: Option<TunedMeta>,
+    /// Logits are divided by this before the softmax.
+    #[serde(default = "one")]
+    temperature: f32,
+}
+
+fn one() -> f32 {
+    1.0
+}
+
+enum Reader {
+    Words(Words),
+    Encoder(Box<Tuned>),
 }
 
 /// A trained sentiment model.
 pub struct Sentiment {
     vocab: HashMap<String, u32>,
     words: Vec<String>,
-    embedding: Embedding,
-    gru: GRU,
-    out: Linear,
-    varmap: VarMap,
+    reader: Reader,
+    temperature: f32,
     /// Figures from training, when known.
     pub report: Option<SentimentReport>,
 }
 
-fn build(vocab_len: usize, vb: &VarBuilder) -> Result<(Embedding, GRU, Linear), Error> {
-    let embedding = candle_nn::embedding(vocab_len, EMBED, vb.pp("embedding"))?;
-    let gru = candle_nn::rnn::gru(EMBED, HIDDEN, GRUConfig::default(), vb.pp("gru"))?;
-    let out = candle_nn::linear(HIDDEN, 2, vb.pp("out"))?;
-    Ok((embedding, gru, out))
+/// The training words seen at least twice, after `<pad>` and `<unk>`.
+fn vocabulary(train: &[Labelled]) -> Vec<String> {
+    let mut counts: HashMap<String, usize> = HashMap::new();
+    for (t, _) in train {
+        for w in tokens(t) {
+            *counts.entry(w).or_default() += 1;
+        }
+    }
+    let mut kept: Vec<String> = counts.into_iter().filter(|(_, c)| *c >= 2).map(|(w, _)| w).collect();
+    kept.sort();
+    ["<pad>", "<unk>"].iter().map(|s| s.to_string()).chain(kept).collect()
+}
+
+/// Class probabilities from logits at `temperature` (negative, positive
+/// and, for a three-class head, neutral).
+fn softmax(logits: &[f32], temperature: f32) -> Vec<f32> {
+    let max = logits.iter().copied().fold(f32::MIN, f32::max);
+    let e: Vec<f32> = logits.iter().map(|l| ((l - max) / temperature).exp()).collect();
+    let sum: f32 = e.iter().sum();
+    e.iter().map(|v| v / sum).collect()
+}
+
+/// The score in [-1, 1]: P(positive) − P(negative).
+fn score_of(logits: &[f32], temperature: f32) -> f32 {
+    let p = softmax(logits, temperature);
+    p.get(1).copied().unwrap_or(0.0) - p.first().copied().unwrap_or(0.0)
+}
+
+/// P(positive | positive or negative): SST-2's question.
+fn positive(logits: &[f32], temperature: f32) -> f32 {
+    let p = softmax(logits, temperature);
+    let (neg, pos) = (p.first().copied().unwrap_or(0.5), p.get(1).copied().unwrap_or(0.5));
+    pos / (pos + neg).max(f32::MIN_POSITIVE)
 }
 
 impl Sentiment {
-    fn new(words: Vec<String>, varmap: VarMap) -> Result<Self, Error> {
-        let vb = VarBuilder::from_varmap(&varmap, DType::F32, &Device::Cpu);
-        let (embedding, gru, out) = build(words.len(), &vb)?;
+    fn with(words: Vec<String>, reader: Reader) -> Self {
         let vocab = words.iter().enumerate().map(|(i, w)| (w.clone(), i as u32)).collect();
-        Ok(Self { vocab, words, embedding, gru, out, varmap, report: None })
+        Self { vocab, words, reader, temperature: 1.0, report: None }
     }
 
-    fn ids(&self, text: &str) -> Vec<u32> {
-        let mut ids: Vec<u32> =
-            tokens(text).iter().take(MAX_LEN).map(|t| self.vocab.get(t).copied().unwrap_or(UNK)).collect();
-        if ids.is_empty() {
-            ids.push(UNK);
+    /// Which reader this is: `"encoder"` (with its tuned layers) or `"words"`.
+    pub fn kind(&self) -> String {
+        match &self.reader {
+            Reader::Words(_) => "words GRU".into(),
+            Reader::Encoder(t) => format!("encoder ({} tuned layers) + GRU head", t.meta.layers),
         }
-        ids
     }
 
-    fn logits(&self, texts: &[&str]) -> Result<Tensor, Error> {
-        let rows: Vec<Vec<u32>> = texts.iter().map(|t| self.ids(t)).collect();
-        let len = rows.iter().map(Vec::len).max().unwrap_or(1);
-        let mut ids = Vec::with_capacity(rows.len() * len);
-        let mut mask = Vec::with_capacity(rows.len() * len);
-        for r in &rows {
-            ids.extend(r.iter().copied().chain(std::iter::repeat_n(PAD, len - r.len())));
-            mask.extend((0..len).map(|i| if i < r.len() { 1f32 } else { 0.0 }));
+    /// The softmax temperature fitted on dev.
+    pub fn temperature(&self) -> f32 {
+        self.temperature
+    }
+
+    /// Two logits per text, in input order.
+    fn logits(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, Error> {
+        match &self.reader {
+            Reader::Words(w) => Ok(w.logits(&self.vocab, texts)?.to_vec2::<f32>()?),
+            Reader::Encoder(t) => t.logits(texts),
         }
-        let ids = Tensor::from_vec(ids, (rows.len(), len), &Device::Cpu)?;
-        let mask = Tensor::from_vec(mask, (rows.len(), len, 1), &Device::Cpu)?;
-        let x = self.embedding.forward(&ids)?;
-        let states = self.gru.seq(&x)?;
-        let hs: Vec<Tensor> = states.iter().map(|s| s.h.clone()).collect();
-        let h = Tensor::stack(&hs, 1)?; // (batch, time, hidden)
-        let pooled = h.broadcast_mul(&mask)?.sum(1)?.broadcast_div(&mask.sum(1)?)?;
-        Ok(self.out.forward(&pooled)?)
+    }
+
+    /// `text` without emails, links and codes with digits ("A12345"), if
+    /// what is left is readable: at least [`MIN_KNOWN_WORDS`] known words,
+    /// and at least 60 % of its words known.
+    fn readable(&self, text: &str) -> Option<String> {
+        let noise = |w: &&str| w.contains('@') || w.contains("://") || w.chars().any(|c| c.is_ascii_digit());
+        let cleaned = text.split_whitespace().filter(|w| !noise(w)).collect::<Vec<_>>().join(" ");
+        let words = tokens(&cleaned);
+        let known = words.iter().filter(|w| self.vocab.contains_key(w.as_str())).count();
+        (known >= MIN_KNOWN_WORDS && known * 10 >= words.len() * 6).then_some(cleaned)
     }
 
     /// Scores in [-1, 1] (P(positive) * 2 - 1), one per text; `None` when
-    /// the text says nothing the model can read: fewer than
-    /// [`MIN_KNOWN_WORDS`] known words, or under 60 % of its words known,
-    /// after dropping emails, links and codes with digits ("A12345").
+    /// the text says nothing the model can read (see `readable`). The word
+    /// GRU reads the cleaned text; the encoder reads the message as the
+    /// NLU pass does, so that [`Self::known_from_logits`] agrees with this.
     pub fn score_known(&self, texts: &[&str]) -> Result<Vec<Option<f32>>, Error> {
-        let cleaned: Vec<String> = texts
-            .iter()
-            .map(|t| {
-                let noise = |w: &&str| w.contains('@') || w.contains("://") || w.chars().any(|c| c.is_ascii_digit());
-                t.split_whitespace().filter(|w| !noise(w)).collect::<Vec<_>>().join(" ")
-            })
-            .collect();
-        let readable: Vec<bool> = cleaned
-            .iter()
-            .map(|t| {
-                let words = tokens(t);
-                let known = words.iter().filter(|w| self.vocab.contains_key(w.as_str())).count();
-                known >= MIN_KNOWN_WORDS && known * 10 >= words.len() * 6
-            })
-            .collect();
-        let refs: Vec<&str> = cleaned.iter().map(String::as_str).collect();
-        let scores = self.score(&refs)?;
-        Ok(scores.into_iter().zip(readable).map(|(s, ok)| ok.then_some(s)).collect())
+        let readable: Vec<(usize, String)> =
+            texts.iter().enumerate().filter_map(|(i, t)| Some((i, self.readable(t)?))).collect();
+        let inputs: Vec<&str> = match &self.reader {
+            Reader::Words(_) => readable.iter().map(|(_, c)| c.as_str()).collect(),
+            Reader::Encoder(_) => readable.iter().map(|(i, _)| texts[*i]).collect(),
+        };
+        let mut out = vec![None; texts.len()];
+        for ((i, _), s) in readable.iter().zip(self.score(&inputs)?) {
+            out[*i] = Some(s);
+        }
+        Ok(out)
     }
 
-    /// Scores in [-1, 1] (P(positive) * 2 - 1), one per text.
+    /// The encoder reader as a branch of the NLU's pass (`None` for the
+    /// word GRU): its logits then come with the pass, see
+    /// [`Self::known_from_logits`].
+    pub fn branch(&self) -> Option<Branch<'_>> {
+        match &self.reader {
+            Reader::Words(_) => None,
+            Reader::Encoder(t) => Some(Branch { encoder: &t.encoder, head: &t.head }),
+        }
+    }
+
+    /// [`Self::score_known`] from the branch's logits of each text.
+    pub fn known_from_logits(&self, texts: &[&str], logits: &[Vec<f32>]) -> Vec<Option<f32>> {
+        texts.iter().zip(logits).map(|(t, l)| self.readable(t).map(|_| score_of(l, self.temperature))).collect()
+    }
+
+    /// Scores in [-1, 1] (P(positive) − P(negative)), one per text.
     pub fn score(&self, texts: &[&str]) -> Result<Vec<f32>, Error> {
         if texts.is_empty() {
             return Ok(Vec::new());
         }
-        let p = candle_nn::ops::softmax_last_dim(&self.logits(texts)?)?.to_vec2::<f32>()?;
-        Ok(p.iter().map(|row| row[1] * 2.0 - 1.0).collect())
+        Ok(self.logits(texts)?.iter().map(|l| score_of(l, self.temperature)).collect())
+    }
+
+    /// P(positive | positive or negative) per text.
+    pub fn probabilities(&self, texts: &[&str]) -> Result<Vec<f32>, Error> {
+        if texts.is_empty() {
+            return Ok(Vec::new());
+        }
+        Ok(self.logits(texts)?.iter().map(|l| positive(l, self.temperature)).collect())
     }
 
     /// Accuracy on labelled sentences.
     pub fn accuracy(&self, data: &[Labelled]) -> Result<f64, Error> {
-        let mut correct = 0;
-        for chunk in data.chunks(256) {
-            let texts: Vec<&str> = chunk.iter().map(|(t, _)| t.as_str()).collect();
-            let pred = self.logits(&texts)?.argmax(D::Minus1)?.to_vec1::<u32>()?;
-            correct += pred.iter().zip(chunk).filter(|(p, (_, l))| *p == l).count();
-        }
+        let texts: Vec<&str> = data.iter().map(|(t, _)| t.as_str()).collect();
+        let p = self.probabilities(&texts)?;
+        let correct = p.iter().zip(data).filter(|(p, (_, y))| u32::from(**p > 0.5) == *y).count();
         Ok(correct as f64 / data.len().max(1) as f64)
     }
 
-    /// Trains on `train`; `progress(epoch, epochs, loss)` after each epoch.
+    /// Fits the softmax temperature on `dev` (least negative log-likelihood
+    /// over a grid from 0.25 to 5).
+    pub fn calibrate(&mut self, dev: &[Labelled]) -> Result<f32, Error> {
+        let texts: Vec<&str> = dev.iter().map(|(t, _)| t.as_str()).collect();
+        let logits = self.logits(&texts)?;
+        let nll = |t: f32| -> f64 {
+            logits
+                .iter()
+                .zip(dev)
+                .map(|(l, (_, y))| {
+                    let p = f64::from(positive(l, t)).clamp(1e-7, 1.0 - 1e-7);
+                    -if *y == 1 { p.ln() } else { (1.0 - p).ln() }
+                })
+                .sum()
+        };
+        let grid = (1..=100).map(|i| i as f32 * 0.05);
+        self.temperature = grid.min_by(|a, b| nll(*a).total_cmp(&nll(*b))).unwrap_or(1.0);
+        Ok(self.temperature)
+    }
+
+    /// Trains the word GRU on `train`; `progress(epoch, epochs, loss)` after each epoch.
     pub fn train(
         train: &[Labelled],
         epochs: usize,
         seed: u64,
         progress: &mut dyn FnMut(usize, usize, f32),
     ) -> Result<Self, Error> {
-        let mut counts: HashMap<String, usize> = HashMap::new();
-        for (t, _) in train {
-            for w in tokens(t) {
-                *counts.entry(w).or_default() += 1;
-            }
-        }
-        let mut kept: Vec<String> = counts.into_iter().filter(|(_, c)| *c >= 2).map(|(w, _)| w).collect();
-        kept.sort();
-        let words: Vec<String> = ["<pad>", "<unk>"].iter().map(|s| s.to_string()).chain(kept).collect();
-        let model = Self::new(words, VarMap::new())?;
+        let words = vocabulary(train);
+        let vocab: HashMap<String, u32> = words.iter().enumerate().map(|(i, w)| (w.clone(), i as u32)).collect();
         let mut rng = StdRng::seed_from_u64(seed);
-        let vars = crate::nlu::seeded::reinit(&model.varmap, &mut rng, HIDDEN)?;
-        let params = ParamsAdamW { lr: 2e-3, weight_decay: 1e-4, ..Default::default() };
-        let mut opt = AdamW::new(vars, params)?;
-        let mut order: Vec<usize> = (0..train.len()).collect();
-        for epoch in 0..epochs {
-            order.shuffle(&mut rng);
-            let (mut loss_sum, mut batches) = (0.0, 0);
-            for chunk in order.chunks(32) {
-                let texts: Vec<&str> = chunk.iter().map(|&i| train[i].0.as_str()).collect();
-                let labels: Vec<u32> = chunk.iter().map(|&i| train[i].1).collect();
-                let y = Tensor::new(labels.as_slice(), &Device::Cpu)?;
-                let loss = candle_nn::loss::cross_entropy(&model.logits(&texts)?, &y)?;
-                opt.backward_step(&loss)?;
-                loss_sum += loss.to_scalar::<f32>()?;
-                batches += 1;
-            }
-            progress(epoch + 1, epochs, loss_sum / batches.max(1) as f32);
-        }
-        Ok(model)
+        let reader = Words::train(&vocab, train, epochs, &mut rng, progress)?;
+        Ok(Self::with(words, Reader::Words(reader)))
+    }
+
+    /// Fine-tunes `encoder`'s top `cfg.layers` layers with a GRU head on
+    /// `train`; with `neutral` texts the head has a third class for them
+    /// (requests that are neither praise nor complaint), which the score
+    /// leaves out.
+    pub fn train_tuned(
+        train: &[Labelled],
+        neutral: &[String],
+        encoder: &Encoder,
+        cfg: &FineTune,
+        seed: u64,
+        progress: &mut dyn FnMut(usize, usize, f32),
+    ) -> Result<Self, Error> {
+        let mut rng = StdRng::seed_from_u64(seed);
+        let mut all = train.to_vec();
+        all.extend(neutral.iter().map(|t| (t.clone(), NEUTRAL)));
+        let classes = if neutral.is_empty() { 2 } else { 3 };
+        let tuned = Tuned::train(encoder, &all, classes, cfg, seed, &mut rng, progress)?;
+        Ok(Self::with(vocabulary(train), Reader::Encoder(Box::new(tuned))))
     }
 
     /// Writes `model.safetensors` and `vocab.json` into `dir`.
     pub fn save(&self, dir: &Path) -> Result<(), Error> {
         std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
-        self.varmap.save(dir.join("model.safetensors"))?;
-        let meta = Meta { vocab: self.words.clone(), report: self.report };
+        let weights = dir.join("model.safetensors");
+        match &self.reader {
+            Reader::Words(w) => w.varmap.save(&weights)?,
+            Reader::Encoder(t) => t.save(&weights)?,
+        }
+        self.save_meta(dir)
+    }
+
+    /// Writes only `vocab.json` (the vocabulary, report and temperature)
+    /// into `dir`, beside weights already there.
+    pub fn save_meta(&self, dir: &Path) -> Result<(), Error> {
+        let encoder = match &self.reader {
+            Reader::Words(_) => None,
+            Reader::Encoder(t) => Some(t.meta.clone()),
+        };
+        let meta = Meta { vocab: self.words.clone(), report: self.report, encoder, temperature: self.temperature };
         crate::util::write_json(&dir.join("vocab.json"), &meta)
     }
 
-    /// Loads a model saved by [`Self::save`]; errors name the bad file.
-    pub fn load(dir: &Path) -> Result<Self, Error> {
+    /// Loads a model saved by [`Self::save`]; an encoder reader needs the
+    /// encoder it was tuned from. Errors name the bad file.
+    pub fn load(dir: &Path, encoder: Option<&Encoder>) -> Result<Self, Error> {
         let meta: Meta = crate::util::read_json(&dir.join("vocab.json"))?;
-        let mut model = Self::new(meta.vocab, VarMap::new())?;
         let weights = dir.join("model.safetensors");
-        model.varmap.load(&weights).map_err(|e| Error::Model(format!("{}: {e}", weights.display())))?;
+        let reader = match meta.encoder {
+            None => {
+                let mut words = Words::new(meta.vocab.len(), candle_nn::VarMap::new())?;
+                words.varmap.load(&weights).map_err(|e| Error::Model(format!("{}: {e}", weights.display())))?;
+                Reader::Words(words)
+            }
+            Some(tuned) => {
+                let base = encoder.ok_or_else(|| {
+                    Error::Model(format!(
+                        "{}: this model reads the sentence encoder, which is not loaded",
+                        dir.display()
+                    ))
+                })?;
+                Reader::Encoder(Box::new(Tuned::load(&weights, base, tuned)?))
+            }
+        };
+        let mut model = Self::with(meta.vocab, reader);
         model.report = meta.report;
+        model.temperature = meta.temperature;
         Ok(model)
     }
 }
