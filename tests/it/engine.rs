@@ -265,6 +265,11 @@ async fn upset_fans_are_handed_to_a_person_after_two_negative_messages() {
         "thanks so much , that was really helpful",
     ));
     assert!(calm.await.unwrap().parse.sentiment.unwrap() > 0.0, "a thankful fan reads positive");
+    let codes = usher_channel::ConversationId::new("fan-codes").unwrap();
+    for text in ["A12345", "fan@example.com", "hi"] {
+        let turn = engine.handle(usher_channel::Inbound::text(codes.clone(), "api", text)).await.unwrap();
+        assert_eq!(turn.parse.sentiment, None, "no mood in {text:?}");
+    }
     // Everyday requests are not complaints: a fan asking three in a row
     // stays with the bot (SST-2 alone reads them as bad reviews).
     let asking = usher_channel::ConversationId::new("fan-asking").unwrap();
