@@ -317,16 +317,7 @@ impl Encoder {
                         // `shared_bottom` found the branch packed.
                         let theirs = b.encoder.packed.as_ref().unwrap_or(packed);
                         let theirs = theirs.resume(&bottom, from).map_err(packed::packed_error)?;
-                        let rows: Option<Vec<Vec<f32>>> =
-                            (0..chunk.len()).map(|j| b.head.sentence_logits(theirs.sentence(j))).collect();
-                        let rows = match rows {
-                            Some(rows) => rows,
-                            None => {
-                                let (padded, mask) = self.padded(&theirs, &encodings, chunk)?;
-                                b.head.logits(&padded, &mask)?.to_vec2::<f32>()?
-                            }
-                        };
-                        for (&i, row) in chunk.iter().zip(rows) {
+                        for (&i, row) in chunk.iter().zip(self.head_rows(b.head, &theirs, &encodings, chunk)?) {
                             logits[i] = row;
                         }
                         packed.resume(&bottom, from).map_err(packed::packed_error)?
@@ -358,6 +349,25 @@ impl Encoder {
             Ok(())
         })?;
         Ok(Reading { vectors, states, logits })
+    }
+
+    /// `head`'s logits for each text of a packed batch: its plain sums per
+    /// sentence where it has them, else over the padded batch in candle.
+    fn head_rows(
+        &self,
+        head: &dyn Head,
+        states: &usher_fastbert::Hidden,
+        encodings: &[Encoding],
+        chunk: &[usize],
+    ) -> Result<Vec<Vec<f32>>, Error> {
+        let plain: Option<Vec<Vec<f32>>> = (0..chunk.len()).map(|j| head.sentence_logits(states.sentence(j))).collect();
+        match plain {
+            Some(rows) => Ok(rows),
+            None => {
+                let (padded, mask) = self.padded(states, encodings, chunk)?;
+                Ok(head.logits(&padded, &mask)?.to_vec2::<f32>()?)
+            }
+        }
     }
 
     /// A packed batch's states as a padded tensor (texts × longest × dim)

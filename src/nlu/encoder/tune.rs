@@ -239,22 +239,22 @@ impl Encoder {
     }
 
     /// `head`'s logits for each text, in input order, over this encoder's
-    /// output (batched by length, as every pass).
+    /// output (batched by length, as every pass): on the packed pass as a
+    /// branch's are read, in candle otherwise.
     pub fn head_logits(&self, texts: &[&str], head: &dyn Head) -> Result<Vec<Vec<f32>>, Error> {
         let mut out = vec![Vec::new(); texts.len()];
-        let plain = head.sentence_logits(&[]).is_some();
-        self.forward_batches(texts, |chunk, hidden, mask, encodings| {
-            let rows = if plain {
-                let states = hidden.to_dtype(DType::F32)?.to_vec3::<f32>()?;
-                let rows = chunk.iter().zip(states).map(|(&i, sentence)| {
-                    let tokens: Vec<f32> = sentence[..encodings[i].get_ids().len()].concat();
-                    head.sentence_logits(&tokens).unwrap_or_default()
-                });
-                rows.collect()
-            } else {
-                head.logits(hidden, mask)?.to_vec2::<f32>()?
-            };
-            for (&i, row) in chunk.iter().zip(rows) {
+        if let Some(packed) = &self.packed {
+            let encodings = self.tokenize(texts)?;
+            for chunk in super::by_length(&encodings).chunks(super::BATCH) {
+                let states = super::packed::hidden(packed, &encodings, chunk, packed.depth())?;
+                for (&i, row) in chunk.iter().zip(self.head_rows(head, &states, &encodings, chunk)?) {
+                    out[i] = row;
+                }
+            }
+            return Ok(out);
+        }
+        self.forward_batches(texts, |chunk, hidden, mask, _| {
+            for (&i, row) in chunk.iter().zip(head.logits(hidden, mask)?.to_vec2::<f32>()?) {
                 out[i] = row;
             }
             Ok(())

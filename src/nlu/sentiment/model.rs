@@ -79,6 +79,11 @@ fn vocabulary(train: &[Labelled]) -> Vec<String> {
     ["<pad>", "<unk>"].iter().map(|s| s.to_string()).chain(kept).collect()
 }
 
+/// Each word's index in `words`.
+fn index(words: &[String]) -> HashMap<String, u32> {
+    words.iter().enumerate().map(|(i, w)| (w.clone(), i as u32)).collect()
+}
+
 /// Class probabilities from logits at `temperature` (negative, positive
 /// and, for a three-class head, neutral).
 fn softmax(logits: &[f32], temperature: f32) -> Vec<f32> {
@@ -103,11 +108,11 @@ fn positive(logits: &[f32], temperature: f32) -> f32 {
 
 impl Sentiment {
     fn with(words: Vec<String>, reader: Reader) -> Self {
-        let vocab = words.iter().enumerate().map(|(i, w)| (w.clone(), i as u32)).collect();
-        Self { vocab, words, reader, temperature: 1.0, report: None }
+        Self { vocab: index(&words), words, reader, temperature: 1.0, report: None }
     }
 
-    /// Which reader this is: `"encoder"` (with its tuned layers) or `"words"`.
+    /// Which reader this is, for reports: the word GRU, or the encoder with
+    /// how many tuned layers.
     pub fn kind(&self) -> String {
         match &self.reader {
             Reader::Words(_) => "words GRU".into(),
@@ -120,7 +125,7 @@ impl Sentiment {
         self.temperature
     }
 
-    /// Two logits per text, in input order.
+    /// The reader's logits per text (2 classes, or 3 with neutral), in input order.
     fn logits(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, Error> {
         match &self.reader {
             Reader::Words(w) => Ok(w.logits(&self.vocab, texts)?.to_vec2::<f32>()?),
@@ -139,7 +144,7 @@ impl Sentiment {
         (known >= MIN_KNOWN_WORDS && known * 10 >= words.len() * 6).then_some(cleaned)
     }
 
-    /// Scores in [-1, 1] (P(positive) * 2 - 1), one per text; `None` when
+    /// Scores in [-1, 1] (P(positive) − P(negative)), one per text; `None` when
     /// the text says nothing the model can read (see `readable`). The word
     /// GRU reads the cleaned text; the encoder reads the message as the
     /// NLU pass does, so that [`Self::known_from_logits`] agrees with this.
@@ -224,7 +229,7 @@ impl Sentiment {
         progress: &mut dyn FnMut(usize, usize, f32),
     ) -> Result<Self, Error> {
         let words = vocabulary(train);
-        let vocab: HashMap<String, u32> = words.iter().enumerate().map(|(i, w)| (w.clone(), i as u32)).collect();
+        let vocab = index(&words);
         let mut rng = StdRng::seed_from_u64(seed);
         let reader = Words::train(&vocab, train, epochs, &mut rng, progress)?;
         Ok(Self::with(words, Reader::Words(reader)))
