@@ -17,34 +17,42 @@ use crate::Error;
 /// n-grams alone (logged clearly) when no encoder is configured or it cannot
 /// be loaded. Loads the encoder: call it off the runtime.
 pub fn features(config: &Config) -> Features {
+    let Some(encoder) = encoder(config) else { return Features::Ngrams };
+    match EmbeddingCache::open(&config.model_cache(), &encoder) {
+        Ok(cache) => Features::EncoderAndNgrams { encoder: Arc::new(encoder), cache: Arc::new(cache) },
+        Err(e) => {
+            tracing::error!(error = %e, "cannot open the embedding cache: falling back to the hashed n-gram classifier");
+            Features::Ngrams
+        }
+    }
+}
+
+/// The configured sentence encoder, or `None` (logged clearly: the intent
+/// classifier then uses hashed n-grams alone) when none is configured or it
+/// cannot be loaded. For commands that need the encoder but not the
+/// classifier's embedding cache. Call it off the runtime.
+pub fn encoder(config: &Config) -> Option<Encoder> {
     let Some(dir) = &config.nlu.encoder else {
         tracing::info!("no encoder configured: using the hashed n-gram classifier");
-        return Features::Ngrams;
+        return None;
     };
     if !fetch::present(dir) {
         tracing::warn!(
             "no sentence encoder in {}: falling back to the hashed n-gram classifier (run `usher models fetch`)",
             dir.display()
         );
-        return Features::Ngrams;
+        return None;
     }
-    let loaded = config
-        .nlu
-        .device
-        .device()
-        .and_then(|device| Encoder::load_on(dir, device, config.nlu.cpu_precision.get()))
-        .and_then(|encoder| {
-            let cache = EmbeddingCache::open(&config.model_cache(), &encoder)?;
-            Ok(Features::EncoderAndNgrams { encoder: Arc::new(encoder), cache: Arc::new(cache) })
-        });
+    let loaded =
+        config.nlu.device.device().and_then(|device| Encoder::load_on(dir, device, config.nlu.cpu_precision.get()));
     match loaded {
-        Ok(features) => {
+        Ok(encoder) => {
             tracing::info!(encoder = %dir.display(), "sentence encoder loaded");
-            features
+            Some(encoder)
         }
         Err(e) => {
             tracing::error!(error = %e, "cannot load the sentence encoder: falling back to the hashed n-gram classifier");
-            Features::Ngrams
+            None
         }
     }
 }

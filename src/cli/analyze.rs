@@ -17,10 +17,7 @@ pub struct Args {
 
 pub fn run(config: &Config, args: &Args) -> anyhow::Result<ExitCode> {
     let sentiment = match &config.nlu.sentiment {
-        Some(dir) => {
-            let features = usher::bootstrap::features(config);
-            Some(Sentiment::load(dir, features.encoder())?)
-        }
+        Some(dir) => Some(Sentiment::load(dir, usher::bootstrap::encoder(config).as_ref())?),
         None => None,
     };
     let lexicon = Lexicon::load(&config.creative.emotions)?;

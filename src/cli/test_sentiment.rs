@@ -106,8 +106,7 @@ fn read_tones(path: &Path) -> anyhow::Result<Vec<Toned>> {
 
 pub fn run(config: &Config, args: &Args) -> anyhow::Result<ExitCode> {
     let dir = config.nlu.sentiment.clone().ok_or_else(|| anyhow::anyhow!("nlu.sentiment is null in the config"))?;
-    let features = usher::bootstrap::features(config);
-    let model = Sentiment::load(&dir, features.encoder())?;
+    let model = Sentiment::load(&dir, usher::bootstrap::encoder(config).as_ref())?;
     let dev = read_sst2(&args.data.join("stsa.binary.dev"))?;
     if args.dev_only {
         println!("model: {} (temperature {:.2})", model.kind(), model.temperature());

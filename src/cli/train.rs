@@ -139,13 +139,13 @@ pub fn sentiment(
     let test = if args.dev_only { Vec::new() } else { read_sst2(&data.join("stsa.binary.test"))? };
     let started = Instant::now();
     let seed = config.nlu.seed;
-    let features = usher::bootstrap::features(config);
+    let base = usher::bootstrap::encoder(config);
     let model = if args.words {
         println!("training the sentiment word GRU on {} SST-2 sentences", train.len());
         Sentiment::train(&train, epochs.unwrap_or(4), seed, &mut training_bar("sentiment GRU"))?
     } else {
-        let encoder = features
-            .encoder()
+        let encoder = base
+            .as_ref()
             .ok_or_else(|| anyhow::anyhow!("no sentence encoder loaded (run `usher models fetch`), or pass --words"))?;
         let cfg = FineTune {
             layers: args.fine_tune_layers,
@@ -172,7 +172,7 @@ pub fn sentiment(
     let train_seconds = started.elapsed().as_secs_f64();
     model.save(&out)?;
     // Measure what was saved, as it will serve (f16 weights, packed kernel).
-    let mut model = Sentiment::load(&out, features.encoder())?;
+    let mut model = Sentiment::load(&out, base.as_ref())?;
     let temperature = model.calibrate(&dev)?;
     let report = SentimentReport {
         dev_accuracy: model.accuracy(&dev)?,

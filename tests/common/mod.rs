@@ -239,8 +239,8 @@ pub fn creative_config(data_dir: &Path) -> Config {
 /// Loads the creative tools of `config` (off the runtime) into `engine`.
 pub async fn attach_tools(engine: &Engine, config: Config) {
     let tools = tokio::task::spawn_blocking(move || {
-        let features = usher::bootstrap::features(&config);
-        usher::creative::tools::Toolset::load(&config, usher::bootstrap::sentiment(&config, features.encoder()))
+        let encoder = usher::bootstrap::encoder(&config);
+        usher::creative::tools::Toolset::load(&config, usher::bootstrap::sentiment(&config, encoder.as_ref()))
     })
     .await
     .unwrap();
