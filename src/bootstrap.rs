@@ -79,11 +79,42 @@ pub fn brain(
     sentiment: Option<Arc<Sentiment>>,
     progress: &mut dyn FnMut(usize, usize, f32),
 ) -> Result<(Brain, Provenance, Vec<Diagnostic>), Error> {
+    let (brain, provenance, warnings, _) = brain_with(config, features, sentiment, false, progress)?;
+    Ok((brain, provenance, warnings))
+}
+
+/// [`brain`] for a server: with `nlu.fine_tune_in_background` and no tuned
+/// classifier cached, the classifier is trained over the frozen encoder
+/// (seconds) and the `bool` says fine-tuning is still to do
+/// ([`crate::reload::Tuner`] does it).
+pub fn brain_quick(
+    config: &Config,
+    features: Features,
+    sentiment: Option<Arc<Sentiment>>,
+    progress: &mut dyn FnMut(usize, usize, f32),
+) -> Result<(Brain, Provenance, Vec<Diagnostic>, bool), Error> {
+    brain_with(config, features, sentiment, config.nlu.fine_tune_in_background, progress)
+}
+
+fn brain_with(
+    config: &Config,
+    features: Features,
+    sentiment: Option<Arc<Sentiment>>,
+    quick: bool,
+    progress: &mut dyn FnMut(usize, usize, f32),
+) -> Result<(Brain, Provenance, Vec<Diagnostic>, bool), Error> {
     let loaded = intents::load(&config.intents).map_err(Error::Intents)?;
     crate::actions::check_endpoints(&config.actions, &loaded.domain).map_err(Error::Intents)?;
     let train = config.nlu.train_config();
-    let (nlu, provenance) = Nlu::train_or_load(&loaded.domain, features, &config.model_cache(), &train, progress)?;
-    Ok((Brain { domain: loaded.domain, nlu: nlu.with_sentiment(sentiment) }, provenance, loaded.warnings))
+    let cache = config.model_cache();
+    let (nlu, provenance, pending) = if quick {
+        Nlu::train_or_load_quick(&loaded.domain, features, &cache, &train, progress)?
+    } else {
+        let (nlu, provenance) = Nlu::train_or_load(&loaded.domain, features, &cache, &train, progress)?;
+        (nlu, provenance, false)
+    };
+    let brain = Brain { domain: loaded.domain, nlu: nlu.with_sentiment(sentiment) };
+    Ok((brain, provenance, loaded.warnings, pending))
 }
 
 /// Opens the configured store.
@@ -113,13 +144,32 @@ pub async fn engine_on_store(config: &Config, brain: Brain) -> Result<Engine, Er
 /// unanswered messages from a previous run re-queued.
 pub async fn engine(
     config: &Config,
-    mut progress: impl FnMut(usize, usize, f32) + Send + 'static,
+    progress: impl FnMut(usize, usize, f32) + Send + 'static,
 ) -> Result<(Engine, Provenance), Error> {
+    let (engine, provenance, _) = engine_with(config, false, progress).await?;
+    Ok((engine, provenance))
+}
+
+/// [`engine`] for a server: its classifier comes from [`brain_quick`], and
+/// the `bool` says the encoder's fine-tuning is still to do
+/// ([`crate::reload::watch`] starts it).
+pub async fn serving_engine(
+    config: &Config,
+    progress: impl FnMut(usize, usize, f32) + Send + 'static,
+) -> Result<(Engine, Provenance, bool), Error> {
+    engine_with(config, config.nlu.fine_tune_in_background, progress).await
+}
+
+async fn engine_with(
+    config: &Config,
+    quick: bool,
+    mut progress: impl FnMut(usize, usize, f32) + Send + 'static,
+) -> Result<(Engine, Provenance, bool), Error> {
     let cfg = config.clone();
-    let ((brain, provenance, warnings), mood) = tokio::task::spawn_blocking(move || {
+    let ((brain, provenance, warnings, pending), mood) = tokio::task::spawn_blocking(move || {
         let features = features(&cfg);
         let mood = sentiment(&cfg, features.encoder());
-        let built = brain(&cfg, features, mood.clone(), &mut progress).map(|b| (b, mood));
+        let built = brain_with(&cfg, features, mood.clone(), quick, &mut progress).map(|b| (b, mood));
         crate::util::release_freed_memory();
         built
     })
@@ -141,7 +191,7 @@ pub async fn engine(
     if recovered > 0 {
         tracing::info!(recovered, "answering messages left unanswered by the last run");
     }
-    Ok((engine, provenance))
+    Ok((engine, provenance, pending))
 }
 
 /// Loads the configured catalogue into a recommender (its items embedded

@@ -97,6 +97,7 @@ impl Config {
         let text = std::fs::read_to_string(path).map_err(|e| err(format!("cannot read: {e}")))?;
         let mut config = Self::parse(&text).map_err(err)?;
         config.handoff.validate().map_err(|e| err(format!("handoff: {e}")))?;
+        config.nlu.validate().map_err(|e| err(format!("nlu: {e}")))?;
         config.apply_env(|k| std::env::var(k).ok()).map_err(err)?;
         let base = path.parent().unwrap_or(Path::new("."));
         config.resolve(base);
@@ -173,6 +174,7 @@ impl Config {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::nlu::encoder::Schedule;
 
     #[test]
     fn defaults_and_unknown_keys() {
@@ -206,6 +208,26 @@ mod tests {
         let e = Config::parse("nlu: {device: gpu}").unwrap_err();
         assert!(e.contains("use auto, cpu or cuda:N"), "{e}");
         assert!(DeviceChoice::Cpu.device().unwrap().is_cpu());
+    }
+
+    #[test]
+    fn fine_tuning_settings_parse_and_bad_ones_are_refused_by_name() {
+        let c = Config::parse("nlu: {fine_tune_layers: 6, fine_tune_warmup: 0.1, fine_tune_dropout: 0.1}").unwrap();
+        let cfg = c.nlu.train_config().fine_tune;
+        assert_eq!((cfg.layers, cfg.schedule, cfg.dropout), (6, Schedule::Linear { warmup: 0.1 }, 0.1));
+        assert!(c.nlu.fine_tune_in_background, "tuned in the background by default");
+        assert_eq!(Config::parse("").unwrap().nlu.train_config().fine_tune.schedule, Schedule::Constant);
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.yaml");
+        for (yaml, key) in [
+            ("nlu: {fine_tune_warmup: 1.5}", "nlu: fine_tune_warmup is 1.5"),
+            ("nlu: {fine_tune_dropout: 1.0}", "nlu: fine_tune_dropout is 1"),
+            ("nlu: {fine_tune_learning_rate: 0}", "nlu: fine_tune_learning_rate is 0"),
+        ] {
+            std::fs::write(&path, yaml).unwrap();
+            let e = Config::load(&path).unwrap_err().to_string();
+            assert!(e.contains("config.yaml") && e.contains(key), "{e}");
+        }
     }
 
     #[test]

@@ -72,6 +72,10 @@ pub enum Error {
     /// A model could not be trained or loaded.
     #[error("model: {0}")]
     Model(String),
+    /// Work stopped because newer work made it stale (a fine-tuning an
+    /// edit replaced).
+    #[error("{0} cancelled: newer work replaced it")]
+    Cancelled(&'static str),
     /// JSON (de)serialisation failed.
     #[error("json: {0}")]
     Json(#[from] serde_json::Error),

@@ -24,14 +24,15 @@ pub async fn run(config: &Config) -> anyhow::Result<ExitCode> {
         }
     }
     let _backend = demo_backend(config).await?;
-    let (engine, provenance) = match usher::bootstrap::engine(config, training_bar("intent classifier")).await {
-        Ok(ready) => ready,
-        Err(usher::Error::Intents(report)) => {
-            eprint!("{report}");
-            return Ok(ExitCode::FAILURE);
-        }
-        Err(e) => return Err(e.into()),
-    };
+    let (engine, provenance, tune) =
+        match usher::bootstrap::serving_engine(config, training_bar("intent classifier")).await {
+            Ok(ready) => ready,
+            Err(usher::Error::Intents(report)) => {
+                eprint!("{report}");
+                return Ok(ExitCode::FAILURE);
+            }
+            Err(e) => return Err(e.into()),
+        };
     match provenance {
         Provenance::Cached => tracing::info!("intent classifier loaded from cache"),
         Provenance::Trained(r) => {
@@ -53,7 +54,7 @@ pub async fn run(config: &Config) -> anyhow::Result<ExitCode> {
     let notifier = desk.spawn_notifier(shutdown.clone());
     let access = usher::access::Access::new(engine.store().clone(), &config.access, &secrets);
     let state = usher::http::AppState::new(engine.clone(), access.clone());
-    usher::reload::watch(engine.clone(), config.clone(), state.reload.clone(), shutdown.clone())?;
+    usher::reload::watch(engine.clone(), config.clone(), state.reload.clone(), shutdown.clone(), tune)?;
     let addr = format!("{}:{}", config.http.host, config.http.port);
     let listener = tokio::net::TcpListener::bind(&addr).await.with_context(|| format!("cannot listen on {addr}"))?;
     let local = listener.local_addr()?;

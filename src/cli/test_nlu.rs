@@ -5,6 +5,7 @@ use std::process::ExitCode;
 
 use clap::ValueEnum;
 use usher::config::Config;
+use usher::nlu::encoder::Schedule;
 use usher::nlu::eval::{self, data};
 
 use super::progress::training_bar;
@@ -41,6 +42,22 @@ pub struct Args {
     /// Fine-tuning epochs (default: nlu.fine_tune_epochs).
     #[arg(long)]
     fine_tune_epochs: Option<usize>,
+    /// Fine-tuning (peak) learning rate (default: nlu.fine_tune_learning_rate).
+    #[arg(long)]
+    fine_tune_lr: Option<f64>,
+    /// Fine-tuning warm-up fraction, then linear decay; a negative value
+    /// keeps the rate constant (default: nlu.fine_tune_warmup).
+    #[arg(long, allow_hyphen_values = true)]
+    fine_tune_warmup: Option<f64>,
+    /// Dropout while fine-tuning (default: nlu.fine_tune_dropout).
+    #[arg(long)]
+    fine_tune_dropout: Option<f32>,
+    /// Choose settings without reading test: BANKING77 trains on
+    /// `splits/dialoglue_train.csv` and is measured on
+    /// `splits/dialoglue_val.csv`; CLINC150 is measured on its val split
+    /// (in scope and out of scope, the OOS threshold fitted on the same).
+    #[arg(long)]
+    dev_only: bool,
     /// Where to write report.json and confusion.png (default: <data_dir>/reports/nlu-<time>).
     #[arg(long)]
     report: Option<PathBuf>,
@@ -60,10 +77,13 @@ pub fn run(config: &Config, args: &Args) -> anyhow::Result<ExitCode> {
             Format::Yaml
         }
     });
-    let mut dataset = match format {
-        Format::Banking77 | Format::Csv => data::load_csv(&args.data)?,
-        Format::Clinc150 => data::load_clinc(&args.data)?,
-        Format::Yaml => data::load_yaml(&args.data, args.seed)?,
+    let mut dataset = match (format, args.dev_only) {
+        (Format::Banking77 | Format::Csv, false) => data::load_csv(&args.data)?,
+        (Format::Banking77 | Format::Csv, true) => data::load_csv_dev(&args.data)?,
+        (Format::Clinc150, false) => data::load_clinc(&args.data)?,
+        (Format::Clinc150, true) => data::load_clinc(&args.data)?.dev_only(),
+        (Format::Yaml, _) if args.dev_only => anyhow::bail!("--dev-only needs BANKING77 or CLINC150 data"),
+        (Format::Yaml, _) => data::load_yaml(&args.data, args.seed)?,
     };
     if let Some(n) = args.train_limit {
         dataset.train = data::limit_per_label(&dataset.train, n, args.seed);
@@ -73,6 +93,11 @@ pub fn run(config: &Config, args: &Args) -> anyhow::Result<ExitCode> {
     cfg.seed = args.seed;
     cfg.fine_tune.layers = args.fine_tune_layers.unwrap_or(cfg.fine_tune.layers);
     cfg.fine_tune.epochs = args.fine_tune_epochs.unwrap_or(cfg.fine_tune.epochs);
+    cfg.fine_tune.learning_rate = args.fine_tune_lr.unwrap_or(cfg.fine_tune.learning_rate);
+    cfg.fine_tune.dropout = args.fine_tune_dropout.unwrap_or(cfg.fine_tune.dropout);
+    if let Some(w) = args.fine_tune_warmup {
+        cfg.fine_tune.schedule = if w < 0.0 { Schedule::Constant } else { Schedule::Linear { warmup: w.min(1.0) } };
+    }
     let out = args
         .report
         .clone()
@@ -106,6 +131,8 @@ pub fn run(config: &Config, args: &Args) -> anyhow::Result<ExitCode> {
             "oos_threshold": report.oos_threshold,
             "features": report.features,
             "fine_tuned_layers": report.fine_tuned_layers,
+            "fine_tune": format!("{:?}", cfg.fine_tune),
+            "dev_only": args.dev_only,
         });
         println!("{summary}");
     }

@@ -154,6 +154,7 @@ pub fn sentiment(
             batch_size: 32,
             schedule: Schedule::Linear { warmup: 0.1 },
             dropout: args.dropout,
+            ..FineTune::default()
         };
         println!(
             "fine-tuning {} encoder layers with a GRU head on {} SST-2 sentences ({} epochs, peak rate {}, dropout {})",

@@ -307,6 +307,17 @@ impl Engine {
         *guard = brain;
     }
 
+    /// Replaces the brain only while the one answering passes `still`
+    /// (checked under the same lock): whether it did.
+    pub fn swap_brain_if(&self, brain: Arc<Brain>, still: impl FnOnce(&Brain) -> bool) -> bool {
+        let mut guard = self.inner.brain.write().unwrap_or_else(|p| p.into_inner());
+        let swap = still(&guard);
+        if swap {
+            *guard = brain;
+        }
+        swap
+    }
+
     /// Lets the policy answer from `kb` (knowledge intents, low-confidence
     /// and out-of-scope messages).
     pub fn set_knowledge(&self, kb: Arc<KnowledgeBase>) {

@@ -129,12 +129,23 @@ impl Features {
 /// CLINC150 this separates out-of-scope messages better than the
 /// probability alone).
 pub struct Classifier {
+    /// What it is, for logs and the status (says whether the encoder is tuned).
+    name: String,
     labels: Vec<String>,
     features: Features,
     head: Head,
     /// Sentence embeddings of the training examples (examples × dim), when
     /// the features include an encoder.
     examples: Option<Tensor>,
+}
+
+/// The classifier's name over `features`.
+fn name_of(features: &Features) -> String {
+    match features.encoder().map(Encoder::tuned_layers) {
+        None => "hashed n-grams + MLP".into(),
+        Some(0) => "MiniLM embeddings + hashed n-grams + MLP".into(),
+        Some(k) => format!("MiniLM embeddings (top {k} layers fine-tuned) + hashed n-grams + MLP"),
+    }
 }
 
 /// Name of the training examples' embeddings in a saved file.
@@ -155,7 +166,7 @@ impl Classifier {
         let x = features.matrix(&texts, true)?;
         let (head, report) = Head::train(&x, &y, labels.len(), cfg, progress)?;
         let examples = features.dense_part(&x)?;
-        Ok((Self { labels, features, head, examples }, report))
+        Ok((Self { name: name_of(&features), labels, features, head, examples }, report))
     }
 
     /// Loads a head (and fine-tuned encoder layers) saved with [`Self::save`].
@@ -173,7 +184,7 @@ impl Classifier {
             return Err(bad("the training examples' embeddings do not fit the features".into()));
         }
         let head = Head::from_tensors(&mut tensors, features.dim(), labels.len()).map_err(bad)?;
-        Ok(Self { labels, features, head, examples })
+        Ok(Self { name: name_of(&features), labels, features, head, examples })
     }
 
     /// Saves the head and any fine-tuned encoder layers as safetensors.
@@ -217,10 +228,7 @@ impl Classifier {
 
 impl IntentClassifier for Classifier {
     fn name(&self) -> &str {
-        match self.features {
-            Features::Ngrams => "hashed n-grams + MLP",
-            Features::EncoderAndNgrams { .. } => "MiniLM embeddings + hashed n-grams + MLP",
-        }
+        &self.name
     }
 
     fn labels(&self) -> &[String] {

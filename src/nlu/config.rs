@@ -4,7 +4,7 @@
 use serde::Deserialize;
 use std::path::PathBuf;
 
-use crate::nlu::encoder::FineTune;
+use crate::nlu::encoder::{FineTune, Schedule};
 use crate::nlu::TrainConfig;
 
 /// Intent classifier settings.
@@ -28,6 +28,25 @@ pub struct NluConfig {
     /// Fine-tuning epochs. Default 3.
     #[serde(default = "default_fine_tune_epochs")]
     pub fine_tune_epochs: usize,
+    /// The tuned layers' (peak) AdamW learning rate. Default 5e-5.
+    #[serde(default = "default_fine_tune_learning_rate")]
+    pub fine_tune_learning_rate: f64,
+    /// `null`: the same learning rate throughout; a fraction in [0, 1]: it
+    /// rises linearly over that fraction of the steps, then falls linearly
+    /// to zero (BERT's schedule). Default `null`.
+    #[serde(default)]
+    pub fine_tune_warmup: Option<f64>,
+    /// Dropout in the tuned layers and on the classifier's input while
+    /// fine-tuning (0: none). Default 0.
+    #[serde(default)]
+    pub fine_tune_dropout: f32,
+    /// In `usher serve`, with `fine_tune_layers` above 0: after an edit (and
+    /// at a start with no tuned model cached) a head over the frozen encoder
+    /// answers at once while the layers are fine-tuned on the blocking pool;
+    /// the tuned model is swapped in when ready and cached, so a restart
+    /// reuses it. `false` fine-tunes before answering. Default true.
+    #[serde(default = "default_true")]
+    pub fine_tune_in_background: bool,
     /// The sentence encoder's directory (`config.json`, `tokenizer.json`,
     /// `model.safetensors`); `usher models fetch` fills it. `null` means
     /// hashed n-grams only. Default `models/all-MiniLM-L6-v2`.
@@ -127,6 +146,14 @@ fn default_fine_tune_epochs() -> usize {
     FineTune::default().epochs
 }
 
+fn default_fine_tune_learning_rate() -> f64 {
+    FineTune::default().learning_rate
+}
+
+fn default_true() -> bool {
+    true
+}
+
 fn default_seed() -> u64 {
     TrainConfig::default().seed
 }
@@ -155,6 +182,10 @@ impl Default for NluConfig {
             hidden: default_hidden(),
             fine_tune_layers: 0,
             fine_tune_epochs: default_fine_tune_epochs(),
+            fine_tune_learning_rate: default_fine_tune_learning_rate(),
+            fine_tune_warmup: None,
+            fine_tune_dropout: 0.0,
+            fine_tune_in_background: true,
             encoder: default_encoder(),
             sentiment: default_sentiment(),
             device: DeviceChoice::Auto,
@@ -164,10 +195,33 @@ impl Default for NluConfig {
 }
 
 impl NluConfig {
+    /// Refuses settings training could not use, naming the key.
+    pub fn validate(&self) -> Result<(), String> {
+        if let Some(w) = self.fine_tune_warmup.filter(|w| !(0.0..=1.0).contains(w)) {
+            return Err(format!("fine_tune_warmup is {w}: use a fraction in [0, 1], or null for a constant rate"));
+        }
+        if !(0.0..1.0).contains(&self.fine_tune_dropout) {
+            return Err(format!("fine_tune_dropout is {}: use a value in [0, 1)", self.fine_tune_dropout));
+        }
+        if !(self.fine_tune_learning_rate > 0.0 && self.fine_tune_learning_rate.is_finite()) {
+            return Err(format!("fine_tune_learning_rate is {}: use a positive number", self.fine_tune_learning_rate));
+        }
+        Ok(())
+    }
+
     /// The training settings these stand for.
     pub fn train_config(&self) -> TrainConfig {
-        let fine_tune =
-            FineTune { layers: self.fine_tune_layers, epochs: self.fine_tune_epochs, ..FineTune::default() };
+        let fine_tune = FineTune {
+            layers: self.fine_tune_layers,
+            epochs: self.fine_tune_epochs,
+            learning_rate: self.fine_tune_learning_rate,
+            schedule: match self.fine_tune_warmup {
+                Some(warmup) => Schedule::Linear { warmup },
+                None => Schedule::Constant,
+            },
+            dropout: self.fine_tune_dropout,
+            ..FineTune::default()
+        };
         TrainConfig { fine_tune, seed: self.seed, epochs: self.epochs, hidden: self.hidden, ..TrainConfig::default() }
     }
 }

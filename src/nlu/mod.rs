@@ -31,11 +31,12 @@ use sentiment::Sentiment;
 use tagger::Tagger;
 
 use serde::{Deserialize, Serialize};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::intents::Domain;
 use crate::Error;
+use encoder::FineTune;
 
 /// Ranks intents for texts.
 pub trait IntentClassifier: Send + Sync {
@@ -251,9 +252,7 @@ impl Nlu {
         progress: &mut dyn FnMut(usize, usize, f32),
     ) -> Result<(Classifier, Provenance), Error> {
         let labels: Vec<String> = domain.intents.iter().map(|i| i.name.clone()).collect();
-        let key = format!("{}-{}-{:?}", domain.fingerprint, features.id(), cfg);
-        let digest = crate::util::sha256_hex(key.as_bytes());
-        let path = cache_dir.join(format!("intent-head-{}.safetensors", &digest[..16]));
+        let path = Self::classifier_path(domain, features, cache_dir, cfg);
         if path.exists() {
             match Classifier::load(&path, labels.clone(), features.clone()) {
                 Ok(model) => return Ok((model, Provenance::Cached)),
@@ -268,6 +267,48 @@ impl Nlu {
         model.save(&tmp)?;
         std::fs::rename(&tmp, &path).map_err(|e| Error::io(&path, e))?;
         Ok((model, Provenance::Trained(report)))
+    }
+
+    /// Where [`Self::classifier`] keeps the classifier for these inputs. The
+    /// key is the domain's fingerprint, the features and the training
+    /// settings, so any edit to an intent file retrains.
+    fn classifier_path(domain: &Domain, features: &Features, cache_dir: &Path, cfg: &TrainConfig) -> PathBuf {
+        let key = format!("{}-{}-{:?}", domain.fingerprint, features.id(), cfg);
+        let digest = crate::util::sha256_hex(key.as_bytes());
+        cache_dir.join(format!("intent-head-{}.safetensors", &digest[..16]))
+    }
+
+    /// [`Self::train_or_load`] without waiting for fine-tuning: when `cfg`
+    /// fine-tunes the encoder and no tuned classifier is cached, a head over
+    /// the frozen encoder is trained (or loaded) instead, which takes
+    /// seconds. The `bool` says the fine-tuning is still to do:
+    /// [`Self::classifier`] with `cfg` does it, [`Self::with_classifier`]
+    /// puts the result in.
+    pub fn train_or_load_quick(
+        domain: &Domain,
+        features: Features,
+        cache_dir: &Path,
+        cfg: &TrainConfig,
+        progress: &mut dyn FnMut(usize, usize, f32),
+    ) -> Result<(Self, Provenance, bool), Error> {
+        let tunes = cfg.fine_tune.layers > 0 && features.encoder().is_some();
+        if !tunes || Self::classifier_path(domain, &features, cache_dir, cfg).exists() {
+            let (nlu, provenance) = Self::train_or_load(domain, features, cache_dir, cfg, progress)?;
+            return Ok((nlu, provenance, false));
+        }
+        let frozen = TrainConfig { fine_tune: FineTune::default(), ..cfg.clone() };
+        let (nlu, provenance) = Self::train_or_load(domain, features, cache_dir, &frozen, progress)?;
+        Ok((nlu, provenance, true))
+    }
+
+    /// This NLU (its tagger, sentiment model and base features) around
+    /// another classifier for the same `domain`: the background
+    /// fine-tuning's.
+    pub fn with_classifier(&self, classifier: Classifier, domain: &Domain) -> Self {
+        let mut nlu = Self::new(classifier, domain).with_base_features(self.features.clone());
+        nlu.sentiment = self.sentiment.clone();
+        nlu.tagger = self.tagger.clone();
+        nlu
     }
 
     /// The learned entity tagger for `domain`, when an encoder is loaded and

@@ -117,6 +117,26 @@ fn fine_tuning_is_seeded_changes_only_the_top_layers_and_round_trips() {
 }
 
 #[test]
+fn a_cancelled_fine_tuning_stops_at_its_next_step() {
+    let enc = Encoder::load(&model_dir()).unwrap();
+    let texts: Vec<&str> = DATA.iter().map(|(t, _)| *t).collect();
+    let labels: Vec<u32> = DATA.iter().map(|(_, l)| *l).collect();
+    let cfg = FineTune { layers: 1, epochs: 1, batch_size: 4, ..FineTune::default() };
+    let flag = cfg.cancel.clone();
+    let mut copy = cfg.clone();
+    assert_eq!(format!("{cfg:?}"), format!("{copy:?}"), "the flag takes no part in cache keys");
+    flag.cancel();
+    assert!(copy.cancel.is_cancelled(), "clones share the flag");
+    match enc.fine_tuned(&texts, &labels, 3, &cfg, 7, &mut |_, _, _| {}) {
+        Err(usher::Error::Cancelled(what)) => assert_eq!(what, "fine-tuning"),
+        Err(e) => panic!("{e}"),
+        Ok(_) => panic!("a cancelled run finished"),
+    }
+    copy.cancel = Default::default();
+    assert_eq!(enc.fine_tuned(&texts, &labels, 3, &copy, 7, &mut |_, _, _| {}).unwrap().tuned_layers(), 1);
+}
+
+#[test]
 fn a_fine_tuned_classifier_saves_and_loads_with_its_layers() {
     let enc = Arc::new(Encoder::load(&model_dir()).unwrap());
     let dir = tempfile::tempdir().unwrap();
@@ -177,6 +197,7 @@ fn a_fine_tuned_sentiment_model_reads_tokens_saves_in_f16_and_names_its_encoder(
         batch_size: 4,
         schedule: Schedule::Linear { warmup: 0.1 },
         dropout: 0.1,
+        ..FineTune::default()
     };
     let model = Sentiment::train_tuned(&train, &[], &enc, &cfg, 7, &mut |_, _, _| {}).unwrap();
     assert!(model.kind().contains("1 tuned layers"), "{}", model.kind());

@@ -77,7 +77,7 @@ async fn edits_go_live_and_broken_files_keep_the_old_model() {
     let (engine, _) = usher::bootstrap::engine(&config, |_, _, _| {}).await.unwrap();
     let state = common::app_state(&engine);
     let (trigger, shutdown) = Shutdown::new();
-    usher::reload::watch(engine, config, state.reload.clone(), shutdown).unwrap();
+    usher::reload::watch(engine, config, state.reload.clone(), shutdown, false).unwrap();
     let app = app(state);
     assert_eq!(get(&app, "/api/v1/admin/reload-status").await["outcome"], "none");
     assert_ne!(intent_of(&app, "where can I buy a band hoodie or t-shirt").await, "merch");
@@ -136,7 +136,7 @@ async fn a_reload_that_breaks_a_conversation_test_lists_it_and_can_keep_the_old_
     let (engine, _) = usher::bootstrap::engine(&config, |_, _, _| {}).await.unwrap();
     let state = common::app_state(&engine);
     let (trigger, shutdown) = Shutdown::new();
-    usher::reload::watch(engine, config, state.reload.clone(), shutdown).unwrap();
+    usher::reload::watch(engine, config, state.reload.clone(), shutdown, false).unwrap();
     let app = app(state);
 
     // An edit that changes the greeting breaks the test: the old model stays.
@@ -159,4 +159,74 @@ async fn a_reload_that_breaks_a_conversation_test_lists_it_and_can_keep_the_old_
     assert_eq!(status["outcome"], "ok", "{status}");
     assert_eq!(status["test_failures"].as_array().unwrap().len(), 0, "{status}");
     trigger.fire();
+}
+
+/// The reload status once `done` holds of it (polled for up to `secs`).
+async fn wait_for(app: &axum::Router, secs: u64, what: &str, done: impl Fn(&Value) -> bool) -> Value {
+    for _ in 0..secs * 10 {
+        let s = get(app, "/api/v1/admin/reload-status").await;
+        if done(&s) {
+            return s;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("{what} not within {secs} s: {}", get(app, "/api/v1/admin/reload-status").await);
+}
+
+#[tokio::test]
+async fn fine_tuning_runs_in_the_background_and_a_restart_reuses_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let intents = common::shipped_intents(dir.path());
+    let mut config = common::config(dir.path());
+    config.intents = intents.clone();
+    config.reload.conversation_tests = dir.path().join("no-tests");
+    config.nlu.encoder = Some(common::repo().join("models/all-MiniLM-L6-v2"));
+    assert!(usher::nlu::encoder::fetch::present(config.nlu.encoder.as_ref().unwrap()), "run `usher models fetch`");
+    config.nlu.fine_tune_layers = 1;
+    config.nlu.fine_tune_epochs = 1;
+    const FROZEN: &str = "MiniLM embeddings + hashed n-grams + MLP";
+    const TUNED: &str = "MiniLM embeddings (top 1 layers fine-tuned) + hashed n-grams + MLP";
+
+    // A first start answers with the frozen head while the layer is tuned.
+    let (engine, _, pending) = usher::bootstrap::serving_engine(&config, |_, _, _| {}).await.unwrap();
+    assert!(pending, "nothing tuned is cached yet");
+    assert_eq!(engine.brain().nlu.classifier_name(), FROZEN);
+    let state = common::app_state(&engine);
+    let (trigger, shutdown) = Shutdown::new();
+    usher::reload::watch(engine.clone(), config.clone(), state.reload.clone(), shutdown, true).unwrap();
+    let app = app(state);
+    let status = get(&app, "/api/v1/admin/reload-status").await;
+    assert_eq!(status["fine_tune"]["state"], "running", "{status}");
+    assert_eq!(intent_of(&app, "I want my money back for the show").await, "refund_request", "the frozen head answers");
+    let status = wait_for(&app, 300, "the tuned model", |s| s["fine_tune"]["state"] != "running").await;
+    assert_eq!(status["fine_tune"]["state"], "ready", "{status}");
+    assert_eq!(engine.brain().nlu.classifier_name(), TUNED);
+    assert_eq!(intent_of(&app, "I want my money back for the show").await, "refund_request");
+
+    // An edit goes live at once over the frozen encoder, then is tuned in turn.
+    std::fs::write(intents.join("merch.yaml"), MERCH).unwrap();
+    let status = wait_for_attempt(&app, 1).await;
+    assert_eq!(status["outcome"], "ok", "{status}");
+    let first = status["fine_tune"]["started_ms"].as_i64().unwrap();
+    assert_eq!(intent_of(&app, "where can I buy a band hoodie or t-shirt").await, "merch");
+    let status = wait_for(&app, 300, "the edit's tuned model", |s| {
+        s["fine_tune"]["state"] == "ready" && s["fine_tune"]["started_ms"].as_i64() > Some(first - 1)
+    })
+    .await;
+    assert!(status["fine_tune"]["seconds"].as_f64().unwrap() > 0.0, "{status}");
+    assert_eq!(engine.brain().nlu.classifier_name(), TUNED);
+    assert_eq!(engine.brain().domain.intents.len(), status["intents"].as_u64().unwrap() as usize);
+    assert_eq!(intent_of(&app, "where can I buy a band hoodie or t-shirt").await, "merch");
+    trigger.fire();
+
+    // A restart loads the tuned model from the cache: nothing left to tune.
+    let (again, provenance, pending) = usher::bootstrap::serving_engine(&config, |_, _, _| {}).await.unwrap();
+    assert!(!pending);
+    assert_eq!(provenance, usher::nlu::Provenance::Cached);
+    assert_eq!(again.brain().nlu.classifier_name(), TUNED);
+    let texts = ["where can I buy a band hoodie or t-shirt", "my stream keeps buffering"];
+    let (a, b) = (engine.brain().nlu.parse_batch(&texts).unwrap(), again.brain().nlu.parse_batch(&texts).unwrap());
+    for (a, b) in a.iter().zip(&b) {
+        assert_eq!((&a.intent.name, a.intent.confidence), (&b.intent.name, b.intent.confidence), "the same model");
+    }
 }

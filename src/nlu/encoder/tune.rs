@@ -13,6 +13,7 @@
 //! [`Encoder::head_logits`] runs a trained head over the tuned encoder.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use candle_core::{DType, Tensor, Var};
@@ -42,11 +43,51 @@ pub struct FineTune {
     /// Dropout while training, in the tuned layers and on the head's input
     /// (0: none).
     pub dropout: f32,
+    /// Stops the training between steps when cancelled from another thread.
+    pub cancel: Cancel,
 }
 
 impl Default for FineTune {
     fn default() -> Self {
-        Self { layers: 0, epochs: 3, learning_rate: 5e-5, batch_size: 32, schedule: Schedule::Constant, dropout: 0.0 }
+        Self {
+            layers: 0,
+            epochs: 3,
+            learning_rate: 5e-5,
+            batch_size: 32,
+            schedule: Schedule::Constant,
+            dropout: 0.0,
+            cancel: Cancel::default(),
+        }
+    }
+}
+
+/// A flag that stops a fine-tuning at its next step (serve's background
+/// tuner cancels a run an edit has made stale). It is not a setting: every
+/// two are equal and print alike, so it takes no part in cache keys.
+#[derive(Clone, Default)]
+pub struct Cancel(Arc<AtomicBool>);
+
+impl Cancel {
+    /// Asks the training holding a clone of this flag to stop.
+    pub fn cancel(&self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
+
+    /// Whether [`Self::cancel`] was called.
+    pub fn is_cancelled(&self) -> bool {
+        self.0.load(Ordering::Relaxed)
+    }
+}
+
+impl std::fmt::Debug for Cancel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Cancel")
+    }
+}
+
+impl PartialEq for Cancel {
+    fn eq(&self, _: &Self) -> bool {
+        true
     }
 }
 
@@ -212,6 +253,9 @@ impl Encoder {
             order.shuffle(&mut rng);
             let mut loss_sum = 0.0;
             for &i in &order {
+                if cfg.cancel.is_cancelled() {
+                    return Err(Error::Cancelled("fine-tuning"));
+                }
                 let factor = cfg.schedule.factor(step, steps);
                 encoder_opt.set_learning_rate(cfg.learning_rate * factor);
                 head_opt.set_learning_rate(head.learning_rate() * factor);

@@ -27,6 +27,14 @@ pub struct Dataset {
     pub oos_label: Option<String>,
 }
 
+impl Dataset {
+    /// For choosing settings: the validation split stands in for test
+    /// (and stays the calibration split), so test is never read.
+    pub fn dev_only(self) -> Self {
+        Self { test: self.val.clone(), ..self }
+    }
+}
+
 /// The supported formats.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
@@ -86,6 +94,24 @@ pub fn load_csv(path: &Path) -> Result<Dataset, Error> {
     if let Some(i) = test.iter().position(|(_, c)| !known.contains(c.as_str())) {
         return Err(data_error(&test_path, Some(i + 2), format!("label {:?} is not in the training split", test[i].1)));
     }
+    Ok(Dataset { train, val: Vec::new(), test, oos_label: None })
+}
+
+/// BANKING77 for choosing settings, test unread: trains on
+/// `splits/dialoglue_train.csv` (or on the given training file, less any
+/// sentence of the validation split) and tests on
+/// `splits/dialoglue_val.csv`.
+pub fn load_csv_dev(path: &Path) -> Result<Dataset, Error> {
+    let dir = if path.is_dir() { path } else { path.parent().unwrap_or(Path::new(".")) };
+    let root = if dir.ends_with("splits") { dir.parent().unwrap_or(dir) } else { dir };
+    let val_path = root.join("splits").join("dialoglue_val.csv");
+    if !val_path.exists() {
+        return Err(data_error(&val_path, None, "missing: --dev-only needs the validation split"));
+    }
+    let test = read_csv(&val_path)?;
+    let held: BTreeSet<&str> = test.iter().map(|(t, _)| t.as_str()).collect();
+    let train_path = if path.is_file() { path.to_path_buf() } else { root.join("splits").join("dialoglue_train.csv") };
+    let train = read_csv(&train_path)?.into_iter().filter(|(t, _)| !held.contains(t.as_str())).collect();
     Ok(Dataset { train, val: Vec::new(), test, oos_label: None })
 }
 
@@ -171,6 +197,24 @@ mod tests {
         write(dir.path(), "test.csv", "text,category\nhello,greet\n");
         let data = load_csv(dir.path()).unwrap();
         assert_eq!(data.train[0], ("hi, there".to_string(), "greet".to_string()));
+    }
+
+    #[test]
+    fn dev_only_reads_the_validation_split_and_never_test() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("splits")).unwrap();
+        let splits = dir.path().join("splits");
+        write(&splits, "dialoglue_train.csv", "text,category\nhi,greet\nbye,goodbye\n");
+        write(&splits, "dialoglue_val.csv", "text,category\nhello,greet\n");
+        write(&splits, "train_10.csv", "text,category\nhi,greet\nhello,greet\n");
+        write(dir.path(), "test.csv", "text,category\nnever read,greet\n");
+        let data = load_csv_dev(dir.path()).unwrap();
+        assert_eq!((data.train.len(), data.test[0].0.as_str()), (2, "hello"));
+        let few = load_csv_dev(&splits.join("train_10.csv")).unwrap();
+        assert_eq!(few.train, vec![("hi".to_string(), "greet".to_string())], "val sentences leave the training file");
+        std::fs::remove_file(splits.join("dialoglue_val.csv")).unwrap();
+        let err = load_csv_dev(dir.path()).unwrap_err().to_string();
+        assert!(err.contains("dialoglue_val.csv") && err.contains("missing"), "{err}");
     }
 
     #[test]
