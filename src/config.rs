@@ -216,13 +216,17 @@ mod tests {
         let cfg = c.nlu.train_config().fine_tune;
         assert_eq!((cfg.layers, cfg.schedule, cfg.dropout), (6, Schedule::Linear { warmup: 0.1 }, 0.1));
         assert!(c.nlu.fine_tune_in_background, "tuned in the background by default");
-        assert_eq!(Config::parse("").unwrap().nlu.train_config().fine_tune.schedule, Schedule::Constant);
+        let defaults = Config::parse("").unwrap().nlu.train_config();
+        assert_eq!((defaults.fine_tune.layers, defaults.fine_tune.schedule), (2, Schedule::Linear { warmup: 0.1 }));
+        let constant = Config::parse("nlu: {fine_tune_warmup: null}").unwrap().nlu.train_config();
+        assert_eq!(constant.fine_tune.schedule, Schedule::Constant);
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("config.yaml");
         for (yaml, key) in [
             ("nlu: {fine_tune_warmup: 1.5}", "nlu: fine_tune_warmup is 1.5"),
             ("nlu: {fine_tune_dropout: 1.0}", "nlu: fine_tune_dropout is 1"),
             ("nlu: {fine_tune_learning_rate: 0}", "nlu: fine_tune_learning_rate is 0"),
+            ("nlu: {fine_tune_cosine_weight: 2}", "nlu: fine_tune_cosine_weight is 2"),
         ] {
             std::fs::write(&path, yaml).unwrap();
             let e = Config::load(&path).unwrap_err().to_string();

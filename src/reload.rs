@@ -265,7 +265,9 @@ impl Tuner {
                 Err(Error::Cancelled(_)) => ("cancelled", Vec::new(), None),
                 Err(e) => ("failed", Vec::new(), Some(e.to_string())),
             };
-            if run.tuner.current.lock().unwrap_or_else(|p| p.into_inner()).0 != generation {
+            // Held while the status is written: no newer run starts meanwhile.
+            let current = run.tuner.current.lock().unwrap_or_else(|p| p.into_inner());
+            if current.0 != generation {
                 return; // a newer run owns the status
             }
             let mut s = status.write().unwrap_or_else(|p| p.into_inner());

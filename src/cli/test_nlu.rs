@@ -42,6 +42,9 @@ pub struct Args {
     /// Fine-tuning epochs (default: nlu.fine_tune_epochs).
     #[arg(long)]
     fine_tune_epochs: Option<usize>,
+    /// Fine-tuning steps at the least (default: nlu.fine_tune_min_steps).
+    #[arg(long)]
+    fine_tune_min_steps: Option<usize>,
     /// Fine-tuning (peak) learning rate (default: nlu.fine_tune_learning_rate).
     #[arg(long)]
     fine_tune_lr: Option<f64>,
@@ -52,6 +55,15 @@ pub struct Args {
     /// Dropout while fine-tuning (default: nlu.fine_tune_dropout).
     #[arg(long)]
     fine_tune_dropout: Option<f32>,
+    /// Weight of the tuning's cosine classifier beside the head (default:
+    /// nlu.fine_tune_cosine_weight).
+    #[arg(long)]
+    cosine_weight: Option<f32>,
+    /// CLINC150: also report test figures at the lowest threshold whose
+    /// OOS recall on val reaches this (e.g. 0.85), beside the default
+    /// threshold (the best sum of in-scope accuracy and OOS recall on val).
+    #[arg(long)]
+    oos_recall: Option<f64>,
     /// Choose settings without reading test: BANKING77 trains on
     /// `splits/dialoglue_train.csv` and is measured on
     /// `splits/dialoglue_val.csv`; CLINC150 is measured on its val split
@@ -93,8 +105,10 @@ pub fn run(config: &Config, args: &Args) -> anyhow::Result<ExitCode> {
     cfg.seed = args.seed;
     cfg.fine_tune.layers = args.fine_tune_layers.unwrap_or(cfg.fine_tune.layers);
     cfg.fine_tune.epochs = args.fine_tune_epochs.unwrap_or(cfg.fine_tune.epochs);
+    cfg.fine_tune.min_steps = args.fine_tune_min_steps.unwrap_or(cfg.fine_tune.min_steps);
     cfg.fine_tune.learning_rate = args.fine_tune_lr.unwrap_or(cfg.fine_tune.learning_rate);
     cfg.fine_tune.dropout = args.fine_tune_dropout.unwrap_or(cfg.fine_tune.dropout);
+    cfg.cosine_weight = args.cosine_weight.unwrap_or(cfg.cosine_weight);
     if let Some(w) = args.fine_tune_warmup {
         cfg.fine_tune.schedule = if w < 0.0 { Schedule::Constant } else { Schedule::Linear { warmup: w.min(1.0) } };
     }
@@ -103,7 +117,7 @@ pub fn run(config: &Config, args: &Args) -> anyhow::Result<ExitCode> {
         .clone()
         .unwrap_or_else(|| config.data_dir.join("reports").join(format!("nlu-{}", usher::util::now_ms())));
     eprintln!("{} training / {} test examples, features {}", dataset.train.len(), dataset.test.len(), features.id());
-    let report = eval::evaluate(&dataset, features, &cfg, &out, &mut training_bar("training"))?;
+    let report = eval::evaluate(&dataset, features, &cfg, args.oos_recall, &out, &mut training_bar("training"))?;
     println!("{:<32} {:>9} {:>9} {:>9} {:>7}", "intent", "precision", "recall", "f1", "support");
     for s in &report.metrics.per_label {
         println!("{:<32} {:>9.3} {:>9.3} {:>9.3} {:>7}", s.label, s.precision, s.recall, s.f1, s.support);
@@ -116,6 +130,18 @@ pub fn run(config: &Config, args: &Args) -> anyhow::Result<ExitCode> {
             ins * 100.0,
             oos * 100.0
         );
+    }
+    if let Some(p) = &report.oos_operating_point {
+        println!(
+            "at OOS recall {:.2} on val (threshold {:.3}): in-scope accuracy {:.2}%, OOS recall {:.2}%",
+            p.target_oos_recall,
+            p.threshold,
+            p.in_scope_accuracy * 100.0,
+            p.oos_recall * 100.0
+        );
+    }
+    for (w, acc) in &report.cosine_weights {
+        println!("with the tuning's cosine classifier at weight {w:.2}: {:.2}% (in scope, no threshold)", acc * 100.0);
     }
     println!("trained in {:.1} s on {} examples; tested on {}", report.train_seconds, report.n_train, report.n_test);
     println!("report: {}", out.display());
@@ -132,6 +158,8 @@ pub fn run(config: &Config, args: &Args) -> anyhow::Result<ExitCode> {
             "features": report.features,
             "fine_tuned_layers": report.fine_tuned_layers,
             "fine_tune": format!("{:?}", cfg.fine_tune),
+            "cosine_weights": report.cosine_weights,
+            "oos_operating_point": report.oos_operating_point,
             "dev_only": args.dev_only,
         });
         println!("{summary}");

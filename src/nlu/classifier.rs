@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use candle_core::{Device, Tensor};
 
-use super::encoder::{EmbeddingCache, Encoder};
+use super::encoder::{EmbeddingCache, Encoder, COSINE_SCALE};
 use super::features::{featurize, DIM};
 use super::head::{Head, TrainConfig, TrainReport};
 use super::{Embedded, IntentClassifier};
@@ -47,8 +47,9 @@ impl Features {
         }
     }
 
-    /// These features with the encoder fine-tuned on `texts` labelled `y`
-    /// (unchanged without an encoder or with `cfg.fine_tune.layers == 0`).
+    /// These features with the encoder fine-tuned on `texts` labelled `y`,
+    /// and the tuning's cosine class vectors (unchanged and `None` without
+    /// an encoder or with `cfg.fine_tune.layers == 0`).
     fn fine_tuned(
         self,
         texts: &[&str],
@@ -56,12 +57,14 @@ impl Features {
         classes: usize,
         cfg: &TrainConfig,
         progress: &mut dyn FnMut(usize, usize, f32),
-    ) -> Result<Self, Error> {
+    ) -> Result<(Self, Option<Tensor>), Error> {
         match self {
             Self::EncoderAndNgrams { encoder, cache } if cfg.fine_tune.layers > 0 => {
-                Self::tuned(encoder.fine_tuned(texts, y, classes, &cfg.fine_tune, cfg.seed, progress)?, &cache)
+                let (tuned, vectors) =
+                    encoder.fine_tuned_classes(texts, y, classes, &cfg.fine_tune, cfg.seed, progress)?;
+                Ok((Self::tuned(tuned, &cache)?, vectors))
             }
-            other => Ok(other),
+            other => Ok((other, None)),
         }
     }
 
@@ -137,6 +140,10 @@ pub struct Classifier {
     /// Sentence embeddings of the training examples (examples × dim), when
     /// the features include an encoder.
     examples: Option<Tensor>,
+    /// The fine-tuning's cosine classifier (unit class vectors, labels ×
+    /// dim), when the encoder was fine-tuned, and its weight beside the
+    /// head's probabilities.
+    cosine: Option<(Tensor, f32)>,
 }
 
 /// The classifier's name over `features`.
@@ -150,6 +157,9 @@ fn name_of(features: &Features) -> String {
 
 /// Name of the training examples' embeddings in a saved file.
 const EXAMPLES: &str = "examples";
+/// Names of the cosine classifier's class vectors and weight in a saved file.
+const CLASSES: &str = "cosine.classes";
+const COSINE_WEIGHT: &str = "cosine.weight";
 
 impl Classifier {
     /// Trains on `(text, label index)` pairs.
@@ -162,11 +172,12 @@ impl Classifier {
     ) -> Result<(Self, TrainReport), Error> {
         let texts: Vec<&str> = data.iter().map(|(t, _)| t.as_str()).collect();
         let y: Vec<u32> = data.iter().map(|(_, l)| *l as u32).collect();
-        let features = features.fine_tuned(&texts, &y, labels.len(), cfg, progress)?;
+        let (features, classes) = features.fine_tuned(&texts, &y, labels.len(), cfg, progress)?;
         let x = features.matrix(&texts, true)?;
         let (head, report) = Head::train(&x, &y, labels.len(), cfg, progress)?;
         let examples = features.dense_part(&x)?;
-        Ok((Self { name: name_of(&features), labels, features, head, examples }, report))
+        let cosine = classes.map(|c| (c, cfg.cosine_weight));
+        Ok((Self { name: name_of(&features), labels, features, head, examples, cosine }, report))
     }
 
     /// Loads a head (and fine-tuned encoder layers) saved with [`Self::save`].
@@ -183,8 +194,17 @@ impl Classifier {
         if !fits {
             return Err(bad("the training examples' embeddings do not fit the features".into()));
         }
+        let cosine = match (tensors.remove(CLASSES), tensors.remove(COSINE_WEIGHT)) {
+            (Some(c), Some(w))
+                if c.dims2().is_ok_and(|d| Some(d) == features.encoder().map(|e| (labels.len(), e.dim()))) =>
+            {
+                Some((c, w.flatten_all()?.to_vec1::<f32>()?.first().copied().unwrap_or(0.0)))
+            }
+            (None, None) => None,
+            _ => return Err(bad("the cosine classifier does not fit the features and labels".into())),
+        };
         let head = Head::from_tensors(&mut tensors, features.dim(), labels.len()).map_err(bad)?;
-        Ok(Self { name: name_of(&features), labels, features, head, examples })
+        Ok(Self { name: name_of(&features), labels, features, head, examples, cosine })
     }
 
     /// Saves the head and any fine-tuned encoder layers as safetensors.
@@ -195,6 +215,10 @@ impl Classifier {
         }
         if let Some(examples) = &self.examples {
             tensors.insert(EXAMPLES.to_string(), examples.clone());
+        }
+        if let Some((classes, weight)) = &self.cosine {
+            tensors.insert(CLASSES.to_string(), classes.clone());
+            tensors.insert(COSINE_WEIGHT.to_string(), Tensor::new(&[*weight], &Device::Cpu)?);
         }
         candle_core::safetensors::save(&tensors, path)?;
         Ok(())
@@ -211,6 +235,15 @@ impl Classifier {
     /// Class confidences of a feature matrix.
     fn confidences(&self, x: &Tensor) -> Result<Vec<Vec<f32>>, Error> {
         let mut probs = self.head.probabilities(x)?;
+        if let (Some((classes, w)), Some(dense)) =
+            (self.cosine.as_ref().filter(|c| c.1 > 0.0), self.features.dense_part(x)?)
+        {
+            let logits = (dense.matmul(&classes.t()?)? * COSINE_SCALE)?;
+            let cosine = candle_nn::ops::softmax_last_dim(&logits)?.to_vec2::<f32>()?;
+            for (p, c) in probs.iter_mut().zip(cosine) {
+                p.iter_mut().zip(c).for_each(|(p, c)| *p = (1.0 - w) * *p + w * c);
+            }
+        }
         if let (Some(examples), Some(dense)) = (&self.examples, self.features.dense_part(x)?) {
             let nearest = dense.matmul(&examples.t()?)?.max(1)?.to_vec1::<f32>()?;
             for (p, sim) in probs.iter_mut().zip(nearest) {
@@ -218,6 +251,20 @@ impl Classifier {
             }
         }
         Ok(probs)
+    }
+
+    /// With a fine-tuned encoder, weighs its cosine classifier `w` beside
+    /// the head (`usher test nlu` reports
+    /// each weight's accuracy); unchanged otherwise.
+    pub fn set_cosine_weight(&mut self, w: f32) {
+        if let Some(c) = &mut self.cosine {
+            c.1 = w;
+        }
+    }
+
+    /// Whether the encoder was fine-tuned with a cosine classifier.
+    pub fn has_cosine(&self) -> bool {
+        self.cosine.is_some()
     }
 
     /// The features this classifier uses.

@@ -28,11 +28,22 @@ pub struct TrainConfig {
     pub learning_rate: f64,
     /// Mini-batch size.
     pub batch_size: usize,
+    /// With a fine-tuned encoder, the weight of the tuning's cosine
+    /// classifier beside the head's probabilities (0: the head alone).
+    pub cosine_weight: f32,
 }
 
 impl Default for TrainConfig {
     fn default() -> Self {
-        Self { fine_tune: FineTune::default(), seed: 42, epochs: 40, hidden: 64, learning_rate: 3e-3, batch_size: 64 }
+        Self {
+            fine_tune: FineTune::default(),
+            seed: 42,
+            epochs: 40,
+            hidden: 64,
+            learning_rate: 3e-3,
+            batch_size: 64,
+            cosine_weight: 0.0,
+        }
     }
 }
 

@@ -137,6 +137,8 @@ fn test_nlu_fine_tunes_the_encoder_when_asked() {
                 layers,
                 "--fine-tune-epochs",
                 "1",
+                "--fine-tune-min-steps",
+                "0",
             ])
             .arg("--data")
             .arg(common::repo().join("intents"))
@@ -152,6 +154,9 @@ fn test_nlu_fine_tunes_the_encoder_when_asked() {
     assert_eq!((frozen["fine_tuned_layers"].as_u64(), tuned["fine_tuned_layers"].as_u64()), (Some(0), Some(1)));
     assert_ne!(frozen["features"], tuned["features"], "a tuned encoder has its own id");
     assert!(tuned["accuracy"].as_f64().unwrap() > 0.5, "{tuned}");
+    let weights = tuned["cosine_weights"].as_array().unwrap();
+    assert_eq!(weights.len(), 5, "each weight of the tuning's cosine classifier is measured: {tuned}");
+    assert!(frozen["cosine_weights"].as_array().unwrap().is_empty(), "nothing tuned, no cosine classifier");
 }
 
 #[test]

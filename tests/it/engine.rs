@@ -242,6 +242,8 @@ async fn upset_fans_are_handed_to_a_person_after_two_negative_messages() {
     // The shipped model reads the encoder: it rides on the NLU's pass.
     config.nlu.encoder = Some(common::repo().join("models/all-MiniLM-L6-v2"));
     config.nlu.sentiment = Some(common::repo().join("models/sentiment"));
+    // The intent head over the frozen encoder: this test is about sentiment.
+    config.nlu.fine_tune_layers = 0;
     let features = usher::bootstrap::features(&config);
     assert!(features.encoder().is_some(), "run `usher models fetch` first (scripts/test does)");
     assert!(usher::bootstrap::sentiment(&config, None).is_none(), "without the encoder it cannot read");

@@ -144,7 +144,12 @@ fn a_fine_tuned_classifier_saves_and_loads_with_its_layers() {
     let features = Features::EncoderAndNgrams { encoder: enc, cache };
     let labels = vec!["playback".to_string(), "refund".to_string(), "greet".to_string()];
     let data: Vec<(String, usize)> = DATA.iter().map(|(t, l)| (t.to_string(), *l as usize)).collect();
-    let cfg = TrainConfig { fine_tune: FineTune { layers: 1, epochs: 2, ..FineTune::default() }, ..Default::default() };
+    let cfg = TrainConfig {
+        // Twelve examples make one batch: at least three steps is three epochs.
+        fine_tune: FineTune { layers: 1, epochs: 2, min_steps: 3, ..FineTune::default() },
+        cosine_weight: 0.5,
+        ..Default::default()
+    };
     let mut phases = Vec::new();
     let (model, _) = Classifier::train(labels.clone(), &data, features.clone(), &cfg, &mut |e, n, _| {
         if e == n {
@@ -152,12 +157,17 @@ fn a_fine_tuned_classifier_saves_and_loads_with_its_layers() {
         }
     })
     .unwrap();
-    assert_eq!(phases, [2, cfg.epochs], "fine-tuning, then the head");
+    assert_eq!(phases, [3, cfg.epochs], "fine-tuning (for min_steps), then the head");
     let path = dir.path().join("head.safetensors");
     model.save(&path).unwrap();
-    let loaded = Classifier::load(&path, labels, features).unwrap();
+    let mut loaded = Classifier::load(&path, labels, features).unwrap();
     let probe = ["my movie won't stop buffering", "refund please", "hiya"];
-    assert_eq!(model.probabilities(&probe, false).unwrap(), loaded.probabilities(&probe, false).unwrap());
+    assert!(loaded.has_cosine(), "the tuning's cosine classifier is kept");
+    let mixed = loaded.probabilities(&probe, false).unwrap();
+    assert_eq!(model.probabilities(&probe, false).unwrap(), mixed, "the same mix after a load");
+    loaded.set_cosine_weight(0.0);
+    assert_ne!(loaded.probabilities(&probe, false).unwrap(), mixed, "the cosine classifier counts");
+    loaded.set_cosine_weight(0.5);
     let best: Vec<usize> = loaded
         .probabilities(&probe, false)
         .unwrap()

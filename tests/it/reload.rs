@@ -184,6 +184,7 @@ async fn fine_tuning_runs_in_the_background_and_a_restart_reuses_it() {
     assert!(usher::nlu::encoder::fetch::present(config.nlu.encoder.as_ref().unwrap()), "run `usher models fetch`");
     config.nlu.fine_tune_layers = 1;
     config.nlu.fine_tune_epochs = 1;
+    config.nlu.fine_tune_min_steps = 0;
     const FROZEN: &str = "MiniLM embeddings + hashed n-grams + MLP";
     const TUNED: &str = "MiniLM embeddings (top 1 layers fine-tuned) + hashed n-grams + MLP";
 

@@ -20,7 +20,7 @@ mod packed;
 mod tune;
 
 pub use cache::EmbeddingCache;
-pub use tune::{Cancel, FineTune, Head, Schedule};
+pub use tune::{Cancel, FineTune, Head, Schedule, COSINE_SCALE};
 pub use usher_fastbert::Precision;
 
 use std::path::Path;

@@ -32,8 +32,12 @@ use crate::Error;
 pub struct FineTune {
     /// Top layers to train (0: none, the encoder stays frozen).
     pub layers: usize,
-    /// Passes over the examples.
+    /// Passes over the examples (at least: see `min_steps`).
     pub epochs: usize,
+    /// Training steps (batches) at the least: small sets get more epochs,
+    /// so ten examples per intent are not tuned for a few dozen steps only
+    /// (0: exactly `epochs`).
+    pub min_steps: usize,
     /// AdamW learning rate of the encoder layers.
     pub learning_rate: f64,
     /// Sentences per step.
@@ -52,6 +56,7 @@ impl Default for FineTune {
         Self {
             layers: 0,
             epochs: 3,
+            min_steps: 0,
             learning_rate: 5e-5,
             batch_size: 32,
             schedule: Schedule::Constant,
@@ -147,7 +152,7 @@ struct Cosine {
 
 impl Head for Cosine {
     fn logits(&self, hidden: &Tensor, mask: &Tensor) -> candle_core::Result<Tensor> {
-        mean_pool(hidden, mask)?.matmul(&l2_rows(self.classes.as_tensor())?.t()?)? * SCALE
+        mean_pool(hidden, mask)?.matmul(&l2_rows(self.classes.as_tensor())?.t()?)? * COSINE_SCALE
     }
 
     fn vars(&self) -> Vec<Var> {
@@ -159,8 +164,8 @@ impl Head for Cosine {
     }
 }
 
-/// Logit scale of the cosine classifier.
-const SCALE: f64 = 20.0;
+/// Logit scale of the intents' cosine classifier.
+pub const COSINE_SCALE: f64 = 20.0;
 /// Learning rate of the classifier's class vectors.
 const CLASS_LEARNING_RATE: f64 = 1e-3;
 /// Name prefix of the tuned layers in a saved file.
@@ -192,13 +197,30 @@ impl Encoder {
         seed: u64,
         progress: &mut dyn FnMut(usize, usize, f32),
     ) -> Result<Encoder, Error> {
+        Ok(self.fine_tuned_classes(texts, labels, classes, cfg, seed, progress)?.0)
+    }
+
+    /// [`Self::fine_tuned`], with the cosine classifier trained beside the
+    /// layers: unit class vectors (classes × dim) whose cosines with a
+    /// sentence embedding, scaled by [`COSINE_SCALE`], are the logits it
+    /// was trained on (`None` when nothing was tuned).
+    pub fn fine_tuned_classes(
+        &self,
+        texts: &[&str],
+        labels: &[u32],
+        classes: usize,
+        cfg: &FineTune,
+        seed: u64,
+        progress: &mut dyn FnMut(usize, usize, f32),
+    ) -> Result<(Encoder, Option<Tensor>), Error> {
         if cfg.layers == 0 || texts.is_empty() || classes == 0 {
-            return Ok(self.clone());
+            return Ok((self.clone(), None));
         }
         let head = |batches: &[Batch], frozen: usize| -> Result<Cosine, Error> {
             Ok(Cosine { classes: Var::from_tensor(&self.class_means(batches, frozen, classes)?)? })
         };
-        Ok(self.fine_tuned_with(texts, labels, cfg, seed, head, progress)?.0)
+        let (encoder, head) = self.fine_tuned_with(texts, labels, cfg, seed, head, progress)?;
+        Ok((encoder, Some(l2_rows(head.classes.as_tensor())?.detach())))
     }
 
     /// Fine-tunes the top `cfg.layers` layers together with the head that
@@ -247,9 +269,10 @@ impl Encoder {
             AdamW::new(head.vars(), ParamsAdamW { lr: head.learning_rate(), weight_decay: 0.0, ..Default::default() })?;
         let mut rng = StdRng::seed_from_u64(seed);
         let mut order: Vec<usize> = (0..batches.len()).collect();
-        let steps = cfg.epochs * batches.len();
+        let epochs = cfg.epochs.max(cfg.min_steps.div_ceil(batches.len().max(1)));
+        let steps = epochs * batches.len();
         let mut step = 0;
-        for epoch in 0..cfg.epochs {
+        for epoch in 0..epochs {
             order.shuffle(&mut rng);
             let mut loss_sum = 0.0;
             for &i in &order {
@@ -273,7 +296,7 @@ impl Encoder {
                 loss_sum += loss.to_scalar::<f32>()?;
                 step += 1;
             }
-            progress(epoch + 1, cfg.epochs, loss_sum / batches.len().max(1) as f32);
+            progress(epoch + 1, epochs, loss_sum / batches.len().max(1) as f32);
         }
         if k == 0 {
             return Ok((self.clone(), head));

@@ -42,6 +42,13 @@ pub struct Report {
     pub oos_recall: Option<f64>,
     /// The confidence threshold below which a message counts as OOS.
     pub oos_threshold: Option<f32>,
+    /// With `--oos-recall`: test figures at the threshold reaching that
+    /// OOS recall on val.
+    pub oos_operating_point: Option<OperatingPoint>,
+    /// With a fine-tuned encoder: the in-scope test accuracy (no OOS
+    /// threshold) for each weight of the tuning's cosine classifier beside
+    /// the head (`nlu.fine_tune_cosine_weight`).
+    pub cosine_weights: Vec<(f32, f64)>,
     /// The features used (a fine-tuned encoder has its own id).
     pub features: String,
     /// Encoder layers fine-tuned before the head was trained.
@@ -75,27 +82,76 @@ fn calibrate(probs: &[Vec<f32>], gold: &[Option<usize>]) -> f32 {
     let mut best_t = 0.5;
     let mut best_score = f64::MIN;
     for &t in candidates.iter().step_by(stride) {
-        let (mut ins, mut ins_ok, mut oos, mut oos_ok) = (0, 0, 0, 0);
-        for (p, g) in probs.iter().zip(gold) {
-            let (i, conf) = best(p);
-            match g {
-                Some(g) => {
-                    ins += 1;
-                    ins_ok += usize::from(conf >= t && i == *g);
-                }
-                None => {
-                    oos += 1;
-                    oos_ok += usize::from(conf < t);
-                }
-            }
-        }
-        let score = ins_ok as f64 / ins.max(1) as f64 + oos_ok as f64 / oos.max(1) as f64;
-        if score > best_score {
-            best_score = score;
+        let (in_scope, oos) = rates(probs, gold, t);
+        if in_scope + oos > best_score {
+            best_score = in_scope + oos;
             best_t = t;
         }
     }
     best_t
+}
+
+/// The lowest threshold at which OOS recall on `val` reaches `recall`: the
+/// one that keeps the most in-scope messages at that recall.
+fn threshold_for_recall(probs: &[Vec<f32>], gold: &[Option<usize>], recall: f64) -> f32 {
+    let mut oos: Vec<f32> = probs.iter().zip(gold).filter(|(_, g)| g.is_none()).map(|(p, _)| best(p).1).collect();
+    oos.sort_by(f32::total_cmp);
+    let k = ((recall.clamp(0.0, 1.0) * oos.len() as f64).ceil() as usize).min(oos.len());
+    // A message counts as OOS below the threshold: just above the k-th lowest.
+    oos.get(k.wrapping_sub(1)).map_or(0.0, |c| c.next_up())
+}
+
+/// In-scope accuracy and OOS recall of `probs` against `gold` (`None`:
+/// out of scope) with messages below `threshold` called OOS.
+fn rates(probs: &[Vec<f32>], gold: &[Option<usize>], threshold: f32) -> (f64, f64) {
+    let (mut ins, mut ins_ok, mut oos, mut oos_ok) = (0usize, 0usize, 0usize, 0usize);
+    for (p, g) in probs.iter().zip(gold) {
+        let (i, conf) = best(p);
+        match g {
+            Some(g) => (ins, ins_ok) = (ins + 1, ins_ok + usize::from(conf >= threshold && i == *g)),
+            None => (oos, oos_ok) = (oos + 1, oos_ok + usize::from(conf < threshold)),
+        }
+    }
+    (ins_ok as f64 / ins.max(1) as f64, oos_ok as f64 / oos.max(1) as f64)
+}
+
+/// In-scope accuracy and OOS recall on test at the threshold that reaches
+/// a required OOS recall on val (`usher test nlu --oos-recall`).
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct OperatingPoint {
+    /// The OOS recall required on val.
+    pub target_oos_recall: f64,
+    /// The threshold that reaches it there.
+    pub threshold: f32,
+    /// Test in-scope accuracy at that threshold.
+    pub in_scope_accuracy: f64,
+    /// Test OOS recall at that threshold.
+    pub oos_recall: f64,
+}
+
+/// Weights of a fine-tuned classifier's cosine classifier that `usher test
+/// nlu` reports.
+const COSINE_WEIGHTS: [f32; 5] = [0.0, 0.25, 0.5, 0.75, 1.0];
+
+/// The accuracy on `data.test`'s in-scope examples (no OOS threshold) under
+/// each of [`COSINE_WEIGHTS`]; leaves `model` at `cfg`'s weight.
+fn cosine_weights(
+    model: &mut Classifier,
+    data: &Dataset,
+    index: &dyn Fn(&str) -> Option<usize>,
+    cfg: &TrainConfig,
+) -> Result<Vec<(f32, f64)>, Error> {
+    let (texts, gold): (Vec<&str>, Vec<usize>) =
+        data.test.iter().filter_map(|(t, l)| index(l).map(|i| (t.as_str(), i))).unzip();
+    let mut out = Vec::new();
+    for w in COSINE_WEIGHTS {
+        model.set_cosine_weight(w);
+        let probs = probabilities(model, &texts)?;
+        let right = probs.iter().zip(&gold).filter(|(p, g)| best(p).0 == **g).count();
+        out.push((w, right as f64 / gold.len().max(1) as f64));
+    }
+    model.set_cosine_weight(cfg.cosine_weight);
+    Ok(out)
 }
 
 /// Trains and evaluates; writes `report.json` and `confusion.png` into `out_dir`.
@@ -103,6 +159,7 @@ pub fn evaluate(
     data: &Dataset,
     features: Features,
     cfg: &TrainConfig,
+    oos_recall: Option<f64>,
     out_dir: &Path,
     progress: &mut dyn FnMut(usize, usize, f32),
 ) -> Result<Report, Error> {
@@ -110,19 +167,20 @@ pub fn evaluate(
     let index = |l: &str| labels.binary_search_by(|x| x.as_str().cmp(l)).ok();
     let train: Vec<(String, usize)> = data.train.iter().filter_map(|(t, l)| index(l).map(|i| (t.clone(), i))).collect();
     let started = Instant::now();
-    let (model, _) = Classifier::train(labels.clone(), &train, features, cfg, progress)?;
+    let (mut model, _) = Classifier::train(labels.clone(), &train, features, cfg, progress)?;
     let train_seconds = started.elapsed().as_secs_f64();
     // After training: a fine-tuned encoder has its own id.
     let feature_id = model.features().id();
 
     let oos = data.oos_label.as_deref();
-    let threshold = match oos {
+    let (threshold, at_recall) = match oos {
         Some(_) if !data.val.is_empty() => {
             let texts: Vec<&str> = data.val.iter().map(|(t, _)| t.as_str()).collect();
             let gold: Vec<Option<usize>> = data.val.iter().map(|(_, l)| index(l)).collect();
-            Some(calibrate(&probabilities(&model, &texts)?, &gold))
+            let probs = probabilities(&model, &texts)?;
+            (Some(calibrate(&probs, &gold)), oos_recall.map(|r| (r, threshold_for_recall(&probs, &gold, r))))
         }
-        _ => None,
+        _ => (None, None),
     };
     // Matrix labels: the training labels plus, for OOS data sets, the OOS label last.
     let mut all_labels = labels.clone();
@@ -160,7 +218,15 @@ pub fn evaluate(
         }
         None => (None, None),
     };
+    let oos_operating_point = at_recall.map(|(target, t)| {
+        let gold: Vec<Option<usize>> = data.test.iter().map(|(_, l)| index(l)).collect();
+        let (in_scope_accuracy, oos_recall) = rates(&probs, &gold, t);
+        OperatingPoint { target_oos_recall: target, threshold: t, in_scope_accuracy, oos_recall }
+    });
+    let cosine_weights = if model.has_cosine() { cosine_weights(&mut model, data, &index, cfg)? } else { Vec::new() };
     let report = Report {
+        oos_operating_point,
+        cosine_weights,
         accuracy: metrics.accuracy,
         macro_f1: metrics.macro_f1,
         train_seconds,
@@ -178,4 +244,27 @@ pub fn evaluate(
     std::fs::write(&json_path, serde_json::to_vec_pretty(&report)?).map_err(|e| Error::io(&json_path, e))?;
     plot::confusion(&report.metrics.confusion, &out_dir.join("confusion.png"))?;
     Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_recall_threshold_is_the_lowest_that_reaches_it_on_val() {
+        // Four OOS messages at 0.1..0.4 and two in-scope ones at 0.35 and 0.9.
+        let p = |c: f32, i: usize| {
+            let mut v = vec![0.0; 2];
+            v[i] = c;
+            v
+        };
+        let probs = [p(0.1, 0), p(0.2, 0), p(0.3, 1), p(0.4, 1), p(0.35, 0), p(0.9, 1)];
+        let gold = [None, None, None, None, Some(0), Some(1)];
+        let t = threshold_for_recall(&probs, &gold, 0.5);
+        assert!(t > 0.2 && t < 0.3, "{t}");
+        assert_eq!(rates(&probs, &gold, t), (1.0, 0.5), "both in-scope kept, half the OOS caught");
+        let all = threshold_for_recall(&probs, &gold, 1.0);
+        assert_eq!(rates(&probs, &gold, all), (0.5, 1.0), "0.35 falls below the last OOS message");
+        assert_eq!(threshold_for_recall(&probs, &gold, 0.0), 0.0, "no recall asked: nothing rejected");
+    }
 }
