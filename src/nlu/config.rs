@@ -21,10 +21,10 @@ pub struct NluConfig {
     #[serde(default = "default_hidden")]
     pub hidden: usize,
     /// Top encoder layers to fine-tune on the intents before the head is
-    /// trained (0 to 6; 0 keeps the encoder frozen). Default 2, with the
-    /// defaults below: the settings chosen on BANKING77's validation split
+    /// trained (0 to 6; 0 keeps the encoder frozen). Default 0; 2, with the
+    /// defaults below, is the setting chosen on BANKING77's validation split
     /// (BENCHMARKS.md). In `usher serve` they are tuned in the background.
-    #[serde(default = "default_fine_tune_layers")]
+    #[serde(default)]
     pub fine_tune_layers: usize,
     /// Fine-tuning epochs. Default 3.
     #[serde(default = "default_fine_tune_epochs")]
@@ -156,12 +156,9 @@ fn default_fine_tune_epochs() -> usize {
     FineTune::default().epochs
 }
 
-// The fine-tuning defaults: chosen on BANKING77's DialoGLUE validation
-// split, full and 10-shot (BENCHMARKS.md, "Intents: fine-tuning").
-fn default_fine_tune_layers() -> usize {
-    2
-}
-
+// The fine-tuning defaults (with `fine_tune_layers: 2`): chosen on
+// BANKING77's DialoGLUE validation split, full and 10-shot (BENCHMARKS.md,
+// "The shipped fine-tuning").
 fn default_fine_tune_min_steps() -> usize {
     250
 }
@@ -212,7 +209,7 @@ impl Default for NluConfig {
             seed: default_seed(),
             epochs: default_epochs(),
             hidden: default_hidden(),
-            fine_tune_layers: default_fine_tune_layers(),
+            fine_tune_layers: 0,
             fine_tune_epochs: default_fine_tune_epochs(),
             fine_tune_min_steps: default_fine_tune_min_steps(),
             fine_tune_learning_rate: default_fine_tune_learning_rate(),
