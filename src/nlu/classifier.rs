@@ -60,8 +60,7 @@ impl Features {
     ) -> Result<(Self, Option<Tensor>), Error> {
         match self {
             Self::EncoderAndNgrams { encoder, cache } if cfg.fine_tune.layers > 0 => {
-                let (tuned, vectors) =
-                    encoder.fine_tuned_classes(texts, y, classes, &cfg.fine_tune, cfg.seed, progress)?;
+                let (tuned, vectors) = encoder.fine_tuned(texts, y, classes, &cfg.fine_tune, cfg.seed, progress)?;
                 Ok((Self::tuned(tuned, &cache)?, vectors))
             }
             other => Ok((other, None)),

@@ -93,7 +93,7 @@ fn fine_tuning_is_seeded_changes_only_the_top_layers_and_round_trips() {
     let texts: Vec<&str> = DATA.iter().map(|(t, _)| *t).collect();
     let labels: Vec<u32> = DATA.iter().map(|(_, l)| *l).collect();
     let cfg = FineTune { layers: 2, epochs: 3, learning_rate: 1e-4, batch_size: 4, ..FineTune::default() };
-    let tuned = enc.fine_tuned(&texts, &labels, 3, &cfg, 7, &mut |_, _, _| {}).unwrap();
+    let tuned = enc.fine_tuned(&texts, &labels, 3, &cfg, 7, &mut |_, _, _| {}).unwrap().0;
     assert_eq!(tuned.tuned_layers(), 2);
     assert_ne!(tuned.id(), enc.id(), "a tuned encoder has its own embedding cache");
     let probe = ["the film keeps pausing to load", "give me a refund"];
@@ -105,7 +105,7 @@ fn fine_tuning_is_seeded_changes_only_the_top_layers_and_round_trips() {
     assert_eq!(names.len(), 32);
     assert!(names.iter().all(|n| n.starts_with("encoder.layer.4.") || n.starts_with("encoder.layer.5.")), "{names:?}");
 
-    let again = enc.fine_tuned(&texts, &labels, 3, &cfg, 7, &mut |_, _, _| {}).unwrap();
+    let again = enc.fine_tuned(&texts, &labels, 3, &cfg, 7, &mut |_, _, _| {}).unwrap().0;
     assert_eq!(again.encode(&probe).unwrap(), after, "same seed, same weights");
     assert_eq!(again.id(), tuned.id());
 
@@ -133,7 +133,7 @@ fn a_cancelled_fine_tuning_stops_at_its_next_step() {
         Ok(_) => panic!("a cancelled run finished"),
     }
     copy.cancel = Default::default();
-    assert_eq!(enc.fine_tuned(&texts, &labels, 3, &copy, 7, &mut |_, _, _| {}).unwrap().tuned_layers(), 1);
+    assert_eq!(enc.fine_tuned(&texts, &labels, 3, &copy, 7, &mut |_, _, _| {}).unwrap().0.tuned_layers(), 1);
 }
 
 #[test]

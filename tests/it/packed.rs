@@ -101,7 +101,7 @@ fn fine_tuned_layers_run_packed_as_in_candle() {
     let enc = load(Precision::F32);
     let texts = ["my stream keeps buffering", "video freezes", "refund my ticket", "I want my money back"];
     let cfg = FineTune { layers: 2, epochs: 1, ..FineTune::default() };
-    let tuned = enc.fine_tuned(&texts, &[0, 0, 1, 1], 2, &cfg, 7, &mut |_, _, _| {}).unwrap();
+    let tuned = enc.fine_tuned(&texts, &[0, 0, 1, 1], 2, &cfg, 7, &mut |_, _, _| {}).unwrap().0;
     assert_eq!(tuned.kernel(), "packed");
     let probe = ["where is my refund", "buffering again", "hi"];
     let diff = max_diff(&tuned.encode(&probe).unwrap(), &tuned.on_candle().encode(&probe).unwrap());
@@ -135,7 +135,7 @@ fn a_branch_shares_the_bottom_layers_of_a_split_batch() {
         let enc = load(precision);
         let train = ["my stream keeps buffering", "video freezes", "refund my ticket", "I want my money back"];
         let cfg = FineTune { layers: 2, epochs: 1, ..FineTune::default() };
-        let tuned = enc.fine_tuned(&train, &[0, 0, 1, 1], 2, &cfg, 7, &mut |_, _, _| {}).unwrap();
+        let tuned = enc.fine_tuned(&train, &[0, 0, 1, 1], 2, &cfg, 7, &mut |_, _, _| {}).unwrap().0;
         assert_eq!(enc.shared_bottom(&tuned), Some(4));
         assert_eq!(tuned.shared_bottom(&enc), None, "a branch tuned lower down than the pass shares nothing");
         assert_eq!(enc.on_candle().shared_bottom(&tuned), None, "candle passes are not split");

@@ -187,24 +187,12 @@ impl Encoder {
 
     /// Fine-tunes the top `cfg.layers` layers to tell `classes` classes
     /// apart; `labels[i]` is the class of `texts[i]`. `progress(epoch,
-    /// epochs, loss)` follows each epoch.
+    /// epochs, loss)` follows each epoch. Returns the tuned encoder and the
+    /// cosine classifier trained with it: unit class vectors (classes ×
+    /// dim) whose cosines with a sentence embedding, scaled by
+    /// [`COSINE_SCALE`], are the logits it was trained on (`None` when
+    /// nothing was tuned).
     pub fn fine_tuned(
-        &self,
-        texts: &[&str],
-        labels: &[u32],
-        classes: usize,
-        cfg: &FineTune,
-        seed: u64,
-        progress: &mut dyn FnMut(usize, usize, f32),
-    ) -> Result<Encoder, Error> {
-        Ok(self.fine_tuned_classes(texts, labels, classes, cfg, seed, progress)?.0)
-    }
-
-    /// [`Self::fine_tuned`], with the cosine classifier trained beside the
-    /// layers: unit class vectors (classes × dim) whose cosines with a
-    /// sentence embedding, scaled by [`COSINE_SCALE`], are the logits it
-    /// was trained on (`None` when nothing was tuned).
-    pub fn fine_tuned_classes(
         &self,
         texts: &[&str],
         labels: &[u32],
