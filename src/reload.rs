@@ -219,6 +219,15 @@ impl Tuner {
         tuner
     }
 
+    /// Cancels the run in progress and makes `cancel` the current run's
+    /// flag; returns the new run's generation.
+    fn next(&self, cancel: Cancel) -> u64 {
+        let mut current = self.current.lock().unwrap_or_else(|p| p.into_inner());
+        current.1.cancel();
+        *current = (current.0 + 1, cancel);
+        current.0
+    }
+
     /// After a new brain went live: starts its fine-tuning when `pending`;
     /// otherwise cancels any run for older files and reports whether the
     /// brain's classifier is tuned (loaded from the cache) or not.
@@ -226,9 +235,7 @@ impl Tuner {
         if pending {
             return self.start(engine, config, status);
         }
-        let mut current = self.current.lock().unwrap_or_else(|p| p.into_inner());
-        current.1.cancel();
-        current.0 += 1;
+        self.next(Cancel::default());
         let layers = config.nlu.fine_tune_layers;
         let tuned = layers > 0 && engine.brain().nlu.features().encoder().is_some();
         let state = if tuned { "ready" } else { "none" };
@@ -239,13 +246,7 @@ impl Tuner {
     /// Cancels the run in progress and starts one for the brain answering now.
     pub fn start(&self, engine: &Engine, config: &Config, status: &StatusHandle) {
         let cancel = Cancel::default();
-        let generation = {
-            let mut current = self.current.lock().unwrap_or_else(|p| p.into_inner());
-            current.1.cancel();
-            current.0 += 1;
-            current.1 = cancel.clone();
-            current.0
-        };
+        let generation = self.next(cancel.clone());
         let mut cfg = config.nlu.train_config();
         cfg.fine_tune.cancel = cancel;
         let started_ms = crate::util::now_ms();

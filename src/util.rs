@@ -87,7 +87,8 @@ pub fn load_vars(varmap: &candle_nn::VarMap, path: &Path) -> Result<(), Error> {
 
 /// The best-scoring path through a lattice of `states` states over `steps`
 /// steps (Viterbi): `start(s)` scores state `s` at the first step,
-/// `moves(from, to)` calls `to` with every state `from` may move to,
+/// `moves(from, to)` calls `to` with every state `from` may move to and
+/// the move's score,
 /// `emit(t, s)` scores state `s` at step `t`, and `last` picks the final
 /// state from the last step's scores. Returns a state per step; ties go to
 /// the lowest-numbered predecessor. Unreachable states score
@@ -96,7 +97,7 @@ pub fn best_path(
     states: usize,
     steps: usize,
     start: impl Fn(usize) -> f32,
-    moves: impl Fn(usize, &mut dyn FnMut(usize)),
+    moves: impl Fn(usize, &mut dyn FnMut(usize, f32)),
     emit: impl Fn(usize, usize) -> f32,
     last: impl Fn(&[f32]) -> usize,
 ) -> Vec<usize> {
@@ -108,9 +109,9 @@ pub fn best_path(
     for (t, came_from) in back.iter_mut().enumerate().skip(1) {
         let mut next = vec![f32::NEG_INFINITY; states];
         for from in (0..states).filter(|&f| best[f] > f32::NEG_INFINITY) {
-            moves(from, &mut |to| {
-                if best[from] > next[to] {
-                    next[to] = best[from];
+            moves(from, &mut |to, score| {
+                if best[from] + score > next[to] {
+                    next[to] = best[from] + score;
                     came_from[to] = from;
                 }
             });
@@ -140,10 +141,10 @@ mod tests {
         // Two states; 1 may not follow 0. Emissions prefer 0, 1, 1: the
         // best allowed path is 1, 1, 1 (0 → 1 is ruled out).
         let emit = [[0.0, -1.0], [-5.0, 0.0], [-5.0, 0.0]];
-        let moves = |from: usize, to: &mut dyn FnMut(usize)| {
-            to(from);
+        let moves = |from: usize, to: &mut dyn FnMut(usize, f32)| {
+            to(from, 0.0);
             if from == 1 {
-                to(0);
+                to(0, 0.0);
             }
         };
         let argmax = |s: &[f32]| if s[1] > s[0] { 1 } else { 0 };

@@ -199,7 +199,8 @@ fn neutral_requests(path: &Path, n: usize, seed: u64) -> anyhow::Result<Vec<Stri
     if n == 0 {
         return Ok(Vec::new());
     }
-    let mut texts: Vec<String> = usher::nlu::eval::data::load_clinc(path)?.train.into_iter().map(|(t, _)| t).collect();
+    let mut texts: Vec<String> =
+        usher::nlu::eval::data::load_clinc(path, true)?.train.into_iter().map(|(t, _)| t).collect();
     texts.shuffle(&mut rand::rngs::StdRng::seed_from_u64(seed));
     texts.truncate(n);
     Ok(texts)

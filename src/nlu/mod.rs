@@ -11,10 +11,14 @@
 //! near-duplicate and thin intents from the examples' embeddings.
 //! [`sentiment`] scores each message's mood; when it is a fine-tuned copy
 //! of the encoder it is read as a [`encoder::Branch`] of the same pass.
+//! [`tagger`] finds entities in the token states of that pass; its
+//! [`tagger::Design`] can add [`word_shape`] features and a CRF layer
+//! (`crf.rs`).
 
 pub mod audit;
 mod classifier;
 pub mod config;
+mod crf;
 pub mod encoder;
 mod entities;
 pub mod eval;
@@ -23,6 +27,7 @@ mod head;
 pub(crate) mod seeded;
 pub mod sentiment;
 pub mod tagger;
+pub mod word_shape;
 
 pub use classifier::{Classifier, Features};
 pub use entities::{EntityExtractor, EntityMatch};
@@ -37,6 +42,11 @@ use std::sync::Arc;
 use crate::intents::Domain;
 use crate::Error;
 use encoder::FineTune;
+
+/// The design of the tagger trained on the intent files: the plain BiLSTM
+/// until word shapes and the CRF layer are chosen for the demo domain (the
+/// SGD slots chose theirs on their dev split, [`eval::slots::DESIGN`]).
+pub const TAGGER: tagger::Design = tagger::Design { word_shape: false, crf: false };
 
 /// Ranks intents for texts.
 pub trait IntentClassifier: Send + Sync {
@@ -328,13 +338,13 @@ impl Nlu {
             return Ok(None);
         }
         let entities: Vec<&String> = domain.entities.keys().collect();
-        let key = format!("{}-{entities:?}-{annotated:?}-{seed}", encoder.id());
+        let key = format!("{}-{entities:?}-{annotated:?}-{seed}-{TAGGER:?}", encoder.id());
         let path = cache_dir.join(format!("tagger-{}.safetensors", &crate::util::sha256_hex(key.as_bytes())[..16]));
         if let Ok(t) = Tagger::load(&path) {
             return Ok(Some(Arc::new(t)));
         }
         let examples: Vec<_> = domain.intents.iter().flat_map(|i| i.examples.iter().cloned()).collect();
-        let tagger = Tagger::train_for(domain, encoder, &examples, seed)?;
+        let tagger = Tagger::train_for(domain, encoder, &examples, TAGGER, seed)?;
         std::fs::create_dir_all(cache_dir).map_err(|e| Error::io(cache_dir, e))?;
         tagger.save(&path)?;
         Ok(Some(Arc::new(tagger)))
@@ -434,7 +444,7 @@ impl Nlu {
         let Some(tagger) = self.tagger.as_ref().filter(|_| !states.is_empty()) else {
             return Ok(vec![Vec::new(); texts.len()]);
         };
-        let predicted = tagger.predict(states)?;
+        let predicted = tagger.predict(texts, states)?;
         Ok(texts
             .iter()
             .zip(states)

@@ -14,6 +14,7 @@ use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use serde::{Deserialize, Serialize};
 
+use super::crf::Crf;
 use super::encoder::{Encoder, TokenStates};
 use crate::intents::{Domain, Example, Span};
 use crate::Error;
@@ -42,15 +43,27 @@ pub enum Decoding {
     Constrained,
 }
 
+/// What the tagger reads and how it scores a sequence.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct Design {
+    /// Word-shape features ([`super::word_shape`]) beside the token states.
+    pub word_shape: bool,
+    /// A CRF layer ([`super::crf`]): learned transitions, trained on the
+    /// whole sequence's likelihood, decoded by Viterbi over them.
+    pub crf: bool,
+}
+
 /// A copy of every weight, by name.
 type Weights = Vec<(String, Tensor)>;
 
 /// The BiLSTM tagger.
 pub struct Tagger {
     tags: Vec<String>,
+    design: Design,
     fwd: LSTM,
     bwd: LSTM,
     out: Linear,
+    crf: Option<Crf>,
     varmap: VarMap,
 }
 
@@ -58,6 +71,18 @@ pub struct Tagger {
 struct Meta {
     tags: Vec<String>,
     input: usize,
+    #[serde(default)]
+    design: Design,
+}
+
+/// A text's tagger input: each token's state, with its word-shape features
+/// ([`super::word_shape`]) appended when `shape`.
+pub fn inputs(text: &str, states: &TokenStates, shape: bool) -> Vec<Vec<f32>> {
+    if shape {
+        super::word_shape::append(text, &states.offsets, &states.states)
+    } else {
+        states.states.clone()
+    }
 }
 
 /// The BIO tag set for `entities`: `O`, then `B-x`, `I-x` per entity.
@@ -91,18 +116,14 @@ pub fn bio(offsets: &[(usize, usize)], spans: &[Span], tags: &[String]) -> Vec<u
         .collect()
 }
 
-fn build(input: usize, n_tags: usize, varmap: &VarMap) -> Result<(LSTM, LSTM, Linear), Error> {
-    let vb = VarBuilder::from_varmap(varmap, DType::F32, &Device::Cpu);
-    let fwd = candle_nn::rnn::lstm(input, HIDDEN, LSTMConfig::default(), vb.pp("fwd"))?;
-    let bwd = candle_nn::rnn::lstm(input, HIDDEN, LSTMConfig::default(), vb.pp("bwd"))?;
-    let out = candle_nn::linear(2 * HIDDEN, n_tags, vb.pp("out"))?;
-    Ok((fwd, bwd, out))
-}
-
 impl Tagger {
-    fn new(tags: Vec<String>, input: usize, varmap: VarMap) -> Result<Self, Error> {
-        let (fwd, bwd, out) = build(input, tags.len(), &varmap)?;
-        Ok(Self { tags, fwd, bwd, out, varmap })
+    fn new(tags: Vec<String>, input: usize, design: Design, varmap: VarMap) -> Result<Self, Error> {
+        let vb = VarBuilder::from_varmap(&varmap, DType::F32, &Device::Cpu);
+        let fwd = candle_nn::rnn::lstm(input, HIDDEN, LSTMConfig::default(), vb.pp("fwd"))?;
+        let bwd = candle_nn::rnn::lstm(input, HIDDEN, LSTMConfig::default(), vb.pp("bwd"))?;
+        let out = candle_nn::linear(2 * HIDDEN, tags.len(), vb.pp("out"))?;
+        let crf = design.crf.then(|| Crf::new(tags.len(), vb)).transpose()?;
+        Ok(Self { tags, design, fwd, bwd, out, crf, varmap })
     }
 
     /// The tag names.
@@ -141,9 +162,15 @@ impl Tagger {
         Ok(self.out.forward(&Tensor::cat(&[hf, hb], 2)?)?)
     }
 
-    /// Trains on `sequences` with the given tag set.
-    pub fn train(sequences: &[Sequence], tags: Vec<String>, epochs: usize, seed: u64) -> Result<Self, Error> {
-        Ok(Self::train_selected(sequences, tags, epochs, seed, |_| Ok(0.0))?.0)
+    /// Trains on `sequences` (built by [`inputs`] as `design` says) with the given tag set.
+    pub fn train(
+        sequences: &[Sequence],
+        tags: Vec<String>,
+        design: Design,
+        epochs: usize,
+        seed: u64,
+    ) -> Result<Self, Error> {
+        Ok(Self::train_selected(sequences, tags, design, epochs, seed, |_| Ok(0.0))?.0)
     }
 
     /// Trains for up to `epochs`, scores the model after each with `score`
@@ -152,12 +179,13 @@ impl Tagger {
     pub fn train_selected(
         sequences: &[Sequence],
         tags: Vec<String>,
+        design: Design,
         epochs: usize,
         seed: u64,
         mut score: impl FnMut(&Tagger) -> Result<f64, Error>,
     ) -> Result<(Self, Vec<f64>), Error> {
         let input = sequences.iter().flat_map(|s| s.states.first()).map(Vec::len).next().unwrap_or(1);
-        let model = Self::new(tags, input, VarMap::new())?;
+        let model = Self::new(tags, input, design, VarMap::new())?;
         let mut rng = StdRng::seed_from_u64(seed);
         let vars = super::seeded::reinit(&model.varmap, &mut rng, HIDDEN)?;
         let mut opt = AdamW::new(vars, ParamsAdamW { lr: 3e-3, weight_decay: 1e-4, ..Default::default() })?;
@@ -181,11 +209,21 @@ impl Tagger {
         Ok((model, scores))
     }
 
-    /// Mean cross-entropy of the gold tags of `sequences[chunk]`.
+    /// Mean cross-entropy of the gold tags of `sequences[chunk]` per token
+    /// (with a CRF: the sequences' negative log-likelihood per token).
     fn loss(&self, sequences: &[Sequence], chunk: &[usize]) -> Result<Tensor, Error> {
         let batch: Vec<&[Vec<f32>]> = chunk.iter().map(|&i| sequences[i].states.as_slice()).collect();
         let logits = self.logits(&batch)?;
         let (b, t, k) = logits.dims3()?;
+        if let Some(crf) = &self.crf {
+            let gold: Vec<u32> = chunk
+                .iter()
+                .flat_map(|&i| (0..t).map(move |j| sequences[i].tags.get(j).copied().unwrap_or(0)))
+                .collect();
+            let lengths: Vec<usize> = chunk.iter().map(|&i| sequences[i].tags.len()).collect();
+            let tokens = lengths.iter().sum::<usize>().max(1) as f64;
+            return Ok((crf.nll(&logits, &gold, &lengths)? / tokens)?);
+        }
         let mut gold = Vec::with_capacity(b * t);
         let mut mask = Vec::with_capacity(b * t);
         for &i in chunk {
@@ -222,32 +260,44 @@ impl Tagger {
         Ok(())
     }
 
-    /// Trains a tagger for `domain`'s entities on `examples` (token states from `encoder`).
-    pub fn train_for(domain: &Domain, encoder: &Encoder, examples: &[Example], seed: u64) -> Result<Self, Error> {
+    /// Trains a tagger for `domain`'s entities on `examples` (token states
+    /// from `encoder`, with word-shape features when `shape`).
+    pub fn train_for(
+        domain: &Domain,
+        encoder: &Encoder,
+        examples: &[Example],
+        design: Design,
+        seed: u64,
+    ) -> Result<Self, Error> {
         let tags = tag_set(domain.entities.keys().map(String::as_str));
         let texts: Vec<&str> = examples.iter().map(|e| e.text.as_str()).collect();
         let states = encoder.token_states(&texts)?;
         let sequences: Vec<Sequence> = states
-            .into_iter()
+            .iter()
             .zip(examples)
-            .map(|(s, ex)| Sequence { tags: bio(&s.offsets, &ex.entities, &tags), states: s.states })
+            .map(|(s, ex)| Sequence {
+                tags: bio(&s.offsets, &ex.entities, &tags),
+                states: inputs(&ex.text, s, design.word_shape),
+            })
             .collect();
-        Self::train(&sequences, tags, EPOCHS, seed)
+        Self::train(&sequences, tags, design, EPOCHS, seed)
     }
 
-    /// Tag indices per token of each sequence (batched by length).
-    pub fn predict(&self, sequences: &[TokenStates]) -> Result<Vec<Vec<u32>>, Error> {
-        Ok(self.predict_scored(sequences)?.into_iter().map(|s| s.into_iter().map(|(tag, _)| tag).collect()).collect())
+    /// Tag indices per token of each text (its token states beside it; batched by length).
+    pub fn predict(&self, texts: &[&str], sequences: &[TokenStates]) -> Result<Vec<Vec<u32>>, Error> {
+        let scored = self.predict_scored(texts, sequences)?;
+        Ok(scored.into_iter().map(|s| s.into_iter().map(|(tag, _)| tag).collect()).collect())
     }
 
     /// Each token's tag ([`Decoding::Constrained`]) with its probability.
-    pub fn predict_scored(&self, sequences: &[TokenStates]) -> Result<Vec<Vec<(u32, f32)>>, Error> {
-        self.predict_decoded(sequences, Decoding::default())
+    pub fn predict_scored(&self, texts: &[&str], sequences: &[TokenStates]) -> Result<Vec<Vec<(u32, f32)>>, Error> {
+        self.predict_decoded(texts, sequences, Decoding::default())
     }
 
     /// Each token's tag, read off as `decoding` says, with its probability.
     pub fn predict_decoded(
         &self,
+        texts: &[&str],
         sequences: &[TokenStates],
         decoding: Decoding,
     ) -> Result<Vec<Vec<(u32, f32)>>, Error> {
@@ -255,13 +305,21 @@ impl Tagger {
         let mut order: Vec<usize> = (0..sequences.len()).filter(|&i| !sequences[i].states.is_empty()).collect();
         order.sort_by_key(|&i| sequences[i].states.len());
         for chunk in order.chunks(64) {
-            let batch: Vec<&[Vec<f32>]> = chunk.iter().map(|&i| sequences[i].states.as_slice()).collect();
-            let p = candle_nn::ops::softmax_last_dim(&self.logits(&batch)?)?.to_vec3::<f32>()?;
-            for (&i, probs) in chunk.iter().zip(p) {
-                let probs = &probs[..sequences[i].states.len()];
-                let tags = match decoding {
-                    Decoding::Greedy => probs.iter().map(|row| argmax(row)).collect(),
-                    Decoding::Constrained => self.viterbi(probs),
+            let inputs: Vec<Vec<Vec<f32>>> = chunk
+                .iter()
+                .map(|&i| inputs(texts.get(i).copied().unwrap_or(""), &sequences[i], self.design.word_shape))
+                .collect();
+            let batch: Vec<&[Vec<f32>]> = inputs.iter().map(Vec::as_slice).collect();
+            let logits = self.logits(&batch)?;
+            let p = candle_nn::ops::softmax_last_dim(&logits)?.to_vec3::<f32>()?;
+            let logits = logits.to_vec3::<f32>()?;
+            for ((&i, probs), scores) in chunk.iter().zip(p).zip(logits) {
+                let n = sequences[i].states.len();
+                let probs = &probs[..n];
+                let tags = match (decoding, &self.crf) {
+                    (Decoding::Greedy, _) => probs.iter().map(|row| argmax(row)).collect(),
+                    (Decoding::Constrained, None) => self.viterbi(probs),
+                    (Decoding::Constrained, Some(crf)) => crf.decode(&scores[..n], &|f, t| self.may_follow(f, t))?,
                 };
                 out[i] = tags.into_iter().zip(probs).map(|(t, row)| (t as u32, row[t])).collect();
             }
@@ -293,7 +351,7 @@ impl Tagger {
         let next: Vec<Vec<usize>> =
             (0..k).map(|from| (0..k).filter(|&to| self.may_follow(Some(from), to)).collect()).collect();
         let start = |t: usize| if self.may_follow(None, t) { log(probs[0][t]) } else { f32::NEG_INFINITY };
-        let moves = |from: usize, to: &mut dyn FnMut(usize)| next[from].iter().for_each(|&t| to(t));
+        let moves = |from: usize, to: &mut dyn FnMut(usize, f32)| next[from].iter().for_each(|&t| to(t, 0.0));
         crate::util::best_path(k, probs.len(), start, moves, |step, t| log(probs[step][t]), argmax)
     }
 
@@ -320,22 +378,11 @@ impl Tagger {
         let mut spans: Vec<(usize, usize, String, f32)> = Vec::new();
         // Whether the previous word was inside a span (an I- tag after O starts one).
         let mut open = false;
-        let mut previous: Option<(usize, usize)> = None;
-        for (&(tag, p), &(start, end)) in tags.iter().zip(offsets) {
-            let inside_a_word = previous.is_some_and(|(_, prev_end)| {
-                let alnum = |c: Option<char>| c.is_some_and(char::is_alphanumeric);
-                prev_end == start
-                    && alnum(text.get(..start).and_then(|t| t.chars().next_back()))
-                    && alnum(text.get(start..).and_then(|t| t.chars().next()))
-            });
-            previous = Some((start, end));
-            if inside_a_word {
-                // The word's later tokens only stretch the span it is in.
-                if let Some(last) = spans.last_mut().filter(|l| open && l.1 < end) {
-                    last.1 = end;
-                }
-                continue;
-            }
+        let offsets = &offsets[..offsets.len().min(tags.len())];
+        for word in super::word_shape::words(text, offsets) {
+            // The word's first token's tag; its later tokens only stretch it.
+            let (tag, p) = tags[word.start];
+            let (start, end) = (offsets[word.start].0, offsets[word.end - 1].1);
             let name = self.tag_name(tag as usize);
             let was_open = std::mem::replace(&mut open, name != "O");
             if let Some(entity) = name.strip_prefix("I-") {
@@ -355,7 +402,7 @@ impl Tagger {
     /// Writes `path` (safetensors) and `path.json` (tags).
     pub fn save(&self, path: &Path) -> Result<(), Error> {
         self.varmap.save(path)?;
-        let meta = Meta { tags: self.tags.clone(), input: self.input_dim() };
+        let meta = Meta { tags: self.tags.clone(), input: self.input_dim(), design: self.design };
         crate::util::write_json(&path.with_extension("json"), &meta)
     }
 
@@ -371,7 +418,7 @@ impl Tagger {
     /// Loads a tagger written by [`Self::save`].
     pub fn load(path: &Path) -> Result<Self, Error> {
         let meta: Meta = crate::util::read_json(&path.with_extension("json"))?;
-        let mut model = Self::new(meta.tags, meta.input, VarMap::new())?;
+        let mut model = Self::new(meta.tags, meta.input, meta.design, VarMap::new())?;
         model.varmap.load(path).map_err(|e| Error::Model(format!("{}: {e}", path.display())))?;
         Ok(model)
     }
@@ -394,7 +441,7 @@ mod tests {
     #[test]
     fn padding_never_changes_a_shorter_sequence_in_a_batch() {
         let train: Vec<Sequence> = (0..8).map(|i| sequence(3 + i % 4, i as f32)).collect();
-        let model = Tagger::train(&train, tag_set(["show"]), 2, 7).unwrap();
+        let model = Tagger::train(&train, tag_set(["show"]), Design::default(), 2, 7).unwrap();
         let (short, long) = (sequence(3, 0.5), sequence(9, 1.5));
         let alone = model.logits(&[short.states.as_slice()]).unwrap();
         let padded = model.logits(&[short.states.as_slice(), long.states.as_slice()]).unwrap();
@@ -410,7 +457,7 @@ mod tests {
         let train: Vec<Sequence> = (0..8).map(|i| sequence(4, i as f32)).collect();
         let probe = sequence(4, 0.25);
         let mut seen = Vec::new();
-        let (model, scores) = Tagger::train_selected(&train, tag_set(["show"]), 4, 3, |m| {
+        let (model, scores) = Tagger::train_selected(&train, tag_set(["show"]), Design::default(), 4, 3, |m| {
             seen.push(m.logits(&[probe.states.as_slice()])?.flatten_all()?.to_vec1::<f32>()?);
             Ok(if seen.len() == 2 { 1.0 } else { 0.0 })
         })
@@ -421,8 +468,32 @@ mod tests {
     }
 
     #[test]
+    fn a_crf_tagger_learns_its_transitions_and_keeps_its_design_on_disk() {
+        let train: Vec<Sequence> = (0..16).map(|i| sequence(3 + i % 4, i as f32)).collect();
+        let design = Design { word_shape: false, crf: true };
+        let model = Tagger::train(&train, tag_set(["show"]), design, 3, 5).unwrap();
+        let trans = |m: &Tagger| m.crf.as_ref().unwrap().transitions().unwrap();
+        assert!(trans(&model).iter().flatten().any(|x| x.abs() > 1e-3), "transitions moved from zero");
+        let texts = vec![""; 3];
+        let states: Vec<TokenStates> = (0..3)
+            .map(|i| TokenStates { states: sequence(4 + i, 9.0 + i as f32).states, offsets: vec![(0, 0); 4 + i] })
+            .collect();
+        let tags = model.predict(&texts, &states).unwrap();
+        for seq in &tags {
+            assert!(model.may_follow(None, seq[0] as usize));
+            assert!(seq.windows(2).all(|w| model.may_follow(Some(w[0] as usize), w[1] as usize)), "{tags:?}");
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("tagger.safetensors");
+        model.save(&path).unwrap();
+        let back = Tagger::load(&path).unwrap();
+        assert_eq!((back.design, trans(&back)), (design, trans(&model)));
+        assert_eq!(back.predict(&texts, &states).unwrap(), tags);
+    }
+
+    #[test]
     fn a_span_is_as_sure_as_its_least_sure_token() {
-        let model = Tagger::train(&[sequence(3, 0.0)], tag_set(["show"]), 1, 1).unwrap();
+        let model = Tagger::train(&[sequence(3, 0.0)], tag_set(["show"]), Design::default(), 1, 1).unwrap();
         let text = "Cats Show at Hair";
         let offsets = [(0, 4), (5, 9), (10, 12), (13, 17)];
         let tags = [(1, 0.9), (2, 0.6), (0, 0.99), (2, 0.8)];
@@ -434,7 +505,7 @@ mod tests {
 
     #[test]
     fn constrained_decoding_never_starts_a_span_with_an_inside_tag() {
-        let model = Tagger::train(&[sequence(3, 0.0)], tag_set(["city", "date"]), 1, 1).unwrap();
+        let model = Tagger::train(&[sequence(3, 0.0)], tag_set(["city", "date"]), Design::default(), 1, 1).unwrap();
         // Tags: O, B-city, I-city, B-date, I-date.
         let probs = vec![
             vec![0.50, 0.05, 0.40, 0.03, 0.02], // greedy: O
@@ -453,7 +524,7 @@ mod tests {
 
     #[test]
     fn spans_cover_whole_words() {
-        let model = Tagger::train(&[sequence(3, 0.0)], tag_set(["city"]), 1, 1).unwrap();
+        let model = Tagger::train(&[sequence(3, 0.0)], tag_set(["city"]), Design::default(), 1, 1).unwrap();
         // "in Ouagadougou, today": the word's first token says B-, its
         // others say O and B-; the comma after it is tagged I-.
         let text = "in Ouagadougou, today";

@@ -119,7 +119,7 @@ pub fn decode(scores: &[f32], decoding: Decoding, seed: u64) -> Melody {
 fn viterbi(lattice: &Lattice, scores: &[f32], steps: usize) -> Vec<usize> {
     let m = lattice.m;
     let start = |s: usize| if s.is_multiple_of(m) { scores[lattice.column(s)] } else { f32::NEG_INFINITY };
-    let moves = |from: usize, to: &mut dyn FnMut(usize)| lattice.moves(from, to);
+    let moves = |from: usize, to: &mut dyn FnMut(usize, f32)| lattice.moves(from, &mut |s| to(s, 0.0));
     let emit = |t: usize, s: usize| scores[t * COLUMNS + lattice.column(s)];
     let states = crate::util::best_path(lattice.states(), steps, start, moves, emit, |best| last_state(lattice, best));
     states.into_iter().map(|s| lattice.column(s)).collect()

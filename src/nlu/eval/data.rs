@@ -40,7 +40,7 @@ impl Dataset {
 pub enum Format {
     /// `train.csv` and `test.csv` with columns `text,category`.
     Csv,
-    /// CLINC150 `data_full.json` (oos-threshold protocol).
+    /// CLINC150 `data_full.json` (OOS class and threshold).
     Clinc150,
     /// Our intent YAML, split 80/20 per intent.
     Yaml,
@@ -120,18 +120,23 @@ struct Clinc {
     train: Vec<(String, String)>,
     val: Vec<(String, String)>,
     test: Vec<(String, String)>,
+    #[serde(default)]
+    oos_train: Vec<(String, String)>,
     oos_val: Vec<(String, String)>,
     oos_test: Vec<(String, String)>,
 }
 
-/// CLINC150 under the oos-threshold protocol: train on in-scope `train`,
-/// calibrate on `val` + `oos_val`, test on `test` + `oos_test`.
-pub fn load_clinc(path: &Path) -> Result<Dataset, Error> {
+/// CLINC150: train on `train` (with `oos_train`, the out-of-scope class
+/// learned beside the threshold, unless `threshold_only`: the paper's
+/// oos-threshold protocol), calibrate on `val` + `oos_val`, test on `test`
+/// + `oos_test`.
+pub fn load_clinc(path: &Path, threshold_only: bool) -> Result<Dataset, Error> {
     let file = if path.is_dir() { path.join("data_full.json") } else { path.to_path_buf() };
     let raw = std::fs::read_to_string(&file).map_err(|e| Error::io(&file, e))?;
     let c: Clinc = serde_json::from_str(&raw).map_err(|e| data_error(&file, None, e))?;
+    let oos_train = if threshold_only { Vec::new() } else { c.oos_train };
     Ok(Dataset {
-        train: c.train,
+        train: c.train.into_iter().chain(oos_train).collect(),
         val: c.val.into_iter().chain(c.oos_val).collect(),
         test: c.test.into_iter().chain(c.oos_test).collect(),
         oos_label: Some("oos".into()),
@@ -215,6 +220,27 @@ mod tests {
         std::fs::remove_file(splits.join("dialoglue_val.csv")).unwrap();
         let err = load_csv_dev(dir.path()).unwrap_err().to_string();
         assert!(err.contains("dialoglue_val.csv") && err.contains("missing"), "{err}");
+    }
+
+    #[test]
+    fn clinc_learns_its_oos_examples_unless_threshold_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let pair = |t: &str, l: &str| format!("[\"{t}\", \"{l}\"]");
+        let body = format!(
+            "{{\"train\": [{}], \"val\": [{}], \"test\": [{}], \"oos_train\": [{}], \"oos_val\": [{}], \"oos_test\": [{}]}}",
+            pair("hi", "greet"),
+            pair("hello", "greet"),
+            pair("hey", "greet"),
+            pair("moon?", "oos"),
+            pair("sun?", "oos"),
+            pair("mars?", "oos"),
+        );
+        write(dir.path(), "data_full.json", &body);
+        let both = load_clinc(dir.path(), false).unwrap();
+        let labels: Vec<&str> = both.train.iter().map(|e| e.1.as_str()).collect();
+        assert_eq!(labels, ["greet", "oos"]);
+        assert_eq!((both.val.len(), both.test.len(), both.oos_label.as_deref()), (2, 2, Some("oos")));
+        assert_eq!(load_clinc(dir.path(), true).unwrap().train.len(), 1, "the oos-threshold protocol");
     }
 
     #[test]

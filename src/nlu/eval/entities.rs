@@ -12,7 +12,7 @@ use serde::Serialize;
 
 use crate::intents::{Domain, Example, Span};
 use crate::nlu::encoder::Encoder;
-use crate::nlu::tagger::Tagger;
+use crate::nlu::tagger::{Design, Tagger};
 use crate::nlu::EntityExtractor;
 use crate::Error;
 
@@ -117,16 +117,16 @@ pub fn split(domain: &Domain, seed: u64) -> (Vec<Example>, Vec<Example>) {
     (train, test)
 }
 
-/// Evaluates rules, tagger and both on a held-out split of `domain`.
-pub fn evaluate(domain: &Domain, encoder: &Encoder, seed: u64) -> Result<EntityReport, Error> {
+/// Evaluates rules, a tagger built as `design` says, and both on a held-out split of `domain`.
+pub fn evaluate(domain: &Domain, encoder: &Encoder, design: Design, seed: u64) -> Result<EntityReport, Error> {
     let (train, test) = split(domain, seed);
     let started = Instant::now();
-    let model = Tagger::train_for(domain, encoder, &train, seed)?;
+    let model = Tagger::train_for(domain, encoder, &train, design, seed)?;
     let train_seconds = started.elapsed().as_secs_f64();
     let rules = EntityExtractor::new(domain);
     let texts: Vec<&str> = test.iter().map(|e| e.text.as_str()).collect();
     let states = encoder.token_states(&texts)?;
-    let predicted = model.predict(&states)?;
+    let predicted = model.predict(&texts, &states)?;
     let (mut gold, mut by_rules, mut by_tagger, mut combined) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for ((ex, s), tags) in test.iter().zip(&states).zip(&predicted) {
         gold.push(ex.entities.iter().map(|sp| (sp.start, sp.end, sp.entity.clone())).collect::<SpanSet>());

@@ -71,20 +71,29 @@ fn best(p: &[f32]) -> (usize, f32) {
     p.iter().enumerate().fold((0, f32::MIN), |(bi, bp), (i, &x)| if x > bp { (i, x) } else { (bi, bp) })
 }
 
+/// The winning in-scope intent and its confidence; when the trained
+/// out-of-scope class (`oos`) wins, minus infinity, below every threshold.
+fn in_scope(p: &[f32], oos: Option<usize>) -> (usize, f32) {
+    match best(p) {
+        (i, _) if Some(i) == oos => (i, f32::NEG_INFINITY),
+        winner => winner,
+    }
+}
+
 /// Picks the threshold maximising the mean of in-scope accuracy and OOS
 /// recall on `val`. Candidates are the validation confidences themselves
 /// (softmax heads are confident: a fixed 0.01 grid is too coarse near 1).
-fn calibrate(probs: &[Vec<f32>], gold: &[Option<usize>]) -> f32 {
-    let mut candidates: Vec<f32> = probs.iter().map(|p| best(p).1).collect();
+fn calibrate(probs: &[Vec<f32>], gold: &[Option<usize>], oos: Option<usize>) -> f32 {
+    let mut candidates: Vec<f32> = probs.iter().map(|p| in_scope(p, oos).1).filter(|c| c.is_finite()).collect();
     candidates.sort_by(f32::total_cmp);
     candidates.dedup();
     let stride = (candidates.len() / 2000).max(1);
     let mut best_t = 0.5;
     let mut best_score = f64::MIN;
     for &t in candidates.iter().step_by(stride) {
-        let (in_scope, oos) = rates(probs, gold, t);
-        if in_scope + oos > best_score {
-            best_score = in_scope + oos;
+        let (ins, recall) = rates(probs, gold, oos, t);
+        if ins + recall > best_score {
+            best_score = ins + recall;
             best_t = t;
         }
     }
@@ -93,26 +102,29 @@ fn calibrate(probs: &[Vec<f32>], gold: &[Option<usize>]) -> f32 {
 
 /// The lowest threshold at which OOS recall on `val` reaches `recall`: the
 /// one that keeps the most in-scope messages at that recall.
-fn threshold_for_recall(probs: &[Vec<f32>], gold: &[Option<usize>], recall: f64) -> f32 {
-    let mut oos: Vec<f32> = probs.iter().zip(gold).filter(|(_, g)| g.is_none()).map(|(p, _)| best(p).1).collect();
-    oos.sort_by(f32::total_cmp);
-    let k = ((recall.clamp(0.0, 1.0) * oos.len() as f64).ceil() as usize).min(oos.len());
-    // A message counts as OOS below the threshold: just above the k-th lowest.
-    oos.get(k.wrapping_sub(1)).map_or(0.0, |c| c.next_up())
+fn threshold_for_recall(probs: &[Vec<f32>], gold: &[Option<usize>], oos: Option<usize>, recall: f64) -> f32 {
+    let mut out: Vec<f32> =
+        probs.iter().zip(gold).filter(|(_, g)| g.is_none()).map(|(p, _)| in_scope(p, oos).1).collect();
+    out.sort_by(f32::total_cmp);
+    let k = ((recall.clamp(0.0, 1.0) * out.len() as f64).ceil() as usize).min(out.len());
+    // A message counts as OOS below the threshold: just above the k-th
+    // lowest (those the OOS class caught need none).
+    out.get(k.wrapping_sub(1)).map_or(0.0, |c| c.next_up().max(0.0))
 }
 
 /// In-scope accuracy and OOS recall of `probs` against `gold` (`None`:
-/// out of scope) with messages below `threshold` called OOS.
-fn rates(probs: &[Vec<f32>], gold: &[Option<usize>], threshold: f32) -> (f64, f64) {
-    let (mut ins, mut ins_ok, mut oos, mut oos_ok) = (0usize, 0usize, 0usize, 0usize);
+/// out of scope) with messages below `threshold`, or won by the trained
+/// OOS class `oos`, called OOS.
+fn rates(probs: &[Vec<f32>], gold: &[Option<usize>], oos: Option<usize>, threshold: f32) -> (f64, f64) {
+    let (mut ins, mut ins_ok, mut out, mut out_ok) = (0usize, 0usize, 0usize, 0usize);
     for (p, g) in probs.iter().zip(gold) {
-        let (i, conf) = best(p);
+        let (i, conf) = in_scope(p, oos);
         match g {
             Some(g) => (ins, ins_ok) = (ins + 1, ins_ok + usize::from(conf >= threshold && i == *g)),
-            None => (oos, oos_ok) = (oos + 1, oos_ok + usize::from(conf < threshold)),
+            None => (out, out_ok) = (out + 1, out_ok + usize::from(conf < threshold)),
         }
     }
-    (ins_ok as f64 / ins.max(1) as f64, oos_ok as f64 / oos.max(1) as f64)
+    (ins_ok as f64 / ins.max(1) as f64, out_ok as f64 / out.max(1) as f64)
 }
 
 /// In-scope accuracy and OOS recall on test at the threshold that reaches
@@ -173,21 +185,25 @@ pub fn evaluate(
     let feature_id = model.features().id();
 
     let oos = data.oos_label.as_deref();
+    // The OOS label is a class of its own when the training split has it.
+    let oos_class = oos.and_then(index);
+    let scope = |l: &str| if Some(l) == oos { None } else { index(l) };
     let (threshold, at_recall) = match oos {
         Some(_) if !data.val.is_empty() => {
             let texts: Vec<&str> = data.val.iter().map(|(t, _)| t.as_str()).collect();
-            let gold: Vec<Option<usize>> = data.val.iter().map(|(_, l)| index(l)).collect();
+            let gold: Vec<Option<usize>> = data.val.iter().map(|(_, l)| scope(l)).collect();
             let probs = probabilities(&model, &texts)?;
-            (Some(calibrate(&probs, &gold)), oos_recall.map(|r| (r, threshold_for_recall(&probs, &gold, r))))
+            let at_recall = oos_recall.map(|r| (r, threshold_for_recall(&probs, &gold, oos_class, r)));
+            (Some(calibrate(&probs, &gold, oos_class)), at_recall)
         }
         _ => (None, None),
     };
     // Matrix labels: the training labels plus, for OOS data sets, the OOS label last.
     let mut all_labels = labels.clone();
-    if let Some(o) = oos {
+    if let (Some(o), None) = (oos, oos_class) {
         all_labels.push(o.to_string());
     }
-    let oos_index = labels.len();
+    let oos_index = oos_class.unwrap_or(labels.len());
     let texts: Vec<&str> = data.test.iter().map(|(t, _)| t.as_str()).collect();
     let probs = probabilities(&model, &texts)?;
     let mut gold = Vec::with_capacity(texts.len());
@@ -198,7 +214,7 @@ pub fn evaluate(
             None if oos == Some(label.as_str()) => oos_index,
             None => return Err(Error::Model(format!("test label {label:?} is not in the training split"))),
         };
-        let (i, conf) = best(p);
+        let (i, conf) = in_scope(p, oos_class);
         let pred = match threshold {
             Some(t) if conf < t => oos_index,
             _ => i,
@@ -219,11 +235,11 @@ pub fn evaluate(
         None => (None, None),
     };
     let oos_operating_point = at_recall.map(|(target, t)| {
-        let gold: Vec<Option<usize>> = data.test.iter().map(|(_, l)| index(l)).collect();
-        let (in_scope_accuracy, oos_recall) = rates(&probs, &gold, t);
+        let gold: Vec<Option<usize>> = data.test.iter().map(|(_, l)| scope(l)).collect();
+        let (in_scope_accuracy, oos_recall) = rates(&probs, &gold, oos_class, t);
         OperatingPoint { target_oos_recall: target, threshold: t, in_scope_accuracy, oos_recall }
     });
-    let cosine_weights = if model.has_cosine() { cosine_weights(&mut model, data, &index, cfg)? } else { Vec::new() };
+    let cosine_weights = if model.has_cosine() { cosine_weights(&mut model, data, &scope, cfg)? } else { Vec::new() };
     let report = Report {
         oos_operating_point,
         cosine_weights,
@@ -260,11 +276,26 @@ mod tests {
         };
         let probs = [p(0.1, 0), p(0.2, 0), p(0.3, 1), p(0.4, 1), p(0.35, 0), p(0.9, 1)];
         let gold = [None, None, None, None, Some(0), Some(1)];
-        let t = threshold_for_recall(&probs, &gold, 0.5);
+        let t = threshold_for_recall(&probs, &gold, None, 0.5);
         assert!(t > 0.2 && t < 0.3, "{t}");
-        assert_eq!(rates(&probs, &gold, t), (1.0, 0.5), "both in-scope kept, half the OOS caught");
-        let all = threshold_for_recall(&probs, &gold, 1.0);
-        assert_eq!(rates(&probs, &gold, all), (0.5, 1.0), "0.35 falls below the last OOS message");
-        assert_eq!(threshold_for_recall(&probs, &gold, 0.0), 0.0, "no recall asked: nothing rejected");
+        assert_eq!(rates(&probs, &gold, None, t), (1.0, 0.5), "both in-scope kept, half the OOS caught");
+        let all = threshold_for_recall(&probs, &gold, None, 1.0);
+        assert_eq!(rates(&probs, &gold, None, all), (0.5, 1.0), "0.35 falls below the last OOS message");
+        assert_eq!(threshold_for_recall(&probs, &gold, None, 0.0), 0.0, "no recall asked: nothing rejected");
+    }
+
+    #[test]
+    fn a_trained_oos_class_catches_messages_at_any_threshold() {
+        // Classes: 0, 1 in scope; 2 the trained OOS class.
+        let probs = [vec![0.1, 0.2, 0.7], vec![0.6, 0.3, 0.1], vec![0.2, 0.5, 0.3], vec![0.1, 0.1, 0.8]];
+        let gold = [None, Some(0), None, Some(1)];
+        assert_eq!(rates(&probs, &gold, Some(2), 0.0), (0.5, 0.5), "the OOS class alone catches the first");
+        assert_eq!(rates(&probs, &gold, None, 0.0), (0.5, 0.0), "as a plain class it catches nothing");
+        assert_eq!(rates(&probs, &gold, Some(2), 0.55), (0.5, 1.0), "the threshold catches the third");
+        let t = threshold_for_recall(&probs, &gold, Some(2), 0.5);
+        assert_eq!(rates(&probs, &gold, Some(2), t), (0.5, 0.5), "the class reaches half: nothing above 0 rejected");
+        assert!(t <= 0.0, "{t}");
+        let t = calibrate(&probs, &gold, Some(2));
+        assert!(t > 0.5 && t <= 0.6, "{t}");
     }
 }

@@ -9,7 +9,14 @@
 //! mapped to the slot of the target service whose name and description are
 //! nearest by the encoder's sentence embedding (the mean of the names'
 //! cosine and the descriptions'), kept when that reaches a threshold chosen
-//! on dev. The peer's labels go through the same map.
+//! on dev. A service with training turns may keep only its own slots
+//! (whether it does is chosen on dev too). The peer's labels go through
+//! the same map.
+//!
+//! The tagger can read word-shape features beside the token states and
+//! score whole sequences with a CRF layer ([`Design`]); `usher test
+//! entities` takes both as flags, and BENCHMARKS.md records the dev F1
+//! each combination reached.
 //!
 //! Training can add copies that swap capitalised span values (titles, artists, venues, towns)
 //! for random capitalised words from the training text, so that the tagger
@@ -31,8 +38,12 @@ use super::entities::{new_values, prf, recall_of, Prf, SpanSet};
 use super::sgd::{Sgd, Turn};
 use crate::intents::Span;
 use crate::nlu::encoder::{Encoder, TokenStates};
-use crate::nlu::tagger::{bio, tag_set, Decoding, Sequence, Tagger};
+use crate::nlu::tagger::{bio, inputs, tag_set, Decoding, Design, Sequence, Tagger};
 use crate::Error;
+
+/// The tagger's design for the SGD slots, chosen on dev (BENCHMARKS.md,
+/// "Entertainment slots": dev F1 with and without each part).
+pub const DESIGN: Design = Design { word_shape: true, crf: true };
 
 /// The thresholds tried on dev for the slot map.
 const THRESHOLDS: [f32; 6] = [0.0, 0.3, 0.4, 0.5, 0.6, 0.7];
@@ -84,6 +95,9 @@ pub struct SgdReport {
     pub epoch: usize,
     /// The slot-map threshold chosen on dev.
     pub threshold: f32,
+    /// Whether a service with training turns keeps only its own slots
+    /// (chosen on dev).
+    pub own_slots_only: bool,
     /// The least token probability of a kept tagger span, chosen on dev.
     pub confidence: f32,
     /// How tags are read off the tagger's scores, chosen on dev.
@@ -98,6 +112,8 @@ pub struct SgdReport {
     pub n_sequences: usize,
     /// Whether capitalised values were swapped for random names.
     pub name_swap: bool,
+    /// Word-shape features, CRF layer.
+    pub design: Design,
     /// Gold spans in test.
     pub n_test_spans: usize,
     /// Of which with a value no training span has.
@@ -109,6 +125,24 @@ pub struct SgdReport {
 /// Training slot → nearest slot of each service, with the cosine.
 struct SlotMap {
     best: BTreeMap<String, BTreeMap<String, (String, f32)>>,
+    /// The slots each service with training turns has there.
+    own: BTreeMap<String, BTreeSet<String>>,
+}
+
+/// Which training slots the map keeps, both chosen on dev.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct MapRule {
+    /// The least cosine of a kept pair.
+    threshold: f32,
+    /// A service with training turns keeps only its own slots (a movie
+    /// service's text tagged with a music service's `title` is dropped
+    /// rather than mapped onto `movie_name`).
+    own_slots_only: bool,
+}
+
+impl MapRule {
+    /// Every pair, whatever its cosine.
+    const ALL: Self = Self { threshold: 0.0, own_slots_only: false };
 }
 
 fn normalised(mut v: Vec<f32>) -> Vec<f32> {
@@ -164,26 +198,30 @@ impl SlotMap {
                 }
             }
         }
-        Ok(Self { best })
+        let mut own: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+        for t in &sgd.train {
+            own.entry(t.service.clone()).or_default().extend(t.spans.iter().map(|s| s.entity.clone()));
+        }
+        Ok(Self { best, own })
     }
 
-    fn apply(&self, service: &str, label: &str, threshold: f32) -> Option<&str> {
+    fn apply(&self, service: &str, label: &str, rule: MapRule) -> Option<&str> {
+        if rule.own_slots_only && self.own.get(service).is_some_and(|own| !own.contains(label)) {
+            return None;
+        }
         let (slot, cos) = self.best.get(service)?.get(label)?;
-        (*cos >= threshold).then_some(slot.as_str())
+        (*cos >= rule.threshold).then_some(slot.as_str())
     }
 
-    fn spans(&self, service: &str, spans: &[Span], threshold: f32) -> SpanSet {
-        spans
-            .iter()
-            .filter_map(|s| Some((s.start, s.end, self.apply(service, &s.entity, threshold)?.to_string())))
-            .collect()
+    fn spans(&self, service: &str, spans: &[Span], rule: MapRule) -> SpanSet {
+        spans.iter().filter_map(|s| Some((s.start, s.end, self.apply(service, &s.entity, rule)?.to_string()))).collect()
     }
 
-    fn table(&self, services: &BTreeSet<&str>, threshold: f32) -> BTreeMap<String, BTreeMap<String, String>> {
+    fn table(&self, services: &BTreeSet<&str>, rule: MapRule) -> BTreeMap<String, BTreeMap<String, String>> {
         let mut out = BTreeMap::new();
         for service in services {
-            let labels = self.best.get(*service).into_iter().flatten();
-            let kept = labels.filter(|(_, (_, c))| *c >= threshold).map(|(l, (s, _))| (l.clone(), s.clone()));
+            let labels = self.best.get(*service).into_iter().flatten().map(|(l, _)| l);
+            let kept = labels.filter_map(|l| Some((l.clone(), self.apply(service, l, rule)?.to_string())));
             out.insert(service.to_string(), kept.collect());
         }
         out
@@ -198,7 +236,8 @@ fn gold(turns: &[Turn]) -> Vec<SpanSet> {
 type Scored = Vec<Vec<(Span, f32)>>;
 
 fn tagged(model: &Tagger, turns: &[Turn], states: &[TokenStates], decoding: Decoding) -> Result<Scored, Error> {
-    let tags = model.predict_decoded(states, decoding)?;
+    let texts: Vec<&str> = turns.iter().map(|t| t.text.as_str()).collect();
+    let tags = model.predict_decoded(&texts, states, decoding)?;
     Ok(tags
         .iter()
         .zip(states)
@@ -215,8 +254,8 @@ fn confident(scored: &Scored, confidence: f32) -> Vec<Vec<Span>> {
     scored.iter().map(|s| s.iter().filter(|(_, p)| *p >= confidence).map(|(s, _)| s.clone()).collect()).collect()
 }
 
-fn mapped(map: &SlotMap, turns: &[Turn], predicted: &[Vec<Span>], threshold: f32) -> Vec<SpanSet> {
-    turns.iter().zip(predicted).map(|(t, p)| map.spans(&t.service, p, threshold)).collect()
+fn mapped(map: &SlotMap, turns: &[Turn], predicted: &[Vec<Span>], rule: MapRule) -> Vec<SpanSet> {
+    turns.iter().zip(predicted).map(|(t, p)| map.spans(&t.service, p, rule)).collect()
 }
 
 /// `prf` over the frames and spans `keep` accepts.
@@ -293,15 +332,16 @@ fn states<'a>(encoder: &Encoder, texts: impl IntoIterator<Item = &'a str>) -> Re
     encoder.token_states(&texts)
 }
 
-/// Trains on `sgd.train` (with swapped names when `name_swap`) for up to
-/// `epochs` (the epoch and the map's threshold chosen on dev) and scores
-/// test, with `peer`'s predictions for test (in its order) beside.
+/// Trains a tagger as `design` says on `sgd.train` (with swapped names
+/// when `name_swap`) for up to `epochs` (the epoch
+/// and the map's threshold chosen on dev) and scores test, with `peer`'s
+/// predictions for test (in its order) beside.
 pub fn evaluate(
     sgd: &Sgd,
     encoder: &Encoder,
-    epochs: usize,
-    seed: u64,
+    (epochs, seed): (usize, u64),
     name_swap: bool,
+    design: Design,
     peer: Option<&[Vec<Span>]>,
 ) -> Result<SgdReport, Error> {
     let started = Instant::now();
@@ -317,33 +357,36 @@ pub fn evaluate(
     let map = SlotMap::new(sgd, encoder, &labels)?;
     let frames = training_frames(&sgd.train, name_swap, seed);
     let sequences: Vec<Sequence> = states(encoder, frames.iter().map(|f| f.0.as_str()))?
-        .into_iter()
+        .iter()
         .zip(&frames)
-        .map(|(s, f)| Sequence { tags: bio(&s.offsets, &f.1, &tags), states: s.states })
+        .map(|(s, f)| Sequence { tags: bio(&s.offsets, &f.1, &tags), states: inputs(&f.0, s, design.word_shape) })
         .collect();
     let dev_states = states(encoder, sgd.dev.iter().map(|t| t.text.as_str()))?;
     let dev_gold = gold(&sgd.dev);
-    let dev_f1 = |model: &Tagger, threshold: f32| -> Result<f64, Error> {
+    let dev_f1 = |model: &Tagger| -> Result<f64, Error> {
         let predicted = confident(&tagged(model, &sgd.dev, &dev_states, Decoding::default())?, 0.0);
-        Ok(prf(&dev_gold, &mapped(&map, &sgd.dev, &predicted, threshold)).f1)
+        Ok(prf(&dev_gold, &mapped(&map, &sgd.dev, &predicted, MapRule::ALL)).f1)
     };
-    let (model, by_epoch) = Tagger::train_selected(&sequences, tags, epochs, seed, |m| {
-        let f1 = dev_f1(m, 0.0)?;
+    let (model, by_epoch) = Tagger::train_selected(&sequences, tags, design, epochs, seed, |m| {
+        let f1 = dev_f1(m)?;
         tracing::info!(f1, "dev span F1 after an epoch");
         Ok(f1)
     })?;
     let train_seconds = started.elapsed().as_secs_f64();
     let epoch = 1 + by_epoch.iter().rposition(|&f| by_epoch.iter().all(|&g| g <= f)).unwrap_or(0);
-    let (mut threshold, mut confidence, mut decoding, mut best_dev) = (0.0, 0.0, Decoding::default(), -1.0);
+    let (mut rule, mut confidence, mut decoding, mut best_dev) = (MapRule::ALL, 0.0, Decoding::default(), -1.0);
     for d in [Decoding::Greedy, Decoding::Constrained] {
         let dev_predicted = tagged(&model, &sgd.dev, &dev_states, d)?;
         for c in CONFIDENCES {
             let kept = confident(&dev_predicted, c);
-            for t in THRESHOLDS {
-                let f1 = prf(&dev_gold, &mapped(&map, &sgd.dev, &kept, t)).f1;
-                tracing::debug!(decoding = ?d, confidence = c, threshold = t, f1, "dev span F1");
-                if f1 > best_dev {
-                    (threshold, confidence, decoding, best_dev) = (t, c, d, f1);
+            for own_slots_only in [false, true] {
+                for threshold in THRESHOLDS {
+                    let r = MapRule { threshold, own_slots_only };
+                    let f1 = prf(&dev_gold, &mapped(&map, &sgd.dev, &kept, r)).f1;
+                    tracing::debug!(decoding = ?d, confidence = c, ?r, f1, "dev span F1");
+                    if f1 > best_dev {
+                        (rule, confidence, decoding, best_dev) = (r, c, d, f1);
+                    }
                 }
             }
         }
@@ -356,9 +399,9 @@ pub fn evaluate(
             &tagged(&model, &sgd.test, &states(encoder, sgd.test.iter().map(|t| t.text.as_str()))?, decoding)?,
             confidence,
         ),
-        threshold,
+        rule,
     );
-    let peer = peer.map(|p| mapped(&map, &sgd.test, p, threshold));
+    let peer = peer.map(|p| mapped(&map, &sgd.test, p, rule));
     let new_values = new_values(
         sgd.train.iter().map(|t| (t.text.as_str(), t.spans.as_slice())),
         sgd.test.iter().map(|t| t.text.as_str()),
@@ -386,7 +429,8 @@ pub fn evaluate(
         slots,
         dev_f1_by_epoch: by_epoch,
         epoch,
-        threshold,
+        threshold: rule.threshold,
+        own_slots_only: rule.own_slots_only,
         confidence,
         decoding,
         dev_f1: best_dev,
@@ -394,9 +438,10 @@ pub fn evaluate(
         n_train: sgd.train.len(),
         n_sequences: frames.len(),
         name_swap,
+        design,
         n_test_spans: test_gold.iter().map(HashSet::len).sum(),
         n_new_values: new_values.iter().map(HashSet::len).sum(),
-        map: map.table(&test_services, threshold),
+        map: map.table(&test_services, rule),
     })
 }
 
@@ -430,6 +475,23 @@ mod tests {
             assert!(value.split(' ').all(|w| w.starts_with(char::is_uppercase)), "{entity}: {value:?} in {swapped}");
             assert!(!["Body Double", "Napa"].contains(&value), "{value}");
         }
+    }
+
+    #[test]
+    fn a_seen_service_can_keep_only_its_own_slots() {
+        let pair = |slot: &str, cos: f32| (slot.to_string(), cos);
+        let map = SlotMap {
+            best: BTreeMap::from([
+                ("Movies_1".into(), BTreeMap::from([("title".into(), pair("movie_name", 0.8))])),
+                ("Movies_1".to_string() + "x", BTreeMap::from([("title".into(), pair("film", 0.4))])),
+            ]),
+            own: BTreeMap::from([("Movies_1".into(), BTreeSet::from(["movie_name".to_string()]))]),
+        };
+        let rule = |threshold, own_slots_only| MapRule { threshold, own_slots_only };
+        assert_eq!(map.apply("Movies_1", "title", rule(0.5, false)), Some("movie_name"));
+        assert_eq!(map.apply("Movies_1", "title", rule(0.5, true)), None, "title is no slot of its own");
+        assert_eq!(map.apply("Movies_1x", "title", rule(0.3, true)), Some("film"), "unseen: the map alone decides");
+        assert_eq!(map.apply("Movies_1x", "title", rule(0.5, true)), None, "below the threshold");
     }
 
     #[test]
