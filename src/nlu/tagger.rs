@@ -215,29 +215,20 @@ impl Tagger {
         let batch: Vec<&[Vec<f32>]> = chunk.iter().map(|&i| sequences[i].states.as_slice()).collect();
         let logits = self.logits(&batch)?;
         let (b, t, k) = logits.dims3()?;
+        // Gold tags, padded to the longest sequence, and their real lengths.
+        let gold: Vec<u32> =
+            chunk.iter().flat_map(|&i| (0..t).map(move |j| sequences[i].tags.get(j).copied().unwrap_or(0))).collect();
+        let lengths: Vec<usize> = chunk.iter().map(|&i| sequences[i].tags.len()).collect();
+        let tokens = lengths.iter().sum::<usize>().max(1) as f64;
         if let Some(crf) = &self.crf {
-            let gold: Vec<u32> = chunk
-                .iter()
-                .flat_map(|&i| (0..t).map(move |j| sequences[i].tags.get(j).copied().unwrap_or(0)))
-                .collect();
-            let lengths: Vec<usize> = chunk.iter().map(|&i| sequences[i].tags.len()).collect();
-            let tokens = lengths.iter().sum::<usize>().max(1) as f64;
             return Ok((crf.nll(&logits, &gold, &lengths)? / tokens)?);
         }
-        let mut gold = Vec::with_capacity(b * t);
-        let mut mask = Vec::with_capacity(b * t);
-        for &i in chunk {
-            let tags = &sequences[i].tags;
-            for j in 0..t {
-                gold.push(tags.get(j).copied().unwrap_or(0));
-                mask.push(if j < tags.len() { 1f32 } else { 0.0 });
-            }
-        }
+        let mask: Vec<f32> = lengths.iter().flat_map(|&n| (0..t).map(move |j| f32::from(u8::from(j < n)))).collect();
         let gold = Tensor::from_vec(gold, (b * t, 1), &Device::Cpu)?;
         let mask = Tensor::from_vec(mask, b * t, &Device::Cpu)?;
         let logp = candle_nn::ops::log_softmax(&logits.reshape((b * t, k))?, D::Minus1)?;
         let picked = logp.gather(&gold, 1)?.squeeze(1)?;
-        Ok((picked.mul(&mask)?.sum_all()?.neg()? / f64::from(mask.sum_all()?.to_scalar::<f32>()?))?)
+        Ok((picked.mul(&mask)?.sum_all()?.neg()? / tokens)?)
     }
 
     fn weights(&self) -> Result<std::sync::MutexGuard<'_, HashMap<String, candle_core::Var>>, Error> {
