@@ -234,16 +234,15 @@ impl Classifier {
     /// Class confidences of a feature matrix.
     fn confidences(&self, x: &Tensor) -> Result<Vec<Vec<f32>>, Error> {
         let mut probs = self.head.probabilities(x)?;
-        if let (Some((classes, w)), Some(dense)) =
-            (self.cosine.as_ref().filter(|c| c.1 > 0.0), self.features.dense_part(x)?)
-        {
+        let dense = self.features.dense_part(x)?;
+        if let (Some((classes, w)), Some(dense)) = (self.cosine.as_ref().filter(|c| c.1 > 0.0), &dense) {
             let logits = (dense.matmul(&classes.t()?)? * COSINE_SCALE)?;
             let cosine = candle_nn::ops::softmax_last_dim(&logits)?.to_vec2::<f32>()?;
             for (p, c) in probs.iter_mut().zip(cosine) {
                 p.iter_mut().zip(c).for_each(|(p, c)| *p = (1.0 - w) * *p + w * c);
             }
         }
-        if let (Some(examples), Some(dense)) = (&self.examples, self.features.dense_part(x)?) {
+        if let (Some(examples), Some(dense)) = (&self.examples, &dense) {
             let nearest = dense.matmul(&examples.t()?)?.max(1)?.to_vec1::<f32>()?;
             for (p, sim) in probs.iter_mut().zip(nearest) {
                 p.iter_mut().for_each(|v| *v *= sim.clamp(0.0, 1.0));

@@ -3,6 +3,7 @@
 //! the rules miss (a show name not in any lookup list); the engine combines
 //! it with the regex and lookup extractors.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::path::Path;
 
@@ -76,12 +77,12 @@ struct Meta {
 }
 
 /// A text's tagger input: each token's state, with its word-shape features
-/// ([`super::word_shape`]) appended when `shape`.
-pub fn inputs(text: &str, states: &TokenStates, shape: bool) -> Vec<Vec<f32>> {
+/// ([`super::word_shape`]) appended when `shape` (borrowed as they are otherwise).
+pub fn inputs<'a>(text: &str, states: &'a TokenStates, shape: bool) -> Cow<'a, [Vec<f32>]> {
     if shape {
-        super::word_shape::append(text, &states.offsets, &states.states)
+        Cow::Owned(super::word_shape::append(text, &states.offsets, &states.states))
     } else {
-        states.states.clone()
+        Cow::Borrowed(&states.states)
     }
 }
 
@@ -268,7 +269,7 @@ impl Tagger {
             .zip(examples)
             .map(|(s, ex)| Sequence {
                 tags: bio(&s.offsets, &ex.entities, &tags),
-                states: inputs(&ex.text, s, design.word_shape),
+                states: inputs(&ex.text, s, design.word_shape).into_owned(),
             })
             .collect();
         Self::train(&sequences, tags, design, EPOCHS, seed)
@@ -296,11 +297,11 @@ impl Tagger {
         let mut order: Vec<usize> = (0..sequences.len()).filter(|&i| !sequences[i].states.is_empty()).collect();
         order.sort_by_key(|&i| sequences[i].states.len());
         for chunk in order.chunks(64) {
-            let inputs: Vec<Vec<Vec<f32>>> = chunk
+            let inputs: Vec<Cow<[Vec<f32>]>> = chunk
                 .iter()
                 .map(|&i| inputs(texts.get(i).copied().unwrap_or(""), &sequences[i], self.design.word_shape))
                 .collect();
-            let batch: Vec<&[Vec<f32>]> = inputs.iter().map(Vec::as_slice).collect();
+            let batch: Vec<&[Vec<f32>]> = inputs.iter().map(AsRef::as_ref).collect();
             let logits = self.logits(&batch)?;
             let p = candle_nn::ops::softmax_last_dim(&logits)?.to_vec3::<f32>()?;
             let logits = logits.to_vec3::<f32>()?;

@@ -359,7 +359,10 @@ pub fn evaluate(
     let sequences: Vec<Sequence> = states(encoder, frames.iter().map(|f| f.0.as_str()))?
         .iter()
         .zip(&frames)
-        .map(|(s, f)| Sequence { tags: bio(&s.offsets, &f.1, &tags), states: inputs(&f.0, s, design.word_shape) })
+        .map(|(s, f)| Sequence {
+            tags: bio(&s.offsets, &f.1, &tags),
+            states: inputs(&f.0, s, design.word_shape).into_owned(),
+        })
         .collect();
     let dev_states = states(encoder, sgd.dev.iter().map(|t| t.text.as_str()))?;
     let dev_gold = gold(&sgd.dev);
