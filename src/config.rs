@@ -218,6 +218,8 @@ mod tests {
         assert!(c.nlu.fine_tune_in_background, "tuned in the background by default");
         let defaults = Config::parse("").unwrap().nlu.train_config();
         assert_eq!((defaults.fine_tune.layers, defaults.fine_tune.schedule), (0, Schedule::Linear { warmup: 0.1 }));
+        let chosen = crate::nlu::encoder::FineTune::default();
+        assert_eq!(defaults.fine_tune, chosen, "the config's defaults are the library's");
         let constant = Config::parse("nlu: {fine_tune_warmup: null}").unwrap().nlu.train_config();
         assert_eq!(constant.fine_tune.schedule, Schedule::Constant);
         let dir = tempfile::tempdir().unwrap();

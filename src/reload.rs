@@ -236,11 +236,13 @@ impl Tuner {
             return self.start(engine, config, status);
         }
         self.next(Cancel::default());
-        let layers = config.nlu.fine_tune_layers;
-        let tuned = layers > 0 && engine.brain().nlu.features().encoder().is_some();
-        let state = if tuned { "ready" } else { "none" };
+        let tuned = match engine.brain().nlu.features().encoder() {
+            Some(encoder) if config.nlu.fine_tune_layers > 0 => encoder.tuned_layers(),
+            _ => 0,
+        };
+        let state = if tuned > 0 { "ready" } else { "none" };
         status.write().unwrap_or_else(|p| p.into_inner()).fine_tune =
-            TuningStatus { state: state.into(), layers: if tuned { layers } else { 0 }, ..TuningStatus::default() };
+            TuningStatus { state: state.into(), layers: tuned, ..TuningStatus::default() };
     }
 
     /// Cancels the run in progress and starts one for the brain answering now.
@@ -250,13 +252,11 @@ impl Tuner {
         let mut cfg = config.nlu.train_config();
         cfg.fine_tune.cancel = cancel;
         let started_ms = crate::util::now_ms();
-        status.write().unwrap_or_else(|p| p.into_inner()).fine_tune = TuningStatus {
-            state: "running".into(),
-            layers: cfg.fine_tune.layers,
-            started_ms,
-            ..TuningStatus::default()
-        };
-        tracing::info!(layers = cfg.fine_tune.layers, "fine-tuning the encoder in the background");
+        let examples = engine.brain().domain.intents.iter().map(|i| i.examples.len()).sum();
+        let layers = cfg.fine_tune.layers_for(examples);
+        status.write().unwrap_or_else(|p| p.into_inner()).fine_tune =
+            TuningStatus { state: "running".into(), layers, started_ms, ..TuningStatus::default() };
+        tracing::info!(layers, "fine-tuning the encoder in the background");
         let run = Run { tuner: self.clone(), generation, engine: engine.clone(), config: config.clone() };
         let status = Arc::clone(status);
         tokio::spawn(async move {

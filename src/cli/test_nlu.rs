@@ -55,6 +55,11 @@ pub struct Args {
     /// Dropout while fine-tuning (default: nlu.fine_tune_dropout).
     #[arg(long)]
     fine_tune_dropout: Option<f32>,
+    /// Layers to tune instead on a small training set (fewer than
+    /// min-steps steps in its epochs); 0 turns the rule off (default:
+    /// nlu.fine_tune_small_layers).
+    #[arg(long)]
+    fine_tune_small_layers: Option<usize>,
     /// Weight of the tuning's cosine classifier beside the head (default:
     /// nlu.fine_tune_cosine_weight).
     #[arg(long)]
@@ -115,6 +120,9 @@ pub fn run(config: &Config, args: &Args) -> anyhow::Result<ExitCode> {
     cfg.fine_tune.min_steps = args.fine_tune_min_steps.unwrap_or(cfg.fine_tune.min_steps);
     cfg.fine_tune.learning_rate = args.fine_tune_lr.unwrap_or(cfg.fine_tune.learning_rate);
     cfg.fine_tune.dropout = args.fine_tune_dropout.unwrap_or(cfg.fine_tune.dropout);
+    if let Some(n) = args.fine_tune_small_layers {
+        cfg.fine_tune.small_layers = (n > 0).then_some(n);
+    }
     cfg.cosine_weight = args.cosine_weight.unwrap_or(cfg.cosine_weight);
     if let Some(w) = args.fine_tune_warmup {
         cfg.fine_tune.schedule = if w < 0.0 { Schedule::Constant } else { Schedule::Linear { warmup: w.min(1.0) } };

@@ -154,6 +154,8 @@ pub fn sentiment(
             batch_size: 32,
             schedule: Schedule::Linear { warmup: 0.1 },
             dropout: args.dropout,
+            min_steps: 0,
+            small_layers: None,
             ..FineTune::default()
         };
         println!(

@@ -50,6 +50,13 @@ pub struct NluConfig {
     /// head alone). Default 0.75.
     #[serde(default = "default_fine_tune_cosine_weight")]
     pub fine_tune_cosine_weight: f32,
+    /// Top layers to tune instead of `fine_tune_layers` (when that is above
+    /// 0) on a small domain, one whose `fine_tune_epochs` come to fewer
+    /// than `fine_tune_min_steps` steps; `null`: `fine_tune_layers`
+    /// whatever the size. Default 6 (all), chosen on BANKING77's
+    /// validation split with ten examples per intent.
+    #[serde(default = "default_fine_tune_small_layers")]
+    pub fine_tune_small_layers: Option<usize>,
     /// In `usher serve`, with `fine_tune_layers` above 0: after an edit (and
     /// at a start with no tuned model cached) a head over the frozen encoder
     /// answers at once while the layers are fine-tuned on the blocking pool;
@@ -152,29 +159,36 @@ impl DeviceChoice {
     }
 }
 
+// The fine-tuning defaults are `FineTune::default()`'s, chosen on
+// BANKING77's DialoGLUE validation split (BENCHMARKS.md).
 fn default_fine_tune_epochs() -> usize {
     FineTune::default().epochs
 }
 
-// The fine-tuning defaults (with `fine_tune_layers: 2`): chosen on
-// BANKING77's DialoGLUE validation split, full and 10-shot (BENCHMARKS.md,
-// "The shipped fine-tuning").
 fn default_fine_tune_min_steps() -> usize {
-    250
+    FineTune::default().min_steps
 }
 
 fn default_fine_tune_learning_rate() -> f64 {
-    1e-4
+    FineTune::default().learning_rate
 }
 
 fn default_fine_tune_warmup() -> Option<f64> {
-    Some(0.1)
+    match FineTune::default().schedule {
+        Schedule::Linear { warmup } => Some(warmup),
+        Schedule::Constant => None,
+    }
 }
 
 fn default_fine_tune_dropout() -> f32 {
-    0.1
+    FineTune::default().dropout
 }
 
+fn default_fine_tune_small_layers() -> Option<usize> {
+    FineTune::default().small_layers
+}
+
+// Chosen on the same split; `TrainConfig::default()` (no tuned layers) has 0.
 fn default_fine_tune_cosine_weight() -> f32 {
     0.75
 }
@@ -216,6 +230,7 @@ impl Default for NluConfig {
             fine_tune_warmup: default_fine_tune_warmup(),
             fine_tune_dropout: default_fine_tune_dropout(),
             fine_tune_cosine_weight: default_fine_tune_cosine_weight(),
+            fine_tune_small_layers: default_fine_tune_small_layers(),
             fine_tune_in_background: true,
             encoder: default_encoder(),
             sentiment: default_sentiment(),
@@ -255,6 +270,7 @@ impl NluConfig {
                 None => Schedule::Constant,
             },
             dropout: self.fine_tune_dropout,
+            small_layers: self.fine_tune_small_layers,
             ..FineTune::default()
         };
         TrainConfig {

@@ -92,7 +92,8 @@ fn fine_tuning_is_seeded_changes_only_the_top_layers_and_round_trips() {
     let enc = Encoder::load(&model_dir()).unwrap();
     let texts: Vec<&str> = DATA.iter().map(|(t, _)| *t).collect();
     let labels: Vec<u32> = DATA.iter().map(|(_, l)| *l).collect();
-    let cfg = FineTune { layers: 2, epochs: 3, learning_rate: 1e-4, batch_size: 4, ..FineTune::default() };
+    let cfg =
+        FineTune { layers: 2, epochs: 3, learning_rate: 1e-4, batch_size: 4, min_steps: 0, ..FineTune::default() };
     let tuned = enc.fine_tuned(&texts, &labels, 3, &cfg, 7, &mut |_, _, _| {}).unwrap().0;
     assert_eq!(tuned.tuned_layers(), 2);
     assert_ne!(tuned.id(), enc.id(), "a tuned encoder has its own embedding cache");
@@ -121,7 +122,7 @@ fn a_cancelled_fine_tuning_stops_at_its_next_step() {
     let enc = Encoder::load(&model_dir()).unwrap();
     let texts: Vec<&str> = DATA.iter().map(|(t, _)| *t).collect();
     let labels: Vec<u32> = DATA.iter().map(|(_, l)| *l).collect();
-    let cfg = FineTune { layers: 1, epochs: 1, batch_size: 4, ..FineTune::default() };
+    let cfg = FineTune { layers: 1, epochs: 1, batch_size: 4, min_steps: 0, ..FineTune::default() };
     let flag = cfg.cancel.clone();
     let mut copy = cfg.clone();
     assert_eq!(format!("{cfg:?}"), format!("{copy:?}"), "the flag takes no part in cache keys");
@@ -146,7 +147,7 @@ fn a_fine_tuned_classifier_saves_and_loads_with_its_layers() {
     let data: Vec<(String, usize)> = DATA.iter().map(|(t, l)| (t.to_string(), *l as usize)).collect();
     let cfg = TrainConfig {
         // Twelve examples make one batch: at least three steps is three epochs.
-        fine_tune: FineTune { layers: 1, epochs: 2, min_steps: 3, ..FineTune::default() },
+        fine_tune: FineTune { layers: 1, epochs: 2, min_steps: 3, small_layers: None, ..FineTune::default() },
         cosine_weight: 0.5,
         ..Default::default()
     };
@@ -207,6 +208,7 @@ fn a_fine_tuned_sentiment_model_reads_tokens_saves_in_f16_and_names_its_encoder(
         batch_size: 4,
         schedule: Schedule::Linear { warmup: 0.1 },
         dropout: 0.1,
+        min_steps: 0,
         ..FineTune::default()
     };
     let model = Sentiment::train_tuned(&train, &[], &enc, &cfg, 7, &mut |_, _, _| {}).unwrap();

@@ -100,7 +100,7 @@ fn int8_keeps_embeddings_close_to_f32_under_their_own_cache_key() {
 fn fine_tuned_layers_run_packed_as_in_candle() {
     let enc = load(Precision::F32);
     let texts = ["my stream keeps buffering", "video freezes", "refund my ticket", "I want my money back"];
-    let cfg = FineTune { layers: 2, epochs: 1, ..FineTune::default() };
+    let cfg = FineTune { layers: 2, epochs: 1, min_steps: 0, ..FineTune::default() };
     let tuned = enc.fine_tuned(&texts, &[0, 0, 1, 1], 2, &cfg, 7, &mut |_, _, _| {}).unwrap().0;
     assert_eq!(tuned.kernel(), "packed");
     let probe = ["where is my refund", "buffering again", "hi"];
@@ -134,7 +134,7 @@ fn a_branch_shares_the_bottom_layers_of_a_split_batch() {
     for precision in [Precision::F32, Precision::Int8Compute] {
         let enc = load(precision);
         let train = ["my stream keeps buffering", "video freezes", "refund my ticket", "I want my money back"];
-        let cfg = FineTune { layers: 2, epochs: 1, ..FineTune::default() };
+        let cfg = FineTune { layers: 2, epochs: 1, min_steps: 0, ..FineTune::default() };
         let tuned = enc.fine_tuned(&train, &[0, 0, 1, 1], 2, &cfg, 7, &mut |_, _, _| {}).unwrap().0;
         assert_eq!(enc.shared_bottom(&tuned), Some(4));
         assert_eq!(tuned.shared_bottom(&enc), None, "a branch tuned lower down than the pass shares nothing");

@@ -47,20 +47,40 @@ pub struct FineTune {
     /// Dropout while training, in the tuned layers and on the head's input
     /// (0: none).
     pub dropout: f32,
+    /// Top layers to train instead on a small training set, one whose
+    /// `epochs` come to fewer than `min_steps` steps (`None`: `layers`
+    /// whatever the size; a frozen encoder stays frozen).
+    pub small_layers: Option<usize>,
     /// Stops the training between steps when cancelled from another thread.
     pub cancel: Cancel,
 }
 
+impl FineTune {
+    /// The top layers trained on `examples` sentences.
+    pub fn layers_for(&self, examples: usize) -> usize {
+        let steps = examples.div_ceil(self.batch_size.max(1)) * self.epochs;
+        match self.small_layers {
+            Some(small) if self.layers > 0 && steps < self.min_steps => small,
+            _ => self.layers,
+        }
+    }
+}
+
+/// The intents' tuning settings, chosen on BANKING77's DialoGLUE
+/// validation split (BENCHMARKS.md, "Fine-tuning chosen on the validation
+/// split"); `layers: 0` leaves the encoder frozen. The `nlu:` config's
+/// defaults are these.
 impl Default for FineTune {
     fn default() -> Self {
         Self {
             layers: 0,
             epochs: 3,
-            min_steps: 0,
-            learning_rate: 5e-5,
+            min_steps: 250,
+            learning_rate: 1e-4,
             batch_size: 32,
-            schedule: Schedule::Constant,
-            dropout: 0.0,
+            schedule: Schedule::Linear { warmup: 0.1 },
+            dropout: 0.1,
+            small_layers: Some(6),
             cancel: Cancel::default(),
         }
     }
@@ -185,7 +205,7 @@ impl Encoder {
         self.tuned
     }
 
-    /// Fine-tunes the top `cfg.layers` layers to tell `classes` classes
+    /// Fine-tunes the top `cfg.layers_for(texts.len())` layers to tell `classes` classes
     /// apart; `labels[i]` is the class of `texts[i]`. `progress(epoch,
     /// epochs, loss)` follows each epoch. Returns the tuned encoder and the
     /// cosine classifier trained with it: unit class vectors (classes ×
@@ -211,7 +231,7 @@ impl Encoder {
         Ok((encoder, Some(l2_rows(head.classes.as_tensor())?.detach())))
     }
 
-    /// Fine-tunes the top `cfg.layers` layers together with the head that
+    /// Fine-tunes the top `cfg.layers_for(texts.len())` layers together with the head that
     /// `head(frozen batches, frozen layers)` builds, on cross-entropy;
     /// returns the tuned encoder and the trained head. With no layers to
     /// tune only the head learns, over the frozen encoder's states.
@@ -225,7 +245,7 @@ impl Encoder {
         progress: &mut dyn FnMut(usize, usize, f32),
     ) -> Result<(Encoder, H), Error> {
         let total = self.config.num_hidden_layers;
-        let k = cfg.layers.min(total);
+        let k = cfg.layers_for(texts.len()).min(total);
         if labels.len() != texts.len() {
             return Err(Error::Model(format!("{} texts but {} labels", texts.len(), labels.len())));
         }
@@ -387,6 +407,17 @@ impl Encoder {
 #[cfg(test)]
 mod tests {
     use super::Schedule;
+
+    #[test]
+    fn small_sets_tune_their_own_number_of_layers() {
+        let cfg = super::FineTune { layers: 2, ..Default::default() };
+        assert_eq!((cfg.epochs, cfg.min_steps, cfg.small_layers), (3, 250, Some(6)));
+        assert_eq!(cfg.layers_for(770), 6, "ten per intent: 25 batches × 3 epochs < 250 steps");
+        assert_eq!(cfg.layers_for(8622), 2, "270 batches × 3 epochs");
+        assert_eq!(cfg.layers_for(84 * 32), 2, "exactly 252 steps");
+        assert_eq!(super::FineTune { small_layers: None, ..cfg.clone() }.layers_for(770), 2);
+        assert_eq!(super::FineTune { layers: 0, ..cfg }.layers_for(770), 0, "a frozen encoder stays frozen");
+    }
 
     #[test]
     fn the_linear_schedule_warms_up_then_decays_to_zero() {
