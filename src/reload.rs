@@ -252,7 +252,7 @@ impl Tuner {
         let mut cfg = config.nlu.train_config();
         cfg.fine_tune.cancel = cancel;
         let started_ms = crate::util::now_ms();
-        let examples = engine.brain().domain.intents.iter().map(|i| i.examples.len()).sum();
+        let examples = crate::nlu::training_examples(&engine.brain().domain).count();
         let layers = cfg.fine_tune.layers_for(examples);
         status.write().unwrap_or_else(|p| p.into_inner()).fine_tune =
             TuningStatus { state: "running".into(), layers, started_ms, ..TuningStatus::default() };

@@ -503,7 +503,7 @@ impl Nlu {
 
 /// The domain's examples as (text, intent index), in the order the
 /// classifier is trained on (and keeps their embeddings in).
-fn training_examples(domain: &Domain) -> impl Iterator<Item = (&str, usize)> {
+pub(crate) fn training_examples(domain: &Domain) -> impl Iterator<Item = (&str, usize)> {
     domain
         .intents
         .iter()

@@ -56,11 +56,18 @@ pub struct FineTune {
 }
 
 impl FineTune {
-    /// The top layers trained on `examples` sentences.
+    /// The epochs run over `batches` batches: `epochs`, or more when they
+    /// would come to fewer than `min_steps` steps.
+    fn epochs_for(&self, batches: usize) -> usize {
+        self.epochs.max(self.min_steps.div_ceil(batches.max(1)))
+    }
+
+    /// The top layers trained on `examples` sentences: `small_layers` when
+    /// `min_steps` adds epochs, `layers` otherwise.
     pub fn layers_for(&self, examples: usize) -> usize {
-        let steps = examples.div_ceil(self.batch_size.max(1)) * self.epochs;
+        let batches = examples.div_ceil(self.batch_size.max(1));
         match self.small_layers {
-            Some(small) if self.layers > 0 && steps < self.min_steps => small,
+            Some(small) if self.layers > 0 && self.epochs_for(batches) > self.epochs => small,
             _ => self.layers,
         }
     }
@@ -205,8 +212,8 @@ impl Encoder {
         self.tuned
     }
 
-    /// Fine-tunes the top `cfg.layers_for(texts.len())` layers to tell `classes` classes
-    /// apart; `labels[i]` is the class of `texts[i]`. `progress(epoch,
+    /// Fine-tunes the top `cfg.layers_for(texts.len())` layers to tell
+    /// `classes` classes apart; `labels[i]` is the class of `texts[i]`. `progress(epoch,
     /// epochs, loss)` follows each epoch. Returns the tuned encoder and the
     /// cosine classifier trained with it: unit class vectors (classes ×
     /// dim) whose cosines with a sentence embedding, scaled by
@@ -231,10 +238,11 @@ impl Encoder {
         Ok((encoder, Some(l2_rows(head.classes.as_tensor())?.detach())))
     }
 
-    /// Fine-tunes the top `cfg.layers_for(texts.len())` layers together with the head that
-    /// `head(frozen batches, frozen layers)` builds, on cross-entropy;
-    /// returns the tuned encoder and the trained head. With no layers to
-    /// tune only the head learns, over the frozen encoder's states.
+    /// Fine-tunes the top `cfg.layers_for(texts.len())` layers together
+    /// with the head that `head(frozen batches, frozen layers)` builds, on
+    /// cross-entropy; returns the tuned encoder and the trained head. With
+    /// no layers to tune only the head learns, over the frozen encoder's
+    /// states.
     pub(crate) fn fine_tuned_with<H: Head>(
         &self,
         texts: &[&str],
@@ -277,7 +285,7 @@ impl Encoder {
             AdamW::new(head.vars(), ParamsAdamW { lr: head.learning_rate(), weight_decay: 0.0, ..Default::default() })?;
         let mut rng = StdRng::seed_from_u64(seed);
         let mut order: Vec<usize> = (0..batches.len()).collect();
-        let epochs = cfg.epochs.max(cfg.min_steps.div_ceil(batches.len().max(1)));
+        let epochs = cfg.epochs_for(batches.len());
         let steps = epochs * batches.len();
         let mut step = 0;
         for epoch in 0..epochs {
