@@ -15,6 +15,7 @@ mod recs;
 mod serve;
 mod test_nlu;
 mod test_sentiment;
+mod test_thresholds;
 mod train;
 mod validate;
 
@@ -223,6 +224,10 @@ enum TestCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Where `policy.fallback_threshold` and `policy.digression_threshold`
+    /// should sit for the configured classifier, on held-out messages
+    /// (`eval/fallbacks.yaml`, `eval/digressions.yaml`).
+    Thresholds(test_thresholds::Args),
     /// Recommendations: HR@10 and NDCG@10 on MovieLens against most
     /// popular, item-kNN and the peers of `bench/recs_peer.py`, plus cold start.
     Recs(recs::Args),
@@ -366,6 +371,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         Command::Test { command: TestCommand::Redaction { data, json } } => {
             test_nlu::redaction(&load_config(&args.config)?, &data, json)
         }
+        Command::Test { command: TestCommand::Thresholds(a) } => test_thresholds::run(&load_config(&args.config)?, &a),
         Command::Test { command: TestCommand::Followups { data, json } } => {
             test_nlu::followups(&load_config(&args.config)?, &data, json)
         }

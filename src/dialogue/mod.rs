@@ -25,7 +25,7 @@ mod tests;
 pub use evidence::{Called, Evidence, Found, Need, Passage, Produced, Said};
 pub use explain::Explanation;
 pub use policy::{
-    command_payload, decide, fill, payload_entities, payload_intent, plan, Decision, Message, Rule, HUMAN_PAYLOAD,
-    OUT_OF_SCOPE,
+    command_payload, decide, digression_bar, fill, payload_entities, payload_intent, plan, Decision, Message, Rule,
+    HUMAN_PAYLOAD, OUT_OF_SCOPE,
 };
 pub use tracker::{ActiveFlow, Handoff, Reason, Tracker};

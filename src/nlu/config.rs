@@ -21,10 +21,10 @@ pub struct NluConfig {
     #[serde(default = "default_hidden")]
     pub hidden: usize,
     /// Top encoder layers to fine-tune on the intents before the head is
-    /// trained (0 to 6; 0 keeps the encoder frozen). Default 0; 2, with the
-    /// defaults below, is the setting chosen on BANKING77's validation split
+    /// trained (0 to 6; 0 keeps the encoder frozen). Default 2, with the
+    /// defaults below the setting chosen on BANKING77's validation split
     /// (BENCHMARKS.md). In `usher serve` they are tuned in the background.
-    #[serde(default)]
+    #[serde(default = "default_fine_tune_layers")]
     pub fine_tune_layers: usize,
     /// Fine-tuning epochs. Default 3.
     #[serde(default = "default_fine_tune_epochs")]
@@ -160,7 +160,12 @@ impl DeviceChoice {
 }
 
 // The fine-tuning defaults are `FineTune::default()`'s, chosen on
-// BANKING77's DialoGLUE validation split (BENCHMARKS.md).
+// BANKING77's DialoGLUE validation split (BENCHMARKS.md), except the
+// layers: `FineTune::default()` tunes none, a config two.
+fn default_fine_tune_layers() -> usize {
+    2
+}
+
 fn default_fine_tune_epochs() -> usize {
     FineTune::default().epochs
 }
@@ -223,7 +228,7 @@ impl Default for NluConfig {
             seed: default_seed(),
             epochs: default_epochs(),
             hidden: default_hidden(),
-            fine_tune_layers: 0,
+            fine_tune_layers: default_fine_tune_layers(),
             fine_tune_epochs: default_fine_tune_epochs(),
             fine_tune_min_steps: default_fine_tune_min_steps(),
             fine_tune_learning_rate: default_fine_tune_learning_rate(),

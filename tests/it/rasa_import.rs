@@ -16,6 +16,15 @@ fn usher(data: &Path, args: &[&str]) -> Output {
     cmd.output().unwrap()
 }
 
+/// The imported `config.yaml` with the encoder kept frozen: these tests
+/// are about what the import makes, and fine-tuning a small domain takes
+/// minutes on 2 cores (`conversations.rs` runs the shipped bot tuned).
+fn frozen(config: &Path) {
+    let yaml = std::fs::read_to_string(config).unwrap();
+    assert!(yaml.contains("\nnlu:\n"), "{yaml}");
+    std::fs::write(config, yaml.replacen("\nnlu:\n", "\nnlu:\n  fine_tune_layers: 0\n", 1)).unwrap();
+}
+
 fn text(out: &Output) -> String {
     format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
 }
@@ -31,6 +40,7 @@ fn import_and_test(fixture: &str) -> (String, usize, usize) {
     let report = text(&out);
     assert!(out.status.success(), "{report}");
     let config = out_dir.join("config.yaml");
+    frozen(&config);
     let validate = usher(&data, &["--config", config.to_str().unwrap(), "validate"]);
     assert!(validate.status.success(), "the imported project validates: {}", text(&validate));
     let tests = out_dir.join("tests/conversations");
@@ -115,6 +125,7 @@ fn the_imported_files_keep_the_rasa_content() {
     )
     .unwrap();
     let config = out_dir.join("config.yaml");
+    frozen(&config);
     let run =
         usher(dir.path(), &["--config", config.to_str().unwrap(), "test", "conversations", extra.to_str().unwrap()]);
     assert!(run.status.success(), "{}", text(&run));

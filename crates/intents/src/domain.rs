@@ -356,6 +356,12 @@ pub struct Policy {
     pub handoff_after_fallbacks: u32,
     /// Invalid answers to one slot before the bot offers a human.
     pub form_max_attempts: u32,
+    /// Mid-flow, a message that fills no slot changes the subject (the
+    /// flow pauses beneath the other intent) when its intent is at least
+    /// this sure; below, it counts as an invalid answer. At least
+    /// `fallback_threshold`. Follow-ups recognised in their context need
+    /// only `fallback_threshold`.
+    pub digression_threshold: f32,
     /// Lower-cased words that hand the conversation to a human at once.
     pub handoff_keywords: Vec<String>,
     /// Hand over after this many consecutive messages scoring below a sentiment.
@@ -392,6 +398,7 @@ impl Default for Policy {
             knowledge_wins_at: 0.65,
             handoff_after_fallbacks: 2,
             form_max_attempts: 3,
+            digression_threshold: 0.8,
             handoff_keywords: Vec::new(),
             negative_sentiment: None,
             escalation: Escalation::Offer,

@@ -214,7 +214,10 @@ impl Checker<'_> {
         }
         let prefer = raw.prefer_knowledge_below.unwrap_or(defaults.prefer_knowledge_below);
         let wins = raw.knowledge_wins_at.unwrap_or(defaults.knowledge_wins_at);
-        for (name, value) in [("prefer_knowledge_below", prefer), ("knowledge_wins_at", wins)] {
+        let digression = raw.digression_threshold.unwrap_or(defaults.digression_threshold);
+        for (name, value) in
+            [("prefer_knowledge_below", prefer), ("knowledge_wins_at", wins), ("digression_threshold", digression)]
+        {
             if !(0.0..=1.0).contains(&value) {
                 let path = [key("policy"), key(name)];
                 self.error(file, &path, None, format!("{name} must be between 0 and 1, not {value}"));
@@ -227,6 +230,7 @@ impl Checker<'_> {
             knowledge_wins_at: wins,
             handoff_after_fallbacks: raw.handoff_after_fallbacks.unwrap_or(defaults.handoff_after_fallbacks).max(1),
             form_max_attempts: raw.form_max_attempts.unwrap_or(defaults.form_max_attempts).max(1),
+            digression_threshold: digression.max(threshold),
             handoff_keywords: raw.handoff_keywords.iter().map(|k| k.to_lowercase()).collect(),
             negative_sentiment: raw
                 .handoff_on_negative_sentiment

@@ -190,6 +190,8 @@ pub(crate) struct RawPolicy {
     #[serde(default)]
     pub form_max_attempts: Option<u32>,
     #[serde(default)]
+    pub digression_threshold: Option<f32>,
+    #[serde(default)]
     pub handoff_keywords: Vec<String>,
     #[serde(default)]
     pub handoff_on_negative_sentiment: Option<RawSentimentRule>,

@@ -4,10 +4,24 @@
 use std::collections::BTreeMap;
 
 use super::calls::failed;
-use super::{contains_phrase, fill, slot_value, Turn, DIGRESSION_CONFIDENCE, MAX_STEPS, PAUSED_FLOWS};
+use super::{contains_phrase, fill, slot_value, Turn, MAX_STEPS, PAUSED_FLOWS};
 use crate::dialogue::tracker::{ActiveFlow, Reason};
-use crate::intents::{Action, Flow, StepKind, Target, OUTCOME};
+use crate::intents::{Action, Domain, Flow, StepKind, Target, OUTCOME};
 use crate::nlu::EntityMatch;
+
+/// The confidence an intent needs to change the subject while `flow`
+/// waits for a slot the message did not fill: `policy.digression_threshold`,
+/// or only the fallback threshold for a follow-up recognised in its context
+/// ("how long does that take" mid-transfer is likely meant). `None` when it
+/// never does: an unknown intent, or one that starts this very flow.
+pub fn digression_bar(domain: &Domain, flow: &str, intent: &str) -> Option<f32> {
+    let intent = domain.intent(intent)?;
+    match (&intent.action, intent.after.is_empty()) {
+        (Action::Flow(f), _) if f == flow => None,
+        (_, false) => Some(domain.policy.fallback_threshold),
+        (_, true) => Some(domain.policy.digression_threshold),
+    }
+}
 
 impl Turn<'_> {
     pub(super) fn continue_flow(&mut self, flow: &Flow, mut active: ActiveFlow, by_button: bool) {
@@ -30,21 +44,16 @@ impl Turn<'_> {
             return self.run_flow();
         }
         let intent = self.domain.intent(&parse.intent.name);
-        let same_flow = intent.is_some_and(|i| matches!(&i.action, Action::Flow(f) if *f == flow.name));
-        // A follow-up recognised in its context ("how long does that take"
-        // mid-transfer) is likely meant: the fallback threshold will do.
-        let needed = match intent.is_some_and(|i| !i.after.is_empty()) {
-            true => self.domain.policy.fallback_threshold,
-            false => DIGRESSION_CONFIDENCE.max(self.domain.policy.fallback_threshold),
-        };
-        let digression = by_button || (parse.intent.confidence >= needed && intent.is_some() && !same_flow);
+        let needed = digression_bar(self.domain, &flow.name, &parse.intent.name);
+        let digression = by_button || needed.is_some_and(|n| parse.intent.confidence >= n);
         if digression {
             let detail = match by_button {
                 true => format!("a button press for {} digresses from flow {}", parse.intent.name, flow.name),
                 false => format!(
-                    "no value for slot {}; {} ≥ {needed:.2} digresses from flow {}",
+                    "no value for slot {}; {} ≥ {:.2} digresses from flow {}",
                     slot.name,
                     self.intent_seen(),
+                    needed.unwrap_or_default(),
                     flow.name
                 ),
             };

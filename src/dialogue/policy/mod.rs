@@ -26,8 +26,7 @@ use crate::nlu::{EntityMatch, Parse, Ranked};
 mod calls;
 mod flow;
 
-/// Above this confidence a message mid-form is a digression, not an answer.
-const DIGRESSION_CONFIDENCE: f32 = 0.8;
+pub use flow::digression_bar;
 
 /// Rasa followup actions run in a row after the first, at most.
 const FOLLOWUPS: usize = 3;
