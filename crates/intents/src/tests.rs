@@ -152,6 +152,20 @@ fn wrong_types_and_bad_policy_are_located() {
     let src = "intents:\n  - name: greet\n    examples: [a, b, c, d, e]\npolicy:\n  fallback_threshold: 1.5\nresponses:\n  greet:\n    - text: hi\n";
     let report = load_sources(&files(&[("p.yaml", src)])).unwrap_err();
     assert!(errors(&report).iter().any(|e| e.1 == 5 && e.4.contains("between 0 and 1")), "{report}");
+    let policy = |p: &str| {
+        format!("intents:\n  - name: greet\n    examples: [a, b, c, d, e]\npolicy:\n{p}responses:\n  greet:\n    - text: hi\n")
+    };
+    let report = load_sources(&files(&[("p.yaml", &policy("  digression_threshold: 2\n"))])).unwrap_err();
+    assert!(
+        errors(&report).iter().any(|e| e.1 == 5 && e.4.contains("digression_threshold must be between 0 and 1")),
+        "{report}"
+    );
+    // Never below the fallback threshold: a lower one is raised to it.
+    let both = policy("  fallback_threshold: 0.6\n  digression_threshold: 0.5\n");
+    let d = load_sources(&files(&[("p.yaml", &both)])).unwrap().domain;
+    assert_eq!((d.policy.fallback_threshold, d.policy.digression_threshold), (0.6, 0.6));
+    let d = load_sources(&files(&[("p.yaml", &policy("  digression_threshold: 0.95\n"))])).unwrap().domain;
+    assert_eq!(d.policy.digression_threshold, 0.95);
 }
 
 #[test]
