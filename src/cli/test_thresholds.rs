@@ -77,14 +77,22 @@ fn load<T: DeserializeOwned>(path: &Path) -> anyhow::Result<Vec<T>> {
     Ok(file.cases)
 }
 
-/// Refuses a case naming an intent or flow the domain lacks, with its place.
-fn check(path: &Path, names: impl Iterator<Item = (String, String, bool)>) -> anyhow::Result<()> {
-    for (i, (text, name, known)) in names.enumerate() {
-        if !known {
-            anyhow::bail!("{}: case {} ({text:?}): unknown {name}", path.display(), i + 1);
-        }
+/// Refuses the first case that `unknown` finds a name the domain lacks in
+/// (`unknown` says which), with its place.
+fn check<T>(path: &Path, cases: &[T], unknown: impl Fn(&T) -> Option<String>) -> anyhow::Result<()> {
+    match cases.iter().enumerate().find_map(|(i, c)| unknown(c).map(|what| (i, what))) {
+        Some((i, what)) => anyhow::bail!("{}: case {}{what}", path.display(), i + 1),
+        None => Ok(()),
     }
-    Ok(())
+}
+
+fn unknown_intent(domain: &Domain, c: &FallbackCase) -> Option<String> {
+    let known = c.expect == FALLBACK || domain.intent(&c.expect).is_some();
+    (!known).then(|| format!(" ({:?}): unknown intent {:?}", c.text, c.expect))
+}
+
+fn unknown_flow(domain: &Domain, c: &DigressionCase) -> Option<String> {
+    (!domain.flows.contains_key(&c.flow)).then(|| format!(" ({:?}): unknown flow {:?}", c.text, c.flow))
 }
 
 /// One case as the classifier read it.
@@ -246,14 +254,9 @@ pub fn run(config: &Config, args: &Args) -> anyhow::Result<ExitCode> {
     let loaded = usher::intents::load(&config.intents).map_err(|e| anyhow::anyhow!("{e}"))?;
     let domain = &loaded.domain;
     let fallback_cases: Vec<FallbackCase> = load(&args.fallbacks)?;
-    let known = |c: &FallbackCase| c.expect == FALLBACK || domain.intent(&c.expect).is_some();
-    let names = fallback_cases.iter().map(|c| (c.text.clone(), format!("intent {:?}", c.expect), known(c)));
-    check(&args.fallbacks, names)?;
+    check(&args.fallbacks, &fallback_cases, |c| unknown_intent(domain, c))?;
     let digression_cases: Vec<DigressionCase> = load(&args.digressions)?;
-    let names = digression_cases
-        .iter()
-        .map(|c| (c.text.clone(), format!("flow {:?}", c.flow), domain.flows.contains_key(&c.flow)));
-    check(&args.digressions, names)?;
+    check(&args.digressions, &digression_cases, |c| unknown_flow(domain, c))?;
     let features = usher::bootstrap::features(&config);
     eprintln!("features {}, {} tuned layers", features.id(), config.nlu.fine_tune_layers);
     let (brain, _, _) = usher::bootstrap::brain(&config, features, None, &mut training_bar("intent classifier"))?;
@@ -325,8 +328,9 @@ mod tests {
 
     #[test]
     fn an_unknown_flow_is_refused_with_its_case() {
-        let names = [("nope".to_string(), "flow \"refnud\"".to_string(), false)];
-        let err = check(Path::new("cases.yaml"), names.into_iter()).unwrap_err().to_string();
+        let cases = [DigressionCase { flow: "refnud".into(), text: "nope".into(), digress: false }];
+        let domain = domain();
+        let err = check(Path::new("cases.yaml"), &cases, |c| unknown_flow(&domain, c)).unwrap_err().to_string();
         assert!(err.contains("case 1 (\"nope\"): unknown flow \"refnud\""), "{err}");
     }
 }
