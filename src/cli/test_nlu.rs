@@ -64,6 +64,10 @@ pub struct Args {
     /// nlu.fine_tune_cosine_weight).
     #[arg(long)]
     cosine_weight: Option<f32>,
+    /// Weight of the nearest training examples' vote (default:
+    /// nlu.fine_tune_knn_weight).
+    #[arg(long)]
+    knn_weight: Option<f32>,
     /// CLINC150: also report test figures at the lowest threshold whose
     /// OOS recall on val reaches this (e.g. 0.85), beside the default
     /// threshold (the best sum of in-scope accuracy and OOS recall on val).
@@ -124,6 +128,7 @@ pub fn run(config: &Config, args: &Args) -> anyhow::Result<ExitCode> {
         cfg.fine_tune.small_layers = (n > 0).then_some(n);
     }
     cfg.cosine_weight = args.cosine_weight.unwrap_or(cfg.cosine_weight);
+    cfg.knn_weight = args.knn_weight.unwrap_or(cfg.knn_weight);
     if let Some(w) = args.fine_tune_warmup {
         cfg.fine_tune.schedule = if w < 0.0 { Schedule::Constant } else { Schedule::Linear { warmup: w.min(1.0) } };
     }
@@ -155,8 +160,11 @@ pub fn run(config: &Config, args: &Args) -> anyhow::Result<ExitCode> {
             p.oos_recall * 100.0
         );
     }
-    for (w, acc) in &report.cosine_weights {
-        println!("with the tuning's cosine classifier at weight {w:.2}: {:.2}% (in scope, no threshold)", acc * 100.0);
+    for (c, k, acc) in &report.weights {
+        println!(
+            "with the tuning's cosine classifier at {c:.2} and the nearest examples' vote at {k:.2}: {:.2}% (in scope, no threshold)",
+            acc * 100.0
+        );
     }
     println!("trained in {:.1} s on {} examples; tested on {}", report.train_seconds, report.n_train, report.n_test);
     println!("report: {}", out.display());
@@ -173,7 +181,7 @@ pub fn run(config: &Config, args: &Args) -> anyhow::Result<ExitCode> {
             "features": report.features,
             "fine_tuned_layers": report.fine_tuned_layers,
             "fine_tune": format!("{:?}", cfg.fine_tune),
-            "cosine_weights": report.cosine_weights,
+            "weights": report.weights,
             "oos_operating_point": report.oos_operating_point,
             "dev_only": args.dev_only,
         });

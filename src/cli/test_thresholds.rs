@@ -18,7 +18,6 @@
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use usher::config::Config;
 use usher::dialogue::{digression_bar, OUT_OF_SCOPE};
@@ -62,20 +61,8 @@ struct DigressionCase {
     digress: bool,
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct File<T> {
-    cases: Vec<T>,
-}
-
 /// The word in `eval/fallbacks.yaml` for "not served".
 const FALLBACK: &str = "fallback";
-
-fn load<T: DeserializeOwned>(path: &Path) -> anyhow::Result<Vec<T>> {
-    let text = std::fs::read_to_string(path).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
-    let file: File<T> = serde_yaml::from_str(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
-    Ok(file.cases)
-}
 
 /// Refuses the first case that `unknown` finds a name the domain lacks in
 /// (`unknown` says which), with its place.
@@ -223,11 +210,8 @@ fn digressions(nlu: &Nlu, domain: &Domain, cases: Vec<DigressionCase>) -> anyhow
             confidence,
         })
         .collect();
-    // Never below the fallback threshold, as the loader has it.
     let current = domain.policy.digression_threshold;
-    Ok(sweep("digression", domain, outcomes, current, |d, t| {
-        d.policy.digression_threshold = t.max(d.policy.fallback_threshold)
-    }))
+    Ok(sweep("digression", domain, outcomes, current, |d, t| d.policy.set_digression_threshold(t)))
 }
 
 fn print(s: &Sweep, domain: &Domain) {
@@ -253,9 +237,9 @@ pub fn run(config: &Config, args: &Args) -> anyhow::Result<ExitCode> {
     config.nlu.fine_tune_layers = args.fine_tune_layers.unwrap_or(config.nlu.fine_tune_layers);
     let loaded = usher::intents::load(&config.intents).map_err(|e| anyhow::anyhow!("{e}"))?;
     let domain = &loaded.domain;
-    let fallback_cases: Vec<FallbackCase> = load(&args.fallbacks)?;
+    let fallback_cases: Vec<FallbackCase> = usher::nlu::eval::load_cases(&args.fallbacks)?;
     check(&args.fallbacks, &fallback_cases, |c| unknown_intent(domain, c))?;
-    let digression_cases: Vec<DigressionCase> = load(&args.digressions)?;
+    let digression_cases: Vec<DigressionCase> = usher::nlu::eval::load_cases(&args.digressions)?;
     check(&args.digressions, &digression_cases, |c| unknown_flow(domain, c))?;
     let features = usher::bootstrap::features(&config);
     eprintln!("features {}, {} tuned layers", features.id(), config.nlu.fine_tune_layers);

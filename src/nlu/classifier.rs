@@ -124,7 +124,11 @@ impl Features {
 
 /// Features and a trained head, with the intent names of its outputs.
 ///
-/// With an encoder, a confidence is the head's probability scaled by the
+/// With a fine-tuned encoder, the head's probabilities are mixed with
+/// those of the cosine classifier trained with the encoder and (except on
+/// a small training set) with the vote of the ten training examples
+/// nearest the message. With an
+/// encoder, a confidence is that probability scaled by the
 /// cosine similarity between the message and the nearest training example:
 /// a softmax is sure of itself even on messages unlike anything the staff
 /// wrote, and the similarity brings those down towards the fallback (on
@@ -143,6 +147,10 @@ pub struct Classifier {
     /// dim), when the encoder was fine-tuned, and its weight beside the
     /// head's probabilities.
     cosine: Option<(Tensor, f32)>,
+    /// With a fine-tuned encoder: the training examples' intents (beside
+    /// `examples`) and the weight of the vote of the ones nearest a message
+    /// beside the other probabilities.
+    knn: Option<(Vec<u32>, f32)>,
 }
 
 /// The classifier's name over `features`.
@@ -159,6 +167,12 @@ const EXAMPLES: &str = "examples";
 /// Names of the cosine classifier's class vectors and weight in a saved file.
 const CLASSES: &str = "cosine.classes";
 const COSINE_WEIGHT: &str = "cosine.weight";
+/// Names of the examples' intents and the neighbours' vote weight in a saved file.
+const KNN_LABELS: &str = "knn.labels";
+const KNN_WEIGHT: &str = "knn.weight";
+/// Neighbours that vote, and the scale on their cosines before the softmax.
+const KNN_K: usize = 10;
+const KNN_SCALE: f32 = 20.0;
 
 impl Classifier {
     /// Trains on `(text, label index)` pairs.
@@ -175,8 +189,12 @@ impl Classifier {
         let x = features.matrix(&texts, true)?;
         let (head, report) = Head::train(&x, &y, labels.len(), cfg, progress)?;
         let examples = features.dense_part(&x)?;
+        // The vote, like the cosine classifier, goes with a tuned encoder;
+        // it lost on a small set's validation split, so it is off there.
+        let vote = if cfg.fine_tune.is_small(texts.len()) { 0.0 } else { cfg.knn_weight };
+        let knn = classes.as_ref().map(|_| (y, vote));
         let cosine = classes.map(|c| (c, cfg.cosine_weight));
-        Ok((Self { name: name_of(&features), labels, features, head, examples, cosine }, report))
+        Ok((Self { name: name_of(&features), labels, features, head, examples, cosine, knn }, report))
     }
 
     /// Loads a head (and fine-tuned encoder layers) saved with [`Self::save`].
@@ -202,8 +220,19 @@ impl Classifier {
             (None, None) => None,
             _ => return Err(bad("the cosine classifier does not fit the features and labels".into())),
         };
+        let knn = match (tensors.remove(KNN_LABELS), tensors.remove(KNN_WEIGHT), &examples) {
+            (Some(y), Some(w), Some(e)) => {
+                let y = y.to_vec1::<u32>()?;
+                if y.len() != e.dims2()?.0 || y.iter().any(|&l| l as usize >= labels.len()) {
+                    return Err(bad("the nearest-neighbour labels do not fit the examples and labels".into()));
+                }
+                Some((y, w.flatten_all()?.to_vec1::<f32>()?.first().copied().unwrap_or(0.0)))
+            }
+            (None, None, _) => None,
+            _ => return Err(bad("the nearest-neighbour vote does not fit the features".into())),
+        };
         let head = Head::from_tensors(&mut tensors, features.dim(), labels.len()).map_err(bad)?;
-        Ok(Self { name: name_of(&features), labels, features, head, examples, cosine })
+        Ok(Self { name: name_of(&features), labels, features, head, examples, cosine, knn })
     }
 
     /// Saves the head and any fine-tuned encoder layers as safetensors.
@@ -218,6 +247,10 @@ impl Classifier {
         if let Some((classes, weight)) = &self.cosine {
             tensors.insert(CLASSES.to_string(), classes.clone());
             tensors.insert(COSINE_WEIGHT.to_string(), Tensor::new(&[*weight], &Device::Cpu)?);
+        }
+        if let Some((y, weight)) = &self.knn {
+            tensors.insert(KNN_LABELS.to_string(), Tensor::new(y.as_slice(), &Device::Cpu)?);
+            tensors.insert(KNN_WEIGHT.to_string(), Tensor::new(&[*weight], &Device::Cpu)?);
         }
         candle_core::safetensors::save(&tensors, path)?;
         Ok(())
@@ -243,8 +276,13 @@ impl Classifier {
             }
         }
         if let (Some(examples), Some(dense)) = (&self.examples, &dense) {
-            let nearest = dense.matmul(&examples.t()?)?.max(1)?.to_vec1::<f32>()?;
-            for (p, sim) in probs.iter_mut().zip(nearest) {
+            let sims = dense.matmul(&examples.t()?)?.to_vec2::<f32>()?;
+            for (p, row) in probs.iter_mut().zip(sims) {
+                if let Some((y, w)) = self.knn.as_ref().filter(|k| k.1 > 0.0) {
+                    let vote = knn_vote(&row, y, p.len());
+                    p.iter_mut().zip(vote).for_each(|(p, v)| *p = (1.0 - w) * *p + w * v);
+                }
+                let sim = row.iter().copied().fold(f32::MIN, f32::max);
                 p.iter_mut().for_each(|v| *v *= sim.clamp(0.0, 1.0));
             }
         }
@@ -260,6 +298,19 @@ impl Classifier {
         }
     }
 
+    /// Weighs the nearest training examples' vote `w` beside the other
+    /// probabilities (`usher test nlu` reports each weight's accuracy).
+    pub fn set_knn_weight(&mut self, w: f32) {
+        if let Some(k) = &mut self.knn {
+            k.1 = w;
+        }
+    }
+
+    /// The weight of the nearest examples' vote (0 without one).
+    pub fn knn_weight(&self) -> f32 {
+        self.knn.as_ref().map_or(0.0, |k| k.1)
+    }
+
     /// Whether the encoder was fine-tuned with a cosine classifier.
     pub fn has_cosine(&self) -> bool {
         self.cosine.is_some()
@@ -269,6 +320,27 @@ impl Classifier {
     pub fn features(&self) -> &Features {
         &self.features
     }
+}
+
+/// The vote of the [`KNN_K`] training examples most similar to a message
+/// (`sims`: its cosine with each; `y`: their intents): a softmax over the
+/// scaled cosines, summed per intent.
+fn knn_vote(sims: &[f32], y: &[u32], classes: usize) -> Vec<f32> {
+    let mut ranked: Vec<(usize, f32)> = sims.iter().copied().enumerate().collect();
+    let k = KNN_K.min(ranked.len());
+    let mut vote = vec![0f32; classes];
+    if k == 0 {
+        return vote;
+    }
+    ranked.select_nth_unstable_by(k - 1, |a, b| b.1.total_cmp(&a.1));
+    let top = &ranked[..k];
+    let max = top.iter().map(|r| r.1).fold(f32::MIN, f32::max);
+    let weights: Vec<f32> = top.iter().map(|r| ((r.1 - max) * KNN_SCALE).exp()).collect();
+    let total: f32 = weights.iter().sum();
+    for ((i, _), w) in top.iter().zip(weights) {
+        vote[y[*i] as usize] += w / total;
+    }
+    vote
 }
 
 impl IntentClassifier for Classifier {
@@ -314,5 +386,26 @@ impl IntentClassifier for Classifier {
                 ranked
             })
             .collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::knn_vote;
+
+    #[test]
+    fn the_nearest_examples_vote_for_their_intents() {
+        // Twelve examples: the two nearest are intent 2's, one is intent 0's,
+        // and nine far ones, of which only seven fit in the top ten.
+        let mut sims = vec![0.1f32; 9];
+        sims.extend([0.9, 0.88, 0.7]);
+        let mut y = vec![1u32; 9];
+        y.extend([2, 2, 0]);
+        let vote = knn_vote(&sims, &y, 3);
+        assert!((vote.iter().sum::<f32>() - 1.0).abs() < 1e-5, "a distribution: {vote:?}");
+        assert!(vote[2] > vote[0] && vote[0] > vote[1], "nearer votes weigh more: {vote:?}");
+        assert!(vote[1] > 0.0, "far neighbours in the top ten still vote");
+        assert_eq!(knn_vote(&[0.5], &[1], 2), vec![0.0, 1.0], "fewer examples than neighbours");
+        assert_eq!(knn_vote(&[], &[], 2), vec![0.0, 0.0], "no examples, no vote");
     }
 }

@@ -31,6 +31,9 @@ pub struct TrainConfig {
     /// With a fine-tuned encoder, the weight of the tuning's cosine
     /// classifier beside the head's probabilities (0: the head alone).
     pub cosine_weight: f32,
+    /// With a fine-tuned encoder, the weight of the nearest training
+    /// examples' vote beside the other probabilities (0: no vote).
+    pub knn_weight: f32,
 }
 
 impl Default for TrainConfig {
@@ -43,6 +46,7 @@ impl Default for TrainConfig {
             learning_rate: 3e-3,
             batch_size: 64,
             cosine_weight: 0.0,
+            knn_weight: 0.0,
         }
     }
 }

@@ -152,7 +152,7 @@ fn a_fine_tuned_classifier_saves_and_loads_with_its_layers() {
         ..Default::default()
     };
     let mut phases = Vec::new();
-    let (model, _) = Classifier::train(labels.clone(), &data, features.clone(), &cfg, &mut |e, n, _| {
+    let (mut model, _) = Classifier::train(labels.clone(), &data, features.clone(), &cfg, &mut |e, n, _| {
         if e == n {
             phases.push(n)
         }
@@ -169,6 +169,15 @@ fn a_fine_tuned_classifier_saves_and_loads_with_its_layers() {
     loaded.set_cosine_weight(0.0);
     assert_ne!(loaded.probabilities(&probe, false).unwrap(), mixed, "the cosine classifier counts");
     loaded.set_cosine_weight(0.5);
+    // A small set (min_steps added epochs): the nearest examples do not
+    // vote, but their intents are saved, so a vote can be weighed in.
+    assert_eq!((model.knn_weight(), loaded.knn_weight()), (0.0, 0.0));
+    model.set_knn_weight(0.5);
+    loaded.set_knn_weight(0.5);
+    let voted = loaded.probabilities(&probe, false).unwrap();
+    assert_eq!(model.probabilities(&probe, false).unwrap(), voted, "the same vote after a load");
+    assert_ne!(voted, mixed, "the vote counts");
+    loaded.set_knn_weight(0.0);
     let best: Vec<usize> = loaded
         .probabilities(&probe, false)
         .unwrap()

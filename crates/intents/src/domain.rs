@@ -406,6 +406,15 @@ impl Default for Policy {
     }
 }
 
+impl Policy {
+    /// Sets `digression_threshold` to `t`, raised to `fallback_threshold`
+    /// if below it (a change of subject is never easier to make than a
+    /// message is to understand). The loader sets it so.
+    pub fn set_digression_threshold(&mut self, t: f32) {
+        self.digression_threshold = t.max(self.fallback_threshold);
+    }
+}
+
 /// What a slot's question says before asking again when `invalid:` is not given.
 pub const DEFAULT_INVALID: &str = "Sorry, that doesn't look right.";
 

@@ -224,19 +224,21 @@ impl Checker<'_> {
                 return None;
             }
         }
-        Some(Policy {
+        let mut policy = Policy {
             fallback_threshold: threshold,
             prefer_knowledge_below: prefer,
             knowledge_wins_at: wins,
             handoff_after_fallbacks: raw.handoff_after_fallbacks.unwrap_or(defaults.handoff_after_fallbacks).max(1),
             form_max_attempts: raw.form_max_attempts.unwrap_or(defaults.form_max_attempts).max(1),
-            digression_threshold: digression.max(threshold),
+            digression_threshold: digression,
             handoff_keywords: raw.handoff_keywords.iter().map(|k| k.to_lowercase()).collect(),
             negative_sentiment: raw
                 .handoff_on_negative_sentiment
                 .map(|r| SentimentRule { score_below: r.score_below.clamp(-1.0, 1.0), turns: r.turns.max(1) }),
             escalation: raw.escalation.unwrap_or_default(),
-        })
+        };
+        policy.set_digression_threshold(digression);
+        Some(policy)
     }
 
     fn forms(

@@ -62,12 +62,17 @@ impl FineTune {
         self.epochs.max(self.min_steps.div_ceil(batches.max(1)))
     }
 
-    /// The top layers trained on `examples` sentences: `small_layers` when
-    /// `min_steps` adds epochs, `layers` otherwise.
+    /// Whether `examples` sentences make a small training set: one that
+    /// `min_steps` gives more epochs than `epochs`.
+    pub fn is_small(&self, examples: usize) -> bool {
+        self.epochs_for(examples.div_ceil(self.batch_size.max(1))) > self.epochs
+    }
+
+    /// The top layers trained on `examples` sentences: `small_layers` on a
+    /// small set ([`Self::is_small`]), `layers` otherwise.
     pub fn layers_for(&self, examples: usize) -> usize {
-        let batches = examples.div_ceil(self.batch_size.max(1));
         match self.small_layers {
-            Some(small) if self.layers > 0 && self.epochs_for(batches) > self.epochs => small,
+            Some(small) if self.layers > 0 && self.is_small(examples) => small,
             _ => self.layers,
         }
     }
@@ -423,6 +428,7 @@ mod tests {
         assert_eq!(cfg.layers_for(770), 6, "ten per intent: 25 batches × 3 epochs < 250 steps");
         assert_eq!(cfg.layers_for(8622), 2, "270 batches × 3 epochs");
         assert_eq!(cfg.layers_for(84 * 32), 2, "exactly 252 steps");
+        assert!(cfg.is_small(770) && !cfg.is_small(84 * 32));
         assert_eq!(super::FineTune { small_layers: None, ..cfg.clone() }.layers_for(770), 2);
         assert_eq!(super::FineTune { layers: 0, ..cfg }.layers_for(770), 0, "a frozen encoder stays frozen");
     }

@@ -26,17 +26,9 @@ pub struct Case {
     pub control: bool,
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct File {
-    cases: Vec<Case>,
-}
-
 /// Reads a case file.
 pub fn load(path: &Path) -> Result<Vec<Case>, Error> {
-    let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
-    let file: File = serde_yaml::from_str(&text).map_err(|e| Error::Model(format!("{}: {e}", path.display())))?;
-    Ok(file.cases)
+    super::load_cases(path)
 }
 
 /// What one case came to.

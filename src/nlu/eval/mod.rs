@@ -46,15 +46,32 @@ pub struct Report {
     /// OOS recall on val.
     pub oos_operating_point: Option<OperatingPoint>,
     /// With a fine-tuned encoder: the in-scope test accuracy (no OOS
-    /// threshold) for each weight of the tuning's cosine classifier beside
-    /// the head (`nlu.fine_tune_cosine_weight`).
-    pub cosine_weights: Vec<(f32, f64)>,
+    /// threshold) for each pair of weights of the tuning's cosine
+    /// classifier (`nlu.fine_tune_cosine_weight`) and of the nearest
+    /// examples' vote (`nlu.fine_tune_knn_weight`), as (cosine, vote,
+    /// accuracy).
+    pub weights: Vec<(f32, f32, f64)>,
     /// The features used (a fine-tuned encoder has its own id).
     pub features: String,
     /// Encoder layers fine-tuned before the head was trained.
     pub fine_tuned_layers: usize,
     /// Everything else.
     pub metrics: Metrics,
+}
+
+/// A file of held-out cases: `cases:`, a list of `T`.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CaseFile<T> {
+    cases: Vec<T>,
+}
+
+/// Reads the cases of a held-out case file (`eval/*.yaml`).
+pub fn load_cases<T: serde::de::DeserializeOwned>(path: &Path) -> Result<Vec<T>, Error> {
+    let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+    let file: CaseFile<T> =
+        serde_yaml::from_str(&text).map_err(|e| Error::Model(format!("{}: {e}", path.display())))?;
+    Ok(file.cases)
 }
 
 const CHUNK: usize = 512;
@@ -141,28 +158,35 @@ pub struct OperatingPoint {
     pub oos_recall: f64,
 }
 
-/// Weights of a fine-tuned classifier's cosine classifier that `usher test
-/// nlu` reports.
+/// Weights of a fine-tuned classifier's cosine classifier and of the
+/// nearest examples' vote that `usher test nlu` reports, every pair.
 const COSINE_WEIGHTS: [f32; 5] = [0.0, 0.25, 0.5, 0.75, 1.0];
+const KNN_WEIGHTS: [f32; 4] = [0.0, 0.25, 0.5, 0.75];
 
 /// The accuracy on `data.test`'s in-scope examples (no OOS threshold) under
-/// each of [`COSINE_WEIGHTS`]; leaves `model` at `cfg`'s weight.
-fn cosine_weights(
+/// each pair of [`COSINE_WEIGHTS`] and [`KNN_WEIGHTS`]: (cosine weight,
+/// vote weight, accuracy). Leaves `model` at `cfg`'s weights.
+fn weights(
     model: &mut Classifier,
     data: &Dataset,
     index: &dyn Fn(&str) -> Option<usize>,
     cfg: &TrainConfig,
-) -> Result<Vec<(f32, f64)>, Error> {
+) -> Result<Vec<(f32, f32, f64)>, Error> {
     let (texts, gold): (Vec<&str>, Vec<usize>) =
         data.test.iter().filter_map(|(t, l)| index(l).map(|i| (t.as_str(), i))).unzip();
+    let vote = model.knn_weight();
     let mut out = Vec::new();
-    for w in COSINE_WEIGHTS {
-        model.set_cosine_weight(w);
-        let probs = probabilities(model, &texts)?;
-        let right = probs.iter().zip(&gold).filter(|(p, g)| best(p).0 == **g).count();
-        out.push((w, right as f64 / gold.len().max(1) as f64));
+    for c in COSINE_WEIGHTS {
+        model.set_cosine_weight(c);
+        for k in KNN_WEIGHTS {
+            model.set_knn_weight(k);
+            let probs = probabilities(model, &texts)?;
+            let right = probs.iter().zip(&gold).filter(|(p, g)| best(p).0 == **g).count();
+            out.push((c, k, right as f64 / gold.len().max(1) as f64));
+        }
     }
     model.set_cosine_weight(cfg.cosine_weight);
+    model.set_knn_weight(vote);
     Ok(out)
 }
 
@@ -239,10 +263,10 @@ pub fn evaluate(
         let (in_scope_accuracy, oos_recall) = rates(&probs, &gold, oos_class, t);
         OperatingPoint { target_oos_recall: target, threshold: t, in_scope_accuracy, oos_recall }
     });
-    let cosine_weights = if model.has_cosine() { cosine_weights(&mut model, data, &scope, cfg)? } else { Vec::new() };
+    let weights = if model.has_cosine() { weights(&mut model, data, &scope, cfg)? } else { Vec::new() };
     let report = Report {
         oos_operating_point,
-        cosine_weights,
+        weights,
         accuracy: metrics.accuracy,
         macro_f1: metrics.macro_f1,
         train_seconds,
