@@ -5,6 +5,7 @@
 
 use crate::common;
 
+use std::os::unix::process::CommandExt;
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
@@ -34,11 +35,15 @@ forms:
       order_id: { ask: "Which order?", entity: order_id }
 "#;
 
-/// The action server, killed on drop.
+/// The action server in a process group of its own, the whole group
+/// killed on drop: rasa-sdk's sanic forks workers and a resource tracker
+/// that outlive a killed parent.
 struct ActionServer(Child);
 
 impl Drop for ActionServer {
     fn drop(&mut self) {
+        let group = format!("-{}", self.0.id());
+        let _ = Command::new("kill").args(["-KILL", "--", &group]).status();
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
@@ -61,6 +66,7 @@ async fn action_server() -> (ActionServer, u16) {
         .current_dir(common::repo().join("tests/rasa"))
         .stdout(Stdio::null())
         .stderr(Stdio::null())
+        .process_group(0)
         .spawn()
         .unwrap();
     let server = ActionServer(child);
