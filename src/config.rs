@@ -217,9 +217,9 @@ mod tests {
         assert_eq!((cfg.layers, cfg.schedule, cfg.dropout), (6, Schedule::Linear { warmup: 0.1 }, 0.1));
         assert!(c.nlu.fine_tune_in_background, "tuned in the background by default");
         let defaults = Config::parse("").unwrap().nlu.train_config();
-        assert_eq!((defaults.fine_tune.layers, defaults.fine_tune.schedule), (2, Schedule::Linear { warmup: 0.1 }));
-        let chosen = crate::nlu::encoder::FineTune { layers: 2, ..Default::default() };
-        assert_eq!(defaults.fine_tune, chosen, "the config's defaults are the library's, with 2 tuned layers");
+        assert_eq!((defaults.fine_tune.layers, defaults.fine_tune.schedule), (5, Schedule::Linear { warmup: 0.1 }));
+        let chosen = crate::nlu::encoder::FineTune { layers: 5, ..Default::default() };
+        assert_eq!(defaults.fine_tune, chosen, "the config's defaults are the library's, with 5 tuned layers");
         let constant = Config::parse("nlu: {fine_tune_warmup: null}").unwrap().nlu.train_config();
         assert_eq!(constant.fine_tune.schedule, Schedule::Constant);
         let dir = tempfile::tempdir().unwrap();

@@ -215,7 +215,7 @@ impl Classifier {
             (Some(c), Some(w))
                 if c.dims2().is_ok_and(|d| Some(d) == features.encoder().map(|e| (labels.len(), e.dim()))) =>
             {
-                Some((c, w.flatten_all()?.to_vec1::<f32>()?.first().copied().unwrap_or(0.0)))
+                Some((c, scalar(&w)?))
             }
             (None, None) => None,
             _ => return Err(bad("the cosine classifier does not fit the features and labels".into())),
@@ -226,7 +226,7 @@ impl Classifier {
                 if y.len() != e.dims2()?.0 || y.iter().any(|&l| l as usize >= labels.len()) {
                     return Err(bad("the nearest-neighbour labels do not fit the examples and labels".into()));
                 }
-                Some((y, w.flatten_all()?.to_vec1::<f32>()?.first().copied().unwrap_or(0.0)))
+                Some((y, scalar(&w)?))
             }
             (None, None, _) => None,
             _ => return Err(bad("the nearest-neighbour vote does not fit the features".into())),
@@ -266,27 +266,47 @@ impl Classifier {
 
     /// Class confidences of a feature matrix.
     fn confidences(&self, x: &Tensor) -> Result<Vec<Vec<f32>>, Error> {
-        let mut probs = self.head.probabilities(x)?;
-        let dense = self.features.dense_part(x)?;
-        if let (Some((classes, w)), Some(dense)) = (self.cosine.as_ref().filter(|c| c.1 > 0.0), &dense) {
-            let logits = (dense.matmul(&classes.t()?)? * COSINE_SCALE)?;
-            let cosine = candle_nn::ops::softmax_last_dim(&logits)?.to_vec2::<f32>()?;
-            for (p, c) in probs.iter_mut().zip(cosine) {
-                p.iter_mut().zip(c).for_each(|(p, c)| *p = (1.0 - w) * *p + w * c);
-            }
+        let (cosine, vote) = (self.cosine.as_ref().map_or(0.0, |c| c.1), self.knn_weight());
+        Ok(self.parts(x)?.iter().map(|p| p.mix(cosine, vote)).collect())
+    }
+
+    /// What the confidences of `texts` are mixed from (see [`Parts`]), for
+    /// weighing them afresh; `cached` embeds through the embedding cache.
+    pub fn parts_of(&self, texts: &[&str], cached: bool) -> Result<Vec<Parts>, Error> {
+        if texts.is_empty() {
+            return Ok(Vec::new());
         }
-        if let (Some(examples), Some(dense)) = (&self.examples, &dense) {
-            let sims = dense.matmul(&examples.t()?)?.to_vec2::<f32>()?;
-            for (p, row) in probs.iter_mut().zip(sims) {
-                if let Some((y, w)) = self.knn.as_ref().filter(|k| k.1 > 0.0) {
-                    let vote = knn_vote(&row, y, p.len());
-                    p.iter_mut().zip(vote).for_each(|(p, v)| *p = (1.0 - w) * *p + w * v);
-                }
-                let sim = row.iter().copied().fold(f32::MIN, f32::max);
-                p.iter_mut().for_each(|v| *v *= sim.clamp(0.0, 1.0));
+        self.parts(&self.features.matrix(texts, cached)?)
+    }
+
+    /// The parts of each row of a feature matrix.
+    fn parts(&self, x: &Tensor) -> Result<Vec<Parts>, Error> {
+        let head = self.head.probabilities(x)?;
+        let Some(dense) = self.features.dense_part(x)? else {
+            return Ok(head.into_iter().map(|head| Parts { head, cosine: None, vote: None, nearest: None }).collect());
+        };
+        let cosine: Vec<Option<Vec<f32>>> = match &self.cosine {
+            Some((classes, _)) => {
+                let logits = (dense.matmul(&classes.t()?)? * COSINE_SCALE)?;
+                candle_nn::ops::softmax_last_dim(&logits)?.to_vec2::<f32>()?.into_iter().map(Some).collect()
             }
-        }
-        Ok(probs)
+            None => vec![None; head.len()],
+        };
+        let sims = match &self.examples {
+            Some(examples) => dense.matmul(&examples.t()?)?.to_vec2::<f32>()?,
+            None => vec![Vec::new(); head.len()],
+        };
+        Ok(head
+            .into_iter()
+            .zip(cosine)
+            .zip(sims)
+            .map(|((head, cosine), row)| Parts {
+                vote: self.knn.as_ref().map(|(y, _)| knn_vote(&row, y, head.len())),
+                nearest: self.examples.as_ref().map(|_| row.iter().copied().fold(f32::MIN, f32::max)),
+                cosine,
+                head,
+            })
+            .collect())
     }
 
     /// With a fine-tuned encoder, weighs its cosine classifier `w` beside
@@ -319,6 +339,41 @@ impl Classifier {
     /// The features this classifier uses.
     pub fn features(&self) -> &Features {
         &self.features
+    }
+}
+
+/// A weight saved as a one-element tensor (0 if empty).
+fn scalar(t: &Tensor) -> Result<f32, Error> {
+    Ok(t.flatten_all()?.to_vec1::<f32>()?.first().copied().unwrap_or(0.0))
+}
+
+/// What one message's confidences are mixed from: the head's
+/// probabilities, the fine-tuning's cosine classifier's and the nearest
+/// examples' vote (with a tuned encoder), and its cosine with the nearest
+/// training example (with an encoder).
+#[derive(Debug, Clone)]
+pub struct Parts {
+    head: Vec<f32>,
+    cosine: Option<Vec<f32>>,
+    vote: Option<Vec<f32>>,
+    nearest: Option<f32>,
+}
+
+impl Parts {
+    /// The confidences with the cosine classifier weighed `cosine` beside
+    /// the head and the vote `vote` beside both, scaled by the nearest
+    /// example's similarity (see [`Classifier`]).
+    pub fn mix(&self, cosine: f32, vote: f32) -> Vec<f32> {
+        let mut p = self.head.clone();
+        for (part, w) in [(&self.cosine, cosine), (&self.vote, vote)] {
+            if let Some(q) = part.as_ref().filter(|_| w > 0.0) {
+                p.iter_mut().zip(q).for_each(|(p, q)| *p = (1.0 - w) * *p + w * q);
+            }
+        }
+        if let Some(sim) = self.nearest {
+            p.iter_mut().for_each(|v| *v *= sim.clamp(0.0, 1.0));
+        }
+        p
     }
 }
 
@@ -391,7 +446,22 @@ impl IntentClassifier for Classifier {
 
 #[cfg(test)]
 mod tests {
-    use super::knn_vote;
+    use super::{knn_vote, Parts};
+
+    #[test]
+    fn parts_mix_by_their_weights_under_the_nearest_similarity() {
+        let parts = Parts {
+            head: vec![1.0, 0.0],
+            cosine: Some(vec![0.0, 1.0]),
+            vote: Some(vec![0.5, 0.5]),
+            nearest: Some(0.5),
+        };
+        assert_eq!(parts.mix(0.0, 0.0), vec![0.5, 0.0], "the head alone, scaled by the similarity");
+        assert_eq!(parts.mix(1.0, 0.0), vec![0.0, 0.5], "the cosine classifier alone");
+        assert_eq!(parts.mix(0.5, 0.5), vec![0.25, 0.25], "the vote mixed beside both");
+        let bare = Parts { head: vec![0.3, 0.7], cosine: None, vote: None, nearest: None };
+        assert_eq!(bare.mix(0.75, 0.5), vec![0.3, 0.7], "missing parts weigh nothing");
+    }
 
     #[test]
     fn the_nearest_examples_vote_for_their_intents() {

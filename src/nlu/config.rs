@@ -168,9 +168,9 @@ impl DeviceChoice {
 
 // The fine-tuning defaults are `FineTune::default()`'s, chosen on
 // BANKING77's DialoGLUE validation split (BENCHMARKS.md), except the
-// layers: `FineTune::default()` tunes none, a config two.
+// layers: `FineTune::default()` tunes none, a config five.
 fn default_fine_tune_layers() -> usize {
-    2
+    5
 }
 
 fn default_fine_tune_epochs() -> usize {

@@ -86,7 +86,7 @@ impl Default for FineTune {
     fn default() -> Self {
         Self {
             layers: 0,
-            epochs: 3,
+            epochs: 2,
             min_steps: 250,
             learning_rate: 1e-4,
             batch_size: 32,
@@ -424,11 +424,12 @@ mod tests {
     #[test]
     fn small_sets_tune_their_own_number_of_layers() {
         let cfg = super::FineTune { layers: 2, ..Default::default() };
-        assert_eq!((cfg.epochs, cfg.min_steps, cfg.small_layers), (3, 250, Some(6)));
-        assert_eq!(cfg.layers_for(770), 6, "ten per intent: 25 batches × 3 epochs < 250 steps");
-        assert_eq!(cfg.layers_for(8622), 2, "270 batches × 3 epochs");
-        assert_eq!(cfg.layers_for(84 * 32), 2, "exactly 252 steps");
-        assert!(cfg.is_small(770) && !cfg.is_small(84 * 32));
+        assert_eq!((cfg.epochs, cfg.min_steps, cfg.small_layers), (2, 250, Some(6)));
+        assert_eq!(cfg.layers_for(770), 6, "ten per intent: 25 batches × 2 epochs < 250 steps");
+        assert_eq!(cfg.layers_for(8622), 2, "270 batches × 2 epochs");
+        assert_eq!(cfg.layers_for(125 * 32), 2, "exactly 250 steps");
+        assert_eq!(cfg.layers_for(124 * 32), 6, "248 steps");
+        assert!(cfg.is_small(770) && !cfg.is_small(125 * 32));
         assert_eq!(super::FineTune { small_layers: None, ..cfg.clone() }.layers_for(770), 2);
         assert_eq!(super::FineTune { layers: 0, ..cfg }.layers_for(770), 0, "a frozen encoder stays frozen");
     }

@@ -165,28 +165,26 @@ const KNN_WEIGHTS: [f32; 4] = [0.0, 0.25, 0.5, 0.75];
 
 /// The accuracy on `data.test`'s in-scope examples (no OOS threshold) under
 /// each pair of [`COSINE_WEIGHTS`] and [`KNN_WEIGHTS`]: (cosine weight,
-/// vote weight, accuracy). Leaves `model` at `cfg`'s weights.
+/// vote weight, accuracy). The classifier's parts are computed once and
+/// mixed under each pair.
 fn weights(
-    model: &mut Classifier,
+    model: &Classifier,
     data: &Dataset,
     index: &dyn Fn(&str) -> Option<usize>,
-    cfg: &TrainConfig,
 ) -> Result<Vec<(f32, f32, f64)>, Error> {
     let (texts, gold): (Vec<&str>, Vec<usize>) =
         data.test.iter().filter_map(|(t, l)| index(l).map(|i| (t.as_str(), i))).unzip();
-    let vote = model.knn_weight();
+    let mut parts = Vec::with_capacity(texts.len());
+    for chunk in texts.chunks(CHUNK) {
+        parts.extend(model.parts_of(chunk, true)?);
+    }
     let mut out = Vec::new();
     for c in COSINE_WEIGHTS {
-        model.set_cosine_weight(c);
         for k in KNN_WEIGHTS {
-            model.set_knn_weight(k);
-            let probs = probabilities(model, &texts)?;
-            let right = probs.iter().zip(&gold).filter(|(p, g)| best(p).0 == **g).count();
+            let right = parts.iter().zip(&gold).filter(|(p, g)| best(&p.mix(c, k)).0 == **g).count();
             out.push((c, k, right as f64 / gold.len().max(1) as f64));
         }
     }
-    model.set_cosine_weight(cfg.cosine_weight);
-    model.set_knn_weight(vote);
     Ok(out)
 }
 
@@ -203,7 +201,7 @@ pub fn evaluate(
     let index = |l: &str| labels.binary_search_by(|x| x.as_str().cmp(l)).ok();
     let train: Vec<(String, usize)> = data.train.iter().filter_map(|(t, l)| index(l).map(|i| (t.clone(), i))).collect();
     let started = Instant::now();
-    let (mut model, _) = Classifier::train(labels.clone(), &train, features, cfg, progress)?;
+    let (model, _) = Classifier::train(labels.clone(), &train, features, cfg, progress)?;
     let train_seconds = started.elapsed().as_secs_f64();
     // After training: a fine-tuned encoder has its own id.
     let feature_id = model.features().id();
@@ -263,7 +261,7 @@ pub fn evaluate(
         let (in_scope_accuracy, oos_recall) = rates(&probs, &gold, oos_class, t);
         OperatingPoint { target_oos_recall: target, threshold: t, in_scope_accuracy, oos_recall }
     });
-    let weights = if model.has_cosine() { weights(&mut model, data, &scope, cfg)? } else { Vec::new() };
+    let weights = if model.has_cosine() { weights(&model, data, &scope)? } else { Vec::new() };
     let report = Report {
         oos_operating_point,
         weights,
