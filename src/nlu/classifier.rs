@@ -264,28 +264,35 @@ impl Classifier {
         self.confidences(&self.features.matrix(texts, cached)?)
     }
 
-    /// Class confidences of a feature matrix.
+    /// Class confidences of a feature matrix: only the parts that weigh
+    /// something are computed (serving's path).
     fn confidences(&self, x: &Tensor) -> Result<Vec<Vec<f32>>, Error> {
-        let (cosine, vote) = (self.cosine.as_ref().map_or(0.0, |c| c.1), self.knn_weight());
-        Ok(self.parts(x)?.iter().map(|p| p.mix(cosine, vote)).collect())
+        Ok(self.parts(x, false)?.iter().map(|p| self.mix(p)).collect())
     }
 
-    /// What the confidences of `texts` are mixed from (see [`Parts`]), for
-    /// weighing them afresh; `cached` embeds through the embedding cache.
+    /// What the confidences of `texts` are mixed from (see [`Parts`]), every
+    /// part whatever its weight, for weighing them afresh; `cached` embeds
+    /// through the embedding cache.
     pub fn parts_of(&self, texts: &[&str], cached: bool) -> Result<Vec<Parts>, Error> {
         if texts.is_empty() {
             return Ok(Vec::new());
         }
-        self.parts(&self.features.matrix(texts, cached)?)
+        self.parts(&self.features.matrix(texts, cached)?, true)
     }
 
-    /// The parts of each row of a feature matrix.
-    fn parts(&self, x: &Tensor) -> Result<Vec<Parts>, Error> {
+    /// A message's confidences from its parts under this classifier's weights.
+    pub fn mix(&self, parts: &Parts) -> Vec<f32> {
+        parts.mix(self.cosine_weight(), self.knn_weight())
+    }
+
+    /// The parts of each row of a feature matrix; without `every`, not the
+    /// cosine classifier's or the vote when their weight is 0.
+    fn parts(&self, x: &Tensor, every: bool) -> Result<Vec<Parts>, Error> {
         let head = self.head.probabilities(x)?;
         let Some(dense) = self.features.dense_part(x)? else {
             return Ok(head.into_iter().map(|head| Parts { head, cosine: None, vote: None, nearest: None }).collect());
         };
-        let cosine: Vec<Option<Vec<f32>>> = match &self.cosine {
+        let cosine: Vec<Option<Vec<f32>>> = match self.cosine.as_ref().filter(|c| every || c.1 > 0.0) {
             Some((classes, _)) => {
                 let logits = (dense.matmul(&classes.t()?)? * COSINE_SCALE)?;
                 candle_nn::ops::softmax_last_dim(&logits)?.to_vec2::<f32>()?.into_iter().map(Some).collect()
@@ -296,12 +303,13 @@ impl Classifier {
             Some(examples) => dense.matmul(&examples.t()?)?.to_vec2::<f32>()?,
             None => vec![Vec::new(); head.len()],
         };
+        let knn = self.knn.as_ref().filter(|k| every || k.1 > 0.0);
         Ok(head
             .into_iter()
             .zip(cosine)
             .zip(sims)
             .map(|((head, cosine), row)| Parts {
-                vote: self.knn.as_ref().map(|(y, _)| knn_vote(&row, y, head.len())),
+                vote: knn.map(|(y, _)| knn_vote(&row, y, head.len())),
                 nearest: self.examples.as_ref().map(|_| row.iter().copied().fold(f32::MIN, f32::max)),
                 cosine,
                 head,
@@ -310,20 +318,24 @@ impl Classifier {
     }
 
     /// With a fine-tuned encoder, weighs its cosine classifier `w` beside
-    /// the head (`usher test nlu` reports
-    /// each weight's accuracy); unchanged otherwise.
+    /// the head; unchanged otherwise.
     pub fn set_cosine_weight(&mut self, w: f32) {
         if let Some(c) = &mut self.cosine {
             c.1 = w;
         }
     }
 
-    /// Weighs the nearest training examples' vote `w` beside the other
-    /// probabilities (`usher test nlu` reports each weight's accuracy).
+    /// With a fine-tuned encoder, weighs the nearest training examples'
+    /// vote `w` beside the other probabilities; unchanged otherwise.
     pub fn set_knn_weight(&mut self, w: f32) {
         if let Some(k) = &mut self.knn {
             k.1 = w;
         }
+    }
+
+    /// The weight of the tuning's cosine classifier (0 without one).
+    pub fn cosine_weight(&self) -> f32 {
+        self.cosine.as_ref().map_or(0.0, |c| c.1)
     }
 
     /// The weight of the nearest examples' vote (0 without one).

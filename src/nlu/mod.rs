@@ -29,7 +29,7 @@ pub mod sentiment;
 pub mod tagger;
 pub mod word_shape;
 
-pub use classifier::{Classifier, Features};
+pub use classifier::{Classifier, Features, Parts};
 pub use entities::{EntityExtractor, EntityMatch};
 pub use head::{Head, TrainConfig, TrainReport};
 use sentiment::Sentiment;

@@ -18,7 +18,7 @@ use std::time::Instant;
 use serde::Serialize;
 
 use super::encoder::Encoder;
-use super::{Classifier, Features, TrainConfig};
+use super::{Classifier, Features, Parts, TrainConfig};
 use crate::Error;
 use data::Dataset;
 use metrics::Metrics;
@@ -76,12 +76,19 @@ pub fn load_cases<T: serde::de::DeserializeOwned>(path: &Path) -> Result<Vec<T>,
 
 const CHUNK: usize = 512;
 
-fn probabilities(model: &Classifier, texts: &[&str]) -> Result<Vec<Vec<f32>>, Error> {
+/// Every part of the confidences of `texts` (training data's embedding
+/// cache), a chunk at a time.
+fn parts(model: &Classifier, texts: &[&str]) -> Result<Vec<Parts>, Error> {
     let mut out = Vec::with_capacity(texts.len());
     for chunk in texts.chunks(CHUNK) {
-        out.extend(model.probabilities(chunk, true)?);
+        out.extend(model.parts_of(chunk, true)?);
     }
     Ok(out)
+}
+
+/// The confidences of `texts` under the model's own weights.
+fn probabilities(model: &Classifier, texts: &[&str]) -> Result<Vec<Vec<f32>>, Error> {
+    Ok(parts(model, texts)?.iter().map(|p| model.mix(p)).collect())
 }
 
 fn best(p: &[f32]) -> (usize, f32) {
@@ -164,28 +171,20 @@ const COSINE_WEIGHTS: [f32; 5] = [0.0, 0.25, 0.5, 0.75, 1.0];
 const KNN_WEIGHTS: [f32; 4] = [0.0, 0.25, 0.5, 0.75];
 
 /// The accuracy on `data.test`'s in-scope examples (no OOS threshold) under
-/// each pair of [`COSINE_WEIGHTS`] and [`KNN_WEIGHTS`]: (cosine weight,
-/// vote weight, accuracy). The classifier's parts are computed once and
-/// mixed under each pair.
-fn weights(
-    model: &Classifier,
-    data: &Dataset,
-    index: &dyn Fn(&str) -> Option<usize>,
-) -> Result<Vec<(f32, f32, f64)>, Error> {
-    let (texts, gold): (Vec<&str>, Vec<usize>) =
-        data.test.iter().filter_map(|(t, l)| index(l).map(|i| (t.as_str(), i))).unzip();
-    let mut parts = Vec::with_capacity(texts.len());
-    for chunk in texts.chunks(CHUNK) {
-        parts.extend(model.parts_of(chunk, true)?);
-    }
+/// each pair of [`COSINE_WEIGHTS`] and [`KNN_WEIGHTS`], from the test
+/// examples' `parts` (in `data.test`'s order): (cosine weight, vote weight,
+/// accuracy).
+fn weights(parts: &[Parts], data: &Dataset, index: &dyn Fn(&str) -> Option<usize>) -> Vec<(f32, f32, f64)> {
+    let scored: Vec<(&Parts, usize)> =
+        parts.iter().zip(&data.test).filter_map(|(p, (_, l))| index(l).map(|g| (p, g))).collect();
     let mut out = Vec::new();
     for c in COSINE_WEIGHTS {
         for k in KNN_WEIGHTS {
-            let right = parts.iter().zip(&gold).filter(|(p, g)| best(&p.mix(c, k)).0 == **g).count();
-            out.push((c, k, right as f64 / gold.len().max(1) as f64));
+            let right = scored.iter().filter(|(p, g)| best(&p.mix(c, k)).0 == *g).count();
+            out.push((c, k, right as f64 / scored.len().max(1) as f64));
         }
     }
-    Ok(out)
+    out
 }
 
 /// Trains and evaluates; writes `report.json` and `confusion.png` into `out_dir`.
@@ -227,7 +226,8 @@ pub fn evaluate(
     }
     let oos_index = oos_class.unwrap_or(labels.len());
     let texts: Vec<&str> = data.test.iter().map(|(t, _)| t.as_str()).collect();
-    let probs = probabilities(&model, &texts)?;
+    let test_parts = parts(&model, &texts)?;
+    let probs: Vec<Vec<f32>> = test_parts.iter().map(|p| model.mix(p)).collect();
     let mut gold = Vec::with_capacity(texts.len());
     let mut predicted = Vec::with_capacity(texts.len());
     for ((_, label), p) in data.test.iter().zip(&probs) {
@@ -261,7 +261,7 @@ pub fn evaluate(
         let (in_scope_accuracy, oos_recall) = rates(&probs, &gold, oos_class, t);
         OperatingPoint { target_oos_recall: target, threshold: t, in_scope_accuracy, oos_recall }
     });
-    let weights = if model.has_cosine() { weights(&model, data, &scope)? } else { Vec::new() };
+    let weights = if model.has_cosine() { weights(&test_parts, data, &scope) } else { Vec::new() };
     let report = Report {
         oos_operating_point,
         weights,
