@@ -229,6 +229,7 @@ mod tests {
             ("nlu: {fine_tune_dropout: 1.0}", "nlu: fine_tune_dropout is 1"),
             ("nlu: {fine_tune_learning_rate: 0}", "nlu: fine_tune_learning_rate is 0"),
             ("nlu: {fine_tune_cosine_weight: 2}", "nlu: fine_tune_cosine_weight is 2"),
+            ("nlu: {fine_tune_small_batch: 0}", "nlu: fine_tune_small_batch is 0"),
         ] {
             std::fs::write(&path, yaml).unwrap();
             let e = Config::load(&path).unwrap_err().to_string();

@@ -48,6 +48,10 @@ pub struct Args {
     /// Fine-tuning (peak) learning rate (default: nlu.fine_tune_learning_rate).
     #[arg(long)]
     fine_tune_lr: Option<f64>,
+    /// Sentences per fine-tuning step on a small training set (default:
+    /// nlu.fine_tune_small_batch); 0 keeps batches of 32.
+    #[arg(long)]
+    fine_tune_small_batch: Option<usize>,
     /// Fine-tuning warm-up fraction, then linear decay; a negative value
     /// keeps the rate constant (default: nlu.fine_tune_warmup).
     #[arg(long, allow_hyphen_values = true)]
@@ -123,6 +127,9 @@ pub fn run(config: &Config, args: &Args) -> anyhow::Result<ExitCode> {
     cfg.fine_tune.epochs = args.fine_tune_epochs.unwrap_or(cfg.fine_tune.epochs);
     cfg.fine_tune.min_steps = args.fine_tune_min_steps.unwrap_or(cfg.fine_tune.min_steps);
     cfg.fine_tune.learning_rate = args.fine_tune_lr.unwrap_or(cfg.fine_tune.learning_rate);
+    if let Some(n) = args.fine_tune_small_batch {
+        cfg.fine_tune.small_batch_size = (n > 0).then_some(n);
+    }
     cfg.fine_tune.dropout = args.fine_tune_dropout.unwrap_or(cfg.fine_tune.dropout);
     if let Some(n) = args.fine_tune_small_layers {
         cfg.fine_tune.small_layers = (n > 0).then_some(n);

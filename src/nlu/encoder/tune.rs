@@ -42,6 +42,10 @@ pub struct FineTune {
     pub learning_rate: f64,
     /// Sentences per step.
     pub batch_size: usize,
+    /// Sentences per step instead on a small training set (see
+    /// `small_layers`), which then takes as many more steps as it has
+    /// fewer sentences per step (`None`: `batch_size`).
+    pub small_batch_size: Option<usize>,
     /// How the learning rates move over the steps.
     pub schedule: Schedule,
     /// Dropout while training, in the tuned layers and on the head's input
@@ -58,14 +62,30 @@ pub struct FineTune {
 impl FineTune {
     /// The epochs run over `batches` batches: `epochs`, or more when they
     /// would come to fewer than `min_steps` steps.
-    fn epochs_for(&self, batches: usize) -> usize {
-        self.epochs.max(self.min_steps.div_ceil(batches.max(1)))
+    fn epochs_for(&self, batches: usize, min_steps: usize) -> usize {
+        self.epochs.max(min_steps.div_ceil(batches.max(1)))
     }
 
     /// Whether `examples` sentences make a small training set: one that
     /// `min_steps` gives more epochs than `epochs`.
     pub fn is_small(&self, examples: usize) -> bool {
-        self.epochs_for(examples.div_ceil(self.batch_size.max(1))) > self.epochs
+        self.epochs_for(examples.div_ceil(self.batch_size.max(1)), self.min_steps) > self.epochs
+    }
+
+    /// Sentences per step on `examples` sentences: `small_batch_size` on
+    /// a small set, `batch_size` otherwise.
+    pub fn batch_for(&self, examples: usize) -> usize {
+        match self.small_batch_size {
+            Some(small) if self.is_small(examples) => small.max(1),
+            _ => self.batch_size.max(1),
+        }
+    }
+
+    /// The epochs run over `batches` batches of `batch` sentences: at least
+    /// `epochs`, and at least `min_steps` steps of `batch_size` sentences'
+    /// worth (smaller batches take more steps to see as many sentences).
+    fn epochs_over(&self, batches: usize, batch: usize) -> usize {
+        self.epochs_for(batches, (self.min_steps * self.batch_size.max(1)).div_ceil(batch.max(1)))
     }
 
     /// The top layers trained on `examples` sentences: `small_layers` on a
@@ -90,6 +110,7 @@ impl Default for FineTune {
             min_steps: 250,
             learning_rate: 1e-4,
             batch_size: 32,
+            small_batch_size: Some(16),
             schedule: Schedule::Linear { warmup: 0.1 },
             dropout: 0.1,
             small_layers: Some(6),
@@ -264,7 +285,8 @@ impl Encoder {
         }
         let frozen = total - k;
         let mut batches = Vec::new();
-        self.forward_batches_to(texts, frozen, cfg.batch_size, |chunk, hidden, mask, _| {
+        let batch = cfg.batch_for(texts.len());
+        self.forward_batches_to(texts, frozen, batch, |chunk, hidden, mask, _| {
             let y: Vec<u32> = chunk.iter().map(|&i| labels[i]).collect();
             let labels = Tensor::new(y, hidden.device())?;
             batches.push(Batch {
@@ -290,7 +312,7 @@ impl Encoder {
             AdamW::new(head.vars(), ParamsAdamW { lr: head.learning_rate(), weight_decay: 0.0, ..Default::default() })?;
         let mut rng = StdRng::seed_from_u64(seed);
         let mut order: Vec<usize> = (0..batches.len()).collect();
-        let epochs = cfg.epochs_for(batches.len());
+        let epochs = cfg.epochs_over(batches.len(), batch);
         let steps = epochs * batches.len();
         let mut step = 0;
         for epoch in 0..epochs {
@@ -424,14 +446,18 @@ mod tests {
     #[test]
     fn small_sets_tune_their_own_number_of_layers() {
         let cfg = super::FineTune { layers: 2, ..Default::default() };
-        assert_eq!((cfg.epochs, cfg.min_steps, cfg.small_layers), (2, 250, Some(6)));
+        assert_eq!((cfg.epochs, cfg.min_steps, cfg.small_layers, cfg.small_batch_size), (2, 250, Some(6), Some(16)));
         assert_eq!(cfg.layers_for(770), 6, "ten per intent: 25 batches × 2 epochs < 250 steps");
         assert_eq!(cfg.layers_for(8622), 2, "270 batches × 2 epochs");
         assert_eq!(cfg.layers_for(125 * 32), 2, "exactly 250 steps");
         assert_eq!(cfg.layers_for(124 * 32), 6, "248 steps");
         assert!(cfg.is_small(770) && !cfg.is_small(125 * 32));
         assert_eq!(super::FineTune { small_layers: None, ..cfg.clone() }.layers_for(770), 2);
-        assert_eq!(super::FineTune { layers: 0, ..cfg }.layers_for(770), 0, "a frozen encoder stays frozen");
+        assert_eq!(super::FineTune { layers: 0, ..cfg.clone() }.layers_for(770), 0, "a frozen encoder stays frozen");
+        assert_eq!((cfg.batch_for(770), cfg.batch_for(8622)), (16, 32), "small sets take smaller steps");
+        assert_eq!(cfg.epochs_over(49, 16), 11, "500 steps of 16 see as many sentences as 250 of 32");
+        let whole = super::FineTune { small_batch_size: None, ..cfg.clone() };
+        assert_eq!((whole.batch_for(770), whole.epochs_over(25, 32), whole.epochs_over(270, 32)), (32, 10, 2));
     }
 
     #[test]
