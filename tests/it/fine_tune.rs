@@ -146,7 +146,8 @@ fn a_fine_tuned_classifier_saves_and_loads_with_its_layers() {
     let labels = vec!["playback".to_string(), "refund".to_string(), "greet".to_string()];
     let data: Vec<(String, usize)> = DATA.iter().map(|(t, l)| (t.to_string(), *l as usize)).collect();
     let cfg = TrainConfig {
-        // Twelve examples make one batch: at least three steps is three epochs.
+        // Twelve examples make a small set, tuned in one batch of 16: three
+        // steps of 32 sentences' worth are six steps of 16, six epochs.
         fine_tune: FineTune { layers: 1, epochs: 2, min_steps: 3, small_layers: None, ..FineTune::default() },
         cosine_weight: 0.5,
         ..Default::default()
@@ -158,7 +159,7 @@ fn a_fine_tuned_classifier_saves_and_loads_with_its_layers() {
         }
     })
     .unwrap();
-    assert_eq!(phases, [3, cfg.epochs], "fine-tuning (for min_steps), then the head");
+    assert_eq!(phases, [6, cfg.epochs], "fine-tuning (for min_steps in small steps), then the head");
     let path = dir.path().join("head.safetensors");
     model.save(&path).unwrap();
     let mut loaded = Classifier::load(&path, labels, features).unwrap();
