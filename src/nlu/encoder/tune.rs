@@ -60,16 +60,11 @@ pub struct FineTune {
 }
 
 impl FineTune {
-    /// The epochs run over `batches` batches: `epochs`, or more when they
-    /// would come to fewer than `min_steps` steps.
-    fn epochs_for(&self, batches: usize, min_steps: usize) -> usize {
-        self.epochs.max(min_steps.div_ceil(batches.max(1)))
-    }
-
     /// Whether `examples` sentences make a small training set: one that
     /// `min_steps` gives more epochs than `epochs`.
     pub fn is_small(&self, examples: usize) -> bool {
-        self.epochs_for(examples.div_ceil(self.batch_size.max(1)), self.min_steps) > self.epochs
+        let batch = self.batch_size.max(1);
+        self.epochs_over(examples.div_ceil(batch), batch) > self.epochs
     }
 
     /// Sentences per step on `examples` sentences: `small_batch_size` on
@@ -85,7 +80,8 @@ impl FineTune {
     /// `epochs`, and at least `min_steps` steps of `batch_size` sentences'
     /// worth (smaller batches take more steps to see as many sentences).
     fn epochs_over(&self, batches: usize, batch: usize) -> usize {
-        self.epochs_for(batches, (self.min_steps * self.batch_size.max(1)).div_ceil(batch.max(1)))
+        let min_steps = (self.min_steps * self.batch_size.max(1)).div_ceil(batch.max(1));
+        self.epochs.max(min_steps.div_ceil(batches.max(1)))
     }
 
     /// The top layers trained on `examples` sentences: `small_layers` on a
