@@ -72,6 +72,10 @@ pub struct Args {
     /// nlu.fine_tune_knn_weight).
     #[arg(long)]
     knn_weight: Option<f32>,
+    /// Count each intent's name, in words, as one more training example
+    /// (default: nlu.intent_names_as_examples).
+    #[arg(long)]
+    name_examples: Option<bool>,
     /// CLINC150: also report test figures at the lowest threshold whose
     /// OOS recall on val reaches this (e.g. 0.85), beside the default
     /// threshold (the best sum of in-scope accuracy and OOS recall on val).
@@ -93,6 +97,10 @@ pub struct Args {
     /// Where to write report.json and confusion.png (default: <data_dir>/reports/nlu-<time>).
     #[arg(long)]
     report: Option<PathBuf>,
+    /// Also write each test message's confidences to
+    /// `<report>/probabilities.json` (to compare or combine runs offline).
+    #[arg(long)]
+    save_probabilities: bool,
     /// Print one JSON object on the last line.
     #[arg(long)]
     json: bool,
@@ -136,6 +144,7 @@ pub fn run(config: &Config, args: &Args) -> anyhow::Result<ExitCode> {
     }
     cfg.cosine_weight = args.cosine_weight.unwrap_or(cfg.cosine_weight);
     cfg.knn_weight = args.knn_weight.unwrap_or(cfg.knn_weight);
+    cfg.name_examples = args.name_examples.unwrap_or(cfg.name_examples);
     if let Some(w) = args.fine_tune_warmup {
         cfg.fine_tune.schedule = if w < 0.0 { Schedule::Constant } else { Schedule::Linear { warmup: w.min(1.0) } };
     }
@@ -144,7 +153,15 @@ pub fn run(config: &Config, args: &Args) -> anyhow::Result<ExitCode> {
         .clone()
         .unwrap_or_else(|| config.data_dir.join("reports").join(format!("nlu-{}", usher::util::now_ms())));
     eprintln!("{} training / {} test examples, features {}", dataset.train.len(), dataset.test.len(), features.id());
-    let report = eval::evaluate(&dataset, features, &cfg, args.oos_recall, &out, &mut training_bar("training"))?;
+    let report = eval::evaluate(
+        &dataset,
+        features,
+        &cfg,
+        args.oos_recall,
+        &out,
+        args.save_probabilities,
+        &mut training_bar("training"),
+    )?;
     println!("{:<32} {:>9} {:>9} {:>9} {:>7}", "intent", "precision", "recall", "f1", "support");
     for s in &report.metrics.per_label {
         println!("{:<32} {:>9.3} {:>9.3} {:>9.3} {:>7}", s.label, s.precision, s.recall, s.f1, s.support);

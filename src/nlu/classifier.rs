@@ -162,6 +162,13 @@ fn name_of(features: &Features) -> String {
     }
 }
 
+/// An intent's name in words: `Lost_Ticket` → "lost ticket" (with
+/// [`TrainConfig::name_examples`] on a small training set, one more
+/// example of it, after the others).
+pub(super) fn in_words(name: &str) -> String {
+    name.split(['_', '-', '.', '/']).filter(|w| !w.is_empty()).collect::<Vec<_>>().join(" ").to_lowercase()
+}
+
 /// Name of the training examples' embeddings in a saved file.
 const EXAMPLES: &str = "examples";
 /// Names of the cosine classifier's class vectors and weight in a saved file.
@@ -183,6 +190,13 @@ impl Classifier {
         cfg: &TrainConfig,
         progress: &mut dyn FnMut(usize, usize, f32),
     ) -> Result<(Self, TrainReport), Error> {
+        let named: Vec<(String, usize)>;
+        let data = if cfg.name_examples && cfg.fine_tune.is_small(data.len()) {
+            named = data.iter().cloned().chain(labels.iter().enumerate().map(|(i, l)| (in_words(l), i))).collect();
+            &named
+        } else {
+            data
+        };
         let texts: Vec<&str> = data.iter().map(|(t, _)| t.as_str()).collect();
         let y: Vec<u32> = data.iter().map(|(_, l)| *l as u32).collect();
         let (features, classes) = features.fine_tuned(&texts, &y, labels.len(), cfg, progress)?;
@@ -459,6 +473,14 @@ impl IntentClassifier for Classifier {
 #[cfg(test)]
 mod tests {
     use super::{knn_vote, Parts};
+
+    #[test]
+    fn an_intents_name_in_words() {
+        assert_eq!(super::in_words("Refund_not_showing_up"), "refund not showing up");
+        assert_eq!(super::in_words("card-arrival"), "card arrival");
+        assert_eq!(super::in_words("faq/opening_hours"), "faq opening hours");
+        assert_eq!(super::in_words("__greet"), "greet");
+    }
 
     #[test]
     fn parts_mix_by_their_weights_under_the_nearest_similarity() {

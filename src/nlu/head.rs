@@ -34,6 +34,10 @@ pub struct TrainConfig {
     /// With a fine-tuned encoder, the weight of the nearest training
     /// examples' vote beside the other probabilities (0: no vote).
     pub knn_weight: f32,
+    /// On a small training set ([`FineTune::is_small`]), each intent's
+    /// name in words (`lost_ticket`: "lost ticket") is one more training
+    /// example of it.
+    pub name_examples: bool,
 }
 
 impl Default for TrainConfig {
@@ -47,6 +51,7 @@ impl Default for TrainConfig {
             batch_size: 64,
             cosine_weight: 0.0,
             knn_weight: 0.0,
+            name_examples: false,
         }
     }
 }

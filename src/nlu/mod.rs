@@ -429,8 +429,14 @@ impl Nlu {
                     .unwrap_or_default()
                     .into_iter()
                     .filter_map(|(i, similarity)| {
-                        let (text, intent) = self.examples.get(i)?;
-                        Some(Neighbour { text: text.clone(), intent: intent.clone(), similarity })
+                        // Past the examples: the intents' names, when they were examples too.
+                        let (text, intent) = match self.examples.get(i) {
+                            Some((text, intent)) => (text.clone(), intent.clone()),
+                            None => {
+                                labels.get(i - self.examples.len()).map(|n| (classifier::in_words(n), n.clone()))?
+                            }
+                        };
+                        Some(Neighbour { text, intent, similarity })
                     })
                     .collect();
                 Parse { intent, ranking, entities, sentiment, embedding, nearest }

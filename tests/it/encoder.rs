@@ -126,6 +126,16 @@ fn the_classifier_generalises_and_retrains_from_cached_embeddings() {
     let b = again.parse("where is my ticket").unwrap();
     assert_eq!(a.ranking, b.ranking, "deterministic under a seed");
     assert_eq!(cache.len(), cached, "the retrain encoded nothing new");
+    // With the intents' names as examples (a small domain), a name is a
+    // neighbour like any other.
+    let named = TrainConfig { name_examples: true, ..cfg.clone() };
+    let (with_names, _) =
+        Nlu::train_or_load(&domain, features.clone(), &dir.path().join("named"), &named, &mut |_, _, _| {}).unwrap();
+    let p = with_names.parse("refund request").unwrap();
+    assert_eq!(p.intent.name, "refund_request", "{:?}", p.ranking);
+    assert_eq!((p.nearest[0].text.as_str(), p.nearest[0].intent.as_str()), ("refund request", "refund_request"));
+    assert!(p.nearest[0].similarity > 0.999, "the name itself: {:?}", p.nearest);
+    assert!(cache.len() > cached, "the names were embedded too");
 }
 
 /// Writes a small SGD-shaped data set: a cinema service for train and dev,

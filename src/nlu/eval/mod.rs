@@ -187,13 +187,17 @@ fn weights(parts: &[Parts], data: &Dataset, index: &dyn Fn(&str) -> Option<usize
     out
 }
 
-/// Trains and evaluates; writes `report.json` and `confusion.png` into `out_dir`.
+/// Trains and evaluates; writes `report.json` and `confusion.png` into
+/// `out_dir`, and with `save_probabilities` each test message's confidences
+/// (`probabilities.json`: the labels, the gold label indices, one row per
+/// message) for comparing runs offline.
 pub fn evaluate(
     data: &Dataset,
     features: Features,
     cfg: &TrainConfig,
     oos_recall: Option<f64>,
     out_dir: &Path,
+    save_probabilities: bool,
     progress: &mut dyn FnMut(usize, usize, f32),
 ) -> Result<Report, Error> {
     let labels: Vec<String> = data.train.iter().map(|(_, l)| l.clone()).collect::<BTreeSet<_>>().into_iter().collect();
@@ -281,6 +285,11 @@ pub fn evaluate(
     let json_path = out_dir.join("report.json");
     std::fs::write(&json_path, serde_json::to_vec_pretty(&report)?).map_err(|e| Error::io(&json_path, e))?;
     plot::confusion(&report.metrics.confusion, &out_dir.join("confusion.png"))?;
+    if save_probabilities {
+        let path = out_dir.join("probabilities.json");
+        let saved = serde_json::json!({ "labels": all_labels, "gold": gold, "probabilities": probs });
+        std::fs::write(&path, serde_json::to_vec(&saved)?).map_err(|e| Error::io(&path, e))?;
+    }
     Ok(report)
 }
 
