@@ -72,8 +72,8 @@ pub struct Args {
     /// nlu.fine_tune_knn_weight).
     #[arg(long)]
     knn_weight: Option<f32>,
-    /// Count each intent's name, in words, as one more training example
-    /// (default: nlu.intent_names_as_examples).
+    /// On a small training set, count each intent's name, in words, as one
+    /// more training example (default: nlu.intent_names_as_examples).
     #[arg(long)]
     name_examples: Option<bool>,
     /// CLINC150: also report test figures at the lowest threshold whose

@@ -163,8 +163,8 @@ fn name_of(features: &Features) -> String {
 }
 
 /// An intent's name in words: `Lost_Ticket` → "lost ticket" (with
-/// [`TrainConfig::name_examples`] on a small training set, one more
-/// example of it, after the others).
+/// [`TrainConfig::name_examples`], a sentence encoder and a small training
+/// set, one more example of it, after the others).
 pub(super) fn in_words(name: &str) -> String {
     name.split(['_', '-', '.', '/']).filter(|w| !w.is_empty()).collect::<Vec<_>>().join(" ").to_lowercase()
 }
@@ -191,7 +191,8 @@ impl Classifier {
         progress: &mut dyn FnMut(usize, usize, f32),
     ) -> Result<(Self, TrainReport), Error> {
         let named: Vec<(String, usize)>;
-        let data = if cfg.name_examples && cfg.fine_tune.is_small(data.len()) {
+        // Chosen on val for the encoder's features; the n-grams alone were not measured.
+        let data = if cfg.name_examples && features.encoder().is_some() && cfg.fine_tune.is_small(data.len()) {
             named = data.iter().cloned().chain(labels.iter().enumerate().map(|(i, l)| (in_words(l), i))).collect();
             &named
         } else {

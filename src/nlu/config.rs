@@ -71,7 +71,7 @@ pub struct NluConfig {
     /// validation split with ten examples per intent.
     #[serde(default = "default_fine_tune_small_batch")]
     pub fine_tune_small_batch: Option<usize>,
-    /// On a small domain (see `fine_tune_small_layers`), count each
+    /// With the sentence encoder, on a small domain (see `fine_tune_small_layers`), count each
     /// intent's name in words (`lost_ticket`: "lost ticket") as one more
     /// training example of it. Default true, chosen on BANKING77's
     /// validation split with ten examples per intent (on the full training

@@ -34,9 +34,9 @@ pub struct TrainConfig {
     /// With a fine-tuned encoder, the weight of the nearest training
     /// examples' vote beside the other probabilities (0: no vote).
     pub knn_weight: f32,
-    /// On a small training set ([`FineTune::is_small`]), each intent's
-    /// name in words (`lost_ticket`: "lost ticket") is one more training
-    /// example of it.
+    /// With a sentence encoder, on a small training set
+    /// ([`FineTune::is_small`]), each intent's name in words (`lost_ticket`:
+    /// "lost ticket") is one more training example of it.
     pub name_examples: bool,
 }
 
