@@ -79,8 +79,20 @@ pub fn brain(
     sentiment: Option<Arc<Sentiment>>,
     progress: &mut dyn FnMut(usize, usize, f32),
 ) -> Result<(Brain, Provenance, Vec<Diagnostic>), Error> {
-    let (brain, provenance, warnings, _) = brain_with(config, features, sentiment, false, progress)?;
+    let loaded = intents::load(&config.intents).map_err(Error::Intents)?;
+    let (brain, provenance, warnings, _) = brain_with(config, loaded, features, sentiment, false, progress)?;
     Ok((brain, provenance, warnings))
+}
+
+/// [`brain`] for intent files the caller has loaded and validated already
+/// (`usher test thresholds` checks its cases against them before training).
+pub fn brain_of(
+    config: &Config,
+    loaded: intents::Loaded,
+    features: Features,
+    progress: &mut dyn FnMut(usize, usize, f32),
+) -> Result<Brain, Error> {
+    Ok(brain_with(config, loaded, features, None, false, progress)?.0)
 }
 
 /// [`brain`] for a server: with `nlu.fine_tune_in_background` and no tuned
@@ -93,17 +105,18 @@ pub fn brain_quick(
     sentiment: Option<Arc<Sentiment>>,
     progress: &mut dyn FnMut(usize, usize, f32),
 ) -> Result<(Brain, Provenance, Vec<Diagnostic>, bool), Error> {
-    brain_with(config, features, sentiment, config.nlu.fine_tune_in_background, progress)
+    let loaded = intents::load(&config.intents).map_err(Error::Intents)?;
+    brain_with(config, loaded, features, sentiment, config.nlu.fine_tune_in_background, progress)
 }
 
 fn brain_with(
     config: &Config,
+    loaded: intents::Loaded,
     features: Features,
     sentiment: Option<Arc<Sentiment>>,
     quick: bool,
     progress: &mut dyn FnMut(usize, usize, f32),
 ) -> Result<(Brain, Provenance, Vec<Diagnostic>, bool), Error> {
-    let loaded = intents::load(&config.intents).map_err(Error::Intents)?;
     crate::actions::check_endpoints(&config.actions, &loaded.domain).map_err(Error::Intents)?;
     let train = config.nlu.train_config();
     let cache = config.model_cache();
@@ -169,7 +182,10 @@ async fn engine_with(
     let ((brain, provenance, warnings, pending), mood) = tokio::task::spawn_blocking(move || {
         let features = features(&cfg);
         let mood = sentiment(&cfg, features.encoder());
-        let built = brain_with(&cfg, features, mood.clone(), quick, &mut progress).map(|b| (b, mood));
+        let built = intents::load(&cfg.intents)
+            .map_err(Error::Intents)
+            .and_then(|loaded| brain_with(&cfg, loaded, features, mood.clone(), quick, &mut progress))
+            .map(|b| (b, mood));
         crate::util::release_freed_memory();
         built
     })

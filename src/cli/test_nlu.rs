@@ -52,6 +52,10 @@ pub struct Args {
     /// nlu.fine_tune_small_batch); 0 keeps batches of 32.
     #[arg(long)]
     fine_tune_small_batch: Option<usize>,
+    /// Chance of leaving a token out at each fine-tuning step on a small
+    /// training set (default: nlu.fine_tune_small_token_dropout); 0: none.
+    #[arg(long)]
+    fine_tune_small_token_dropout: Option<f32>,
     /// Fine-tuning warm-up fraction, then linear decay; a negative value
     /// keeps the rate constant (default: nlu.fine_tune_warmup).
     #[arg(long, allow_hyphen_values = true)]
@@ -138,6 +142,7 @@ pub fn run(config: &Config, args: &Args) -> anyhow::Result<ExitCode> {
     if let Some(n) = args.fine_tune_small_batch {
         cfg.fine_tune.small_batch_size = (n > 0).then_some(n);
     }
+    cfg.fine_tune.small_token_dropout = args.fine_tune_small_token_dropout.unwrap_or(cfg.fine_tune.small_token_dropout);
     cfg.fine_tune.dropout = args.fine_tune_dropout.unwrap_or(cfg.fine_tune.dropout);
     if let Some(n) = args.fine_tune_small_layers {
         cfg.fine_tune.small_layers = (n > 0).then_some(n);
@@ -153,15 +158,9 @@ pub fn run(config: &Config, args: &Args) -> anyhow::Result<ExitCode> {
         .clone()
         .unwrap_or_else(|| config.data_dir.join("reports").join(format!("nlu-{}", usher::util::now_ms())));
     eprintln!("{} training / {} test examples, features {}", dataset.train.len(), dataset.test.len(), features.id());
-    let report = eval::evaluate(
-        &dataset,
-        features,
-        &cfg,
-        args.oos_recall,
-        &out,
-        args.save_probabilities,
-        &mut training_bar("training"),
-    )?;
+    let options =
+        eval::Options { oos_recall: args.oos_recall, out_dir: out, save_probabilities: args.save_probabilities };
+    let report = eval::evaluate(&dataset, features, &cfg, &options, &mut training_bar("training"))?;
     println!("{:<32} {:>9} {:>9} {:>9} {:>7}", "intent", "precision", "recall", "f1", "support");
     for s in &report.metrics.per_label {
         println!("{:<32} {:>9.3} {:>9.3} {:>9.3} {:>7}", s.label, s.precision, s.recall, s.f1, s.support);
@@ -191,7 +190,7 @@ pub fn run(config: &Config, args: &Args) -> anyhow::Result<ExitCode> {
         );
     }
     println!("trained in {:.1} s on {} examples; tested on {}", report.train_seconds, report.n_train, report.n_test);
-    println!("report: {}", out.display());
+    println!("report: {}", options.out_dir.display());
     if args.json {
         let summary = serde_json::json!({
             "accuracy": report.accuracy,

@@ -243,7 +243,7 @@ pub fn run(config: &Config, args: &Args) -> anyhow::Result<ExitCode> {
     check(&args.digressions, &digression_cases, |c| unknown_flow(domain, c))?;
     let features = usher::bootstrap::features(&config);
     eprintln!("features {}, {} tuned layers", features.id(), config.nlu.fine_tune_layers);
-    let (brain, _, _) = usher::bootstrap::brain(&config, features, None, &mut training_bar("intent classifier"))?;
+    let brain = usher::bootstrap::brain_of(&config, loaded, features, &mut training_bar("intent classifier"))?;
     let sweeps = [
         fallbacks(&brain.nlu, &brain.domain, fallback_cases)?,
         digressions(&brain.nlu, &brain.domain, digression_cases)?,

@@ -165,8 +165,20 @@ fn name_of(features: &Features) -> String {
 /// An intent's name in words: `Lost_Ticket` → "lost ticket" (with
 /// [`TrainConfig::name_examples`], a sentence encoder and a small training
 /// set, one more example of it, after the others).
-pub(super) fn in_words(name: &str) -> String {
+fn in_words(name: &str) -> String {
     name.split(['_', '-', '.', '/']).filter(|w| !w.is_empty()).collect::<Vec<_>>().join(" ").to_lowercase()
+}
+
+/// The text and intent of row `i` of a classifier's example embeddings
+/// (what [`IntentClassifier::nearest`](super::IntentClassifier::nearest)
+/// answers with), given the staff's `examples` as (text, intent) in
+/// training order: past them come the intents' names, in `labels`' order,
+/// when [`Classifier::train`] made them examples too.
+pub(super) fn example_row(examples: &[(String, String)], labels: &[String], i: usize) -> Option<(String, String)> {
+    match examples.get(i) {
+        Some(example) => Some(example.clone()),
+        None => labels.get(i - examples.len()).map(|name| (in_words(name), name.clone())),
+    }
 }
 
 /// Name of the training examples' embeddings in a saved file.
@@ -481,6 +493,15 @@ mod tests {
         assert_eq!(super::in_words("card-arrival"), "card arrival");
         assert_eq!(super::in_words("faq/opening_hours"), "faq opening hours");
         assert_eq!(super::in_words("__greet"), "greet");
+        let examples = vec![("where is my refund".to_string(), "Refund_not_showing_up".to_string())];
+        let labels = ["Refund_not_showing_up".to_string(), "card_arrival".to_string()];
+        assert_eq!(super::example_row(&examples, &labels, 0), Some(examples[0].clone()));
+        assert_eq!(
+            super::example_row(&examples, &labels, 2),
+            Some(("card arrival".to_string(), "card_arrival".to_string())),
+            "past the examples: the names, in the labels' order"
+        );
+        assert_eq!(super::example_row(&examples, &labels, 3), None);
     }
 
     #[test]

@@ -66,7 +66,7 @@ pub trait IntentClassifier: Send + Sync {
     /// For each of `embedded`'s vectors, the `k` training examples nearest
     /// to it as (example index in training order, cosine similarity), best
     /// first; empty when the classifier keeps no example embeddings from
-    /// that encoder.
+    /// that encoder. `classifier::example_row` reads an index.
     fn nearest(&self, embedded: &Embedded<'_>, k: usize) -> Result<Vec<Vec<(usize, f32)>>, Error> {
         let _ = (embedded, k);
         Ok(Vec::new())
@@ -429,13 +429,7 @@ impl Nlu {
                     .unwrap_or_default()
                     .into_iter()
                     .filter_map(|(i, similarity)| {
-                        // Past the examples: the intents' names, when they were examples too.
-                        let (text, intent) = match self.examples.get(i) {
-                            Some((text, intent)) => (text.clone(), intent.clone()),
-                            None => {
-                                labels.get(i - self.examples.len()).map(|n| (classifier::in_words(n), n.clone()))?
-                            }
-                        };
+                        let (text, intent) = classifier::example_row(&self.examples, labels, i)?;
                         Some(Neighbour { text, intent, similarity })
                     })
                     .collect();

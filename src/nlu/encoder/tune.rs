@@ -23,6 +23,7 @@ use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use sha2::{Digest, Sha256};
 
+use super::batch::{drop_tokens, Batch};
 use super::bert::{l2_rows, mean_pool, run, Bert, Layer, Mode};
 use super::Encoder;
 use crate::Error;
@@ -55,6 +56,11 @@ pub struct FineTune {
     /// `epochs` come to fewer than `min_steps` steps (`None`: `layers`
     /// whatever the size; a frozen encoder stays frozen).
     pub small_layers: Option<usize>,
+    /// On a small training set (see `small_layers`), the chance at each
+    /// step that a sentence's token (all but the first and last, `[CLS]`
+    /// and `[SEP]`) is left out of the tuned layers' attention and of the
+    /// pooling, like a deleted word (0: none; larger sets never drop).
+    pub small_token_dropout: f32,
     /// Stops the training between steps when cancelled from another thread.
     pub cancel: Cancel,
 }
@@ -84,6 +90,16 @@ impl FineTune {
         self.epochs.max(min_steps.div_ceil(batches.max(1)))
     }
 
+    /// The chance of leaving a token out at each step on `examples`
+    /// sentences: `small_token_dropout` on a small set, none otherwise.
+    pub fn token_dropout_for(&self, examples: usize) -> f32 {
+        if self.is_small(examples) {
+            self.small_token_dropout
+        } else {
+            0.0
+        }
+    }
+
     /// The top layers trained on `examples` sentences: `small_layers` on a
     /// small set ([`Self::is_small`]), `layers` otherwise.
     pub fn layers_for(&self, examples: usize) -> usize {
@@ -110,6 +126,7 @@ impl Default for FineTune {
             schedule: Schedule::Linear { warmup: 0.1 },
             dropout: 0.1,
             small_layers: Some(6),
+            small_token_dropout: 0.1,
             cancel: Cancel::default(),
         }
     }
@@ -220,14 +237,6 @@ const CLASS_LEARNING_RATE: f64 = 1e-3;
 /// Name prefix of the tuned layers in a saved file.
 const PREFIX: &str = "encoder.layer";
 
-/// The frozen layers' output for one batch of training sentences.
-pub(crate) struct Batch {
-    hidden: Tensor,
-    mask: Tensor,
-    bias: Tensor,
-    labels: Tensor,
-}
-
 impl Encoder {
     /// How many top layers are fine-tuned (0 for the pretrained encoder).
     pub fn tuned_layers(&self) -> usize {
@@ -308,6 +317,8 @@ impl Encoder {
             AdamW::new(head.vars(), ParamsAdamW { lr: head.learning_rate(), weight_decay: 0.0, ..Default::default() })?;
         let mut rng = StdRng::seed_from_u64(seed);
         let mut order: Vec<usize> = (0..batches.len()).collect();
+        let token_dropout = cfg.token_dropout_for(texts.len());
+        let mut token_rng = StdRng::seed_from_u64(seed ^ 0x70CE_D809);
         let epochs = cfg.epochs_over(batches.len(), batch);
         let steps = epochs * batches.len();
         let mut step = 0;
@@ -326,8 +337,13 @@ impl Encoder {
                     p if p > 0.0 => Mode::Dropout { p, key: seed.wrapping_mul(0x2545_F491_4F6C_DD1D) ^ step as u64 },
                     _ => Mode::Train,
                 };
-                let top = mode.drop(&run(&tuned, &b.hidden, &b.bias, mode)?, 0)?;
-                let logits = head.logits(&top, &b.mask)?;
+                let dropped = match token_dropout {
+                    p if p > 0.0 => Some(drop_tokens(&b.mask, p, &mut token_rng)?),
+                    _ => None,
+                };
+                let (mask, bias) = dropped.as_ref().map_or((&b.mask, &b.bias), |(m, bias)| (m, bias));
+                let top = mode.drop(&run(&tuned, &b.hidden, bias, mode)?, 0)?;
+                let logits = head.logits(&top, mask)?;
                 let loss = candle_nn::loss::cross_entropy(&logits, &b.labels)?;
                 let grads = loss.backward()?;
                 encoder_opt.step(&grads)?;
@@ -451,6 +467,7 @@ mod tests {
         assert_eq!(super::FineTune { small_layers: None, ..cfg.clone() }.layers_for(770), 2);
         assert_eq!(super::FineTune { layers: 0, ..cfg.clone() }.layers_for(770), 0, "a frozen encoder stays frozen");
         assert_eq!((cfg.batch_for(770), cfg.batch_for(8622)), (16, 32), "small sets take smaller steps");
+        assert_eq!((cfg.token_dropout_for(770), cfg.token_dropout_for(8622)), (0.1, 0.0), "small sets drop tokens");
         assert_eq!(cfg.epochs_over(49, 16), 11, "500 steps of 16 see as many sentences as 250 of 32");
         let whole = super::FineTune { small_batch_size: None, ..cfg.clone() };
         assert_eq!((whole.batch_for(770), whole.epochs_over(25, 32), whole.epochs_over(270, 32)), (32, 10, 2));

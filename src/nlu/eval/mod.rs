@@ -12,7 +12,7 @@ pub mod sgd;
 pub mod slots;
 
 use std::collections::BTreeSet;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use serde::Serialize;
@@ -187,19 +187,30 @@ fn weights(parts: &[Parts], data: &Dataset, index: &dyn Fn(&str) -> Option<usize
     out
 }
 
-/// Trains and evaluates; writes `report.json` and `confusion.png` into
-/// `out_dir`, and with `save_probabilities` each test message's confidences
-/// (`probabilities.json`: the labels, the gold label indices, one row per
-/// message) for comparing runs offline.
+/// What [`evaluate`] reports beyond its defaults, and where it writes.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// CLINC150: also report test figures at the lowest threshold whose OOS
+    /// recall on val reaches this ([`OperatingPoint`]).
+    pub oos_recall: Option<f64>,
+    /// Where `report.json`, `confusion.png` (and `probabilities.json`) go.
+    pub out_dir: PathBuf,
+    /// Also write each test message's confidences (`probabilities.json`:
+    /// the labels, the gold label indices, one row per message), for
+    /// comparing or combining runs offline.
+    pub save_probabilities: bool,
+}
+
+/// Trains and evaluates; writes `report.json` and `confusion.png` (and on
+/// request `probabilities.json`) into `options.out_dir`.
 pub fn evaluate(
     data: &Dataset,
     features: Features,
     cfg: &TrainConfig,
-    oos_recall: Option<f64>,
-    out_dir: &Path,
-    save_probabilities: bool,
+    options: &Options,
     progress: &mut dyn FnMut(usize, usize, f32),
 ) -> Result<Report, Error> {
+    let Options { oos_recall: recall_on_val, ref out_dir, save_probabilities } = *options;
     let labels: Vec<String> = data.train.iter().map(|(_, l)| l.clone()).collect::<BTreeSet<_>>().into_iter().collect();
     let index = |l: &str| labels.binary_search_by(|x| x.as_str().cmp(l)).ok();
     let train: Vec<(String, usize)> = data.train.iter().filter_map(|(t, l)| index(l).map(|i| (t.clone(), i))).collect();
@@ -218,7 +229,7 @@ pub fn evaluate(
             let texts: Vec<&str> = data.val.iter().map(|(t, _)| t.as_str()).collect();
             let gold: Vec<Option<usize>> = data.val.iter().map(|(_, l)| scope(l)).collect();
             let probs = probabilities(&model, &texts)?;
-            let at_recall = oos_recall.map(|r| (r, threshold_for_recall(&probs, &gold, oos_class, r)));
+            let at_recall = recall_on_val.map(|r| (r, threshold_for_recall(&probs, &gold, oos_class, r)));
             (Some(calibrate(&probs, &gold, oos_class)), at_recall)
         }
         _ => (None, None),
