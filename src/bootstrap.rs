@@ -79,8 +79,8 @@ pub fn brain(
     sentiment: Option<Arc<Sentiment>>,
     progress: &mut dyn FnMut(usize, usize, f32),
 ) -> Result<(Brain, Provenance, Vec<Diagnostic>), Error> {
-    let loaded = intents::load(&config.intents).map_err(Error::Intents)?;
-    let (brain, provenance, warnings, _) = brain_with(config, loaded, features, sentiment, false, progress)?;
+    let (brain, provenance, warnings, _) =
+        brain_with(config, load_intents(config)?, features, sentiment, false, progress)?;
     Ok((brain, provenance, warnings))
 }
 
@@ -105,8 +105,12 @@ pub fn brain_quick(
     sentiment: Option<Arc<Sentiment>>,
     progress: &mut dyn FnMut(usize, usize, f32),
 ) -> Result<(Brain, Provenance, Vec<Diagnostic>, bool), Error> {
-    let loaded = intents::load(&config.intents).map_err(Error::Intents)?;
-    brain_with(config, loaded, features, sentiment, config.nlu.fine_tune_in_background, progress)
+    brain_with(config, load_intents(config)?, features, sentiment, config.nlu.fine_tune_in_background, progress)
+}
+
+/// Loads and validates the configured intent files.
+fn load_intents(config: &Config) -> Result<intents::Loaded, Error> {
+    intents::load(&config.intents).map_err(Error::Intents)
 }
 
 fn brain_with(
@@ -182,8 +186,7 @@ async fn engine_with(
     let ((brain, provenance, warnings, pending), mood) = tokio::task::spawn_blocking(move || {
         let features = features(&cfg);
         let mood = sentiment(&cfg, features.encoder());
-        let built = intents::load(&cfg.intents)
-            .map_err(Error::Intents)
+        let built = load_intents(&cfg)
             .and_then(|loaded| brain_with(&cfg, loaded, features, mood.clone(), quick, &mut progress))
             .map(|b| (b, mood));
         crate::util::release_freed_memory();

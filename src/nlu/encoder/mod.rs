@@ -11,8 +11,8 @@
 //!
 //! Layout: `bert` is the candle forward pass (trainable), `packed` builds
 //! the CPU inference copy, `tune` fine-tunes the top layers on labelled
-//! sentences (`batch` holds their frozen layers' output, batched for each
-//! epoch), `cache` keeps embeddings on disk, `fetch` downloads the files.
+//! sentences (`batch` holds their frozen layers' output and leaves tokens
+//! out of a step), `cache` keeps embeddings on disk, `fetch` downloads the files.
 
 mod batch;
 pub mod bert;
