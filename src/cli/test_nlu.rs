@@ -52,6 +52,10 @@ pub struct Args {
     /// nlu.fine_tune_small_batch); 0 keeps batches of 32.
     #[arg(long)]
     fine_tune_small_batch: Option<usize>,
+    /// Chance of leaving a token out at each fine-tuning step (default:
+    /// nlu.fine_tune_token_dropout); 0: none.
+    #[arg(long)]
+    fine_tune_token_dropout: Option<f32>,
     /// Chance of leaving a token out at each fine-tuning step on a small
     /// training set (default: nlu.fine_tune_small_token_dropout); 0: none.
     #[arg(long)]
@@ -142,6 +146,7 @@ pub fn run(config: &Config, args: &Args) -> anyhow::Result<ExitCode> {
     if let Some(n) = args.fine_tune_small_batch {
         cfg.fine_tune.small_batch_size = (n > 0).then_some(n);
     }
+    cfg.fine_tune.token_dropout = args.fine_tune_token_dropout.unwrap_or(cfg.fine_tune.token_dropout);
     cfg.fine_tune.small_token_dropout = args.fine_tune_small_token_dropout.unwrap_or(cfg.fine_tune.small_token_dropout);
     cfg.fine_tune.dropout = args.fine_tune_dropout.unwrap_or(cfg.fine_tune.dropout);
     if let Some(n) = args.fine_tune_small_layers {

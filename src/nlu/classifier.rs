@@ -390,7 +390,7 @@ fn scalar(t: &Tensor) -> Result<f32, Error> {
 /// probabilities, the fine-tuning's cosine classifier's and the nearest
 /// examples' vote (with a tuned encoder), and its cosine with the nearest
 /// training example (with an encoder).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize)]
 pub struct Parts {
     head: Vec<f32>,
     cosine: Option<Vec<f32>>,

@@ -71,6 +71,11 @@ pub struct NluConfig {
     /// validation split with ten examples per intent.
     #[serde(default = "default_fine_tune_small_batch")]
     pub fine_tune_small_batch: Option<usize>,
+    /// The chance at each fine-tuning step that a token of a training
+    /// sentence (not its first or last) is left out, like a deleted word
+    /// (0: none); small domains use `fine_tune_small_token_dropout`.
+    #[serde(default = "default_fine_tune_token_dropout")]
+    pub fine_tune_token_dropout: f32,
     /// On a small domain (see `fine_tune_small_layers`), the chance at each
     /// fine-tuning step that a token of a training sentence (not its first
     /// or last) is left out, like a deleted word (0: none). Default 0.1,
@@ -224,6 +229,10 @@ fn default_fine_tune_small_batch() -> Option<usize> {
     FineTune::default().small_batch_size
 }
 
+fn default_fine_tune_token_dropout() -> f32 {
+    FineTune::default().token_dropout
+}
+
 fn default_fine_tune_small_token_dropout() -> f32 {
     FineTune::default().small_token_dropout
 }
@@ -278,6 +287,7 @@ impl Default for NluConfig {
             fine_tune_knn_weight: default_fine_tune_knn_weight(),
             fine_tune_small_layers: default_fine_tune_small_layers(),
             fine_tune_small_batch: default_fine_tune_small_batch(),
+            fine_tune_token_dropout: default_fine_tune_token_dropout(),
             fine_tune_small_token_dropout: default_fine_tune_small_token_dropout(),
             intent_names_as_examples: true,
             fine_tune_in_background: true,
@@ -305,6 +315,7 @@ impl NluConfig {
         }
         for (name, p) in [
             ("fine_tune_dropout", self.fine_tune_dropout),
+            ("fine_tune_token_dropout", self.fine_tune_token_dropout),
             ("fine_tune_small_token_dropout", self.fine_tune_small_token_dropout),
         ] {
             if !(0.0..1.0).contains(&p) {
@@ -334,6 +345,7 @@ impl NluConfig {
             dropout: self.fine_tune_dropout,
             small_layers: self.fine_tune_small_layers,
             small_batch_size: self.fine_tune_small_batch,
+            token_dropout: self.fine_tune_token_dropout,
             small_token_dropout: self.fine_tune_small_token_dropout,
             ..FineTune::default()
         };

@@ -1,6 +1,6 @@
 //! Batches of training sentences for fine-tuning: the frozen layers'
 //! output, computed once, and the tokens a step leaves out
-//! (`FineTune::small_token_dropout`).
+//! (`FineTune::token_dropout`, `FineTune::small_token_dropout`).
 
 use candle_core::Tensor;
 use rand::rngs::StdRng;

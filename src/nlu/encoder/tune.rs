@@ -56,10 +56,11 @@ pub struct FineTune {
     /// `epochs` come to fewer than `min_steps` steps (`None`: `layers`
     /// whatever the size; a frozen encoder stays frozen).
     pub small_layers: Option<usize>,
-    /// On a small training set (see `small_layers`), the chance at each
-    /// step that a sentence's token (all but the first and last, `[CLS]`
-    /// and `[SEP]`) is left out of the tuned layers' attention and of the
-    /// pooling, like a deleted word (0: none; larger sets never drop).
+    /// The chance at each step that a sentence's token (all but the first
+    /// and last, `[CLS]` and `[SEP]`) is left out of the tuned layers'
+    /// attention and of the pooling, like a deleted word (0: none).
+    pub token_dropout: f32,
+    /// `token_dropout` instead on a small training set (see `small_layers`).
     pub small_token_dropout: f32,
     /// Stops the training between steps when cancelled from another thread.
     pub cancel: Cancel,
@@ -91,12 +92,13 @@ impl FineTune {
     }
 
     /// The chance of leaving a token out at each step on `examples`
-    /// sentences: `small_token_dropout` on a small set, none otherwise.
+    /// sentences: `small_token_dropout` on a small set, `token_dropout`
+    /// otherwise.
     pub fn token_dropout_for(&self, examples: usize) -> f32 {
         if self.is_small(examples) {
             self.small_token_dropout
         } else {
-            0.0
+            self.token_dropout
         }
     }
 
@@ -126,6 +128,7 @@ impl Default for FineTune {
             schedule: Schedule::Linear { warmup: 0.1 },
             dropout: 0.1,
             small_layers: Some(6),
+            token_dropout: 0.1,
             small_token_dropout: 0.1,
             cancel: Cancel::default(),
         }
@@ -467,7 +470,12 @@ mod tests {
         assert_eq!(super::FineTune { small_layers: None, ..cfg.clone() }.layers_for(770), 2);
         assert_eq!(super::FineTune { layers: 0, ..cfg.clone() }.layers_for(770), 0, "a frozen encoder stays frozen");
         assert_eq!((cfg.batch_for(770), cfg.batch_for(8622)), (16, 32), "small sets take smaller steps");
-        assert_eq!((cfg.token_dropout_for(770), cfg.token_dropout_for(8622)), (0.1, 0.0), "small sets drop tokens");
+        let large = super::FineTune { token_dropout: 0.05, ..cfg.clone() };
+        assert_eq!(
+            (large.token_dropout_for(770), large.token_dropout_for(8622)),
+            (0.1, 0.05),
+            "small sets drop their own"
+        );
         assert_eq!(cfg.epochs_over(49, 16), 11, "500 steps of 16 see as many sentences as 250 of 32");
         let whole = super::FineTune { small_batch_size: None, ..cfg.clone() };
         assert_eq!((whole.batch_for(770), whole.epochs_over(25, 32), whole.epochs_over(270, 32)), (32, 10, 2));

@@ -86,11 +86,6 @@ fn parts(model: &Classifier, texts: &[&str]) -> Result<Vec<Parts>, Error> {
     Ok(out)
 }
 
-/// The confidences of `texts` under the model's own weights.
-fn probabilities(model: &Classifier, texts: &[&str]) -> Result<Vec<Vec<f32>>, Error> {
-    Ok(parts(model, texts)?.iter().map(|p| model.mix(p)).collect())
-}
-
 fn best(p: &[f32]) -> (usize, f32) {
     p.iter().enumerate().fold((0, f32::MIN), |(bi, bp), (i, &x)| if x > bp { (i, x) } else { (bi, bp) })
 }
@@ -196,8 +191,9 @@ pub struct Options {
     /// Where `report.json`, `confusion.png` (and `probabilities.json`) go.
     pub out_dir: PathBuf,
     /// Also write each test message's confidences (`probabilities.json`:
-    /// the labels, the gold label indices, one row per message), for
-    /// comparing or combining runs offline.
+    /// the labels, the gold label indices, one row per message) and what
+    /// they are mixed from on test and val (`parts.json`), for comparing or
+    /// combining runs offline.
     pub save_probabilities: bool,
 }
 
@@ -224,11 +220,13 @@ pub fn evaluate(
     // The OOS label is a class of its own when the training split has it.
     let oos_class = oos.and_then(index);
     let scope = |l: &str| if Some(l) == oos { None } else { index(l) };
+    let mut val_parts = Vec::new();
     let (threshold, at_recall) = match oos {
         Some(_) if !data.val.is_empty() => {
             let texts: Vec<&str> = data.val.iter().map(|(t, _)| t.as_str()).collect();
             let gold: Vec<Option<usize>> = data.val.iter().map(|(_, l)| scope(l)).collect();
-            let probs = probabilities(&model, &texts)?;
+            val_parts = parts(&model, &texts)?;
+            let probs: Vec<Vec<f32>> = val_parts.iter().map(|p| model.mix(p)).collect();
             let at_recall = recall_on_val.map(|r| (r, threshold_for_recall(&probs, &gold, oos_class, r)));
             (Some(calibrate(&probs, &gold, oos_class)), at_recall)
         }
@@ -299,6 +297,20 @@ pub fn evaluate(
     if save_probabilities {
         let path = out_dir.join("probabilities.json");
         let saved = serde_json::json!({ "labels": all_labels, "gold": gold, "probabilities": probs });
+        std::fs::write(&path, serde_json::to_vec(&saved)?).map_err(|e| Error::io(&path, e))?;
+        // What the confidences are mixed from, on test and (OOS data sets) val,
+        // with the gold labels, for trying other scores offline.
+        let val_gold: Vec<&str> = data.val.iter().map(|(_, l)| l.as_str()).collect();
+        let test_gold: Vec<&str> = data.test.iter().map(|(_, l)| l.as_str()).collect();
+        let path = out_dir.join("parts.json");
+        let saved = serde_json::json!({
+            "labels": labels,
+            "cosine_weight": model.cosine_weight(),
+            "knn_weight": model.knn_weight(),
+            "threshold": threshold,
+            "val": { "gold": if val_parts.is_empty() { Vec::new() } else { val_gold }, "parts": val_parts },
+            "test": { "gold": test_gold, "parts": test_parts },
+        });
         std::fs::write(&path, serde_json::to_vec(&saved)?).map_err(|e| Error::io(&path, e))?;
     }
     Ok(report)
