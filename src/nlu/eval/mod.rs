@@ -192,8 +192,9 @@ pub struct Options {
     pub out_dir: PathBuf,
     /// Also write each test message's confidences (`probabilities.json`:
     /// the labels, the gold label indices, one row per message) and what
-    /// they are mixed from on test and val (`parts.json`), for comparing or
-    /// combining runs offline.
+    /// they are mixed from on test and val (`parts.json`; with an OOS label
+    /// and an encoder also each sentence's embedding, `embeddings.f32`), for
+    /// comparing or combining runs offline.
     pub save_probabilities: bool,
 }
 
@@ -312,8 +313,34 @@ pub fn evaluate(
             "test": { "gold": test_gold, "parts": test_parts },
         });
         std::fs::write(&path, serde_json::to_vec(&saved)?).map_err(|e| Error::io(&path, e))?;
+        if let Some(encoder) = model.features().encoder().filter(|_| oos.is_some()) {
+            save_embeddings(encoder, data, out_dir)?;
+        }
     }
     Ok(report)
+}
+
+/// The encoder's sentence embeddings of the training, val and test
+/// sentences, in that order (`embeddings.f32`: little-endian rows of
+/// `dim` floats; `embeddings.json`: the dimension and each split's labels),
+/// for OOS scores that need the vectors (bench/oos_scores.py).
+fn save_embeddings(encoder: &Encoder, data: &Dataset, out_dir: &Path) -> Result<(), Error> {
+    let mut raw = Vec::new();
+    let mut labels = serde_json::Map::new();
+    for (name, split) in [("train", &data.train), ("val", &data.val), ("test", &data.test)] {
+        let texts: Vec<&str> = split.iter().map(|(t, _)| t.as_str()).collect();
+        for chunk in texts.chunks(CHUNK) {
+            for row in encoder.encode(chunk)? {
+                raw.extend(row.iter().flat_map(|v| v.to_le_bytes()));
+            }
+        }
+        labels.insert(name.to_string(), split.iter().map(|(_, l)| l.as_str()).collect());
+    }
+    let path = out_dir.join("embeddings.f32");
+    std::fs::write(&path, raw).map_err(|e| Error::io(&path, e))?;
+    let path = out_dir.join("embeddings.json");
+    let saved = serde_json::json!({ "dim": encoder.dim(), "labels": labels });
+    std::fs::write(&path, serde_json::to_vec(&saved)?).map_err(|e| Error::io(&path, e))
 }
 
 #[cfg(test)]

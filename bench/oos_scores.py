@@ -1,0 +1,121 @@
+"""Other out-of-scope scores, offline, on one `usher test nlu` run.
+
+Reads the `parts.json` that `--save-probabilities` writes (each val and test
+message's head, cosine-classifier and vote probabilities and its cosine with
+the nearest training example) and, for each score, sets the threshold that
+reaches OOS recall 0.85 on val (never test), then reports test's in-scope
+accuracy and OOS recall at it, and at val's balanced threshold. A message is
+also out of scope when the trained OOS class wins. With `embeddings.f32`
+beside it (written for data sets with an OOS label), also distance scores on
+the tuned sentence embeddings: Mahalanobis to the nearest intent (a shared
+covariance; Lee et al. 2018), its relative form (minus the distance under
+one Gaussian over all in-scope sentences; Ren et al. 2021), and the mean
+cosine of the ten nearest training sentences.
+
+    usher test nlu --data ../shared/data/clinc150/data_full.json --format clinc150 \
+        --oos-recall 0.85 --save-probabilities --report /tmp/clinc --json
+    python3 bench/oos_scores.py /tmp/clinc/parts.json
+"""
+import json
+import sys
+
+import numpy as np
+
+
+def load(saved, split):
+    labels = {l: i for i, l in enumerate(saved["labels"])}
+    parts = saved[split]["parts"]
+    head, cos, vote = (np.array([p[k] for p in parts]) for k in ("head", "cosine", "vote"))
+    near = np.array([p["nearest"] for p in parts])
+    gold = np.array([-1 if g == "oos" else labels[g] for g in saved[split]["gold"]])
+    return head, cos, vote, near, gold
+
+
+def scores(saved, head, cos, vote, near, oos):
+    c, k = saved["cosine_weight"], saved["knn_weight"]
+    p = (1 - k) * ((1 - c) * head + c * cos) + k * vote
+    scope = p.copy()
+    scope[:, oos] = -1
+    near = np.clip(near, 0, 1)
+    return p.argmax(1), {
+        "the shipped confidence (mix x nearest)": p.max(1) * near,
+        "nearest cosine alone (deep k-NN)": near,
+        "the mix alone": p.max(1),
+        "mix x nearest^2": p.max(1) * near**2,
+        "(best in scope - OOS class) x nearest": (scope.max(1) - p[:, oos]) * near,
+        "head's best x nearest": head.max(1) * near,
+        "cosine classifier's best x nearest": cos.max(1) * near,
+        "cosine classifier's best x nearest^3": cos.max(1) * near**3,
+    }
+
+
+def distance_scores(directory, oos_label="oos"):
+    meta = json.load(open(f"{directory}/embeddings.json"))
+    dim, labels = meta["dim"], meta["labels"]
+    raw = np.fromfile(f"{directory}/embeddings.f32", dtype="<f4").reshape(-1, dim)
+    n_train, n_val = len(labels["train"]), len(labels["val"])
+    splits = {"train": raw[:n_train], "val": raw[n_train:n_train + n_val], "test": raw[n_train + n_val:]}
+    train_y = np.array(labels["train"])
+    x = splits["train"][train_y != oos_label]
+    y = train_y[train_y != oos_label]
+    classes = sorted(set(y))
+    means = np.stack([x[y == c].mean(0) for c in classes])
+    centred = x - means[np.searchsorted(classes, y)]
+    precision = np.linalg.inv(centred.T @ centred / len(x) + 1e-6 * np.eye(dim))
+    background = x.mean(0)
+    centred_all = x - background
+    precision_all = np.linalg.inv(centred_all.T @ centred_all / len(x) + 1e-6 * np.eye(dim))
+    out = {}
+    for split in ("val", "test"):
+        v = splits[split]
+        d = np.stack([np.einsum("ij,jk,ik->i", v - m, precision, v - m) for m in means], 1)
+        d0 = np.einsum("ij,jk,ik->i", v - background, precision_all, v - background)
+        top10 = -np.sort(-(v @ splits["train"].T), 1)[:, :10].mean(1)
+        out[split] = {
+            "Mahalanobis to the nearest intent": -d.min(1),
+            "relative Mahalanobis": -(d.min(1) - d0),
+            "mean cosine of the 10 nearest": top10,
+        }
+    return out
+
+
+def rates(pred, score, gold, oos, t):
+    rejected = (pred == oos) | (score < t)
+    scope = gold >= 0
+    return np.mean(~rejected[scope] & (pred[scope] == gold[scope])), np.mean(rejected[~scope])
+
+
+def threshold_for_recall(pred, score, gold, oos, recall):
+    missed = np.sort(score[(gold < 0) & (pred != oos)])
+    need = int(np.ceil(recall * np.sum(gold < 0) - np.sum((gold < 0) & (pred == oos)) - 1e-9))
+    return -np.inf if need <= 0 else np.nextafter(missed[need - 1], np.inf)
+
+
+def balanced(pred, score, gold, oos):
+    return max(np.unique(score), key=lambda t: sum(rates(pred, score, gold, oos, t)))
+
+
+def main():
+    saved = json.load(open(sys.argv[1]))
+    oos = saved["labels"].index("oos")
+    val, test = load(saved, "val"), load(saved, "test")
+    pv, sv = scores(saved, *val[:4], oos)
+    pt, st = scores(saved, *test[:4], oos)
+    directory = sys.argv[1].rsplit("/", 1)[0] if "/" in sys.argv[1] else "."
+    try:
+        extra = distance_scores(directory)
+        sv.update(extra["val"])
+        st.update(extra["test"])
+    except FileNotFoundError:
+        pass
+    print("score | val in scope at 0.85 | test in scope / recall there | test at val's balanced threshold")
+    for name in sv:
+        t = threshold_for_recall(pv, sv[name], val[4], oos, 0.85)
+        v, _ = rates(pv, sv[name], val[4], oos, t)
+        a, r = rates(pt, st[name], test[4], oos, t)
+        ab, rb = rates(pt, st[name], test[4], oos, balanced(pv, sv[name], val[4], oos))
+        print(f"{name} | {v:.2%} | {a:.2%} / {r:.2%} | {ab:.2%} / {rb:.2%}")
+
+
+if __name__ == "__main__":
+    main()
