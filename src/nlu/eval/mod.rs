@@ -379,4 +379,34 @@ mod tests {
         let t = calibrate(&probs, &gold, Some(2));
         assert!(t > 0.5 && t <= 0.6, "{t}");
     }
+
+    #[test]
+    fn saved_parts_hold_val_and_test_in_order_with_their_gold_labels() {
+        let ex = |t: &str, l: &str| (t.to_string(), l.to_string());
+        let mut train = Vec::new();
+        for i in 0..6 {
+            train.push(ex(&format!("refund my ticket please {i}"), "refund"));
+            train.push(ex(&format!("my stream keeps buffering {i}"), "playback"));
+            train.push(ex(&format!("what is the weather on mars {i}"), "oos"));
+        }
+        let data = Dataset {
+            train,
+            val: vec![ex("refund my ticket", "refund"), ex("weather on mars", "oos")],
+            test: vec![ex("the stream is buffering", "playback"), ex("mars weather", "oos"), ex("refund it", "refund")],
+            oos_label: Some("oos".into()),
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let options = Options { oos_recall: None, out_dir: dir.path().to_path_buf(), save_probabilities: true };
+        evaluate(&data, Features::Ngrams, &TrainConfig::default(), &options, &mut |_, _, _| {}).unwrap();
+        let saved: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(dir.path().join("parts.json")).unwrap()).unwrap();
+        assert_eq!(saved["labels"], serde_json::json!(["oos", "playback", "refund"]));
+        assert_eq!(saved["val"]["gold"], serde_json::json!(["refund", "oos"]));
+        assert_eq!(saved["test"]["gold"], serde_json::json!(["playback", "oos", "refund"]));
+        let test = saved["test"]["parts"].as_array().unwrap();
+        assert_eq!((saved["val"]["parts"].as_array().unwrap().len(), test.len()), (2, 3));
+        assert_eq!(test[0]["head"].as_array().unwrap().len(), 3, "one probability per class");
+        assert!(saved["threshold"].is_number(), "calibrated on val");
+        assert!(!dir.path().join("embeddings.f32").exists(), "n-grams have no sentence vectors");
+    }
 }
