@@ -17,6 +17,7 @@ cosine of the ten nearest training sentences.
     python3 bench/oos_scores.py /tmp/clinc/parts.json
 """
 import json
+import os
 import sys
 
 import numpy as np
@@ -68,8 +69,10 @@ def distance_scores(directory, oos_label="oos"):
     out = {}
     for split in ("val", "test"):
         v = splits[split]
-        d = np.stack([np.einsum("ij,jk,ik->i", v - m, precision, v - m) for m in means], 1)
-        d0 = np.einsum("ij,jk,ik->i", v - background, precision_all, v - background)
+        # (v - m) P (v - m) for every intent mean m at once.
+        vp = v @ precision
+        d = (vp * v).sum(1)[:, None] - 2 * vp @ means.T + ((means @ precision) * means).sum(1)[None, :]
+        d0 = (((v - background) @ precision_all) * (v - background)).sum(1)
         top10 = -np.sort(-(v @ splits["train"].T), 1)[:, :10].mean(1)
         out[split] = {
             "Mahalanobis to the nearest intent": -d.min(1),
@@ -101,9 +104,8 @@ def main():
     val, test = load(saved, "val"), load(saved, "test")
     pv, sv = scores(saved, *val[:4], oos)
     pt, st = scores(saved, *test[:4], oos)
-    directory = sys.argv[1].rsplit("/", 1)[0] if "/" in sys.argv[1] else "."
     try:
-        extra = distance_scores(directory)
+        extra = distance_scores(os.path.dirname(sys.argv[1]) or ".")
         sv.update(extra["val"])
         st.update(extra["test"])
     except FileNotFoundError:

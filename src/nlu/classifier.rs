@@ -97,13 +97,19 @@ impl Features {
         self.encoder().map(|e| Ok(x.narrow(1, 0, e.dim())?.contiguous()?)).transpose()
     }
 
-    /// The feature matrix of `texts`; `cached` embeds through the cache (training data).
-    pub fn matrix(&self, texts: &[&str], cached: bool) -> Result<Tensor, Error> {
-        let dense = match self {
+    /// The sentence embeddings of `texts` (`None` with n-grams alone);
+    /// `cached` embeds through the cache (training data).
+    pub fn embeddings(&self, texts: &[&str], cached: bool) -> Result<Option<Vec<Vec<f32>>>, Error> {
+        Ok(match self {
             Self::Ngrams => None,
             Self::EncoderAndNgrams { encoder, cache } if cached => Some(cache.embed(encoder, texts)?),
             Self::EncoderAndNgrams { encoder, .. } => Some(encoder.encode(texts)?),
-        };
+        })
+    }
+
+    /// The feature matrix of `texts`; `cached` embeds through the cache (training data).
+    pub fn matrix(&self, texts: &[&str], cached: bool) -> Result<Tensor, Error> {
+        let dense = self.embeddings(texts, cached)?;
         self.assemble(texts, dense.as_deref())
     }
 

@@ -314,7 +314,7 @@ pub fn evaluate(
         });
         std::fs::write(&path, serde_json::to_vec(&saved)?).map_err(|e| Error::io(&path, e))?;
         if let Some(encoder) = model.features().encoder().filter(|_| oos.is_some()) {
-            save_embeddings(encoder, data, out_dir)?;
+            save_embeddings(model.features(), encoder.dim(), data, out_dir)?;
         }
     }
     Ok(report)
@@ -323,14 +323,15 @@ pub fn evaluate(
 /// The encoder's sentence embeddings of the training, val and test
 /// sentences, in that order (`embeddings.f32`: little-endian rows of
 /// `dim` floats; `embeddings.json`: the dimension and each split's labels),
-/// for OOS scores that need the vectors (bench/oos_scores.py).
-fn save_embeddings(encoder: &Encoder, data: &Dataset, out_dir: &Path) -> Result<(), Error> {
+/// for OOS scores that need the vectors (bench/oos_scores.py). They come
+/// through the embedding cache, which training and scoring filled already.
+fn save_embeddings(features: &Features, dim: usize, data: &Dataset, out_dir: &Path) -> Result<(), Error> {
     let mut raw = Vec::new();
     let mut labels = serde_json::Map::new();
     for (name, split) in [("train", &data.train), ("val", &data.val), ("test", &data.test)] {
         let texts: Vec<&str> = split.iter().map(|(t, _)| t.as_str()).collect();
         for chunk in texts.chunks(CHUNK) {
-            for row in encoder.encode(chunk)? {
+            for row in features.embeddings(chunk, true)?.unwrap_or_default() {
                 raw.extend(row.iter().flat_map(|v| v.to_le_bytes()));
             }
         }
@@ -339,7 +340,7 @@ fn save_embeddings(encoder: &Encoder, data: &Dataset, out_dir: &Path) -> Result<
     let path = out_dir.join("embeddings.f32");
     std::fs::write(&path, raw).map_err(|e| Error::io(&path, e))?;
     let path = out_dir.join("embeddings.json");
-    let saved = serde_json::json!({ "dim": encoder.dim(), "labels": labels });
+    let saved = serde_json::json!({ "dim": dim, "labels": labels });
     std::fs::write(&path, serde_json::to_vec(&saved)?).map_err(|e| Error::io(&path, e))
 }
 
