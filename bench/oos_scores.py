@@ -10,7 +10,8 @@ beside it (written for data sets with an OOS label), also distance scores on
 the tuned sentence embeddings: Mahalanobis to the nearest intent (a shared
 covariance; Lee et al. 2018), its relative form (minus the distance under
 one Gaussian over all in-scope sentences; Ren et al. 2021), and the mean
-cosine of the ten nearest training sentences.
+cosine of the ten nearest training sentences, and the shipped confidence
+plus relative Mahalanobis (each standardised on val's in-scope messages).
 
     usher test nlu --data ../shared/data/clinc150/data_full.json --format clinc150 \
         --oos-recall 0.85 --save-probabilities --report /tmp/clinc --json
@@ -108,6 +109,13 @@ def main():
         extra = distance_scores(os.path.dirname(sys.argv[1]) or ".")
         sv.update(extra["val"])
         st.update(extra["test"])
+        # The shipped confidence and relative Mahalanobis, each standardised
+        # on val's in-scope messages, summed with equal weights.
+        shipped, relative = "the shipped confidence (mix x nearest)", "relative Mahalanobis"
+        scope = val[4] >= 0
+        z = {k: (sv[k][scope].mean(), sv[k][scope].std()) for k in (shipped, relative)}
+        for s in (sv, st):
+            s["z(shipped) + z(relative Mahalanobis)"] = sum((s[k] - m) / d for k, (m, d) in z.items())
     except FileNotFoundError:
         pass
     print("score | val in scope at 0.85 | test in scope / recall there | test at val's balanced threshold")
