@@ -23,13 +23,15 @@ import sys
 
 import numpy as np
 
+OOS = "oos"
+
 
 def load(saved, split):
     labels = {l: i for i, l in enumerate(saved["labels"])}
     parts = saved[split]["parts"]
     head, cos, vote = (np.array([p[k] for p in parts]) for k in ("head", "cosine", "vote"))
     near = np.array([p["nearest"] for p in parts])
-    gold = np.array([-1 if g == "oos" else labels[g] for g in saved[split]["gold"]])
+    gold = np.array([-1 if g == OOS else labels[g] for g in saved[split]["gold"]])
     return head, cos, vote, near, gold
 
 
@@ -51,29 +53,33 @@ def scores(saved, head, cos, vote, near, oos):
     }
 
 
-def distance_scores(directory, oos_label="oos"):
+def precision(centred):
+    """The inverse of the covariance of already centred rows (lightly regularised)."""
+    return np.linalg.inv(centred.T @ centred / len(centred) + 1e-6 * np.eye(centred.shape[1]))
+
+
+def distance_scores(directory):
     meta = json.load(open(f"{directory}/embeddings.json"))
     dim, labels = meta["dim"], meta["labels"]
     raw = np.fromfile(f"{directory}/embeddings.f32", dtype="<f4").reshape(-1, dim)
     n_train, n_val = len(labels["train"]), len(labels["val"])
     splits = {"train": raw[:n_train], "val": raw[n_train:n_train + n_val], "test": raw[n_train + n_val:]}
     train_y = np.array(labels["train"])
-    x = splits["train"][train_y != oos_label]
-    y = train_y[train_y != oos_label]
+    x = splits["train"][train_y != OOS]
+    y = train_y[train_y != OOS]
     classes = sorted(set(y))
     means = np.stack([x[y == c].mean(0) for c in classes])
-    centred = x - means[np.searchsorted(classes, y)]
-    precision = np.linalg.inv(centred.T @ centred / len(x) + 1e-6 * np.eye(dim))
+    shared = precision(x - means[np.searchsorted(classes, y)])
     background = x.mean(0)
-    centred_all = x - background
-    precision_all = np.linalg.inv(centred_all.T @ centred_all / len(x) + 1e-6 * np.eye(dim))
+    overall = precision(x - background)
     out = {}
     for split in ("val", "test"):
         v = splits[split]
         # (v - m) P (v - m) for every intent mean m at once.
-        vp = v @ precision
-        d = (vp * v).sum(1)[:, None] - 2 * vp @ means.T + ((means @ precision) * means).sum(1)[None, :]
-        d0 = (((v - background) @ precision_all) * (v - background)).sum(1)
+        vp = v @ shared
+        d = (vp * v).sum(1)[:, None] - 2 * vp @ means.T + ((means @ shared) * means).sum(1)[None, :]
+        off = v - background
+        d0 = ((off @ overall) * off).sum(1)
         top10 = -np.sort(-(v @ splits["train"].T), 1)[:, :10].mean(1)
         out[split] = {
             "Mahalanobis to the nearest intent": -d.min(1),
@@ -101,7 +107,7 @@ def balanced(pred, score, gold, oos):
 
 def main():
     saved = json.load(open(sys.argv[1]))
-    oos = saved["labels"].index("oos")
+    oos = saved["labels"].index(OOS)
     val, test = load(saved, "val"), load(saved, "test")
     pv, sv = scores(saved, *val[:4], oos)
     pt, st = scores(saved, *test[:4], oos)
