@@ -41,7 +41,7 @@ def main():
     random.shuffle(sgd)
     comments = goemotions(data)
     random.shuffle(comments)
-    chosen = {"sgd": sgd[:1000], "mix": sgd[:1000] + comments[:1000], "goemotions": comments[:1000]}[kind]
+    chosen = {"sgd": sgd[:1000], "mix": sgd[:1000] + comments[:1000]}[kind]
     clinc = json.load(open(f"{data}/clinc150/data_full.json"))
     clinc["oos_train"] += [[" ".join(text.lower().split()), "oos"] for text in chosen]
     json.dump(clinc, sys.stdout)

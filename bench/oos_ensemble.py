@@ -19,9 +19,7 @@ import sys
 
 import numpy as np
 
-from oos_scores import OOS, load, rates, scores, threshold_for_recall
-
-SHIPPED = "the shipped confidence (mix x nearest)"
+from oos_scores import OOS, SHIPPED, load, rates, scores, threshold_for_recall
 
 
 def averaged(runs, split):
@@ -32,12 +30,13 @@ def averaged(runs, split):
     return tuple(np.mean([p[i] for p in parts], axis=0) for i in range(4)) + (gold,)
 
 
-def figures(saved, val, test, oos, read_test):
+def figures(saved, val, test, oos):
+    """Val's figure, and test's at val's threshold when `test` is given."""
     pv, sv = scores(saved, *val[:4], oos)
     t = threshold_for_recall(pv, sv[SHIPPED], val[4], oos, 0.85)
     v, _ = rates(pv, sv[SHIPPED], val[4], oos, t)
     line = f"val in scope at 0.85 OOS recall {v:.2%}"
-    if read_test:
+    if test is not None:
         pt, st = scores(saved, *test[:4], oos)
         a, r = rates(pt, st[SHIPPED], test[4], oos, t)
         line += f" | test in scope {a:.2%} / OOS recall {r:.2%}"
@@ -51,8 +50,10 @@ def main():
     assert all(r["labels"] == runs[0]["labels"] for r in runs), "the runs must share their labels"
     oos = runs[0]["labels"].index(OOS)
     for path, saved in zip(paths, runs):
-        print(f"{path}: {figures(saved, load(saved, 'val'), load(saved, 'test'), oos, read_test)}")
-    print(f"ensemble of {len(runs)}: {figures(runs[0], averaged(runs, 'val'), averaged(runs, 'test'), oos, read_test)}")
+        test = load(saved, "test") if read_test else None
+        print(f"{path}: {figures(saved, load(saved, 'val'), test, oos)}")
+    test = averaged(runs, "test") if read_test else None
+    print(f"ensemble of {len(runs)}: {figures(runs[0], averaged(runs, 'val'), test, oos)}")
 
 
 if __name__ == "__main__":

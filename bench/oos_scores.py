@@ -24,6 +24,8 @@ import sys
 import numpy as np
 
 OOS = "oos"
+# The name of the confidence `usher` ships, among the scores below.
+SHIPPED = "the shipped confidence (mix x nearest)"
 
 
 def load(saved, split):
@@ -42,7 +44,7 @@ def scores(saved, head, cos, vote, near, oos):
     scope[:, oos] = -1
     near = np.clip(near, 0, 1)
     return p.argmax(1), {
-        "the shipped confidence (mix x nearest)": p.max(1) * near,
+        SHIPPED: p.max(1) * near,
         "nearest cosine alone (deep k-NN)": near,
         "the mix alone": p.max(1),
         "mix x nearest^2": p.max(1) * near**2,
@@ -117,9 +119,9 @@ def main():
         st.update(extra["test"])
         # The shipped confidence and relative Mahalanobis, each standardised
         # on val's in-scope messages, summed with equal weights.
-        shipped, relative = "the shipped confidence (mix x nearest)", "relative Mahalanobis"
+        relative = "relative Mahalanobis"
         scope = val[4] >= 0
-        z = {k: (sv[k][scope].mean(), sv[k][scope].std()) for k in (shipped, relative)}
+        z = {k: (sv[k][scope].mean(), sv[k][scope].std()) for k in (SHIPPED, relative)}
         for s in (sv, st):
             s["z(shipped) + z(relative Mahalanobis)"] = sum((s[k] - m) / d for k, (m, d) in z.items())
     except FileNotFoundError:
