@@ -6,7 +6,7 @@ the nearest training example) and, for each score, sets the threshold that
 reaches OOS recall 0.85 on val (never test), then reports test's in-scope
 accuracy and OOS recall at it, and at val's balanced threshold. A message is
 also out of scope when the trained OOS class wins. With `embeddings.f32`
-beside it (written for data sets with an OOS label), also distance scores on
+beside it (written whenever the sentence encoder is on), also distance scores on
 the tuned sentence embeddings: Mahalanobis to the nearest intent (a shared
 covariance; Lee et al. 2018), its relative form (minus the distance under
 one Gaussian over all in-scope sentences; Ren et al. 2021), and the mean
@@ -37,9 +37,15 @@ def load(saved, split):
     return head, cos, vote, near, gold
 
 
-def scores(saved, head, cos, vote, near, oos):
+def mixed(saved, head, cos, vote):
+    """The shipped mix of the parts at the run's weights (`Parts::mix` in
+    src/nlu/classifier.rs, before the nearest cosine scales it)."""
     c, k = saved["cosine_weight"], saved["knn_weight"]
-    p = (1 - k) * ((1 - c) * head + c * cos) + k * vote
+    return (1 - k) * ((1 - c) * head + c * cos) + k * vote
+
+
+def scores(saved, head, cos, vote, near, oos):
+    p = mixed(saved, head, cos, vote)
     scope = p.copy()
     scope[:, oos] = -1
     near = np.clip(near, 0, 1)

@@ -48,6 +48,11 @@ pub struct Args {
     /// Fine-tuning (peak) learning rate (default: nlu.fine_tune_learning_rate).
     #[arg(long)]
     fine_tune_lr: Option<f64>,
+    /// Sentences per fine-tuning step on a training set that is not small
+    /// (default 32; `--fine-tune-min-steps` then counts steps of this many).
+    /// Batches of 16 lost on BANKING77's val (BENCHMARKS.md, stop 51).
+    #[arg(long)]
+    fine_tune_batch: Option<usize>,
     /// Sentences per fine-tuning step on a small training set (default:
     /// nlu.fine_tune_small_batch); 0 keeps batches of 32.
     #[arg(long)]
@@ -143,6 +148,7 @@ pub fn run(config: &Config, args: &Args) -> anyhow::Result<ExitCode> {
     cfg.fine_tune.epochs = args.fine_tune_epochs.unwrap_or(cfg.fine_tune.epochs);
     cfg.fine_tune.min_steps = args.fine_tune_min_steps.unwrap_or(cfg.fine_tune.min_steps);
     cfg.fine_tune.learning_rate = args.fine_tune_lr.unwrap_or(cfg.fine_tune.learning_rate);
+    cfg.fine_tune.batch_size = args.fine_tune_batch.unwrap_or(cfg.fine_tune.batch_size).max(1);
     if let Some(n) = args.fine_tune_small_batch {
         cfg.fine_tune.small_batch_size = (n > 0).then_some(n);
     }

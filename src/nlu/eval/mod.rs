@@ -192,8 +192,8 @@ pub struct Options {
     pub out_dir: PathBuf,
     /// Also write each test message's confidences (`probabilities.json`:
     /// the labels, the gold label indices, one row per message) and what
-    /// they are mixed from on test and val (`parts.json`; with an OOS label
-    /// and an encoder also each sentence's embedding, `embeddings.f32`), for
+    /// they are mixed from on test and val (`parts.json`; with an encoder
+    /// also each sentence's embedding, `embeddings.f32`), for
     /// comparing or combining runs offline.
     pub save_probabilities: bool,
 }
@@ -313,7 +313,7 @@ pub fn evaluate(
             "test": { "gold": test_gold, "parts": test_parts },
         });
         std::fs::write(&path, serde_json::to_vec(&saved)?).map_err(|e| Error::io(&path, e))?;
-        if let Some(encoder) = model.features().encoder().filter(|_| oos.is_some()) {
+        if let Some(encoder) = model.features().encoder() {
             save_embeddings(model.features(), encoder.dim(), data, out_dir)?;
         }
     }
