@@ -29,33 +29,20 @@ import sys
 
 import numpy as np
 
-from oos_scores import OOS, SHIPPED, load, precision, rates, scores, threshold_for_recall
-
-
-def vectors(directory):
-    """Train, val and test sentence vectors (unit length) and train's labels."""
-    meta = json.load(open(f"{directory}/embeddings.json"))
-    raw = np.fromfile(f"{directory}/embeddings.f32", dtype="<f4").reshape(-1, meta["dim"])
-    raw /= np.linalg.norm(raw, axis=1, keepdims=True)
-    n_train, n_val = len(meta["labels"]["train"]), len(meta["labels"]["val"])
-    return raw[:n_train], raw[n_train:n_train + n_val], raw[n_train + n_val:], np.array(meta["labels"]["train"])
+from oos_scores import OOS, SHIPPED, load, mahalanobis, rates, scores, threshold_for_recall, vectors
 
 
 def frozen_scores(directory):
     """Per split, the frozen space's nearest in-scope cosine and relative Mahalanobis."""
-    train, val, test, labels = vectors(directory)
-    x, y = train[labels != OOS], labels[labels != OOS]
-    classes = sorted(set(y))
-    means = np.stack([x[y == c].mean(0) for c in classes])
-    shared = precision(x - means[np.searchsorted(classes, y)])
-    background = x.mean(0)
-    overall = precision(x - background)
+    splits, labels = vectors(directory)
+    splits = {k: v / np.linalg.norm(v, axis=1, keepdims=True) for k, v in splits.items()}
+    x, y = splits["train"][labels != OOS], labels[labels != OOS]
+    distances = mahalanobis(x, y)
     out = {}
-    for name, v in (("val", val), ("test", test)):
-        vp = v @ shared
-        d = (vp * v).sum(1)[:, None] - 2 * vp @ means.T + ((means @ shared) * means).sum(1)[None, :]
-        off = v - background
-        out[name] = {"near": (v @ x.T).max(1), "relative": -(d.min(1) - ((off @ overall) * off).sum(1))}
+    for name in ("val", "test"):
+        v = splits[name]
+        nearest, d0 = distances(v)
+        out[name] = {"near": (v @ x.T).max(1), "relative": -(nearest - d0)}
     return out
 
 

@@ -66,32 +66,48 @@ def precision(centred):
     return np.linalg.inv(centred.T @ centred / len(centred) + 1e-6 * np.eye(centred.shape[1]))
 
 
-def distance_scores(directory):
+def vectors(directory):
+    """The sentence vectors of train, val and test (`embeddings.f32`), and train's labels."""
     meta = json.load(open(f"{directory}/embeddings.json"))
-    dim, labels = meta["dim"], meta["labels"]
-    raw = np.fromfile(f"{directory}/embeddings.f32", dtype="<f4").reshape(-1, dim)
+    labels = meta["labels"]
+    raw = np.fromfile(f"{directory}/embeddings.f32", dtype="<f4").reshape(-1, meta["dim"])
     n_train, n_val = len(labels["train"]), len(labels["val"])
     splits = {"train": raw[:n_train], "val": raw[n_train:n_train + n_val], "test": raw[n_train + n_val:]}
-    train_y = np.array(labels["train"])
-    x = splits["train"][train_y != OOS]
-    y = train_y[train_y != OOS]
+    return splits, np.array(labels["train"])
+
+
+def mahalanobis(x, y):
+    """From in-scope training vectors `x` and their intents `y`: a function
+    giving each row of `v` its Mahalanobis distance to the nearest intent's
+    mean (one shared covariance) and its distance under one Gaussian over
+    all of `x`."""
     classes = sorted(set(y))
     means = np.stack([x[y == c].mean(0) for c in classes])
     shared = precision(x - means[np.searchsorted(classes, y)])
     background = x.mean(0)
     overall = precision(x - background)
-    out = {}
-    for split in ("val", "test"):
-        v = splits[split]
+
+    def distances(v):
         # (v - m) P (v - m) for every intent mean m at once.
         vp = v @ shared
         d = (vp * v).sum(1)[:, None] - 2 * vp @ means.T + ((means @ shared) * means).sum(1)[None, :]
         off = v - background
-        d0 = ((off @ overall) * off).sum(1)
+        return d.min(1), ((off @ overall) * off).sum(1)
+
+    return distances
+
+
+def distance_scores(directory):
+    splits, train_y = vectors(directory)
+    distances = mahalanobis(splits["train"][train_y != OOS], train_y[train_y != OOS])
+    out = {}
+    for split in ("val", "test"):
+        v = splits[split]
+        nearest, d0 = distances(v)
         top10 = -np.sort(-(v @ splits["train"].T), 1)[:, :10].mean(1)
         out[split] = {
-            "Mahalanobis to the nearest intent": -d.min(1),
-            "relative Mahalanobis": -(d.min(1) - d0),
+            "Mahalanobis to the nearest intent": -nearest,
+            "relative Mahalanobis": -(nearest - d0),
             "mean cosine of the 10 nearest": top10,
         }
     return out
