@@ -18,7 +18,7 @@ import sys
 
 import numpy as np
 
-from oos_scores import load, mixed
+from oos_scores import load, mixed, vectors
 
 KS = (5, 10, 20, 40)
 SCALES = (10.0, 20.0, 40.0)
@@ -38,13 +38,10 @@ def vote(sims, train_y, classes, k, scale):
 def main():
     directory = sys.argv[1]
     saved = json.load(open(f"{directory}/parts.json"))
-    meta = json.load(open(f"{directory}/embeddings.json"))
-    raw = np.fromfile(f"{directory}/embeddings.f32", dtype="<f4").reshape(-1, meta["dim"])
-    n_train, n_val = len(meta["labels"]["train"]), len(meta["labels"]["val"])
-    train, test = raw[:n_train], raw[n_train + n_val:]
-    train_y = np.array([saved["labels"].index(l) for l in meta["labels"]["train"]])
+    splits, train_labels = vectors(directory)
+    train_y = np.array([saved["labels"].index(l) for l in train_labels])
     head, cos, shipped_vote, _, gold = load(saved, "test")
-    sims = test @ train.T
+    sims = splits["test"] @ splits["train"].T
     shipped = mixed(saved, head, cos, shipped_vote).argmax(1)
     print(f"shipped vote (k 10, scale 20) as saved: {np.mean(shipped == gold):.2%}")
     print("k \\ scale | " + " | ".join(f"{s:g}" for s in SCALES))

@@ -29,7 +29,7 @@ import sys
 
 import numpy as np
 
-from oos_scores import OOS, SHIPPED, load, mahalanobis, rates, scores, threshold_for_recall, vectors
+from oos_scores import OOS, SHIPPED, load, mahalanobis, rates, scores, standardised_sum, threshold_for_recall, vectors
 
 
 def frozen_scores(directory):
@@ -64,11 +64,9 @@ def main():
             "(c) shipped x frozen nearest^2": shipped * near**2,
         }, frozen[split]["relative"])
     pv, gv, sv, rel_v = split_scores["val"]
-    scope = gv >= 0
-    z = [(sv[SHIPPED][scope].mean(), sv[SHIPPED][scope].std()), (rel_v[scope].mean(), rel_v[scope].std())]
-    for split in ("val", "test"):
-        _, _, s, rel = split_scores[split]
-        s["(d) z(shipped) + z(frozen relative Mahalanobis)"] = (s[SHIPPED] - z[0][0]) / z[0][1] + (rel - z[1][0]) / z[1][1]
+    _, _, st, rel_t = split_scores["test"]
+    summed = standardised_sum(gv >= 0, [sv[SHIPPED], rel_v], [st[SHIPPED], rel_t])
+    sv["(d) z(shipped) + z(frozen relative Mahalanobis)"], st["(d) z(shipped) + z(frozen relative Mahalanobis)"] = summed
     print("score | val in scope at 0.85 OOS recall" + (" | test in scope / OOS recall there" if with_test else ""))
     for name in sv:
         t = threshold_for_recall(pv, sv[name], gv, oos, 0.85)

@@ -97,6 +97,14 @@ def mahalanobis(x, y):
     return distances
 
 
+def standardised_sum(scope, val, test):
+    """Scores summed with equal weights, each standardised by its mean and
+    spread over val's in-scope messages (`scope`); `val` and `test` list
+    the same scores in the same order. Returns the sums on val and test."""
+    stats = [(v[scope].mean(), v[scope].std()) for v in val]
+    return tuple(sum((a - m) / d for a, (m, d) in zip(arrays, stats)) for arrays in (val, test))
+
+
 def distance_scores(directory):
     splits, train_y = vectors(directory)
     distances = mahalanobis(splits["train"][train_y != OOS], train_y[train_y != OOS])
@@ -141,11 +149,9 @@ def main():
         st.update(extra["test"])
         # The shipped confidence and relative Mahalanobis, each standardised
         # on val's in-scope messages, summed with equal weights.
-        relative = "relative Mahalanobis"
-        scope = val[4] >= 0
-        z = {k: (sv[k][scope].mean(), sv[k][scope].std()) for k in (SHIPPED, relative)}
-        for s in (sv, st):
-            s["z(shipped) + z(relative Mahalanobis)"] = sum((s[k] - m) / d for k, (m, d) in z.items())
+        keys = (SHIPPED, "relative Mahalanobis")
+        summed = standardised_sum(val[4] >= 0, [sv[k] for k in keys], [st[k] for k in keys])
+        sv["z(shipped) + z(relative Mahalanobis)"], st["z(shipped) + z(relative Mahalanobis)"] = summed
     except FileNotFoundError:
         pass
     print("score | val in scope at 0.85 | test in scope / recall there | test at val's balanced threshold")
