@@ -5,11 +5,11 @@ message's head, cosine-classifier and vote probabilities and its cosine with
 the nearest training example) and, for each score, sets the threshold that
 reaches OOS recall 0.85 on val (never test), then reports test's in-scope
 accuracy and OOS recall at it, and at val's balanced threshold. The last
-column is a ceiling, not a result: test's in-scope accuracy at the threshold
-that reaches 0.85 OOS recall on test itself (an oracle threshold; it chooses
-nothing, it says whether any threshold on that score could meet the
-target). A message is also out of scope when the trained OOS class wins. With `embeddings.f32`
-beside it (written whenever the sentence encoder is on), also distance scores on
+column is a ceiling, not a result: test's in-scope accuracy at the
+threshold that reaches 0.85 OOS recall on test itself (an oracle
+threshold; it chooses nothing, it says whether any threshold on that score
+could meet the target). A message is also out of scope when the trained
+OOS class wins. With `embeddings.f32` beside it (written whenever the sentence encoder is on), also distance scores on
 the tuned sentence embeddings: Mahalanobis to the nearest intent (a shared
 covariance; Lee et al. 2018), its relative form (minus the distance under
 one Gaussian over all in-scope sentences; Ren et al. 2021), and the mean
